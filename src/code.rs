@@ -1,0 +1,586 @@
+//! One-time codes: issued to the customer app, redeemed once by the KB.
+//!
+//! The customer app's backend asks for a code with its client credentials
+//! and the reader's identity ([`CodeRequest`]); the [`CodeIssuer`] answers
+//! with an [`AuthCode`] of 32 random bytes and stores only its SHA-256
+//! digest beside the [`CodeGrant`]. The KB then redeems the code over the
+//! back channel, exactly once: [`CodeStore::redeem`] is one atomic call.
+
+use std::fmt;
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
+
+use crate::clock::Clock;
+use crate::config::JwtConfig;
+use crate::secret::{ClientId, random_token, sha256};
+use crate::validity::TokenValidity;
+
+/// How long a code lives unless configured otherwise.
+pub const DEFAULT_CODE_LIFETIME: Duration = Duration::minutes(5);
+/// The longest code lifetime that may be configured.
+pub const MAX_CODE_LIFETIME: Duration = Duration::minutes(10);
+/// The longest identity field (username, names, email), in characters.
+pub const MAX_FIELD_CHARS: usize = 256;
+/// The most reader group ids one request may carry.
+pub const MAX_READER_GROUPS: usize = 100;
+
+/// A one-time code, in clear. `Debug` redacts it; it is zeroed on drop.
+#[derive(Clone)]
+pub struct AuthCode(Zeroizing<String>);
+
+impl AuthCode {
+    fn generate() -> Self {
+        Self(random_token())
+    }
+
+    /// The code's text, to send to the customer app.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The digest under which the code is stored.
+    pub fn digest(&self) -> CodeDigest {
+        CodeDigest::of(&self.0)
+    }
+}
+
+impl fmt::Debug for AuthCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthCode([redacted])")
+    }
+}
+
+/// SHA-256 of a code: the key a [`CodeStore`] keeps instead of the code.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CodeDigest(pub [u8; 32]);
+
+impl CodeDigest {
+    /// The digest of a code's text.
+    pub fn of(code: &str) -> Self {
+        Self(sha256(code.as_bytes()))
+    }
+
+    /// The digest as lower-case hex (for stores keyed by text).
+    pub fn to_hex(&self) -> String {
+        use fmt::Write as _;
+        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+}
+
+impl fmt::Debug for CodeDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CodeDigest({})", &self.to_hex()[..8])
+    }
+}
+
+/// The reader a code speaks for, as the customer app described them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReaderIdentity {
+    /// The reader's username in the customer app (the token's `sub`).
+    pub username: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Email address, exactly as sent: never case-folded.
+    pub email: String,
+    /// Reader group ids granting access to parts of the KB.
+    pub reader_group_ids: Vec<String>,
+}
+
+/// A validated code request: who the reader is and how long their token
+/// should last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRequest {
+    /// The reader.
+    pub identity: ReaderIdentity,
+    /// The clamped token validity.
+    pub validity: TokenValidity,
+}
+
+/// Why a code request body is refused. Each names the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// Not one JSON object of the documented fields and types (includes
+    /// unknown fields, duplicate fields, wrong types, trailing data).
+    #[error("the body is not a valid code request: {0}")]
+    Json(String),
+    /// A required field is empty.
+    #[error("`{0}` must not be empty")]
+    Empty(&'static str),
+    /// A field is longer than allowed.
+    #[error("`{0}` is too long")]
+    TooLong(&'static str),
+    /// A field contains control characters.
+    #[error("`{0}` contains control characters")]
+    ControlCharacters(&'static str),
+    /// `emailId` is not an email address.
+    #[error("`emailId` is not an email address")]
+    InvalidEmail,
+    /// `tokenValidity` is not a number.
+    #[error("`tokenValidity` must be a number of minutes")]
+    InvalidTokenValidity,
+    /// Too many reader groups.
+    #[error("`readerGroupIds` has more than {MAX_READER_GROUPS} entries")]
+    TooManyGroups,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawCodeRequest<'a> {
+    username: String,
+    first_name: String,
+    last_name: String,
+    email_id: String,
+    #[serde(default)]
+    reader_group_ids: Option<Vec<String>>,
+    #[serde(default, borrow)]
+    token_validity: Option<&'a RawValue>,
+}
+
+impl CodeRequest {
+    /// Parses and checks the JSON body of a code request:
+    /// `{username, firstName, lastName, emailId, readerGroupIds?, tokenValidity?}`.
+    ///
+    /// `tokenValidity` is minutes; any JSON number is clamped to 5..=1440
+    /// (negative, fractional and huge ones too), `null` or absent means 15.
+    ///
+    /// # Errors
+    /// [`PayloadError`] names what is wrong.
+    pub fn from_json(body: &[u8]) -> Result<Self, PayloadError> {
+        let raw: RawCodeRequest<'_> =
+            serde_json::from_slice(body).map_err(|e| PayloadError::Json(describe_json_error(&e)))?;
+        let username = check_field("username", raw.username, true)?;
+        let first_name = check_field("firstName", raw.first_name, false)?;
+        let last_name = check_field("lastName", raw.last_name, false)?;
+        let email = check_field("emailId", raw.email_id, true)?;
+        if !looks_like_email(&email) {
+            return Err(PayloadError::InvalidEmail);
+        }
+        let groups = raw.reader_group_ids.unwrap_or_default();
+        if groups.len() > MAX_READER_GROUPS {
+            return Err(PayloadError::TooManyGroups);
+        }
+        let reader_group_ids = groups
+            .into_iter()
+            .map(|g| check_field("readerGroupIds", g, true))
+            .collect::<Result<Vec<_>, _>>()?;
+        let validity = TokenValidity::from_minutes(parse_validity(raw.token_validity)?);
+        Ok(Self {
+            identity: ReaderIdentity {
+                username,
+                first_name,
+                last_name,
+                email,
+                reader_group_ids,
+            },
+            validity,
+        })
+    }
+}
+
+/// A JSON number of any size as `f64` (out-of-range values become
+/// infinities, which clamping handles); `null` as absent.
+fn parse_validity(raw: Option<&RawValue>) -> Result<Option<f64>, PayloadError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let text = raw.get().trim();
+    if text == "null" {
+        return Ok(None);
+    }
+    // serde_json has already checked that this is valid JSON; a number
+    // starts with '-' or a digit, and Rust's float parser accepts every JSON
+    // number (saturating to infinity).
+    if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        return Err(PayloadError::InvalidTokenValidity);
+    }
+    text.parse::<f64>()
+        .map(Some)
+        .map_err(|_| PayloadError::InvalidTokenValidity)
+}
+
+fn check_field(name: &'static str, value: String, required: bool) -> Result<String, PayloadError> {
+    if value.chars().any(char::is_control) {
+        return Err(PayloadError::ControlCharacters(name));
+    }
+    if value.chars().count() > MAX_FIELD_CHARS {
+        return Err(PayloadError::TooLong(name));
+    }
+    if required && value.trim().is_empty() {
+        return Err(PayloadError::Empty(name));
+    }
+    Ok(value)
+}
+
+/// A deliberately loose check: one `@` with text on both sides and no
+/// whitespace. The address is kept byte for byte as sent.
+fn looks_like_email(s: &str) -> bool {
+    match s.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && !domain.is_empty() && !s.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// serde_json's message names the field, type and position; keep it but
+/// never echo input text back.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Eof => "the JSON ends early".to_owned(),
+        Category::Syntax => format!("JSON syntax error at line {} column {}", e.line(), e.column()),
+        Category::Data => {
+            let msg = e.to_string();
+            // Data errors name fields and expected types, e.g. "unknown field
+            // `foo`" or "duplicate field `username`"; cut the echo of values.
+            let msg = msg.split(", expected").next().unwrap_or(&msg).to_owned();
+            if msg.len() > 200 { "a field has the wrong type".to_owned() } else { msg }
+        }
+        Category::Io => "the body could not be read".to_owned(),
+    }
+}
+
+/// What a code stands for, stored under the code's digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeGrant {
+    /// The configuration that issued the code; only it may redeem it.
+    pub client_id: ClientId,
+    /// The reader.
+    pub identity: ReaderIdentity,
+    /// Lifetime of the token the code is exchanged for, in seconds.
+    pub token_validity_seconds: i64,
+    /// When the code was issued.
+    #[serde(with = "time::serde::timestamp")]
+    pub issued_at: OffsetDateTime,
+    /// When the code stops being redeemable.
+    #[serde(with = "time::serde::timestamp")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl CodeGrant {
+    /// The token validity this grant asked for.
+    pub fn token_validity(&self) -> Duration {
+        Duration::seconds(self.token_validity_seconds)
+    }
+}
+
+/// The answer of one atomic redemption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Redemption {
+    /// This call took the code; no other call ever will.
+    Redeemed(CodeGrant),
+    /// The code existed but its time is past. It is now used up.
+    Expired,
+    /// The code was redeemed before. Carries the first redemption's grant
+    /// so that what it issued can be revoked (RFC 6749 section 4.1.2).
+    AlreadyUsed(Box<CodeGrant>),
+    /// No such code (never issued, or its tombstone has been swept).
+    Unknown,
+}
+
+/// Persistent storage of one-time code grants.
+///
+/// # Contract
+/// - Codes are stored under their [`CodeDigest`], never in clear.
+/// - [`redeem`](Self::redeem) **must** be atomic: of any number of concurrent
+///   calls for one digest, at most one answers [`Redemption::Redeemed`]. A
+///   check followed by a separate delete is not atomic.
+/// - Every redemption attempt counts as use: after any `redeem` call the code
+///   can never be `Redeemed`.
+/// - A redeemed code leaves a tombstone until its `expires_at`, so a second
+///   use answers [`Redemption::AlreadyUsed`] rather than `Unknown`.
+/// - [`insert`](Self::insert) **must not** overwrite an existing entry.
+pub trait CodeStore: Send + Sync {
+    /// The store's own failure.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Stores a new grant under `digest` until `grant.expires_at`.
+    fn insert(
+        &self,
+        digest: CodeDigest,
+        grant: CodeGrant,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Takes the grant stored under `digest`, atomically, as of `now`.
+    fn redeem(
+        &self,
+        digest: CodeDigest,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Redemption, Self::Error>> + Send;
+}
+
+/// Why a code could not be issued or redeemed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodeError {
+    /// The client credentials are wrong (unknown client id or wrong secret;
+    /// the two are not told apart).
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// The configuration is disabled.
+    #[error("this JWT configuration is disabled")]
+    Disabled,
+    /// The request body is not a valid code request.
+    #[error(transparent)]
+    InvalidRequest(#[from] PayloadError),
+    /// The code cannot be redeemed.
+    #[error("the code is {0}")]
+    InvalidGrant(GrantProblem),
+    /// The store failed.
+    #[error("the code store failed")]
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Why a code cannot be redeemed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GrantProblem {
+    /// Never issued, malformed, or long gone.
+    Unknown,
+    /// Past its lifetime.
+    Expired,
+    /// Redeemed before.
+    AlreadyUsed,
+    /// Issued for another configuration.
+    WrongClient,
+}
+
+impl fmt::Display for GrantProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Unknown => "unknown",
+            Self::Expired => "expired",
+            Self::AlreadyUsed => "already used",
+            Self::WrongClient => "issued to another client",
+        })
+    }
+}
+
+/// Issues and redeems one-time codes over a [`CodeStore`].
+#[derive(Debug)]
+pub struct CodeIssuer<S, C> {
+    store: S,
+    clock: C,
+    lifetime: Duration,
+}
+
+impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
+    /// An issuer whose codes live [`DEFAULT_CODE_LIFETIME`].
+    pub fn new(store: S, clock: C) -> Self {
+        Self {
+            store,
+            clock,
+            lifetime: DEFAULT_CODE_LIFETIME,
+        }
+    }
+
+    /// Sets the code lifetime, bounded to 1 second ..= [`MAX_CODE_LIFETIME`].
+    pub fn with_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime.clamp(Duration::SECOND, MAX_CODE_LIFETIME);
+        self
+    }
+
+    /// The code lifetime.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Authenticates the caller against `config` and issues a code for
+    /// `request`. Pass `None` for an unknown client id: the same work is
+    /// done, so the two failures are not told apart by timing.
+    ///
+    /// # Errors
+    /// [`CodeError::InvalidClient`] for an unknown client or a wrong secret,
+    /// [`CodeError::Disabled`] for a disabled configuration (checked after
+    /// the secret), [`CodeError::Store`] if the store fails.
+    pub async fn issue(
+        &self,
+        config: Option<&JwtConfig>,
+        secret: &[u8],
+        request: CodeRequest,
+    ) -> Result<AuthCode, CodeError> {
+        let config = authenticate(config, secret)?;
+        let now = self.clock.now();
+        let code = AuthCode::generate();
+        let grant = CodeGrant {
+            client_id: config.client_id().clone(),
+            identity: request.identity,
+            token_validity_seconds: request.validity.whole_seconds(),
+            issued_at: now,
+            expires_at: now + self.lifetime,
+        };
+        self.store
+            .insert(code.digest(), grant)
+            .await
+            .map_err(|e| CodeError::Store(Box::new(e)))?;
+        Ok(code)
+    }
+
+    /// Redeems `code`, once. When `client` is given the code must have been
+    /// issued to it.
+    ///
+    /// # Errors
+    /// [`CodeError::InvalidGrant`] for an unknown, expired, used or foreign
+    /// code; [`CodeError::Store`] if the store fails.
+    pub async fn redeem(&self, code: &str, client: Option<&ClientId>) -> Result<CodeGrant, CodeError> {
+        if code.len() != crate::secret::RANDOM_TOKEN_LEN {
+            return Err(CodeError::InvalidGrant(GrantProblem::Unknown));
+        }
+        let now = self.clock.now();
+        let answer = self
+            .store
+            .redeem(CodeDigest::of(code), now)
+            .await
+            .map_err(|e| CodeError::Store(Box::new(e)))?;
+        match answer {
+            Redemption::Redeemed(grant) => match client {
+                Some(c) if *c != grant.client_id => Err(CodeError::InvalidGrant(GrantProblem::WrongClient)),
+                _ => Ok(grant),
+            },
+            Redemption::Expired => Err(CodeError::InvalidGrant(GrantProblem::Expired)),
+            Redemption::AlreadyUsed(_) => Err(CodeError::InvalidGrant(GrantProblem::AlreadyUsed)),
+            Redemption::Unknown => Err(CodeError::InvalidGrant(GrantProblem::Unknown)),
+        }
+    }
+}
+
+/// Checks `secret` against `config` (or against a decoy when there is no
+/// configuration), then that the configuration is enabled.
+pub(crate) fn authenticate<'c>(config: Option<&'c JwtConfig>, secret: &[u8]) -> Result<&'c JwtConfig, CodeError> {
+    match config {
+        Some(c) if c.accepts_secret(secret) => {
+            if c.is_enabled() {
+                Ok(c)
+            } else {
+                Err(CodeError::Disabled)
+            }
+        }
+        Some(_) => Err(CodeError::InvalidClient),
+        None => {
+            // Same digest and comparison work as for a known client.
+            let decoy = crate::secret::SecretDigest::decoy();
+            let _ = decoy.verify(secret) | decoy.verify(secret);
+            Err(CodeError::InvalidClient)
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<CodeRequest, PayloadError> {
+        CodeRequest::from_json(json.as_bytes())
+    }
+
+    const SPEC_BODY: &str = r#"{
+        "username": "john.doe",
+        "firstName": "John",
+        "lastName": "Doe",
+        "emailId": "john.doe@example.com",
+        "readerGroupIds": ["group1", "group2"],
+        "tokenValidity": 15
+    }"#;
+
+    #[test]
+    fn the_specs_payload_parses() {
+        let r = parse(SPEC_BODY).unwrap();
+        assert_eq!(r.identity.username, "john.doe");
+        assert_eq!(r.identity.email, "john.doe@example.com");
+        assert_eq!(r.identity.reader_group_ids, ["group1", "group2"]);
+        assert_eq!(r.validity.whole_minutes(), 15);
+    }
+
+    #[test]
+    fn token_validity_numbers_are_clamped_and_non_numbers_refused() {
+        let with = |v: &str| {
+            parse(&format!(
+                r#"{{"username":"u","firstName":"","lastName":"","emailId":"u@x","tokenValidity":{v}}}"#
+            ))
+        };
+        let minutes = |v: &str| with(v).unwrap().validity.whole_minutes();
+        assert_eq!(minutes("15"), 15);
+        assert_eq!(minutes("3600"), 1440);
+        assert_eq!(minutes("-3"), 5);
+        assert_eq!(minutes("7.9"), 7);
+        assert_eq!(minutes("1e400"), 1440, "a number too large for f64");
+        assert_eq!(minutes("-1e400"), 5);
+        assert_eq!(minutes("123456789012345678901234567890"), 1440);
+        assert_eq!(minutes("null"), 15);
+        for bad in ["\"15\"", "true", "[15]", "{}"] {
+            assert_eq!(with(bad).unwrap_err(), PayloadError::InvalidTokenValidity, "{bad}");
+        }
+        let none = parse(r#"{"username":"u","firstName":"","lastName":"","emailId":"u@x"}"#).unwrap();
+        assert_eq!(none.validity.whole_minutes(), 15);
+    }
+
+    #[test]
+    fn bodies_that_are_not_one_object_of_the_documented_fields_are_refused() {
+        let cases = [
+            "",
+            "[]",
+            "null",
+            "{",
+            r#"{"username":"u","firstName":"","lastName":"","emailId":"u@x","extra":1}"#,
+            r#"{"username":"u","username":"v","firstName":"","lastName":"","emailId":"u@x"}"#,
+            r#"{"firstName":"","lastName":"","emailId":"u@x"}"#,
+            r#"{"username":5,"firstName":"","lastName":"","emailId":"u@x"}"#,
+            r#"{"username":"u","firstName":"","lastName":"","emailId":"u@x","readerGroupIds":"g"}"#,
+            r#"{"username":"u","firstName":"","lastName":"","emailId":"u@x"} trailing"#,
+        ];
+        for body in cases {
+            assert!(matches!(parse(body), Err(PayloadError::Json(_))), "{body}");
+        }
+        let dup = parse(r#"{"username":"u","username":"v","firstName":"","lastName":"","emailId":"u@x"}"#);
+        assert!(dup.unwrap_err().to_string().contains("duplicate field `username`"));
+    }
+
+    #[test]
+    fn field_rules_are_enforced() {
+        let body = |u: &str, e: &str| {
+            format!(r#"{{"username":{u},"firstName":"","lastName":"","emailId":{e}}}"#)
+        };
+        assert_eq!(parse(&body("\"\"", "\"u@x\"")).unwrap_err(), PayloadError::Empty("username"));
+        assert_eq!(parse(&body("\"a\\nb\"", "\"u@x\"")).unwrap_err(), PayloadError::ControlCharacters("username"));
+        assert_eq!(parse(&body("\"u\"", "\"nope\"")).unwrap_err(), PayloadError::InvalidEmail);
+        assert_eq!(parse(&body("\"u\"", "\"a b@x\"")).unwrap_err(), PayloadError::InvalidEmail);
+        let long = format!("\"{}\"", "x".repeat(MAX_FIELD_CHARS + 1));
+        assert_eq!(parse(&body(&long, "\"u@x\"")).unwrap_err(), PayloadError::TooLong("username"));
+        // Emails are kept exactly as sent.
+        let r = parse(&body("\"u\"", "\"J.Doe@Example.COM\"")).unwrap();
+        assert_eq!(r.identity.email, "J.Doe@Example.COM");
+    }
+
+    #[test]
+    fn errors_do_not_echo_input() {
+        let e = parse(r#"{"username":"SECRET-VALUE","firstName":1,"lastName":"","emailId":"u@x"}"#).unwrap_err();
+        assert!(!e.to_string().contains("SECRET-VALUE"), "{e}");
+    }
+
+    #[test]
+    fn digests_are_hex_and_stable() {
+        let d = CodeDigest::of("abc");
+        assert_eq!(d.to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert!(format!("{:?}", AuthCode::generate()).contains("redacted"));
+    }
+}

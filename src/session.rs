@@ -1,0 +1,225 @@
+//! Reader sessions, carried in a cookie the KB signs with its own key.
+//!
+//! A [`ReaderSession`] is made from verified token claims and lasts as long
+//! as the token did. [`SessionCodec`] turns it into a cookie value
+//! (`v1.<payload>.<tag>`, HMAC-SHA256 over the payload with the KB's own key)
+//! and back. Checking a cookie costs one HMAC and one small JSON parse: it
+//! runs on every page view.
+//!
+//! A session outlives the customer app's session (logging out there does not
+//! log out here); it ends when it expires or the reader logs out of the KB.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::secret::ClientId;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "kb_session";
+/// The longest cookie value accepted, in bytes (browsers keep about 4 KiB).
+pub const MAX_COOKIE_LEN: usize = 4096;
+/// The shortest HMAC key accepted, in bytes.
+pub const MIN_KEY_LEN: usize = 32;
+
+const VERSION: &str = "v1";
+
+/// A reader signed in to the KB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderSession {
+    /// The reader's username in the customer app (`sub`).
+    #[serde(rename = "sub")]
+    pub username: String,
+    /// Email address, as sent.
+    pub email: String,
+    /// Given name.
+    #[serde(rename = "gn")]
+    pub first_name: String,
+    /// Family name.
+    #[serde(rename = "fn")]
+    pub last_name: String,
+    /// Reader group ids.
+    #[serde(rename = "grp")]
+    pub groups: Vec<String>,
+    /// The JWT configuration the reader came through.
+    #[serde(rename = "cid")]
+    pub client_id: ClientId,
+    /// The id of the token the session was made from.
+    pub jti: String,
+    /// When the session ends: the token's expiry.
+    #[serde(rename = "exp", with = "time::serde::timestamp")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl ReaderSession {
+    /// Whether the session is still open at `now`.
+    pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
+        now < self.expires_at
+    }
+}
+
+/// Why a session cookie is not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The cookie is not one this codec made (bad shape, bad tag, wrong key).
+    #[error("the session cookie is not valid")]
+    Invalid,
+    /// The session has expired.
+    #[error("the session has expired")]
+    Expired,
+    /// The session key is shorter than [`MIN_KEY_LEN`] bytes.
+    #[error("the session key must be at least {MIN_KEY_LEN} bytes")]
+    WeakKey,
+}
+
+/// Signs and checks session cookies with the KB's own HMAC key.
+#[derive(Clone)]
+pub struct SessionCodec {
+    mac: Hmac<Sha256>,
+}
+
+impl fmt::Debug for SessionCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionCodec { key: [redacted] }")
+    }
+}
+
+impl SessionCodec {
+    /// A codec keyed with `key` (at least 32 bytes, for example
+    /// [`SessionCodec::generate_key`]).
+    ///
+    /// # Errors
+    /// [`SessionError::WeakKey`] for a key under 32 bytes.
+    pub fn new(key: &[u8]) -> Result<Self, SessionError> {
+        if key.len() < MIN_KEY_LEN {
+            return Err(SessionError::WeakKey);
+        }
+        let mac = Hmac::<Sha256>::new_from_slice(key).map_err(|_| SessionError::WeakKey)?;
+        Ok(Self { mac })
+    }
+
+    /// 32 fresh random bytes for [`SessionCodec::new`].
+    pub fn generate_key() -> Zeroizing<[u8; 32]> {
+        use rand_core::{OsRng, RngCore};
+        let mut key = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(key.as_mut());
+        key
+    }
+
+    /// The cookie value for `session`.
+    pub fn encode(&self, session: &ReaderSession) -> String {
+        // Serialising a struct of strings and integers cannot fail.
+        let json = serde_json::to_vec(session).unwrap_or_default();
+        let payload = URL_SAFE_NO_PAD.encode(json);
+        let mut mac = self.mac.clone();
+        mac.update(VERSION.as_bytes());
+        mac.update(b".");
+        mac.update(payload.as_bytes());
+        let tag = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{VERSION}.{payload}.{tag}")
+    }
+
+    /// Checks a cookie value and returns its session if it is still open at
+    /// `now`. The tag is checked (in constant time) before anything in the
+    /// payload is read.
+    ///
+    /// # Errors
+    /// [`SessionError::Invalid`] or [`SessionError::Expired`].
+    pub fn decode(&self, cookie: &str, now: OffsetDateTime) -> Result<ReaderSession, SessionError> {
+        if cookie.len() > MAX_COOKIE_LEN {
+            return Err(SessionError::Invalid);
+        }
+        let (signed, tag) = cookie.rsplit_once('.').ok_or(SessionError::Invalid)?;
+        let (version, payload) = signed.split_once('.').ok_or(SessionError::Invalid)?;
+        if version != VERSION {
+            return Err(SessionError::Invalid);
+        }
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag.as_bytes())
+            .map_err(|_| SessionError::Invalid)?;
+        let mut mac = self.mac.clone();
+        mac.update(signed.as_bytes());
+        mac.verify_slice(&tag).map_err(|_| SessionError::Invalid)?;
+        let json = URL_SAFE_NO_PAD
+            .decode(payload.as_bytes())
+            .map_err(|_| SessionError::Invalid)?;
+        let session: ReaderSession = serde_json::from_slice(&json).map_err(|_| SessionError::Invalid)?;
+        if !session.is_valid_at(now) {
+            return Err(SessionError::Expired);
+        }
+        Ok(session)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use time::{Duration, macros::datetime};
+
+    fn session(exp: OffsetDateTime) -> ReaderSession {
+        ReaderSession {
+            username: "john.doe".into(),
+            email: "John.Doe@Example.com".into(),
+            first_name: "John".into(),
+            last_name: "Doe".into(),
+            groups: vec!["g1".into()],
+            client_id: ClientId::generate(),
+            jti: "abc".into(),
+            expires_at: exp,
+        }
+    }
+
+    #[test]
+    fn round_trip_until_expiry() {
+        let codec = SessionCodec::new(&[7u8; 32]).unwrap();
+        let t0 = datetime!(2026-01-01 00:00 UTC);
+        let s = session(t0 + Duration::minutes(15));
+        let cookie = codec.encode(&s);
+        assert!(cookie.is_ascii() && !cookie.contains([';', ' ', ',']));
+        assert_eq!(codec.decode(&cookie, t0).unwrap(), s);
+        assert_eq!(codec.decode(&cookie, t0 + Duration::minutes(15)), Err(SessionError::Expired));
+    }
+
+    #[test]
+    fn tampering_or_another_key_is_refused() {
+        let codec = SessionCodec::new(&[7u8; 32]).unwrap();
+        let other = SessionCodec::new(&[8u8; 32]).unwrap();
+        let t0 = datetime!(2026-01-01 00:00 UTC);
+        let cookie = codec.encode(&session(t0 + Duration::minutes(15)));
+        assert_eq!(other.decode(&cookie, t0), Err(SessionError::Invalid));
+        // Re-sign a payload with more groups under a guessed key: refused.
+        let mut forged = session(t0 + Duration::days(365));
+        forged.groups = vec!["admins".into()];
+        let forged = other.encode(&forged);
+        assert_eq!(codec.decode(&forged, t0), Err(SessionError::Invalid));
+        // Flip one character anywhere: refused.
+        for i in 0..cookie.len() {
+            let mut bytes = cookie.clone().into_bytes();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let s = String::from_utf8(bytes).unwrap();
+            if s != cookie {
+                assert!(codec.decode(&s, t0).is_err(), "flip at {i}");
+            }
+        }
+        for junk in ["", ".", "v1..", "v2.a.b", "v1.a", &"v".repeat(MAX_COOKIE_LEN + 1)] {
+            assert_eq!(codec.decode(junk, t0), Err(SessionError::Invalid), "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn weak_keys_are_refused_and_debug_is_redacted() {
+        assert_eq!(SessionCodec::new(&[1u8; 31]).unwrap_err(), SessionError::WeakKey);
+        assert_eq!(SessionCodec::new(b"").unwrap_err(), SessionError::WeakKey);
+        let codec = SessionCodec::new(&[0x41u8; 32]).unwrap();
+        assert!(!format!("{codec:?}").contains("AAAA"));
+    }
+}
