@@ -1,1 +1,58 @@
-fn main() {}
+//! The reference KB server: identity server and KB site in one process.
+//!
+//! ```text
+//! cargo run --features http --example kb_server -- [--listen ADDR] [--login-url URL]
+//! ```
+//!
+//! It creates a demo project with one enabled JWT configuration and, when
+//! ready, prints one JSON line to stdout:
+//! `{"listening":"http://127.0.0.1:PORT","client_id":"...","primary_secret":"...","secondary_secret":"...","login_url":"..."}`.
+//! It speaks HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on one port.
+
+mod common;
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use kb_sso::SystemClock;
+
+const USAGE: &str = "usage: kb_server [--listen ADDR] [--login-url URL]";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let mut listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080));
+    let mut login_url = common::server::DEFAULT_LOGIN_URL.to_owned();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let value = args.next();
+        match (arg.as_str(), value) {
+            ("--listen", Some(v)) => match v.parse() {
+                Ok(a) => listen = a,
+                Err(_) => return fail(&format!("--listen: not an address: {v}")),
+            },
+            ("--login-url", Some(v)) => login_url = v,
+            _ => return fail(USAGE),
+        }
+    }
+    let running = match common::server::start(listen, &login_url, SystemClock).await {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("kb_server: {e}")),
+    };
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{}", running.ready_line())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        return ExitCode::FAILURE;
+    }
+    drop(out);
+    let _ = tokio::signal::ctrl_c().await;
+    running.stop().await;
+    ExitCode::SUCCESS
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("{message}");
+    ExitCode::from(2)
+}

@@ -156,8 +156,8 @@ impl CodeRequest {
     /// # Errors
     /// [`PayloadError`] names what is wrong.
     pub fn from_json(body: &[u8]) -> Result<Self, PayloadError> {
-        let raw: RawCodeRequest<'_> =
-            serde_json::from_slice(body).map_err(|e| PayloadError::Json(describe_json_error(&e)))?;
+        let raw: RawCodeRequest<'_> = serde_json::from_slice(body)
+            .map_err(|e| PayloadError::Json(describe_json_error(&e)))?;
         let username = check_field("username", raw.username, true)?;
         let first_name = check_field("firstName", raw.first_name, false)?;
         let last_name = check_field("lastName", raw.last_name, false)?;
@@ -236,13 +236,21 @@ fn describe_json_error(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
     match e.classify() {
         Category::Eof => "the JSON ends early".to_owned(),
-        Category::Syntax => format!("JSON syntax error at line {} column {}", e.line(), e.column()),
+        Category::Syntax => format!(
+            "JSON syntax error at line {} column {}",
+            e.line(),
+            e.column()
+        ),
         Category::Data => {
             let msg = e.to_string();
             // Data errors name fields and expected types, e.g. "unknown field
             // `foo`" or "duplicate field `username`"; cut the echo of values.
             let msg = msg.split(", expected").next().unwrap_or(&msg).to_owned();
-            if msg.len() > 200 { "a field has the wrong type".to_owned() } else { msg }
+            if msg.len() > 200 {
+                "a field has the wrong type".to_owned()
+            } else {
+                msg
+            }
         }
         Category::Io => "the body could not be read".to_owned(),
     }
@@ -352,6 +360,8 @@ pub enum GrantProblem {
     AlreadyUsed,
     /// Issued for another configuration.
     WrongClient,
+    /// Its configuration was disabled or deleted after it was issued.
+    ConfigurationInactive,
 }
 
 impl fmt::Display for GrantProblem {
@@ -361,6 +371,7 @@ impl fmt::Display for GrantProblem {
             Self::Expired => "expired",
             Self::AlreadyUsed => "already used",
             Self::WrongClient => "issued to another client",
+            Self::ConfigurationInactive => "from a configuration that is no longer active",
         })
     }
 }
@@ -419,6 +430,28 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
         request: CodeRequest,
     ) -> Result<AuthCode, CodeError> {
         let config = authenticate(config, secret)?;
+        self.mint(config, request).await
+    }
+
+    /// Like [`issue`](Self::issue), for a raw JSON body: the credentials
+    /// are checked first, so an unauthenticated caller learns nothing about
+    /// the payload rules.
+    ///
+    /// # Errors
+    /// As [`issue`](Self::issue), plus [`CodeError::InvalidRequest`] for a
+    /// body that is not a valid [`CodeRequest`].
+    pub async fn issue_json(
+        &self,
+        config: Option<&JwtConfig>,
+        secret: &[u8],
+        body: &[u8],
+    ) -> Result<AuthCode, CodeError> {
+        let config = authenticate(config, secret)?;
+        let request = CodeRequest::from_json(body)?;
+        self.mint(config, request).await
+    }
+
+    async fn mint(&self, config: &JwtConfig, request: CodeRequest) -> Result<AuthCode, CodeError> {
         let now = self.clock.now();
         let code = AuthCode::generate();
         let grant = CodeGrant {
@@ -441,7 +474,11 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
     /// # Errors
     /// [`CodeError::InvalidGrant`] for an unknown, expired, used or foreign
     /// code; [`CodeError::Store`] if the store fails.
-    pub async fn redeem(&self, code: &str, client: Option<&ClientId>) -> Result<CodeGrant, CodeError> {
+    pub async fn redeem(
+        &self,
+        code: &str,
+        client: Option<&ClientId>,
+    ) -> Result<CodeGrant, CodeError> {
         if code.len() != crate::secret::RANDOM_TOKEN_LEN {
             return Err(CodeError::InvalidGrant(GrantProblem::Unknown));
         }
@@ -453,7 +490,9 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
             .map_err(|e| CodeError::Store(Box::new(e)))?;
         match answer {
             Redemption::Redeemed(grant) => match client {
-                Some(c) if *c != grant.client_id => Err(CodeError::InvalidGrant(GrantProblem::WrongClient)),
+                Some(c) if *c != grant.client_id => {
+                    Err(CodeError::InvalidGrant(GrantProblem::WrongClient))
+                }
                 _ => Ok(grant),
             },
             Redemption::Expired => Err(CodeError::InvalidGrant(GrantProblem::Expired)),
@@ -465,7 +504,10 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
 
 /// Checks `secret` against `config` (or against a decoy when there is no
 /// configuration), then that the configuration is enabled.
-pub(crate) fn authenticate<'c>(config: Option<&'c JwtConfig>, secret: &[u8]) -> Result<&'c JwtConfig, CodeError> {
+pub(crate) fn authenticate<'c>(
+    config: Option<&'c JwtConfig>,
+    secret: &[u8],
+) -> Result<&'c JwtConfig, CodeError> {
     match config {
         Some(c) if c.accepts_secret(secret) => {
             if c.is_enabled() {
@@ -528,9 +570,14 @@ mod tests {
         assert_eq!(minutes("123456789012345678901234567890"), 1440);
         assert_eq!(minutes("null"), 15);
         for bad in ["\"15\"", "true", "[15]", "{}"] {
-            assert_eq!(with(bad).unwrap_err(), PayloadError::InvalidTokenValidity, "{bad}");
+            assert_eq!(
+                with(bad).unwrap_err(),
+                PayloadError::InvalidTokenValidity,
+                "{bad}"
+            );
         }
-        let none = parse(r#"{"username":"u","firstName":"","lastName":"","emailId":"u@x"}"#).unwrap();
+        let none =
+            parse(r#"{"username":"u","firstName":"","lastName":"","emailId":"u@x"}"#).unwrap();
         assert_eq!(none.validity.whole_minutes(), 15);
     }
 
@@ -551,8 +598,14 @@ mod tests {
         for body in cases {
             assert!(matches!(parse(body), Err(PayloadError::Json(_))), "{body}");
         }
-        let dup = parse(r#"{"username":"u","username":"v","firstName":"","lastName":"","emailId":"u@x"}"#);
-        assert!(dup.unwrap_err().to_string().contains("duplicate field `username`"));
+        let dup = parse(
+            r#"{"username":"u","username":"v","firstName":"","lastName":"","emailId":"u@x"}"#,
+        );
+        assert!(
+            dup.unwrap_err()
+                .to_string()
+                .contains("duplicate field `username`")
+        );
     }
 
     #[test]
@@ -560,12 +613,27 @@ mod tests {
         let body = |u: &str, e: &str| {
             format!(r#"{{"username":{u},"firstName":"","lastName":"","emailId":{e}}}"#)
         };
-        assert_eq!(parse(&body("\"\"", "\"u@x\"")).unwrap_err(), PayloadError::Empty("username"));
-        assert_eq!(parse(&body("\"a\\nb\"", "\"u@x\"")).unwrap_err(), PayloadError::ControlCharacters("username"));
-        assert_eq!(parse(&body("\"u\"", "\"nope\"")).unwrap_err(), PayloadError::InvalidEmail);
-        assert_eq!(parse(&body("\"u\"", "\"a b@x\"")).unwrap_err(), PayloadError::InvalidEmail);
+        assert_eq!(
+            parse(&body("\"\"", "\"u@x\"")).unwrap_err(),
+            PayloadError::Empty("username")
+        );
+        assert_eq!(
+            parse(&body("\"a\\nb\"", "\"u@x\"")).unwrap_err(),
+            PayloadError::ControlCharacters("username")
+        );
+        assert_eq!(
+            parse(&body("\"u\"", "\"nope\"")).unwrap_err(),
+            PayloadError::InvalidEmail
+        );
+        assert_eq!(
+            parse(&body("\"u\"", "\"a b@x\"")).unwrap_err(),
+            PayloadError::InvalidEmail
+        );
         let long = format!("\"{}\"", "x".repeat(MAX_FIELD_CHARS + 1));
-        assert_eq!(parse(&body(&long, "\"u@x\"")).unwrap_err(), PayloadError::TooLong("username"));
+        assert_eq!(
+            parse(&body(&long, "\"u@x\"")).unwrap_err(),
+            PayloadError::TooLong("username")
+        );
         // Emails are kept exactly as sent.
         let r = parse(&body("\"u\"", "\"J.Doe@Example.COM\"")).unwrap();
         assert_eq!(r.identity.email, "J.Doe@Example.COM");
@@ -573,14 +641,18 @@ mod tests {
 
     #[test]
     fn errors_do_not_echo_input() {
-        let e = parse(r#"{"username":"SECRET-VALUE","firstName":1,"lastName":"","emailId":"u@x"}"#).unwrap_err();
+        let e = parse(r#"{"username":"SECRET-VALUE","firstName":1,"lastName":"","emailId":"u@x"}"#)
+            .unwrap_err();
         assert!(!e.to_string().contains("SECRET-VALUE"), "{e}");
     }
 
     #[test]
     fn digests_are_hex_and_stable() {
         let d = CodeDigest::of("abc");
-        assert_eq!(d.to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            d.to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert!(format!("{:?}", AuthCode::generate()).contains("redacted"));
     }
 }

@@ -24,7 +24,9 @@ pub const MAX_URL_LEN: usize = 2048;
 #[non_exhaustive]
 pub enum ConfigError {
     /// The name is empty, too long, or has control characters.
-    #[error("the configuration name must be 1 to {MAX_NAME_CHARS} characters without control characters")]
+    #[error(
+        "the configuration name must be 1 to {MAX_NAME_CHARS} characters without control characters"
+    )]
     InvalidName,
     /// The login URL is missing, not absolute http(s), too long, or carries
     /// credentials or a fragment.
@@ -95,7 +97,6 @@ impl JwtConfig {
             logout_url: None,
             enabled: true,
             client_id: None,
-            secrets: None,
         }
     }
 
@@ -172,7 +173,6 @@ pub struct JwtConfigBuilder {
     logout_url: Option<String>,
     enabled: bool,
     client_id: Option<ClientId>,
-    secrets: Option<(SecretDigest, SecretDigest)>,
 }
 
 impl JwtConfigBuilder {
@@ -195,20 +195,39 @@ impl JwtConfigBuilder {
         self
     }
 
-    /// Uses existing secrets instead of generating them. Only their digests
-    /// are kept.
-    pub fn secrets(mut self, primary: &ClientSecret, secondary: &ClientSecret) -> Self {
-        self.secrets = Some((primary.digest(), secondary.digest()));
-        self
-    }
-
-    /// Checks every field and builds the configuration. Unless
-    /// [`secrets`](Self::secrets) was called, two new secrets are generated
-    /// and returned in clear, once.
+    /// Checks every field and builds the configuration with two new
+    /// secrets, returned in clear this once.
     ///
     /// # Errors
     /// [`ConfigError`] names the first field that is not valid.
-    pub fn build(self) -> Result<(JwtConfig, Option<IssuedSecrets>), ConfigError> {
+    pub fn build(self) -> Result<(JwtConfig, IssuedSecrets), ConfigError> {
+        let issued = IssuedSecrets {
+            primary: ClientSecret::generate(),
+            secondary: ClientSecret::generate(),
+        };
+        let config = self.build_with_digests(issued.primary.digest(), issued.secondary.digest())?;
+        Ok((config, issued))
+    }
+
+    /// Checks every field and builds the configuration with existing
+    /// secrets (for example, ones loaded from a project file). Only their
+    /// digests are kept.
+    ///
+    /// # Errors
+    /// [`ConfigError`] names the first field that is not valid.
+    pub fn build_with_secrets(
+        self,
+        primary: &ClientSecret,
+        secondary: &ClientSecret,
+    ) -> Result<JwtConfig, ConfigError> {
+        self.build_with_digests(primary.digest(), secondary.digest())
+    }
+
+    fn build_with_digests(
+        self,
+        primary_secret: SecretDigest,
+        secondary_secret: SecretDigest,
+    ) -> Result<JwtConfig, ConfigError> {
         let name = check_name(&self.name)?;
         let login_url = check_url(&self.login_url).map_err(ConfigError::InvalidLoginUrl)?;
         let domain = domain_of(&login_url)?;
@@ -216,18 +235,7 @@ impl JwtConfigBuilder {
             None | Some("") => None,
             Some(u) => Some(check_url(u).map_err(ConfigError::InvalidLogoutUrl)?),
         };
-        let (issued, (primary_secret, secondary_secret)) = match self.secrets {
-            Some(digests) => (None, digests),
-            None => {
-                let issued = IssuedSecrets {
-                    primary: ClientSecret::generate(),
-                    secondary: ClientSecret::generate(),
-                };
-                let digests = (issued.primary.digest(), issued.secondary.digest());
-                (Some(issued), digests)
-            }
-        };
-        let config = JwtConfig {
+        Ok(JwtConfig {
             client_id: self.client_id.unwrap_or_else(ClientId::generate),
             name,
             login_url,
@@ -236,14 +244,16 @@ impl JwtConfigBuilder {
             primary_secret,
             secondary_secret,
             enabled: self.enabled,
-        };
-        Ok((config, issued))
+        })
     }
 }
 
 fn check_name(name: &str) -> Result<String, ConfigError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
         return Err(ConfigError::InvalidName);
     }
     Ok(name.to_owned())
@@ -306,8 +316,7 @@ impl TryFrom<JwtConfigRecord> for JwtConfig {
             .client_id(r.client_id)
             .enabled(r.enabled);
         b.logout_url = r.logout_url;
-        b.secrets = Some((r.primary_secret_digest, r.secondary_secret_digest));
-        Ok(b.build()?.0)
+        b.build_with_digests(r.primary_secret_digest, r.secondary_secret_digest)
     }
 }
 
@@ -359,10 +368,24 @@ mod tests {
 
     #[test]
     fn domain_is_derived_from_the_login_url() {
-        assert_eq!(build("https://App.Example.COM:8443/login").unwrap().domain(), "app.example.com");
-        assert_eq!(build("https://bücher.example/login").unwrap().domain(), "xn--bcher-kva.example");
-        assert_eq!(build("http://127.0.0.1:3000/login").unwrap().domain(), "127.0.0.1");
-        assert_eq!(build("https://example.com./x").unwrap().domain(), "example.com");
+        assert_eq!(
+            build("https://App.Example.COM:8443/login")
+                .unwrap()
+                .domain(),
+            "app.example.com"
+        );
+        assert_eq!(
+            build("https://bücher.example/login").unwrap().domain(),
+            "xn--bcher-kva.example"
+        );
+        assert_eq!(
+            build("http://127.0.0.1:3000/login").unwrap().domain(),
+            "127.0.0.1"
+        );
+        assert_eq!(
+            build("https://example.com./x").unwrap().domain(),
+            "example.com"
+        );
     }
 
     #[test]
@@ -376,9 +399,15 @@ mod tests {
             "https://example.com/#frag",
             "mailto:a@example.com",
         ] {
-            assert!(matches!(build(bad), Err(ConfigError::InvalidLoginUrl(_))), "{bad:?}");
+            assert!(
+                matches!(build(bad), Err(ConfigError::InvalidLoginUrl(_))),
+                "{bad:?}"
+            );
         }
-        assert_eq!(build("https://*.example.com/").unwrap_err(), ConfigError::WildcardDomain);
+        assert_eq!(
+            build("https://*.example.com/").unwrap_err(),
+            ConfigError::WildcardDomain
+        );
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
         assert!(build(&long).is_err());
     }
@@ -389,20 +418,29 @@ mod tests {
             let r = JwtConfig::builder(bad, "https://example.com/").build();
             assert_eq!(r.unwrap_err(), ConfigError::InvalidName);
         }
-        let (c, _) = JwtConfig::builder("  Portal  ", "https://example.com/").build().unwrap();
+        let (c, _) = JwtConfig::builder("  Portal  ", "https://example.com/")
+            .build()
+            .unwrap();
         assert_eq!(c.name(), "Portal");
     }
 
     #[test]
     fn both_secrets_work_and_regenerating_one_leaves_the_other() {
-        let (mut c, s) = JwtConfig::builder("P", "https://example.com/").build().unwrap();
-        let s = s.unwrap();
+        let (mut c, s) = JwtConfig::builder("P", "https://example.com/")
+            .build()
+            .unwrap();
         assert!(c.accepts_secret(s.primary.expose().as_bytes()));
         assert!(c.accepts_secret(s.secondary.expose().as_bytes()));
         assert!(!c.accepts_secret(b""));
         let new_primary = c.regenerate_primary_secret();
-        assert!(!c.accepts_secret(s.primary.expose().as_bytes()), "old primary dies at once");
-        assert!(c.accepts_secret(s.secondary.expose().as_bytes()), "secondary keeps working");
+        assert!(
+            !c.accepts_secret(s.primary.expose().as_bytes()),
+            "old primary dies at once"
+        );
+        assert!(
+            c.accepts_secret(s.secondary.expose().as_bytes()),
+            "secondary keeps working"
+        );
         assert!(c.accepts_secret(new_primary.expose().as_bytes()));
         let new_secondary = c.regenerate_secondary_secret();
         assert!(!c.accepts_secret(s.secondary.expose().as_bytes()));
@@ -416,13 +454,15 @@ mod tests {
             .logout_url("https://example.com/bye")
             .build()
             .unwrap();
-        let s = s.unwrap();
         let json = serde_json::to_string(&c).unwrap();
         assert!(!json.contains(s.primary.expose()));
         assert!(!json.contains(s.secondary.expose()));
         let back: JwtConfig = serde_json::from_str(&json).unwrap();
         assert_eq!(back.client_id(), c.client_id());
-        assert_eq!(back.logout_url().map(Url::as_str), Some("https://example.com/bye"));
+        assert_eq!(
+            back.logout_url().map(Url::as_str),
+            Some("https://example.com/bye")
+        );
         assert!(back.accepts_secret(s.primary.expose().as_bytes()));
         let debug = format!("{c:?}");
         assert!(!debug.contains(s.primary.expose()));

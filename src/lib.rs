@@ -1,18 +1,139 @@
-//! kb-sso
+//! # kb-sso
+//!
+//! JWT single sign-on for private knowledge bases and docs sites: a
+//! customer's own app logs its users into the KB, and the KB never holds
+//! passwords for them.
+//!
+//! ## Quickstart
+//!
+//! The code flow in one process: the customer app asks for a one-time code
+//! with its client credentials, the KB redeems it once for a signed
+//! `id_token`, verifies it and opens a reader session.
+//!
+//! ```
+//! use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
+//! use kb_sso::*;
+//!
+//! # async fn quickstart() -> Result<(), Box<dyn std::error::Error>> {
+//! // The KB admin creates a JWT configuration; its secrets are shown once.
+//! let (config, secrets) = JwtConfig::builder("Customer Portal SSO", "https://app.example.com/kb-login").build()?;
+//! let client_id = config.client_id().clone();
+//!
+//! // The identity server: configurations, one-time codes, a token signer.
+//! let signer = TokenSigner::new(SigningKey::generate_ed25519("key-1")?);
+//! let verifier = Verifier::new(
+//!     KeySet::from_keys([signer.key().verification_key()])?,
+//!     Validation::new().issuer("https://kb.example.com").audience(client_id.as_str()),
+//! );
+//! let identity = IdentityServer::new(
+//!     MemoryConfigStore::new([config]),
+//!     CodeIssuer::new(MemoryCodeStore::new(), SystemClock),
+//!     signer,
+//!     "https://kb.example.com",
+//! );
+//!
+//! // The customer app's backend: Basic credentials and the reader's identity.
+//! let credentials = ClientCredentials::new(client_id.as_str(), secrets.primary.clone());
+//! let body = br#"{"username":"john.doe","firstName":"John","lastName":"Doe",
+//!                 "emailId":"john.doe@example.com","readerGroupIds":["group1"],"tokenValidity":15}"#;
+//! let code = identity.issue_code(&credentials, body).await?;
+//!
+//! // The KB redeems the code over the back channel, once.
+//! let tokens = identity.exchange(code.expose(), None).await?;
+//! assert_eq!(tokens.expires_in, 15 * 60);
+//! assert!(identity.exchange(code.expose(), None).await.is_err(), "a code is single-use");
+//!
+//! // ... and verifies the id_token before trusting a single claim.
+//! let untrusted = UntrustedToken::parse(&tokens.id_token)?;
+//! let claims: IdTokenClaims = verifier.verify(&untrusted, SystemClock.now())?.into_claims();
+//! assert_eq!(claims.sub, "john.doe");
+//! assert_eq!(claims.groups, ["group1"]);
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(quickstart()).unwrap();
+//! ```
+//!
+//! With the `http` feature, [`http::SsoService`] serves all of this over
+//! `http::Request` / `http::Response` for any web framework; see
+//! `examples/kb_server.rs` and `cargo run --example demo`.
+//!
+//! ## The code flow
+//!
+//! 1. A reader without a session asks for a private page; the KB redirects
+//!    to the configuration's login URL with `redirectPath`.
+//! 2. The customer app logs the reader in, then its backend `POST`s
+//!    `{username, firstName, lastName, emailId, readerGroupIds?, tokenValidity?}`
+//!    to the code generation URL with `Authorization: Basic
+//!    base64(clientId:clientSecret)` (primary or secondary secret) and gets
+//!    `{"code": "..."}`.
+//! 3. It redirects the reader to `/jwt/authorize?code=...&redirectUrl=<redirectPath>`.
+//! 4. The KB redeems the code over the back channel for a signed `id_token`,
+//!    opens a session that lasts as long as the token, and redirects to the
+//!    page (only ever a path on the KB itself).
+//!
+//! **Units.** `tokenValidity` is in **minutes**, default 15, clamped to
+//! 5..=1440 (a value of 3600 from sample code meant as seconds becomes 1440
+//! minutes). **Codes** are 32 random bytes (43 base64url characters), live
+//! 5 minutes by default (at most 10), and redeem exactly once.
+//!
+//! ## Security
+//!
+//! What the crate guarantees:
+//! - Client secrets are 256-bit random values, stored only as SHA-256
+//!   digests, compared in constant time; their `Debug` is redacted and their
+//!   memory zeroed. An unknown client id costs the same work as a wrong
+//!   secret.
+//! - Codes are stored as digests; redemption is one atomic store call, so of
+//!   any number of concurrent redemptions exactly one wins. A second use is
+//!   refused as `invalid_grant`.
+//! - Tokens pin their algorithm per key: `alg: none`, algorithm swaps, `crit`
+//!   headers, weak Ed25519 keys and HMAC keys under 32 bytes are refused;
+//!   `exp` and `iat` are required and checked against the injected clock.
+//! - Redirect targets are paths on the KB only, checked before and after
+//!   percent-decoding and resolved against the KB's own origin.
+//! - Session cookies are HMAC-signed with the KB's own key, `HttpOnly`,
+//!   `SameSite=Lax`, and `Secure` on https.
+//!
+//! What the host must do: serve everything over HTTPS, keep the token
+//! signing key and the session key secret, use an atomic shared
+//! [`CodeStore`] when running several instances, and never log request
+//! bodies or `Authorization` headers.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod clock;
 pub mod code;
 pub mod config;
+#[cfg(feature = "http")]
+pub mod http;
+pub mod identity;
+pub mod redirect;
 pub mod secret;
 pub mod session;
 pub mod store;
+pub mod token;
 pub mod validity;
 
 pub use clock::{Clock, SettableClock, SystemClock};
-pub use code::*;
-pub use config::*;
-pub use secret::*;
-pub use session::*;
-pub use validity::*;
+pub use code::{
+    AuthCode, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeRequest, CodeStore,
+    DEFAULT_CODE_LIFETIME, GrantProblem, MAX_CODE_LIFETIME, PayloadError, ReaderIdentity,
+    Redemption,
+};
+pub use config::{ConfigError, ConfigStore, IssuedSecrets, JwtConfig, JwtConfigBuilder};
+pub use identity::{AccessTokenClaims, IdentityServer, TokenResponse};
+pub use redirect::{RedirectError, RedirectPolicy, SafeRedirect};
+pub use secret::{
+    BasicAuthError, ClientCredentials, ClientId, ClientSecret, InvalidClientId, SecretDigest,
+};
+pub use session::{ReaderSession, SessionCodec, SessionError};
+pub use token::{
+    Algorithm, IdTokenClaims, KeyError, KeySet, SignError, SigningKey, TokenSigner, UntrustedToken,
+    Validation, VerificationKey, Verified, Verifier, VerifyError,
+};
+pub use validity::{TokenValidity, ValidityBand};
+
+/// The README's examples, compiled and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -240,7 +240,10 @@ impl ClientCredentials {
         if id.is_empty() {
             return Err(BasicAuthError::Malformed);
         }
-        Ok(Self::new(id.to_string(), ClientSecret::new(secret.to_string())))
+        Ok(Self::new(
+            id.to_string(),
+            ClientSecret::new(secret.to_string()),
+        ))
     }
 
     /// The `Authorization` header value for these credentials: each half
@@ -360,7 +363,12 @@ mod tests {
             id,
             "parsing normalises case"
         );
-        for bad in ["", "not-a-uuid", "{00000000-0000-0000-0000-000000000000}", "x".repeat(36).as_str()] {
+        for bad in [
+            "",
+            "not-a-uuid",
+            "{00000000-0000-0000-0000-000000000000}",
+            "x".repeat(36).as_str(),
+        ] {
             assert_eq!(ClientId::parse(bad), Err(InvalidClientId), "{bad:?}");
         }
     }
@@ -375,7 +383,10 @@ mod tests {
         use base64::engine::general_purpose::STANDARD;
         let raw = format!("bAsIc {}", STANDARD.encode("abc:def:ghi"));
         let c = ClientCredentials::from_basic_header(raw.as_bytes()).unwrap();
-        assert_eq!((c.client_id.as_str(), c.secret.expose()), ("abc", "def:ghi"));
+        assert_eq!(
+            (c.client_id.as_str(), c.secret.expose()),
+            ("abc", "def:ghi")
+        );
     }
 
     #[test]
@@ -385,14 +396,28 @@ mod tests {
             (b"Bearer abc".to_vec(), BasicAuthError::NotBasic),
             (b"Basic".to_vec(), BasicAuthError::NotBasic),
             (b"Basic !!!".to_vec(), BasicAuthError::Malformed),
-            (format!("Basic {}", STANDARD.encode("nocolon")).into_bytes(), BasicAuthError::Malformed),
-            (format!("Basic {}", STANDARD.encode(":secret")).into_bytes(), BasicAuthError::Malformed),
-            (format!("Basic {}", STANDARD.encode([0xff, b':', 0xfe])).into_bytes(), BasicAuthError::Malformed),
+            (
+                format!("Basic {}", STANDARD.encode("nocolon")).into_bytes(),
+                BasicAuthError::Malformed,
+            ),
+            (
+                format!("Basic {}", STANDARD.encode(":secret")).into_bytes(),
+                BasicAuthError::Malformed,
+            ),
+            (
+                format!("Basic {}", STANDARD.encode([0xff, b':', 0xfe])).into_bytes(),
+                BasicAuthError::Malformed,
+            ),
             (b"Basic \xff\xfe".to_vec(), BasicAuthError::Malformed),
-            (vec![b'A'; MAX_AUTHORIZATION_LEN + 1], BasicAuthError::Malformed),
+            (
+                vec![b'A'; MAX_AUTHORIZATION_LEN + 1],
+                BasicAuthError::Malformed,
+            ),
         ];
         for (header, want) in cases {
-            let got = ClientCredentials::from_basic_header(&header).map(|_| ()).unwrap_err();
+            let got = ClientCredentials::from_basic_header(&header)
+                .map(|_| ())
+                .unwrap_err();
             assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&header));
         }
     }

@@ -151,7 +151,8 @@ impl SessionCodec {
         let json = URL_SAFE_NO_PAD
             .decode(payload.as_bytes())
             .map_err(|_| SessionError::Invalid)?;
-        let session: ReaderSession = serde_json::from_slice(&json).map_err(|_| SessionError::Invalid)?;
+        let session: ReaderSession =
+            serde_json::from_slice(&json).map_err(|_| SessionError::Invalid)?;
         if !session.is_valid_at(now) {
             return Err(SessionError::Expired);
         }
@@ -186,7 +187,10 @@ mod tests {
         let cookie = codec.encode(&s);
         assert!(cookie.is_ascii() && !cookie.contains([';', ' ', ',']));
         assert_eq!(codec.decode(&cookie, t0).unwrap(), s);
-        assert_eq!(codec.decode(&cookie, t0 + Duration::minutes(15)), Err(SessionError::Expired));
+        assert_eq!(
+            codec.decode(&cookie, t0 + Duration::minutes(15)),
+            Err(SessionError::Expired)
+        );
     }
 
     #[test]
@@ -210,14 +214,28 @@ mod tests {
                 assert!(codec.decode(&s, t0).is_err(), "flip at {i}");
             }
         }
-        for junk in ["", ".", "v1..", "v2.a.b", "v1.a", &"v".repeat(MAX_COOKIE_LEN + 1)] {
-            assert_eq!(codec.decode(junk, t0), Err(SessionError::Invalid), "{junk:?}");
+        for junk in [
+            "",
+            ".",
+            "v1..",
+            "v2.a.b",
+            "v1.a",
+            &"v".repeat(MAX_COOKIE_LEN + 1),
+        ] {
+            assert_eq!(
+                codec.decode(junk, t0),
+                Err(SessionError::Invalid),
+                "{junk:?}"
+            );
         }
     }
 
     #[test]
     fn weak_keys_are_refused_and_debug_is_redacted() {
-        assert_eq!(SessionCodec::new(&[1u8; 31]).unwrap_err(), SessionError::WeakKey);
+        assert_eq!(
+            SessionCodec::new(&[1u8; 31]).unwrap_err(),
+            SessionError::WeakKey
+        );
         assert_eq!(SessionCodec::new(b"").unwrap_err(), SessionError::WeakKey);
         let codec = SessionCodec::new(&[0x41u8; 32]).unwrap();
         assert!(!format!("{codec:?}").contains("AAAA"));

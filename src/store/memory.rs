@@ -98,7 +98,7 @@ impl MemoryCodeStore {
     fn insert_now(&self, digest: CodeDigest, grant: CodeGrant) {
         let mut shard = self.shard(&digest);
         shard.inserts = shard.inserts.wrapping_add(1);
-        if shard.inserts % SWEEP_EVERY == 0 {
+        if shard.inserts.is_multiple_of(SWEEP_EVERY) {
             let issued = grant.issued_at;
             shard.sweep(issued);
         }
@@ -194,7 +194,11 @@ impl ConfigStore for MemoryConfigStore {
         &self,
         client_id: &ClientId,
     ) -> impl Future<Output = Result<Option<JwtConfig>, Infallible>> + Send {
-        let found = self.read().iter().find(|c| c.client_id() == client_id).cloned();
+        let found = self
+            .read()
+            .iter()
+            .find(|c| c.client_id() == client_id)
+            .cloned();
         ready(Ok(found))
     }
 
@@ -243,7 +247,10 @@ mod tests {
         let g = grant(t0);
         store.insert_now(d, g.clone());
         assert_eq!(store.redeem_now(d, t0), Redemption::Redeemed(g.clone()));
-        assert_eq!(store.redeem_now(d, t0), Redemption::AlreadyUsed(Box::new(g)));
+        assert_eq!(
+            store.redeem_now(d, t0),
+            Redemption::AlreadyUsed(Box::new(g))
+        );
         store.sweep(t0 + Duration::minutes(5));
         assert_eq!(store.redeem_now(d, t0), Redemption::Unknown);
         assert!(store.is_empty());
@@ -257,7 +264,11 @@ mod tests {
         store.insert_now(d, grant(t0));
         let late = t0 + Duration::minutes(5);
         assert_eq!(store.redeem_now(d, late), Redemption::Expired);
-        assert_eq!(store.redeem_now(d, t0), Redemption::Unknown, "an expired code never comes back");
+        assert_eq!(
+            store.redeem_now(d, t0),
+            Redemption::Unknown,
+            "an expired code never comes back"
+        );
     }
 
     #[test]
@@ -282,7 +293,11 @@ mod tests {
         for i in 0..(SWEEP_EVERY as usize * SHARDS * 4) {
             store.insert_now(CodeDigest::of(&format!("new{i}")), grant(later));
         }
-        assert!(store.len() < SWEEP_EVERY as usize * SHARDS * 6, "old entries were swept: {}", store.len());
+        assert!(
+            store.len() < SWEEP_EVERY as usize * SHARDS * 6,
+            "old entries were swept: {}",
+            store.len()
+        );
     }
 
     #[test]
@@ -297,7 +312,12 @@ mod tests {
                 std::thread::spawn(move || matches!(s.redeem_now(d, t0), Redemption::Redeemed(_)))
             })
             .collect();
-        let wins = handles.into_iter().filter(|_| true).map(|h| h.join().unwrap()).filter(|w| *w).count();
+        let wins = handles
+            .into_iter()
+            .filter(|_| true)
+            .map(|h| h.join().unwrap())
+            .filter(|w| *w)
+            .count();
         assert_eq!(wins, 1);
     }
 }

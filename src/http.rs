@@ -1,0 +1,711 @@
+//! Framework-agnostic HTTP handlers (feature `http`).
+//!
+//! [`SsoService`] answers `http::Request`s with `http::Response`s, so any
+//! framework (axum, hyper, actix, ...) can mount it: collect the body (at
+//! most [`MAX_BODY_BYTES`]), call [`SsoService::handle`], and send back the
+//! [`Outcome`]'s response — or, for [`Outcome::Page`], render the private
+//! page the signed-in reader asked for.
+//!
+//! | method, path | answer |
+//! |---|---|
+//! | `POST /api/jwt/generate-code` (alias `/jwt/generateCode`) | 200 `{"code"}`; 400; 401 with `WWW-Authenticate: Basic`; 403 when disabled |
+//! | `POST /api/jwt/token` | 200 `{"id_token","access_token","token_type","expires_in"}`; 400 `invalid_grant` |
+//! | `GET /jwt/authorize?code=&redirectUrl=` | 302 to the safe target with the session cookie |
+//! | `GET /jwt/logout` | 302 to the logout URL (or home), cookie cleared |
+//! | `GET /.well-known/jwks.json` | the token signer's public keys |
+//! | `GET /login` | the sign-in options |
+//! | any other `GET` | [`Outcome::Page`] with a session; else 302 to the login URL with `redirectPath` |
+//!
+//! Errors are JSON `{"error", "error_description"}` in OAuth style with a
+//! 4xx status; bodies over 64 KiB get 413. Answers carrying a code or token
+//! send `Cache-Control: no-store` and `Pragma: no-cache`.
+
+use std::collections::HashMap;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use serde_json::json;
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::clock::Clock;
+use crate::code::{CodeError, CodeStore, GrantProblem};
+use crate::config::{ConfigStore, JwtConfig};
+use crate::identity::IdentityServer;
+use crate::redirect::{RedirectError, RedirectPolicy, SafeRedirect, append_query};
+use crate::secret::{BasicAuthError, ClientCredentials, ClientId, ClientSecret};
+use crate::session::{ReaderSession, SESSION_COOKIE, SessionCodec};
+use crate::token::{IdTokenClaims, KeySet, UntrustedToken, Validation, Verifier};
+
+/// The largest request body accepted, in bytes. Larger ones get 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The paths this service answers on (besides protected pages).
+pub mod paths {
+    /// Code generation URL.
+    pub const GENERATE_CODE: &str = "/api/jwt/generate-code";
+    /// Code generation URL, the legacy spelling.
+    pub const GENERATE_CODE_ALIAS: &str = "/jwt/generateCode";
+    /// Back-channel code exchange.
+    pub const TOKEN: &str = "/api/jwt/token";
+    /// Callback URL: the customer app sends the reader here with the code.
+    pub const AUTHORIZE: &str = "/jwt/authorize";
+    /// Ends the reader's session.
+    pub const LOGOUT: &str = "/jwt/logout";
+    /// The token signer's public keys.
+    pub const JWKS: &str = "/.well-known/jwks.json";
+    /// The reader's login page.
+    pub const LOGIN: &str = "/login";
+}
+
+/// What [`SsoService::handle`] decided.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this response as it is.
+    Response(Response<Vec<u8>>),
+    /// A signed-in reader asked for a private page: render it.
+    Page(PageRequest),
+}
+
+/// A private page requested by a reader with a valid session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The reader.
+    pub reader: ReaderSession,
+    /// The requested path (with its query, if any).
+    pub path: String,
+}
+
+/// Why a [`SsoService`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The KB's base URL is not an absolute http(s) URL.
+    #[error("the KB URL is not usable: {0}")]
+    KbUrl(#[from] RedirectError),
+}
+
+/// Whether the back-channel exchange requires client credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuthentication {
+    /// Credentials are checked when sent, but a code alone is accepted (the
+    /// KB runs in the same process as the identity server).
+    #[default]
+    Optional,
+    /// Every exchange must authenticate as the configuration that the code
+    /// was issued to.
+    Required,
+}
+
+/// The identity server and KB site endpoints over `http` types.
+#[derive(Debug)]
+pub struct SsoService<CS, S, C> {
+    identity: IdentityServer<CS, S, C>,
+    verifier: Verifier,
+    jwks: Vec<u8>,
+    sessions: SessionCodec,
+    redirects: RedirectPolicy,
+    secure_cookies: bool,
+    client_auth: ClientAuthentication,
+}
+
+impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
+    /// A service for the KB at `kb_url`, verifying its own tokens with the
+    /// signer's key. Session cookies are `Secure` when `kb_url` is https.
+    ///
+    /// # Errors
+    /// [`SetupError::KbUrl`] when `kb_url` is not an absolute http(s) URL.
+    pub fn new(
+        identity: IdentityServer<CS, S, C>,
+        sessions: SessionCodec,
+        kb_url: &Url,
+    ) -> Result<Self, SetupError> {
+        let redirects = RedirectPolicy::new(kb_url)?;
+        let mut keys = KeySet::new();
+        // A fresh set holds no kid yet, so this insert cannot collide.
+        let _ = keys.insert(identity.signer().key().verification_key());
+        let jwks = serde_json::to_vec(&keys.jwks()).unwrap_or_default();
+        let validation = Validation::new().issuer(identity.issuer());
+        Ok(Self {
+            identity,
+            verifier: Verifier::new(keys, validation),
+            jwks,
+            sessions,
+            redirects,
+            secure_cookies: kb_url.scheme() == "https",
+            client_auth: ClientAuthentication::Optional,
+        })
+    }
+
+    /// Sets whether the back-channel exchange requires client credentials.
+    pub fn client_authentication(mut self, mode: ClientAuthentication) -> Self {
+        self.client_auth = mode;
+        self
+    }
+
+    /// The identity server inside.
+    pub fn identity(&self) -> &IdentityServer<CS, S, C> {
+        &self.identity
+    }
+
+    /// Routes one request.
+    pub async fn handle<B: AsRef<[u8]>>(&self, req: Request<B>) -> Outcome {
+        let path = req.uri().path();
+        let respond = |r| Outcome::Response(r);
+        if too_large(&req) {
+            return respond(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "the request body is larger than 64 KiB",
+            ));
+        }
+        let method = req.method();
+        let only = |allowed: Method| -> Option<Response<Vec<u8>>> {
+            (method != allowed).then(|| method_not_allowed(&allowed))
+        };
+        match path {
+            paths::GENERATE_CODE | paths::GENERATE_CODE_ALIAS => {
+                respond(match only(Method::POST) {
+                    Some(r) => r,
+                    None => self.generate_code(&req).await,
+                })
+            }
+            paths::TOKEN => respond(match only(Method::POST) {
+                Some(r) => r,
+                None => self.token(&req).await,
+            }),
+            paths::AUTHORIZE => respond(match only(Method::GET) {
+                Some(r) => r,
+                None => self.authorize(&req).await,
+            }),
+            paths::LOGOUT => respond(match only(Method::GET) {
+                Some(r) => r,
+                None => self.logout(&req).await,
+            }),
+            paths::JWKS => respond(match only(Method::GET) {
+                Some(r) => r,
+                None => self.jwks(),
+            }),
+            paths::LOGIN => respond(match only(Method::GET) {
+                Some(r) => r,
+                None => self.login(&req).await,
+            }),
+            _ => match only(Method::GET) {
+                Some(r) => respond(r),
+                None => self.page(&req).await,
+            },
+        }
+    }
+
+    /// `POST /api/jwt/generate-code`: Basic client credentials and a JSON
+    /// code request; answers `{"code": "..."}`.
+    pub async fn generate_code<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<Vec<u8>> {
+        if !is_json(req.headers()) {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "the body must be JSON (Content-Type: application/json)",
+            );
+        }
+        let creds = match basic_credentials(req.headers()) {
+            Ok(c) => c,
+            Err(e) => return unauthorized(basic_error_text(e)),
+        };
+        match self.identity.issue_code(&creds, req.body().as_ref()).await {
+            Ok(code) => no_store(json_response(
+                StatusCode::OK,
+                &json!({ "code": code.expose() }),
+            )),
+            Err(e) => code_error(&e),
+        }
+    }
+
+    /// `POST /api/jwt/token`: form `grant_type=authorization_code&code=...`,
+    /// client credentials in a Basic header or as `client_id` /
+    /// `client_secret` form fields.
+    pub async fn token<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<Vec<u8>> {
+        let form = match parse_form(req.body().as_ref()) {
+            Ok(f) => f,
+            Err(r) => return r.into_response(),
+        };
+        match form.get("grant_type").map(String::as_str) {
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "grant_type is missing",
+                );
+            }
+            Some("authorization_code") => {}
+            Some(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "unsupported_grant_type",
+                    "only grant_type=authorization_code is supported here",
+                );
+            }
+        }
+        let Some(code) = form.get("code") else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "code is missing",
+            );
+        };
+        let creds = match token_credentials(req.headers(), &form) {
+            Ok(c) => c,
+            Err(r) => return r.into_response(),
+        };
+        if creds.is_none() && self.client_auth == ClientAuthentication::Required {
+            return unauthorized("client authentication is required");
+        }
+        match self.identity.exchange(code, creds.as_ref()).await {
+            Ok(tokens) => match serde_json::to_value(&tokens) {
+                Ok(body) => no_store(json_response(StatusCode::OK, &body)),
+                Err(_) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "could not encode tokens",
+                ),
+            },
+            Err(e) => code_error(&e),
+        }
+    }
+
+    /// `GET /jwt/authorize?code=&redirectUrl=`: redeems the code over the
+    /// back channel, opens the reader's session and redirects to the safe
+    /// target (the home page when `redirectUrl` is missing or not a path on
+    /// the KB).
+    pub async fn authorize<B>(&self, req: &Request<B>) -> Response<Vec<u8>> {
+        let query = match parse_form(req.uri().query().unwrap_or("").as_bytes()) {
+            Ok(q) => q,
+            Err(r) => return r.into_response(),
+        };
+        let Some(code) = query.get("code").filter(|c| !c.is_empty()) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "code is missing",
+            );
+        };
+        let target = self
+            .redirects
+            .resolve_or_home(query.get("redirectUrl").map(String::as_str));
+        let tokens = match self.identity.exchange(code, None).await {
+            Ok(t) => t,
+            Err(e) => return code_error(&e),
+        };
+        let now = self.identity.codes().clock().now();
+        let session = match self.session_from_id_token(&tokens.id_token, now) {
+            Some(s) => s,
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "the issued token could not be verified",
+                );
+            }
+        };
+        let mut resp = redirect(&target);
+        let max_age = (session.expires_at.unix_timestamp() - now.unix_timestamp()).max(0);
+        set_cookie(
+            &mut resp,
+            &self.session_cookie(&self.sessions.encode(&session), max_age),
+        );
+        set(&mut resp, header::REFERRER_POLICY, "no-referrer");
+        no_store(resp)
+    }
+
+    /// Builds a session from an `id_token` this KB's verifier accepts.
+    fn session_from_id_token(&self, id_token: &str, now: OffsetDateTime) -> Option<ReaderSession> {
+        let untrusted = UntrustedToken::parse(id_token).ok()?;
+        let claims: IdTokenClaims = self.verifier.verify(&untrusted, now).ok()?.into_claims();
+        let client_id = ClientId::parse(&claims.aud).ok()?;
+        let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp).ok()?;
+        Some(ReaderSession {
+            username: claims.sub,
+            email: claims.email,
+            first_name: claims.given_name,
+            last_name: claims.family_name,
+            groups: claims.groups,
+            client_id,
+            jti: claims.jti,
+            expires_at,
+        })
+    }
+
+    /// `GET /jwt/logout`: clears the session and redirects to the logout URL
+    /// of the reader's configuration, or to the home page.
+    pub async fn logout<B>(&self, req: &Request<B>) -> Response<Vec<u8>> {
+        let now = self.identity.codes().clock().now();
+        let session = self.reader(req.headers(), now);
+        let mut logout_url = None;
+        if let Some(s) = session
+            && let Ok(Some(config)) = self.identity.configs().get(&s.client_id).await
+        {
+            logout_url = config.logout_url().cloned();
+        }
+        let mut resp = match logout_url {
+            Some(url) => redirect_to(url.as_str()),
+            None => redirect(&self.redirects.home()),
+        };
+        set_cookie(&mut resp, &self.session_cookie("", 0));
+        no_store(resp)
+    }
+
+    /// `GET /.well-known/jwks.json`.
+    pub fn jwks(&self) -> Response<Vec<u8>> {
+        let mut resp = Response::new(self.jwks.clone());
+        set(&mut resp, header::CONTENT_TYPE, "application/json");
+        set(&mut resp, header::CACHE_CONTROL, "public, max-age=300");
+        resp
+    }
+
+    /// `GET /login`: the enabled sign-in options, as a plain page.
+    pub async fn login<B>(&self, req: &Request<B>) -> Response<Vec<u8>> {
+        let query = parse_form(req.uri().query().unwrap_or("").as_bytes()).unwrap_or_default();
+        let back = self
+            .redirects
+            .resolve_or_home(query.get("redirectPath").map(String::as_str));
+        let configs = match self.identity.configs().list().await {
+            Ok(c) => c,
+            Err(_) => return unavailable(),
+        };
+        let mut items = String::new();
+        for c in configs.iter().filter(|c| c.is_enabled()) {
+            let url = login_url_for(c, &back);
+            items.push_str(&format!(
+                "<li><a href=\"{}\">{}</a></li>",
+                escape_html(url.as_str()),
+                escape_html(c.name())
+            ));
+        }
+        let body = if items.is_empty() {
+            "<p>No login options are currently available.</p>".to_owned()
+        } else {
+            format!("<ul>{items}</ul>")
+        };
+        let html = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in</title></head><body><h1>Sign in</h1>{body}</body></html>"
+        );
+        let mut resp = Response::new(html.into_bytes());
+        set(&mut resp, header::CONTENT_TYPE, "text/html; charset=utf-8");
+        set(&mut resp, header::CACHE_CONTROL, "no-store");
+        resp
+    }
+
+    /// Any other `GET`: the page for a reader with a valid session, or a
+    /// redirect to sign in with `redirectPath` set to the requested path.
+    pub async fn page<B>(&self, req: &Request<B>) -> Outcome {
+        let now = self.identity.codes().clock().now();
+        let requested = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        if let Some(reader) = self.reader(req.headers(), now) {
+            return Outcome::Page(PageRequest {
+                reader,
+                path: requested.to_owned(),
+            });
+        }
+        let back = self.redirects.resolve_or_home(Some(requested));
+        let mut resp = match self.sign_in_target(&back).await {
+            Ok(url) => redirect_to(url.as_str()),
+            Err(r) => r,
+        };
+        if has_cookie(req.headers(), SESSION_COOKIE) {
+            set_cookie(&mut resp, &self.session_cookie("", 0));
+        }
+        Outcome::Response(no_store(resp))
+    }
+
+    /// Where a reader without a session is sent: the login URL of the one
+    /// enabled configuration, or the login page when there are several or
+    /// none.
+    async fn sign_in_target(&self, back: &SafeRedirect) -> Result<Url, Response<Vec<u8>>> {
+        let configs = self
+            .identity
+            .configs()
+            .list()
+            .await
+            .map_err(|_| unavailable())?;
+        let mut enabled = configs.iter().filter(|c| c.is_enabled());
+        match (enabled.next(), enabled.next()) {
+            (Some(only), None) => Ok(login_url_for(only, back)),
+            _ => {
+                let login = self
+                    .redirects
+                    .base()
+                    .join(paths::LOGIN)
+                    .map_err(|_| unavailable())?;
+                Ok(append_query(
+                    &login,
+                    &[("redirectPath", back.path_and_query())],
+                ))
+            }
+        }
+    }
+
+    /// The reader behind the request's session cookie, if it is valid at
+    /// `now`.
+    pub fn reader(&self, headers: &HeaderMap, now: OffsetDateTime) -> Option<ReaderSession> {
+        cookies(headers, SESSION_COOKIE).find_map(|v| self.sessions.decode(v, now).ok())
+    }
+
+    fn session_cookie(&self, value: &str, max_age: i64) -> String {
+        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        format!(
+            "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+        )
+    }
+}
+
+/// The configuration's login URL with `redirectPath` set.
+fn login_url_for(config: &JwtConfig, back: &SafeRedirect) -> Url {
+    append_query(
+        config.login_url(),
+        &[("redirectPath", back.path_and_query())],
+    )
+}
+
+fn too_large<B: AsRef<[u8]>>(req: &Request<B>) -> bool {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64);
+    declared || req.body().as_ref().len() > MAX_BODY_BYTES
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    match headers.get(header::CONTENT_TYPE) {
+        // curl -d without -H sends form type; the spec's samples all send
+        // application/json. A missing type is taken as JSON.
+        None => true,
+        Some(v) => v.to_str().is_ok_and(|t| {
+            let media = t.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("application/json")
+        }),
+    }
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Result<ClientCredentials, BasicAuthError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next().ok_or(BasicAuthError::Missing)?;
+    if values.next().is_some() {
+        return Err(BasicAuthError::Malformed);
+    }
+    ClientCredentials::from_basic_header(value.as_bytes())
+}
+
+fn basic_error_text(e: BasicAuthError) -> &'static str {
+    match e {
+        BasicAuthError::Missing => {
+            "client authentication is required (HTTP Basic with the client id and secret)"
+        }
+        BasicAuthError::NotBasic => "use HTTP Basic authentication with the client id and secret",
+        _ => "the Basic credentials are malformed",
+    }
+}
+
+/// Client credentials of a token request: Basic header or form fields, not
+/// both (RFC 6749 section 2.3).
+fn token_credentials(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Option<ClientCredentials>, Rejection> {
+    let from_header = match basic_credentials(headers) {
+        Ok(c) => Some(c),
+        Err(BasicAuthError::Missing) => None,
+        Err(e) => return Err(Rejection::Unauthorized(basic_error_text(e))),
+    };
+    let from_form = match (form.get("client_id"), form.get("client_secret")) {
+        (Some(id), Some(secret)) => Some(ClientCredentials::new(
+            id.clone(),
+            ClientSecret::new(secret.clone()),
+        )),
+        (None, None) => None,
+        _ => {
+            return Err(Rejection::Unauthorized(
+                "client_id and client_secret go together",
+            ));
+        }
+    };
+    match (from_header, from_form) {
+        (Some(_), Some(_)) => Err(Rejection::BadRequest(
+            "use one client authentication method, not two",
+        )),
+        (h, f) => Ok(h.or(f)),
+    }
+}
+
+/// A request refused before it reaches the protocol logic.
+#[derive(Debug, Clone, Copy)]
+enum Rejection {
+    /// 400 `invalid_request`.
+    BadRequest(&'static str),
+    /// 401 `invalid_client` with `WWW-Authenticate: Basic`.
+    Unauthorized(&'static str),
+}
+
+impl Rejection {
+    fn into_response(self) -> Response<Vec<u8>> {
+        match self {
+            Self::BadRequest(d) => error(StatusCode::BAD_REQUEST, "invalid_request", d),
+            Self::Unauthorized(d) => unauthorized(d),
+        }
+    }
+}
+
+/// Parses `application/x-www-form-urlencoded` text; a parameter given twice
+/// is refused (RFC 6749 section 3.1).
+fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, Rejection> {
+    let mut out = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        if out.insert(k.into_owned(), v.into_owned()).is_some() {
+            return Err(Rejection::BadRequest("a parameter is given twice"));
+        }
+    }
+    Ok(out)
+}
+
+/// Every value of cookie `name` in the request's `Cookie` headers (HTTP/2
+/// may split them over several headers).
+fn cookies<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(move |pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k.trim() == name).then(|| v.trim())
+        })
+}
+
+fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
+    cookies(headers, name).next().is_some()
+}
+
+fn code_error(e: &CodeError) -> Response<Vec<u8>> {
+    match e {
+        CodeError::InvalidClient => unauthorized("client authentication failed"),
+        CodeError::Disabled => error(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "this JWT configuration is disabled",
+        ),
+        CodeError::InvalidRequest(p) => {
+            error(StatusCode::BAD_REQUEST, "invalid_request", &p.to_string())
+        }
+        CodeError::InvalidGrant(p) => {
+            let text = match p {
+                GrantProblem::AlreadyUsed => "the code has already been used",
+                GrantProblem::Expired => "the code has expired",
+                GrantProblem::WrongClient => "the code was issued to another client",
+                GrantProblem::ConfigurationInactive => {
+                    "the code's JWT configuration is no longer active"
+                }
+                _ => "the code is not valid",
+            };
+            no_store(error(StatusCode::BAD_REQUEST, "invalid_grant", text))
+        }
+        _ => unavailable(),
+    }
+}
+
+fn unavailable() -> Response<Vec<u8>> {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "a store is not answering; try again",
+    )
+}
+
+fn unauthorized(description: &str) -> Response<Vec<u8>> {
+    let mut resp = error(StatusCode::UNAUTHORIZED, "invalid_client", description);
+    set(
+        &mut resp,
+        header::WWW_AUTHENTICATE,
+        "Basic realm=\"kb-sso\", charset=\"UTF-8\"",
+    );
+    resp
+}
+
+fn method_not_allowed(allowed: &Method) -> Response<Vec<u8>> {
+    let mut resp = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        "method not allowed here",
+    );
+    if let Ok(v) = HeaderValue::from_str(allowed.as_str()) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
+}
+
+/// An OAuth-style JSON error.
+fn error(status: StatusCode, code: &str, description: &str) -> Response<Vec<u8>> {
+    json_response(
+        status,
+        &json!({ "error": code, "error_description": description }),
+    )
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Vec<u8>> {
+    let mut resp = Response::new(serde_json::to_vec(body).unwrap_or_default());
+    *resp.status_mut() = status;
+    set(&mut resp, header::CONTENT_TYPE, "application/json");
+    resp
+}
+
+fn redirect(target: &SafeRedirect) -> Response<Vec<u8>> {
+    redirect_to(target.as_str())
+}
+
+/// A 302 to `location`, which must be a URL this crate built or checked.
+fn redirect_to(location: &str) -> Response<Vec<u8>> {
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            let mut resp = Response::new(Vec::new());
+            *resp.status_mut() = StatusCode::FOUND;
+            resp.headers_mut().insert(header::LOCATION, v);
+            resp
+        }
+        Err(_) => error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the redirect target is not valid",
+        ),
+    }
+}
+
+fn no_store(mut resp: Response<Vec<u8>>) -> Response<Vec<u8>> {
+    set(&mut resp, header::CACHE_CONTROL, "no-store");
+    set(&mut resp, header::PRAGMA, "no-cache");
+    resp
+}
+
+fn set_cookie(resp: &mut Response<Vec<u8>>, cookie: &str) {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+fn set(resp: &mut Response<Vec<u8>>, name: HeaderName, value: &'static str) {
+    resp.headers_mut()
+        .insert(name, HeaderValue::from_static(value));
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,217 @@
+//! The identity server: issues codes to customer apps and exchanges them
+//! for signed tokens.
+//!
+//! [`IdentityServer`] ties a [`ConfigStore`], a [`CodeIssuer`] and a
+//! [`TokenSigner`] together: [`issue_code`](IdentityServer::issue_code)
+//! serves the code generation URL, [`exchange`](IdentityServer::exchange)
+//! the back channel that turns a code into an `id_token`.
+
+use serde::{Deserialize, Serialize};
+use time::Duration;
+
+use crate::clock::Clock;
+use crate::code::{CodeError, CodeGrant, CodeIssuer, CodeStore, GrantProblem, authenticate};
+use crate::config::ConfigStore;
+use crate::secret::{ClientCredentials, ClientId, random_token};
+use crate::token::{IdTokenClaims, TokenSigner};
+
+/// The answer of the code exchange (RFC 6749 section 5.1).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The signed token carrying the reader's claims.
+    pub id_token: String,
+    /// A bearer token for the KB's own APIs (same lifetime and reader).
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until both tokens expire.
+    pub expires_in: i64,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("id_token", &"[redacted]")
+            .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// Claims of the access token returned beside the `id_token`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessTokenClaims {
+    /// Issuer.
+    pub iss: String,
+    /// The reader's username.
+    pub sub: String,
+    /// `<issuer>/kb`: the KB's API, never a client id, so an access token is
+    /// refused wherever an `id_token` is expected.
+    pub aud: String,
+    /// The configuration the reader came through.
+    pub client_id: String,
+    /// Reader group ids.
+    pub groups: Vec<String>,
+    /// Issued at (Unix seconds).
+    pub iat: i64,
+    /// Expires at (Unix seconds).
+    pub exp: i64,
+    /// Token id.
+    pub jti: String,
+}
+
+/// Issues codes and exchanges them for tokens.
+#[derive(Debug)]
+pub struct IdentityServer<CS, S, C> {
+    configs: CS,
+    codes: CodeIssuer<S, C>,
+    signer: TokenSigner,
+    issuer: String,
+}
+
+impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
+    /// An identity server named `issuer` (the `iss` of its tokens, usually
+    /// its base URL).
+    pub fn new(
+        configs: CS,
+        codes: CodeIssuer<S, C>,
+        signer: TokenSigner,
+        issuer: impl Into<String>,
+    ) -> Self {
+        Self {
+            configs,
+            codes,
+            signer,
+            issuer: issuer.into(),
+        }
+    }
+
+    /// The configurations.
+    pub fn configs(&self) -> &CS {
+        &self.configs
+    }
+
+    /// The code issuer.
+    pub fn codes(&self) -> &CodeIssuer<S, C> {
+        &self.codes
+    }
+
+    /// The token signer.
+    pub fn signer(&self) -> &TokenSigner {
+        &self.signer
+    }
+
+    /// The issuer name.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The audience of access tokens: `<issuer>/kb`.
+    pub fn access_audience(&self) -> String {
+        format!("{}/kb", self.issuer)
+    }
+
+    /// Serves the code generation URL: authenticates `credentials`
+    /// (primary or secondary secret), refuses a disabled configuration,
+    /// checks `body` and issues a one-time code.
+    ///
+    /// The credentials are checked before the body is read, so an
+    /// unauthenticated caller learns nothing about payload rules.
+    ///
+    /// # Errors
+    /// [`CodeError::InvalidClient`], [`CodeError::Disabled`],
+    /// [`CodeError::InvalidRequest`] or [`CodeError::Store`].
+    pub async fn issue_code(
+        &self,
+        credentials: &ClientCredentials,
+        body: &[u8],
+    ) -> Result<crate::code::AuthCode, CodeError> {
+        let config = self.lookup(&credentials.client_id).await?;
+        let secret = credentials.secret.expose().as_bytes();
+        self.codes.issue_json(config.as_ref(), secret, body).await
+    }
+
+    /// Redeems `code` and signs the reader's tokens. When `client` is given
+    /// it must authenticate and the code must have been issued to it.
+    ///
+    /// # Errors
+    /// [`CodeError::InvalidClient`] for bad client credentials;
+    /// [`CodeError::InvalidGrant`] for an unknown, expired, used or foreign
+    /// code, or one whose configuration was disabled or deleted since;
+    /// [`CodeError::Store`] when a store fails.
+    pub async fn exchange(
+        &self,
+        code: &str,
+        client: Option<&ClientCredentials>,
+    ) -> Result<TokenResponse, CodeError> {
+        let client_id = match client {
+            Some(creds) => {
+                let config = self.lookup(&creds.client_id).await?;
+                let config = authenticate(config.as_ref(), creds.secret.expose().as_bytes())?;
+                Some(config.client_id().clone())
+            }
+            None => None,
+        };
+        let grant = self.codes.redeem(code, client_id.as_ref()).await?;
+        // Configuration changes apply at once: a configuration disabled or
+        // deleted after the code was issued issues nothing.
+        match self.lookup(grant.client_id.as_str()).await? {
+            Some(c) if c.is_enabled() => {}
+            _ => return Err(CodeError::InvalidGrant(GrantProblem::ConfigurationInactive)),
+        }
+        self.sign_tokens(&grant)
+    }
+
+    fn sign_tokens(&self, grant: &CodeGrant) -> Result<TokenResponse, CodeError> {
+        let now = self.codes.clock().now();
+        let iat = now.unix_timestamp();
+        let validity = grant.token_validity().max(Duration::SECOND);
+        let exp = (now + validity).unix_timestamp();
+        let who = &grant.identity;
+        let name = format!("{} {}", who.first_name, who.last_name)
+            .trim()
+            .to_owned();
+        let id = IdTokenClaims {
+            iss: self.issuer.clone(),
+            sub: who.username.clone(),
+            aud: grant.client_id.to_string(),
+            iat,
+            exp,
+            jti: random_token().to_string(),
+            given_name: who.first_name.clone(),
+            family_name: who.last_name.clone(),
+            name,
+            email: who.email.clone(),
+            groups: who.reader_group_ids.clone(),
+        };
+        let access = AccessTokenClaims {
+            iss: self.issuer.clone(),
+            sub: who.username.clone(),
+            aud: self.access_audience(),
+            client_id: grant.client_id.to_string(),
+            groups: who.reader_group_ids.clone(),
+            iat,
+            exp,
+            jti: random_token().to_string(),
+        };
+        let sign_err = |e: crate::token::SignError| CodeError::Store(Box::new(e));
+        Ok(TokenResponse {
+            id_token: self.signer.sign(&id).map_err(sign_err)?,
+            access_token: self.signer.sign(&access).map_err(sign_err)?,
+            token_type: "Bearer".to_owned(),
+            expires_in: exp - iat,
+        })
+    }
+
+    async fn lookup(&self, client_id: &str) -> Result<Option<crate::config::JwtConfig>, CodeError> {
+        let Ok(id) = ClientId::parse(client_id) else {
+            return Ok(None);
+        };
+        self.configs
+            .get(&id)
+            .await
+            .map_err(|e| CodeError::Store(Box::new(e)))
+    }
+}
