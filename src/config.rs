@@ -39,6 +39,187 @@ pub enum ConfigError {
     /// The login URL's host is a wildcard.
     #[error("wildcard domains are not supported; each domain must be an exact value")]
     WildcardDomain,
+    /// The login button is on but has no text.
+    #[error("login button text is required when the login button is shown")]
+    MissingButtonText,
+    /// The login button text is too long or has control characters.
+    #[error(
+        "login button text must be at most {MAX_NAME_CHARS} characters without control characters"
+    )]
+    InvalidButtonText,
+    /// The logo is not a JPG, PNG or SVG image by its content.
+    #[error("the login button logo must be a JPG, PNG or SVG image")]
+    LogoFormat,
+    /// The logo is larger than 512 KB.
+    #[error("the login button logo must be at most 512 KB")]
+    LogoTooLarge,
+    /// A project already has the most JWT configurations allowed.
+    #[error("a project can have at most {MAX_JWT_CONFIGS} JWT configurations")]
+    TooManyConfigs,
+    /// Another configuration of the project has this domain.
+    #[error("the domain {0} is already assigned to another JWT configuration in this project")]
+    DuplicateDomain(String),
+    /// Turning this login button on would show more than three.
+    #[error("at most {MAX_LOGIN_BUTTONS} JWT login buttons can be shown on the login page")]
+    TooManyButtons,
+    /// No configuration has this client id.
+    #[error("no JWT configuration has this client id")]
+    UnknownConfig,
+    /// Another configuration or provider of the project has this client id
+    /// or name.
+    #[error("the client id is already used in this project")]
+    DuplicateClientId,
+    /// An SSO provider's name is empty, too long, or has control characters.
+    #[error(
+        "the SSO provider name must be 1 to {MAX_NAME_CHARS} characters without control characters"
+    )]
+    InvalidProviderName,
+}
+
+/// The most JWT configurations a project can have.
+pub const MAX_JWT_CONFIGS: usize = 5;
+/// The most JWT configurations whose login button can be on.
+pub const MAX_LOGIN_BUTTONS: usize = 3;
+/// The largest login button logo, in bytes (512 KB).
+pub const MAX_LOGO_BYTES: usize = 512 * 1024;
+
+/// A login button logo: a JPG, PNG or SVG image, recognised by its content.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "LogoRecord", into = "LogoRecord")]
+pub struct Logo {
+    format: LogoFormat,
+    bytes: Vec<u8>,
+}
+
+/// The image formats a logo may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogoFormat {
+    /// JPEG.
+    Jpg,
+    /// PNG.
+    Png,
+    /// SVG.
+    Svg,
+}
+
+impl LogoFormat {
+    /// The image's media type.
+    pub fn media_type(&self) -> &'static str {
+        match self {
+            Self::Jpg => "image/jpeg",
+            Self::Png => "image/png",
+            Self::Svg => "image/svg+xml",
+        }
+    }
+}
+
+impl Logo {
+    /// Checks an uploaded image: at most 512 KB, and a JPG, PNG or SVG by
+    /// its content (whatever its file name says).
+    ///
+    /// # Errors
+    /// [`ConfigError::LogoTooLarge`] or [`ConfigError::LogoFormat`].
+    pub fn new(bytes: Vec<u8>) -> Result<Self, ConfigError> {
+        if bytes.len() > MAX_LOGO_BYTES {
+            return Err(ConfigError::LogoTooLarge);
+        }
+        let format = sniff_image(&bytes).ok_or(ConfigError::LogoFormat)?;
+        Ok(Self { format, bytes })
+    }
+
+    /// The recognised format.
+    pub fn format(&self) -> LogoFormat {
+        self.format
+    }
+
+    /// The image bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// A `data:` URL of the image, for an `<img src>` (an SVG shown through
+    /// `<img>` runs no script).
+    pub fn data_url(&self) -> String {
+        use base64::Engine as _;
+        format!(
+            "data:{};base64,{}",
+            self.format.media_type(),
+            base64::engine::general_purpose::STANDARD.encode(&self.bytes)
+        )
+    }
+
+    /// SHA-256 of the image, hex: how audit events name a logo.
+    pub fn digest_hex(&self) -> String {
+        crate::code::CodeDigest(crate::secret::sha256(&self.bytes)).to_hex()
+    }
+}
+
+impl fmt::Debug for Logo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Logo")
+            .field("format", &self.format)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// Recognises JPG, PNG and SVG by their first bytes.
+fn sniff_image(bytes: &[u8]) -> Option<LogoFormat> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Some(LogoFormat::Jpg);
+    }
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Some(LogoFormat::Png);
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut rest = text.trim_start_matches('\u{feff}').trim_start();
+    // Skip an XML declaration, comments and a doctype before the root.
+    loop {
+        if let Some(r) = rest.strip_prefix("<?xml") {
+            rest = r.split_once("?>")?.1.trim_start();
+        } else if let Some(r) = rest.strip_prefix("<!--") {
+            rest = r.split_once("-->")?.1.trim_start();
+        } else if let Some(r) = rest.strip_prefix("<!DOCTYPE") {
+            rest = r.split_once('>')?.1.trim_start();
+        } else {
+            break;
+        }
+    }
+    let root = rest.strip_prefix("<svg")?;
+    root.starts_with(|c: char| c.is_whitespace() || c == '>' || c == '/')
+        .then_some(LogoFormat::Svg)
+}
+
+#[derive(Serialize, Deserialize)]
+struct LogoRecord {
+    format: LogoFormat,
+    base64: String,
+}
+
+impl TryFrom<LogoRecord> for Logo {
+    type Error = ConfigError;
+    fn try_from(r: LogoRecord) -> Result<Self, ConfigError> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(r.base64.as_bytes())
+            .map_err(|_| ConfigError::LogoFormat)?;
+        let logo = Logo::new(bytes)?;
+        if logo.format != r.format {
+            return Err(ConfigError::LogoFormat);
+        }
+        Ok(logo)
+    }
+}
+
+impl From<Logo> for LogoRecord {
+    fn from(l: Logo) -> Self {
+        use base64::Engine as _;
+        Self {
+            format: l.format,
+            base64: base64::engine::general_purpose::STANDARD.encode(&l.bytes),
+        }
+    }
 }
 
 /// The secrets of a new or regenerated configuration, in clear.
@@ -65,6 +246,10 @@ pub struct JwtConfig {
     primary_secret: SecretDigest,
     secondary_secret: SecretDigest,
     enabled: bool,
+    show_login_button: bool,
+    login_button_text: Option<String>,
+    login_button_logo: Option<Logo>,
+    cta_position: u32,
 }
 
 impl fmt::Debug for JwtConfig {
@@ -76,6 +261,10 @@ impl fmt::Debug for JwtConfig {
             .field("domain", &self.domain)
             .field("logout_url", &self.logout_url.as_ref().map(Url::as_str))
             .field("enabled", &self.enabled)
+            .field("show_login_button", &self.show_login_button)
+            .field("login_button_text", &self.login_button_text)
+            .field("login_button_logo", &self.login_button_logo)
+            .field("cta_position", &self.cta_position)
             .finish_non_exhaustive()
     }
 }
@@ -97,6 +286,10 @@ impl JwtConfig {
             logout_url: None,
             enabled: true,
             client_id: None,
+            show_login_button: false,
+            login_button_text: None,
+            login_button_logo: None,
+            cta_position: 0,
         }
     }
 
@@ -136,6 +329,44 @@ impl JwtConfig {
         self.enabled = enabled;
     }
 
+    /// Whether a login button for this configuration is shown on the login
+    /// page (default off).
+    pub fn shows_login_button(&self) -> bool {
+        self.show_login_button
+    }
+
+    /// The login button's text.
+    pub fn login_button_text(&self) -> Option<&str> {
+        self.login_button_text.as_deref()
+    }
+
+    /// The login button's logo.
+    pub fn login_button_logo(&self) -> Option<&Logo> {
+        self.login_button_logo.as_ref()
+    }
+
+    /// The button's place on the login page: lower comes first.
+    pub fn cta_position(&self) -> u32 {
+        self.cta_position
+    }
+
+    /// A builder holding this configuration's editable fields, for an
+    /// update: change what is needed, then
+    /// [`JwtConfigBuilder::build_update`].
+    pub fn to_builder(&self) -> JwtConfigBuilder {
+        JwtConfigBuilder {
+            name: self.name.clone(),
+            login_url: self.login_url.to_string(),
+            logout_url: self.logout_url.as_ref().map(|u| u.to_string()),
+            enabled: self.enabled,
+            client_id: Some(self.client_id.clone()),
+            show_login_button: self.show_login_button,
+            login_button_text: self.login_button_text.clone(),
+            login_button_logo: self.login_button_logo.clone(),
+            cta_position: self.cta_position,
+        }
+    }
+
     /// Whether `candidate` is the primary or the secondary secret.
     ///
     /// Both digests are always compared, in constant time, so the answer
@@ -173,9 +404,56 @@ pub struct JwtConfigBuilder {
     logout_url: Option<String>,
     enabled: bool,
     client_id: Option<ClientId>,
+    show_login_button: bool,
+    login_button_text: Option<String>,
+    login_button_logo: Option<Logo>,
+    cta_position: u32,
 }
 
 impl JwtConfigBuilder {
+    /// Sets the name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Sets the login URL.
+    pub fn login_url(mut self, url: impl Into<String>) -> Self {
+        self.login_url = url.into();
+        self
+    }
+
+    /// Removes the logout URL.
+    pub fn no_logout_url(mut self) -> Self {
+        self.logout_url = None;
+        self
+    }
+
+    /// Shows or hides the login button (default hidden). A shown button
+    /// needs [`login_button_text`](Self::login_button_text).
+    pub fn show_login_button(mut self, show: bool) -> Self {
+        self.show_login_button = show;
+        self
+    }
+
+    /// Sets the login button's text.
+    pub fn login_button_text(mut self, text: impl Into<String>) -> Self {
+        self.login_button_text = Some(text.into());
+        self
+    }
+
+    /// Sets (or, with `None`, removes) the login button's logo.
+    pub fn login_button_logo(mut self, logo: Option<Logo>) -> Self {
+        self.login_button_logo = logo;
+        self
+    }
+
+    /// Sets the button's place on the login page (lower comes first).
+    pub fn cta_position(mut self, position: u32) -> Self {
+        self.cta_position = position;
+        self
+    }
+
     /// Sets the logout URL.
     pub fn logout_url(mut self, url: impl Into<String>) -> Self {
         self.logout_url = Some(url.into());
@@ -223,6 +501,15 @@ impl JwtConfigBuilder {
         self.build_with_digests(primary.digest(), secondary.digest())
     }
 
+    /// Builds the updated form of `current` (same client id and secrets).
+    ///
+    /// # Errors
+    /// [`ConfigError`] names the first field that is not valid.
+    pub fn build_update(mut self, current: &JwtConfig) -> Result<JwtConfig, ConfigError> {
+        self.client_id = Some(current.client_id.clone());
+        self.build_with_digests(current.primary_secret, current.secondary_secret)
+    }
+
     fn build_with_digests(
         self,
         primary_secret: SecretDigest,
@@ -235,6 +522,16 @@ impl JwtConfigBuilder {
             None | Some("") => None,
             Some(u) => Some(check_url(u).map_err(ConfigError::InvalidLogoutUrl)?),
         };
+        let login_button_text = match self.login_button_text.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) if t.chars().count() > MAX_NAME_CHARS || t.chars().any(char::is_control) => {
+                return Err(ConfigError::InvalidButtonText);
+            }
+            Some(t) => Some(t.to_owned()),
+        };
+        if self.show_login_button && login_button_text.is_none() {
+            return Err(ConfigError::MissingButtonText);
+        }
         Ok(JwtConfig {
             client_id: self.client_id.unwrap_or_else(ClientId::generate),
             name,
@@ -244,6 +541,10 @@ impl JwtConfigBuilder {
             primary_secret,
             secondary_secret,
             enabled: self.enabled,
+            show_login_button: self.show_login_button,
+            login_button_text,
+            login_button_logo: self.login_button_logo,
+            cta_position: self.cta_position,
         })
     }
 }
@@ -307,6 +608,14 @@ struct JwtConfigRecord {
     primary_secret_digest: SecretDigest,
     secondary_secret_digest: SecretDigest,
     enabled: bool,
+    #[serde(default)]
+    show_login_button: bool,
+    #[serde(default)]
+    login_button_text: Option<String>,
+    #[serde(default)]
+    login_button_logo: Option<Logo>,
+    #[serde(default)]
+    cta_position: u32,
 }
 
 impl TryFrom<JwtConfigRecord> for JwtConfig {
@@ -314,8 +623,12 @@ impl TryFrom<JwtConfigRecord> for JwtConfig {
     fn try_from(r: JwtConfigRecord) -> Result<Self, ConfigError> {
         let mut b = JwtConfig::builder(r.name, r.login_url)
             .client_id(r.client_id)
-            .enabled(r.enabled);
+            .enabled(r.enabled)
+            .show_login_button(r.show_login_button)
+            .login_button_logo(r.login_button_logo)
+            .cta_position(r.cta_position);
         b.logout_url = r.logout_url;
+        b.login_button_text = r.login_button_text;
         b.build_with_digests(r.primary_secret_digest, r.secondary_secret_digest)
     }
 }
@@ -330,16 +643,20 @@ impl From<JwtConfig> for JwtConfigRecord {
             primary_secret_digest: c.primary_secret,
             secondary_secret_digest: c.secondary_secret,
             enabled: c.enabled,
+            show_login_button: c.show_login_button,
+            login_button_text: c.login_button_text,
+            login_button_logo: c.login_button_logo,
+            cta_position: c.cta_position,
         }
     }
 }
 
-/// Where a project's JWT configurations live.
+/// Where a project's sign-in setup lives.
 ///
 /// The crate reads configurations through this trait on every code request,
-/// so lookups by client id should be cheap. Implementations must return the
-/// configuration as last saved: a disabled configuration or a regenerated
-/// secret takes effect for the next request.
+/// so [`get`](Self::get) should be cheap. Implementations must return what
+/// was last saved: a disabled configuration or a regenerated secret takes
+/// effect for the next request.
 pub trait ConfigStore: Send + Sync {
     /// The store's own failure.
     type Error: std::error::Error + Send + Sync + 'static;
@@ -350,11 +667,22 @@ pub trait ConfigStore: Send + Sync {
         client_id: &ClientId,
     ) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send;
 
-    /// Every configuration of the project.
-    fn list(&self) -> impl Future<Output = Result<Vec<JwtConfig>, Self::Error>> + Send;
+    /// The whole project: settings, configurations, SSO providers.
+    fn project(&self) -> impl Future<Output = Result<crate::project::Project, Self::Error>> + Send;
 
-    /// Saves a configuration, replacing the one with the same client id.
-    fn put(&self, config: JwtConfig) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Runs one admin operation on the project and saves the result.
+    ///
+    /// # Contract
+    /// Atomic: `f` sees the latest saved project, and no other
+    /// modification is saved between that read and this save. When `f`
+    /// returns an error, nothing is saved.
+    fn modify<T, F>(
+        &self,
+        f: F,
+    ) -> impl Future<Output = Result<Result<T, ConfigError>, Self::Error>> + Send
+    where
+        T: Send,
+        F: FnOnce(&mut crate::project::Project) -> Result<T, ConfigError> + Send;
 }
 
 #[cfg(test)]
@@ -466,5 +794,42 @@ mod tests {
         assert!(back.accepts_secret(s.primary.expose().as_bytes()));
         let debug = format!("{c:?}");
         assert!(!debug.contains(s.primary.expose()));
+    }
+
+    #[test]
+    fn logos_are_recognised_by_content_and_limited_to_512_kb() {
+        let png = b"\x89PNG\r\n\x1a\n rest".to_vec();
+        assert_eq!(Logo::new(png).unwrap().format(), LogoFormat::Png);
+        assert_eq!(
+            Logo::new(vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0])
+                .unwrap()
+                .format(),
+            LogoFormat::Jpg
+        );
+        let svg =
+            br#"<?xml version="1.0"?><!-- logo --><svg xmlns="http://www.w3.org/2000/svg"></svg>"#;
+        assert_eq!(Logo::new(svg.to_vec()).unwrap().format(), LogoFormat::Svg);
+        for bad in [
+            &b"GIF89a"[..],
+            b"<svgx>",
+            b"<html><svg></svg></html>",
+            b"",
+            b"\x89PNG",
+        ] {
+            assert_eq!(
+                Logo::new(bad.to_vec()).unwrap_err(),
+                ConfigError::LogoFormat,
+                "{bad:?}"
+            );
+        }
+        let mut big = vec![0xFF, 0xD8, 0xFF];
+        big.resize(MAX_LOGO_BYTES, 0);
+        assert!(Logo::new(big.clone()).is_ok(), "exactly 512 KB is allowed");
+        big.push(0);
+        assert_eq!(Logo::new(big).unwrap_err(), ConfigError::LogoTooLarge);
+        let logo = Logo::new(svg.to_vec()).unwrap();
+        assert!(logo.data_url().starts_with("data:image/svg+xml;base64,"));
+        let json = serde_json::to_string(&logo).unwrap();
+        assert_eq!(serde_json::from_str::<Logo>(&json).unwrap(), logo);
     }
 }

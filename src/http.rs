@@ -367,12 +367,12 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
         let back = self
             .redirects
             .resolve_or_home(query.get("redirectPath").map(String::as_str));
-        let configs = match self.identity.configs().list().await {
-            Ok(c) => c,
+        let project = match self.identity.configs().project().await {
+            Ok(p) => p,
             Err(_) => return unavailable(),
         };
         let mut items = String::new();
-        for c in configs.iter().filter(|c| c.is_enabled()) {
+        for c in project.jwt_configs().iter().filter(|c| c.is_enabled()) {
             let url = login_url_for(c, &back);
             items.push_str(&format!(
                 "<li><a href=\"{}\">{}</a></li>",
@@ -408,7 +408,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
         let back = self.redirects.resolve_or_home(Some(requested));
         let mut resp = match self.sign_in_target(&back).await {
             Ok(url) => redirect_to(url.as_str()),
-            Err(r) => r,
+            Err(r) => r.into_response(),
         };
         if has_cookie(req.headers(), SESSION_COOKIE) {
             set_cookie(&mut resp, &self.session_cookie("", 0));
@@ -419,22 +419,26 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
     /// Where a reader without a session is sent: the login URL of the one
     /// enabled configuration, or the login page when there are several or
     /// none.
-    async fn sign_in_target(&self, back: &SafeRedirect) -> Result<Url, Response<Vec<u8>>> {
-        let configs = self
+    async fn sign_in_target(&self, back: &SafeRedirect) -> Result<Url, Rejection> {
+        let project = self
             .identity
             .configs()
-            .list()
+            .project()
             .await
-            .map_err(|_| unavailable())?;
-        let mut enabled = configs.iter().filter(|c| c.is_enabled());
-        match (enabled.next(), enabled.next()) {
-            (Some(only), None) => Ok(login_url_for(only, back)),
+            .map_err(|_| Rejection::Unavailable)?;
+        let mut active = project.jwt_configs().iter().filter(|c| c.is_enabled());
+        match (
+            project.settings().direct_jwt_login,
+            active.next(),
+            active.next(),
+        ) {
+            (true, Some(only), None) => Ok(login_url_for(only, back)),
             _ => {
                 let login = self
                     .redirects
                     .base()
                     .join(paths::LOGIN)
-                    .map_err(|_| unavailable())?;
+                    .map_err(|_| Rejection::Unavailable)?;
                 Ok(append_query(
                     &login,
                     &[("redirectPath", back.path_and_query())],
@@ -544,6 +548,8 @@ enum Rejection {
     BadRequest(&'static str),
     /// 401 `invalid_client` with `WWW-Authenticate: Basic`.
     Unauthorized(&'static str),
+    /// 503: a store is not answering.
+    Unavailable,
 }
 
 impl Rejection {
@@ -551,6 +557,7 @@ impl Rejection {
         match self {
             Self::BadRequest(d) => error(StatusCode::BAD_REQUEST, "invalid_request", d),
             Self::Unauthorized(d) => unauthorized(d),
+            Self::Unavailable => unavailable(),
         }
     }
 }

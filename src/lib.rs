@@ -26,7 +26,7 @@
 //!     Validation::new().issuer("https://kb.example.com").audience(client_id.as_str()),
 //! );
 //! let identity = IdentityServer::new(
-//!     MemoryConfigStore::new([config]),
+//!     MemoryConfigStore::new(Project::new(ProjectSettings::default(), vec![config], vec![])?),
 //!     CodeIssuer::new(MemoryCodeStore::new(), SystemClock),
 //!     signer,
 //!     "https://kb.example.com",
@@ -101,12 +101,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod clock;
 pub mod code;
 pub mod config;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod identity;
+pub mod project;
 pub mod redirect;
 pub mod secret;
 pub mod session;
@@ -114,17 +116,30 @@ pub mod store;
 pub mod token;
 pub mod validity;
 
+pub use audit::{
+    Administrator, AuditAction, AuditEntry, AuditEvent, AuditSink, AuditValue, ChainError,
+    FieldChange, MemoryAuditSink, MemoryNotifier, Notification, Notifier, Principal, Recipients,
+    SecurityAuditAccess, verify_chain,
+};
 pub use clock::{Clock, SettableClock, SystemClock};
 pub use code::{
     AuthCode, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeRequest, CodeStore,
     DEFAULT_CODE_LIFETIME, GrantProblem, MAX_CODE_LIFETIME, PayloadError, ReaderIdentity,
     Redemption,
 };
-pub use config::{ConfigError, ConfigStore, IssuedSecrets, JwtConfig, JwtConfigBuilder};
+pub use config::{
+    ConfigError, ConfigStore, IssuedSecrets, JwtConfig, JwtConfigBuilder, Logo, LogoFormat,
+    MAX_JWT_CONFIGS, MAX_LOGIN_BUTTONS, MAX_LOGO_BYTES,
+};
 pub use identity::{AccessTokenClaims, IdentityServer, TokenResponse};
+pub use project::{
+    Change, JwtConfigFile, Project, ProjectFile, ProjectFileError, ProjectSettings, SsoKind,
+    SsoProvider,
+};
 pub use redirect::{RedirectError, RedirectPolicy, SafeRedirect};
 pub use secret::{
-    BasicAuthError, ClientCredentials, ClientId, ClientSecret, InvalidClientId, SecretDigest,
+    BasicAuthError, ClientCredentials, ClientId, ClientSecret, InvalidClientId, MalformedSecret,
+    SecretDigest,
 };
 pub use session::{ReaderSession, SessionCodec, SessionError};
 pub use token::{

@@ -91,6 +91,11 @@ impl From<ClientId> for String {
     }
 }
 
+/// A secret that is not 32 random bytes in base64url (43 characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a secret must be 43 base64url characters (32 random bytes)")]
+pub struct MalformedSecret;
+
 /// A client id that is not a UUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("client id is not a UUID")]
@@ -115,6 +120,22 @@ impl ClientSecret {
     /// configuration or a `--project` file).
     pub fn new(secret: impl Into<String>) -> Self {
         Self(secret.into())
+    }
+
+    /// Accepts a secret only if it has the shape of the ones this crate
+    /// generates: 43 base64url characters encoding 32 bytes. For secrets
+    /// loaded from files, so that a weak hand-made secret is refused.
+    ///
+    /// # Errors
+    /// [`MalformedSecret`] otherwise.
+    pub fn parse_generated(text: &str) -> Result<Self, MalformedSecret> {
+        if text.len() != RANDOM_TOKEN_LEN {
+            return Err(MalformedSecret);
+        }
+        match URL_SAFE_NO_PAD.decode(text.as_bytes()) {
+            Ok(bytes) if bytes.len() == 32 => Ok(Self(text.to_owned())),
+            _ => Err(MalformedSecret),
+        }
     }
 
     /// The secret's text. Call this only to show it once or to send it.
@@ -318,6 +339,32 @@ mod tests {
             );
             assert!(seen.insert(s.expose().to_owned()));
         }
+    }
+
+    #[test]
+    fn only_secrets_shaped_like_ours_parse() {
+        let s = ClientSecret::generate();
+        assert!(ClientSecret::parse_generated(s.expose()).is_ok());
+        for bad in [
+            "",
+            "short",
+            &"a".repeat(42),
+            &"a".repeat(44),
+            &"+".repeat(43),
+            &"=".repeat(43),
+        ] {
+            assert_eq!(
+                ClientSecret::parse_generated(bad).map(|_| ()),
+                Err(MalformedSecret),
+                "{bad:?}"
+            );
+        }
+        // 43 characters whose last one carries bits beyond 32 bytes.
+        let mut odd = s.expose().to_owned();
+        odd.pop();
+        odd.push('B');
+        let decoded_ok = URL_SAFE_NO_PAD.decode(odd.as_bytes()).is_ok();
+        assert_eq!(ClientSecret::parse_generated(&odd).is_ok(), decoded_ok);
     }
 
     #[test]

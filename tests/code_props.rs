@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use kb_sso::store::memory::MemoryCodeStore;
 use kb_sso::{
-    CodeError, CodeIssuer, CodeRequest, GrantProblem, JwtConfig, SettableClock, TokenValidity,
-    ValidityBand,
+    Clock, CodeError, CodeIssuer, CodeRequest, GrantProblem, JwtConfig, SettableClock,
+    TokenValidity, ValidityBand,
 };
 use proptest::prelude::*;
 use time::{Duration, macros::datetime};
@@ -100,7 +100,7 @@ proptest! {
                 match op {
                     Op::Advance(s) => clock.advance(Duration::seconds(s)),
                     Op::Redeem(i) => {
-                        let now = clock.now_utc();
+                        let now = clock.now();
                         let result = issuer.redeem(codes[i].expose(), None).await;
                         match result {
                             Ok(grant) => {
@@ -123,15 +123,5 @@ proptest! {
                 }
             }
         });
-    }
-}
-
-trait NowUtc {
-    fn now_utc(&self) -> time::OffsetDateTime;
-}
-
-impl NowUtc for Arc<SettableClock> {
-    fn now_utc(&self) -> time::OffsetDateTime {
-        kb_sso::Clock::now(self.as_ref())
     }
 }

@@ -11,7 +11,10 @@ use axum::extract::State;
 use http::{HeaderValue, Response, StatusCode, header};
 use kb_sso::http::{MAX_BODY_BYTES, Outcome, PageRequest, SsoService};
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
-use kb_sso::{Clock, CodeIssuer, IdentityServer, JwtConfig, SessionCodec, SigningKey, TokenSigner};
+use kb_sso::{
+    Clock, CodeIssuer, IdentityServer, JwtConfig, Project, ProjectFile, ProjectSettings,
+    SessionCodec, SigningKey, TokenSigner,
+};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -33,7 +36,10 @@ pub(crate) struct DemoProject {
 pub(crate) struct Running<C> {
     pub(crate) addr: SocketAddr,
     pub(crate) base: String,
+    /// The demo project's credentials (empty when serving a project file).
     pub(crate) project: DemoProject,
+    /// Whether a project file is served instead of the demo project.
+    pub(crate) from_file: bool,
     pub(crate) service: Arc<Service<C>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -42,6 +48,9 @@ pub(crate) struct Running<C> {
 impl<C> Running<C> {
     /// The one JSON line `kb_server` prints when it is ready.
     pub(crate) fn ready_line(&self) -> String {
+        if self.from_file {
+            return json!({ "listening": self.base }).to_string();
+        }
         json!({
             "listening": self.base,
             "client_id": self.project.client_id,
@@ -75,11 +84,53 @@ pub(crate) async fn start<C: Clock + 'static>(
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
-    let kb_url = Url::parse(&base)?;
+    let (service, project) = demo_service(&Url::parse(&base)?, login_url, clock)?;
+    Ok(serve_on(listener, base, service, project, false))
+}
 
-    let (service, project) = demo_service(&kb_url, login_url, clock)?;
+/// Binds `listen` and serves the project of a project file (already
+/// checked with [`ProjectFile::into_project`]); its `kb_url` defaults to the
+/// listening URL.
+pub(crate) async fn start_project<C: Clock + 'static>(
+    listen: SocketAddr,
+    kb_url: Option<&str>,
+    project: Project,
+    clock: C,
+) -> Result<Running<C>, Box<dyn std::error::Error + Send + Sync>> {
+    let listener = TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+    let kb_url = Url::parse(kb_url.unwrap_or(&base))?;
+    let service = project_service(&kb_url, project, clock)?;
+    let none = DemoProject {
+        client_id: String::new(),
+        primary_secret: String::new(),
+        secondary_secret: String::new(),
+        login_url: String::new(),
+    };
+    Ok(serve_on(listener, base, service, none, true))
+}
+
+/// Reads and checks a project file: the message names the field.
+pub(crate) fn load_project_file(path: &str) -> Result<(Option<String>, Project), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let file = ProjectFile::parse(&text).map_err(|e| format!("{path}: {e}"))?;
+    let kb_url = file.kb_url.clone();
+    let project = file.into_project().map_err(|e| format!("{path}: {e}"))?;
+    Ok((kb_url, project))
+}
+
+fn serve_on<C: Clock + 'static>(
+    listener: TcpListener,
+    base: String,
+    service: Service<C>,
+    project: DemoProject,
+    from_file: bool,
+) -> Running<C> {
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
     let service = Arc::new(service);
-
     let app = axum::Router::new()
         .fallback(serve::<C>)
         .with_state(service.clone());
@@ -91,14 +142,15 @@ pub(crate) async fn start<C: Clock + 'static>(
             })
             .await;
     });
-    Ok(Running {
+    Running {
         addr,
         base,
         project,
+        from_file,
         service,
         shutdown: Some(tx),
         task,
-    })
+    }
 }
 
 /// The demo project's service for the KB at `kb_url`: one enabled JWT
@@ -115,12 +167,23 @@ pub(crate) fn demo_service<C: Clock>(
         secondary_secret: secrets.secondary.expose().to_owned(),
         login_url: config.login_url().to_string(),
     };
+    let demo = Project::new(ProjectSettings::default(), vec![config], vec![])?;
+    Ok((project_service(kb_url, demo, clock)?, project))
+}
+
+/// The service for `project` at `kb_url`: memory stores, an Ed25519 token
+/// signer and a session key made fresh at start.
+pub(crate) fn project_service<C: Clock>(
+    kb_url: &Url,
+    project: Project,
+    clock: C,
+) -> Result<Service<C>, Box<dyn std::error::Error + Send + Sync>> {
     let issuer = kb_url.as_str().trim_end_matches('/').to_owned();
     let signer = TokenSigner::new(SigningKey::generate_ed25519("kb-sso-1")?);
     let codes = CodeIssuer::new(MemoryCodeStore::new(), clock);
-    let identity = IdentityServer::new(MemoryConfigStore::new([config]), codes, signer, issuer);
+    let identity = IdentityServer::new(MemoryConfigStore::new(project), codes, signer, issuer);
     let sessions = SessionCodec::new(SessionCodec::generate_key().as_ref())?;
-    Ok((SsoService::new(identity, sessions, kb_url)?, project))
+    Ok(SsoService::new(identity, sessions, kb_url)?)
 }
 
 async fn serve<C: Clock + 'static>(

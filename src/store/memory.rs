@@ -12,7 +12,8 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 use time::OffsetDateTime;
 
 use crate::code::{CodeDigest, CodeGrant, CodeStore, Redemption};
-use crate::config::{ConfigStore, JwtConfig};
+use crate::config::{ConfigError, ConfigStore, JwtConfig};
+use crate::project::Project;
 use crate::secret::ClientId;
 
 const SHARDS: usize = 16;
@@ -168,22 +169,22 @@ impl<T: CodeStore> CodeStore for std::sync::Arc<T> {
     }
 }
 
-/// An in-memory [`ConfigStore`].
+/// An in-memory [`ConfigStore`] holding one project.
 #[derive(Debug, Default)]
 pub struct MemoryConfigStore {
-    configs: RwLock<Vec<JwtConfig>>,
+    project: RwLock<Project>,
 }
 
 impl MemoryConfigStore {
-    /// A store holding `configs`.
-    pub fn new(configs: impl IntoIterator<Item = JwtConfig>) -> Self {
+    /// A store holding `project`.
+    pub fn new(project: Project) -> Self {
         Self {
-            configs: RwLock::new(configs.into_iter().collect()),
+            project: RwLock::new(project),
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<JwtConfig>> {
-        self.configs.read().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Project> {
+        self.project.read().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -194,25 +195,29 @@ impl ConfigStore for MemoryConfigStore {
         &self,
         client_id: &ClientId,
     ) -> impl Future<Output = Result<Option<JwtConfig>, Infallible>> + Send {
-        let found = self
-            .read()
-            .iter()
-            .find(|c| c.client_id() == client_id)
-            .cloned();
-        ready(Ok(found))
+        ready(Ok(self.read().jwt_config(client_id).cloned()))
     }
 
-    fn list(&self) -> impl Future<Output = Result<Vec<JwtConfig>, Infallible>> + Send {
+    fn project(&self) -> impl Future<Output = Result<Project, Infallible>> + Send {
         ready(Ok(self.read().clone()))
     }
 
-    fn put(&self, config: JwtConfig) -> impl Future<Output = Result<(), Infallible>> + Send {
-        let mut all = self.configs.write().unwrap_or_else(|e| e.into_inner());
-        match all.iter_mut().find(|c| c.client_id() == config.client_id()) {
-            Some(slot) => *slot = config,
-            None => all.push(config),
+    fn modify<T, F>(
+        &self,
+        f: F,
+    ) -> impl Future<Output = Result<Result<T, ConfigError>, Infallible>> + Send
+    where
+        T: Send,
+        F: FnOnce(&mut Project) -> Result<T, ConfigError> + Send,
+    {
+        let mut guard = self.project.write().unwrap_or_else(|e| e.into_inner());
+        // Work on a copy so a refused operation leaves nothing half-done.
+        let mut draft = guard.clone();
+        let result = f(&mut draft);
+        if result.is_ok() {
+            *guard = draft;
         }
-        ready(Ok(()))
+        ready(Ok(result))
     }
 }
 
