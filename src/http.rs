@@ -21,6 +21,7 @@
 //! send `Cache-Control: no-store` and `Pragma: no-cache`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -32,7 +33,9 @@ use crate::clock::Clock;
 use crate::code::{CodeError, CodeStore, GrantProblem};
 use crate::config::{ConfigStore, JwtConfig};
 use crate::identity::IdentityServer;
+use crate::login_page::{HtmlLoginRenderer, LoginPage, LoginPageRenderer, RenderContext};
 use crate::redirect::{RedirectError, RedirectPolicy, SafeRedirect, append_query};
+use crate::routing::{DomainRouter, Route};
 use crate::secret::{BasicAuthError, ClientCredentials, ClientId, ClientSecret};
 use crate::session::{ReaderSession, SESSION_COOKIE, SessionCodec};
 use crate::token::{IdTokenClaims, KeySet, UntrustedToken, Validation, Verifier};
@@ -56,6 +59,8 @@ pub mod paths {
     pub const JWKS: &str = "/.well-known/jwks.json";
     /// The reader's login page.
     pub const LOGIN: &str = "/login";
+    /// The login page's domain field posts here.
+    pub const LOGIN_DOMAIN: &str = "/login/domain";
 }
 
 /// What [`SsoService::handle`] decided.
@@ -107,6 +112,7 @@ pub struct SsoService<CS, S, C> {
     redirects: RedirectPolicy,
     secure_cookies: bool,
     client_auth: ClientAuthentication,
+    renderer: Arc<dyn LoginPageRenderer>,
 }
 
 impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
@@ -134,12 +140,19 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
             redirects,
             secure_cookies: kb_url.scheme() == "https",
             client_auth: ClientAuthentication::Optional,
+            renderer: Arc::new(HtmlLoginRenderer),
         })
     }
 
     /// Sets whether the back-channel exchange requires client credentials.
     pub fn client_authentication(mut self, mode: ClientAuthentication) -> Self {
         self.client_auth = mode;
+        self
+    }
+
+    /// Replaces the login page's HTML renderer.
+    pub fn login_renderer(mut self, renderer: impl LoginPageRenderer + 'static) -> Self {
+        self.renderer = Arc::new(renderer);
         self
     }
 
@@ -189,6 +202,10 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
             paths::LOGIN => respond(match only(Method::GET) {
                 Some(r) => r,
                 None => self.login(&req).await,
+            }),
+            paths::LOGIN_DOMAIN => respond(match only(Method::POST) {
+                Some(r) => r,
+                None => self.login_domain(&req).await,
             }),
             _ => match only(Method::GET) {
                 Some(r) => respond(r),
@@ -361,7 +378,10 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
         resp
     }
 
-    /// `GET /login`: the enabled sign-in options, as a plain page.
+    /// `GET /login`: the login page ([`LoginPage`]) as HTML, or as JSON
+    /// with `Accept: application/json`. With Direct JWT login and one active
+    /// configuration, a 302 to its login URL instead. `redirectPath` is
+    /// kept.
     pub async fn login<B>(&self, req: &Request<B>) -> Response<Vec<u8>> {
         let query = parse_form(req.uri().query().unwrap_or("").as_bytes()).unwrap_or_default();
         let back = self
@@ -371,27 +391,82 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
             Ok(p) => p,
             Err(_) => return unavailable(),
         };
-        let mut items = String::new();
-        for c in project.jwt_configs().iter().filter(|c| c.is_enabled()) {
-            let url = login_url_for(c, &back);
-            items.push_str(&format!(
-                "<li><a href=\"{}\">{}</a></li>",
-                escape_html(url.as_str()),
-                escape_html(c.name())
-            ));
-        }
-        let body = if items.is_empty() {
-            "<p>No login options are currently available.</p>".to_owned()
-        } else {
-            format!("<ul>{items}</ul>")
+        let options = match LoginPage::resolve(&project) {
+            LoginPage::Redirect { login_url, .. } => {
+                let url = append_query(&login_url, &[("redirectPath", back.path_and_query())]);
+                return no_store(redirect_to(url.as_str()));
+            }
+            LoginPage::Options(o) => o,
         };
-        let html = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in</title></head><body><h1>Sign in</h1>{body}</body></html>"
-        );
-        let mut resp = Response::new(html.into_bytes());
-        set(&mut resp, header::CONTENT_TYPE, "text/html; charset=utf-8");
+        let mut resp = if wants_json(req.headers()) {
+            let buttons: Vec<_> = options
+                .jwt_buttons
+                .iter()
+                .map(|b| {
+                    let url =
+                        append_query(&b.login_url, &[("redirectPath", back.path_and_query())]);
+                    json!({ "name": b.name, "text": b.text, "login_url": url.as_str() })
+                })
+                .collect();
+            json_response(
+                StatusCode::OK,
+                &json!({
+                    "email_password_form": options.email_password_form,
+                    "domain_field": options.domain_field,
+                    "jwt_buttons": buttons,
+                    "sso_buttons": options.sso_buttons,
+                    "message": options.message,
+                }),
+            )
+        } else {
+            let context = RenderContext {
+                redirect_path: back.path_and_query().to_owned(),
+                ..RenderContext::default()
+            };
+            let mut resp = Response::new(self.renderer.render(&options, &context).into_bytes());
+            set(&mut resp, header::CONTENT_TYPE, "text/html; charset=utf-8");
+            set(&mut resp, header::X_FRAME_OPTIONS, "DENY");
+            set(
+                &mut resp,
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            );
+            resp
+        };
         set(&mut resp, header::CACHE_CONTROL, "no-store");
+        set(&mut resp, header::VARY, "Accept");
         resp
+    }
+
+    /// `POST /login/domain` (form `domain=`, optional `redirectPath=`): 302
+    /// to the matched configuration's login URL with `redirectPath`, or to
+    /// `/login` for the default options.
+    pub async fn login_domain<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<Vec<u8>> {
+        let form = match parse_form(req.body().as_ref()) {
+            Ok(f) => f,
+            Err(r) => return r.into_response(),
+        };
+        let back = self
+            .redirects
+            .resolve_or_home(form.get("redirectPath").map(String::as_str));
+        let project = match self.identity.configs().project().await {
+            Ok(p) => p,
+            Err(_) => return unavailable(),
+        };
+        let router = DomainRouter::new(project.jwt_configs());
+        let route = router.route(form.get("domain").map_or("", String::as_str));
+        let target = match route {
+            Route::Config(id) => project.jwt_config(&id).map(|c| login_url_for(c, &back)),
+            _ => None,
+        };
+        let target = match target {
+            Some(url) => url,
+            None => match self.redirects.base().join(paths::LOGIN) {
+                Ok(login) => append_query(&login, &[("redirectPath", back.path_and_query())]),
+                Err(_) => return unavailable(),
+            },
+        };
+        no_store(redirect_to(target.as_str()))
     }
 
     /// Any other `GET`: the page for a reader with a valid session, or a
@@ -702,17 +777,18 @@ fn set(resp: &mut Response<Vec<u8>>, name: HeaderName, value: &'static str) {
         .insert(name, HeaderValue::from_static(value));
 }
 
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// Whether the client asked for JSON (`Accept: application/json`).
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
 }

@@ -108,8 +108,10 @@ pub mod config;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod identity;
+pub mod login_page;
 pub mod project;
 pub mod redirect;
+pub mod routing;
 pub mod secret;
 pub mod session;
 pub mod store;
@@ -132,11 +134,15 @@ pub use config::{
     MAX_JWT_CONFIGS, MAX_LOGIN_BUTTONS, MAX_LOGO_BYTES,
 };
 pub use identity::{AccessTokenClaims, IdentityServer, TokenResponse};
+pub use login_page::{
+    JwtButton, LoginOptions, LoginPage, MAX_SSO_BUTTONS, NO_OPTIONS_MESSAGE, SsoButton,
+};
 pub use project::{
     Change, JwtConfigFile, Project, ProjectFile, ProjectFileError, ProjectSettings, SsoKind,
     SsoProvider,
 };
 pub use redirect::{RedirectError, RedirectPolicy, SafeRedirect};
+pub use routing::{DomainInputError, DomainRouter, Route, normalize_domain};
 pub use secret::{
     BasicAuthError, ClientCredentials, ClientId, ClientSecret, InvalidClientId, MalformedSecret,
     SecretDigest,
