@@ -259,20 +259,13 @@ impl Project {
         now: OffsetDateTime,
         client_id: &ClientId,
     ) -> Result<Change<ClientSecret>, ConfigError> {
-        let mut secret = None;
-        let change = self.edit(
+        self.edit(
             admin,
             now,
             client_id,
             AuditAction::RegeneratePrimaryToken,
-            |c| {
-                secret = Some(c.regenerate_primary_secret());
-            },
-        )?;
-        Ok(with_value(
-            change,
-            secret.ok_or(ConfigError::UnknownConfig)?,
-        ))
+            |c| c.regenerate_primary_secret(),
+        )
     }
 
     /// Regenerates the secondary secret; see
@@ -286,20 +279,13 @@ impl Project {
         now: OffsetDateTime,
         client_id: &ClientId,
     ) -> Result<Change<ClientSecret>, ConfigError> {
-        let mut secret = None;
-        let change = self.edit(
+        self.edit(
             admin,
             now,
             client_id,
             AuditAction::RegenerateSecondaryToken,
-            |c| {
-                secret = Some(c.regenerate_secondary_secret());
-            },
-        )?;
-        Ok(with_value(
-            change,
-            secret.ok_or(ConfigError::UnknownConfig)?,
-        ))
+            |c| c.regenerate_secondary_secret(),
+        )
     }
 
     /// Turns Direct JWT login on or off.
@@ -315,12 +301,7 @@ impl Project {
         } else {
             AuditAction::DisableDirectJwtLogin
         };
-        let event = AuditEvent::new(action, now, admin, None);
-        Change {
-            value: (),
-            notifications: notifications_for(&event, false),
-            event,
-        }
+        project_change(action, now, admin)
     }
 
     /// Turns "Disable default login page" on (hide email/password) or off.
@@ -336,27 +317,22 @@ impl Project {
         } else {
             AuditAction::DisableDefaultLoginPageToggle
         };
-        let event = AuditEvent::new(action, now, admin, None);
-        Change {
-            value: (),
-            notifications: notifications_for(&event, false),
-            event,
-        }
+        project_change(action, now, admin)
     }
 
-    fn edit(
+    fn edit<T>(
         &mut self,
         admin: &Administrator,
         now: OffsetDateTime,
         client_id: &ClientId,
         action: AuditAction,
-        f: impl FnOnce(&mut JwtConfig),
-    ) -> Result<Change<()>, ConfigError> {
+        f: impl FnOnce(&mut JwtConfig) -> T,
+    ) -> Result<Change<T>, ConfigError> {
         let i = self.index(client_id)?;
         let mut next = self.jwt.clone();
-        f(&mut next[i]);
+        let value = f(&mut next[i]);
         let event = event(action, now, admin, &next[i]);
-        self.commit(next, (), event)
+        self.commit(next, value, event)
     }
 
     fn index(&self, client_id: &ClientId) -> Result<usize, ConfigError> {
@@ -386,11 +362,13 @@ impl Project {
     }
 }
 
-fn with_value<T, U>(change: Change<T>, value: U) -> Change<U> {
+/// The change record of a project-level toggle (no configuration involved).
+fn project_change(action: AuditAction, now: OffsetDateTime, admin: &Administrator) -> Change<()> {
+    let event = AuditEvent::new(action, now, admin, None);
     Change {
-        value,
-        event: change.event,
-        notifications: change.notifications,
+        value: (),
+        notifications: notifications_for(&event, false),
+        event,
     }
 }
 

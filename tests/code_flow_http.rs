@@ -13,14 +13,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE}
 use serde_json::{Value, json};
 use time::Duration;
 
-const SPEC_BODY: &str = r#"{
-    "username": "john.doe",
-    "firstName": "John",
-    "lastName": "Doe",
-    "emailId": "john.doe@example.com",
-    "readerGroupIds": ["group1", "group2"],
-    "tokenValidity": 15
-}"#;
+const SPEC_BODY: &str = common::SPEC_CODE_REQUEST;
 
 fn any_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
@@ -55,6 +48,30 @@ async fn code_for<C>(server: &common::server::Running<C>, client: &reqwest::Clie
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let body: Value = resp.json().await.unwrap();
     body["code"].as_str().unwrap().to_owned()
+}
+
+/// Redeems a fresh code at `/jwt/authorize` and returns the response.
+async fn authorize<C>(
+    server: &common::server::Running<C>,
+    client: &reqwest::Client,
+) -> reqwest::Response {
+    let code = code_for(server, client).await;
+    client
+        .get(format!("{}/jwt/authorize?code={code}", server.base))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The `name=value` part of a response's session cookie.
+fn session_of(resp: &reqwest::Response) -> String {
+    resp.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -244,20 +261,9 @@ async fn sessions_expire_with_the_token_and_the_next_page_goes_to_login_again() 
             .await
             .unwrap();
     let client = browser();
-    let code = code_for(&server, &client).await;
-    let resp = client
-        .get(format!("{}/jwt/authorize?code={code}", server.base))
-        .send()
-        .await
-        .unwrap();
+    let resp = authorize(&server, &client).await;
     assert_eq!(resp.headers()[LOCATION], format!("{}/", server.base));
-    let session = resp.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let session = session_of(&resp);
     let page = format!("{}/docs", server.base);
     let ok = client
         .get(&page)
@@ -317,19 +323,8 @@ async fn logout_clears_the_session() {
         .await
         .unwrap();
     let client = browser();
-    let code = code_for(&server, &client).await;
-    let resp = client
-        .get(format!("{}/jwt/authorize?code={code}", server.base))
-        .send()
-        .await
-        .unwrap();
-    let session = resp.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let resp = authorize(&server, &client).await;
+    let session = session_of(&resp);
     let out = client
         .get(format!("{}/jwt/logout", server.base))
         .header(COOKIE, &session)

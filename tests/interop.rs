@@ -17,14 +17,7 @@ fn any_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-const SPEC_BODY: &str = r#"{
-"username": "john.doe",
-"firstName": "John",
-"lastName": "Doe",
-"emailId": "john.doe@example.com",
-"readerGroupIds": ["group1", "group2"],
-"tokenValidity": 15
-}"#;
+const SPEC_BODY: &str = common::SPEC_CODE_REQUEST;
 
 fn curl_available() -> bool {
     Command::new("curl")
