@@ -79,20 +79,7 @@ async fn run() -> Result<(), Error> {
         "tokenValidity": 15
     });
     let backend = reqwest::Client::new();
-    let resp = backend
-        .post(format!("{kb}/api/jwt/generate-code"))
-        .header(AUTHORIZATION, credentials.to_basic_header().as_str())
-        .header(CONTENT_TYPE, "application/json")
-        .body(payload.to_string())
-        .send()
-        .await?;
-    let status = resp.status();
-    let body: Value = resp.json().await?;
-    expect(status.as_u16() == 200, "200 with a code")?;
-    let code = body["code"]
-        .as_str()
-        .ok_or("no code in the answer")?
-        .to_owned();
+    let code = request_code(&backend, &kb, &credentials, &payload).await?;
     println!("  POST {kb}/api/jwt/generate-code  (Authorization: Basic <client id:secret>)");
     println!("  body {payload}");
     println!("  -> 200 {{\"code\": \"{code}\"}}\n");
@@ -145,19 +132,11 @@ async fn run() -> Result<(), Error> {
     )?;
 
     step(6, "A hostile redirectUrl cannot send the reader off the KB");
-    let resp = backend
-        .post(format!("{kb}/api/jwt/generate-code"))
-        .header(AUTHORIZATION, credentials.to_basic_header().as_str())
-        .header(CONTENT_TYPE, "application/json")
-        .body(payload.to_string())
-        .send()
-        .await?;
-    let fresh: Value = resp.json().await?;
-    let fresh = fresh["code"].as_str().ok_or("no code")?;
+    let fresh = request_code(&backend, &kb, &credentials, &payload).await?;
     let mut hostile = url::Url::parse(&format!("{kb}/jwt/authorize"))?;
     hostile
         .query_pairs_mut()
-        .append_pair("code", fresh)
+        .append_pair("code", &fresh)
         .append_pair("redirectUrl", "//evil.example/phish");
     let resp = browser.get(hostile.as_str()).send().await?;
     let landing = header(&resp, LOCATION)?;
@@ -166,6 +145,29 @@ async fn run() -> Result<(), Error> {
 
     server.stop().await;
     Ok(())
+}
+
+/// The customer app's backend call: Basic credentials, JSON body, `{"code"}`.
+async fn request_code(
+    backend: &reqwest::Client,
+    kb: &str,
+    credentials: &ClientCredentials,
+    payload: &Value,
+) -> Result<String, Error> {
+    let resp = backend
+        .post(format!("{kb}/api/jwt/generate-code"))
+        .header(AUTHORIZATION, credentials.to_basic_header().as_str())
+        .header(CONTENT_TYPE, "application/json")
+        .body(payload.to_string())
+        .send()
+        .await?;
+    let status = resp.status();
+    let body: Value = resp.json().await?;
+    expect(status.as_u16() == 200, "200 with a code")?;
+    Ok(body["code"]
+        .as_str()
+        .ok_or("no code in the answer")?
+        .to_owned())
 }
 
 fn step(n: u32, what: &str) {
