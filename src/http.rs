@@ -33,6 +33,7 @@ use crate::clock::Clock;
 use crate::code::{CodeError, CodeStore, GrantProblem};
 use crate::config::{ConfigStore, JwtConfig};
 use crate::identity::IdentityServer;
+use crate::limit::{Decision, Limit, Limits, MemoryRateLimiter, RateLimiter};
 use crate::login_page::{HtmlLoginRenderer, LoginPage, LoginPageRenderer, RenderContext};
 use crate::redirect::{RedirectError, RedirectPolicy, SafeRedirect, append_query};
 use crate::routing::{DomainRouter, Route};
@@ -104,8 +105,10 @@ pub enum ClientAuthentication {
 
 /// The identity server and KB site endpoints over `http` types.
 #[derive(Debug)]
-pub struct SsoService<CS, S, C> {
+pub struct SsoService<CS, S, C, L = MemoryRateLimiter> {
     identity: IdentityServer<CS, S, C>,
+    limiter: L,
+    limits: Limits,
     verifier: Verifier,
     jwks: Vec<u8>,
     sessions: SessionCodec,
@@ -115,9 +118,10 @@ pub struct SsoService<CS, S, C> {
     renderer: Arc<dyn LoginPageRenderer>,
 }
 
-impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
+impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLimiter> {
     /// A service for the KB at `kb_url`, verifying its own tokens with the
     /// signer's key. Session cookies are `Secure` when `kb_url` is https.
+    /// Failed attempts are limited in memory with [`Limits::default`].
     ///
     /// # Errors
     /// [`SetupError::KbUrl`] when `kb_url` is not an absolute http(s) URL.
@@ -134,6 +138,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
         let validation = Validation::new().issuer(identity.issuer());
         Ok(Self {
             identity,
+            limiter: MemoryRateLimiter::new(),
+            limits: Limits::default(),
             verifier: Verifier::new(keys, validation),
             jwks,
             sessions,
@@ -142,6 +148,30 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
             client_auth: ClientAuthentication::Optional,
             renderer: Arc::new(HtmlLoginRenderer),
         })
+    }
+
+    /// Counts failed attempts with `limiter` instead of in memory.
+    pub fn rate_limiter<L2: RateLimiter>(self, limiter: L2) -> SsoService<CS, S, C, L2> {
+        SsoService {
+            identity: self.identity,
+            limiter,
+            limits: self.limits,
+            verifier: self.verifier,
+            jwks: self.jwks,
+            sessions: self.sessions,
+            redirects: self.redirects,
+            secure_cookies: self.secure_cookies,
+            client_auth: self.client_auth,
+            renderer: self.renderer,
+        }
+    }
+}
+
+impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, C, L> {
+    /// Sets the brute-force limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Sets whether the back-channel exchange requires client credentials.
@@ -224,16 +254,88 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
                 "the body must be JSON (Content-Type: application/json)",
             );
         }
-        let creds = match basic_credentials(req.headers()) {
+        let addr = remote_addr(req);
+        let creds = basic_credentials(req.headers());
+        let client = creds.as_ref().map_or("", |c| c.client_id.as_str());
+        let auth_key = auth_key(client, &addr);
+        if let Some(r) = self.limited(&auth_key, self.limits.failed_auth).await {
+            return r;
+        }
+        let creds = match creds {
             Ok(c) => c,
-            Err(e) => return unauthorized(basic_error_text(e)),
+            Err(e) => {
+                self.failed(&auth_key, self.limits.failed_auth).await;
+                return unauthorized(basic_error_text(e));
+            }
         };
         match self.identity.issue_code(&creds, req.body().as_ref()).await {
             Ok(code) => no_store(json_response(
                 StatusCode::OK,
                 &json!({ "code": code.expose() }),
             )),
-            Err(e) => code_error(&e),
+            Err(e) => {
+                if matches!(e, CodeError::InvalidClient) {
+                    self.failed(&auth_key, self.limits.failed_auth).await;
+                }
+                code_error(&e)
+            }
+        }
+    }
+
+    /// A 429 answer if `key` has used up `limit`.
+    async fn limited(&self, key: &str, limit: Limit) -> Option<Response<Vec<u8>>> {
+        let now = self.identity.codes().clock().now();
+        match self.limiter.check(key, limit, now).await {
+            Ok(Decision::Allowed) => None,
+            Ok(Decision::Limited { retry_after }) => Some(too_many(retry_after)),
+            Err(_) => Some(unavailable()),
+        }
+    }
+
+    /// Records a failed attempt of `key`.
+    async fn failed(&self, key: &str, limit: Limit) {
+        let now = self.identity.codes().clock().now();
+        // A limiter that cannot record is no reason to change the answer.
+        let _ = self.limiter.fail(key, limit, now).await;
+    }
+
+    /// Redeems a code through the identity server, counting failures per
+    /// remote address.
+    async fn exchange_limited(
+        &self,
+        addr: &str,
+        code: &str,
+        creds: Option<&ClientCredentials>,
+    ) -> Result<crate::identity::TokenResponse, Response<Vec<u8>>> {
+        let redeem_key = format!("redeem|{addr}");
+        if let Some(r) = self
+            .limited(&redeem_key, self.limits.failed_redemption)
+            .await
+        {
+            return Err(r);
+        }
+        if let Some(c) = creds {
+            let key = auth_key(&c.client_id, addr);
+            if let Some(r) = self.limited(&key, self.limits.failed_auth).await {
+                return Err(r);
+            }
+        }
+        match self.identity.exchange(code, creds).await {
+            Ok(tokens) => Ok(tokens),
+            Err(e) => {
+                match (&e, creds) {
+                    (CodeError::InvalidClient, Some(c)) => {
+                        self.failed(&auth_key(&c.client_id, addr), self.limits.failed_auth)
+                            .await;
+                    }
+                    (CodeError::InvalidGrant(_), _) => {
+                        self.failed(&redeem_key, self.limits.failed_redemption)
+                            .await;
+                    }
+                    _ => {}
+                }
+                Err(code_error(&e))
+            }
         }
     }
 
@@ -276,7 +378,10 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
         if creds.is_none() && self.client_auth == ClientAuthentication::Required {
             return unauthorized("client authentication is required");
         }
-        match self.identity.exchange(code, creds.as_ref()).await {
+        match self
+            .exchange_limited(&remote_addr(req), code, creds.as_ref())
+            .await
+        {
             Ok(tokens) => match serde_json::to_value(&tokens) {
                 Ok(body) => no_store(json_response(StatusCode::OK, &body)),
                 Err(_) => error(
@@ -285,7 +390,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
                     "could not encode tokens",
                 ),
             },
-            Err(e) => code_error(&e),
+            Err(r) => r,
         }
     }
 
@@ -308,9 +413,9 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C> {
         let target = self
             .redirects
             .resolve_or_home(query.get("redirectUrl").map(String::as_str));
-        let tokens = match self.identity.exchange(code, None).await {
+        let tokens = match self.exchange_limited(&remote_addr(req), code, None).await {
             Ok(t) => t,
-            Err(e) => return code_error(&e),
+            Err(r) => return r,
         };
         let now = self.identity.codes().clock().now();
         let session = match self.session_from_id_token(&tokens.id_token, now) {
@@ -775,6 +880,39 @@ fn set_cookie(resp: &mut Response<Vec<u8>>, cookie: &str) {
 fn set(resp: &mut Response<Vec<u8>>, name: HeaderName, value: &'static str) {
     resp.headers_mut()
         .insert(name, HeaderValue::from_static(value));
+}
+
+/// The client's network address, as the host put it in the request's
+/// extensions; brute-force limits count per address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RemoteAddr(pub std::net::IpAddr);
+
+/// The request's [`RemoteAddr`] as text (`unknown` when the host set none).
+fn remote_addr<B>(req: &Request<B>) -> String {
+    req.extensions()
+        .get::<RemoteAddr>()
+        .map_or_else(|| "unknown".to_owned(), |a| a.0.to_string())
+}
+
+/// The limiter key of client authentication: client id and address. The
+/// client id is cut so that a huge header cannot make a huge key.
+fn auth_key(client_id: &str, addr: &str) -> String {
+    let id: String = client_id.chars().take(64).collect();
+    format!("auth|{id}|{addr}")
+}
+
+/// 429 with `Retry-After` in whole seconds.
+fn too_many(retry_after: time::Duration) -> Response<Vec<u8>> {
+    let mut resp = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+        "too many failed attempts; try again later",
+    );
+    let secs = retry_after.whole_seconds().max(1).to_string();
+    if let Ok(v) = HeaderValue::from_str(&secs) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
 }
 
 /// Whether the client asked for JSON (`Accept: application/json`).

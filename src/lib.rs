@@ -108,6 +108,7 @@ pub mod config;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod identity;
+pub mod limit;
 pub mod login_page;
 pub mod project;
 pub mod redirect;

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use http::{HeaderValue, Response, StatusCode, header};
-use kb_sso::http::{MAX_BODY_BYTES, Outcome, PageRequest, SsoService};
+use kb_sso::http::{MAX_BODY_BYTES, Outcome, PageRequest, RemoteAddr, SsoService};
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::{
     Clock, CodeIssuer, IdentityServer, JwtConfig, Project, ProjectFile, ProjectSettings,
@@ -136,6 +136,7 @@ fn serve_on<C: Clock + 'static>(
         .with_state(service.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = rx.await;
@@ -188,9 +189,11 @@ pub(crate) fn project_service<C: Clock>(
 
 async fn serve<C: Clock + 'static>(
     State(service): State<Arc<Service<C>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: axum::extract::Request,
 ) -> Response<Body> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(RemoteAddr(peer.ip()));
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
         return json_answer(
             StatusCode::PAYLOAD_TOO_LARGE,
