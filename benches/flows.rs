@@ -20,9 +20,7 @@ fn code_flow(c: &mut Criterion) {
     let secret = secrets.primary;
     let issuer = CodeIssuer::new(MemoryCodeStore::new(), SystemClock);
     let body = br#"{"username":"john.doe","firstName":"John","lastName":"Doe","emailId":"john.doe@example.com","readerGroupIds":["group1","group2"],"tokenValidity":15}"#;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 
     let mut g = c.benchmark_group("code");
     g.bench_function("baseline: sha256 x2 (secret digest + code digest)", |b| {
@@ -35,12 +33,8 @@ fn code_flow(c: &mut Criterion) {
     });
     g.bench_function("issue (auth + parse + clamp + code + store)", |b| {
         b.iter(|| {
-            rt.block_on(issuer.issue_json(
-                Some(&config),
-                secret.expose().as_bytes(),
-                black_box(body),
-            ))
-            .unwrap()
+            rt.block_on(issuer.issue_json(Some(&config), secret.expose().as_bytes(), black_box(body)))
+                .unwrap()
         })
     });
     g.bench_function("issue + redeem", |b| {
@@ -62,9 +56,7 @@ fn tokens(c: &mut Criterion) {
     let signer = TokenSigner::new(key);
     let verifier = Verifier::new(
         KeySet::from_keys([signer.key().verification_key()]).unwrap(),
-        Validation::new()
-            .issuer("https://kb.example.com")
-            .audience("aud-1"),
+        Validation::new().issuer("https://kb.example.com").audience("aud-1"),
     );
     let now = SystemClock.now().unix_timestamp();
     let claims = IdTokenClaims {
@@ -90,22 +82,14 @@ fn tokens(c: &mut Criterion) {
     g.bench_function("baseline: ed25519 sign", |b| {
         b.iter(|| raw.sign(black_box(&signing_input)))
     });
-    g.bench_function("sign", |b| {
-        b.iter(|| signer.sign(black_box(&claims)).unwrap())
-    });
+    g.bench_function("sign", |b| b.iter(|| signer.sign(black_box(&claims)).unwrap()));
     g.bench_function("baseline: ed25519 verify", |b| {
-        b.iter(|| {
-            raw_pub
-                .verify_strict(black_box(&signing_input), &raw_sig)
-                .unwrap()
-        })
+        b.iter(|| raw_pub.verify_strict(black_box(&signing_input), &raw_sig).unwrap())
     });
     g.bench_function("verify", |b| {
         b.iter(|| {
             let t = UntrustedToken::parse(black_box(&token)).unwrap();
-            verifier
-                .verify::<IdTokenClaims>(&t, SystemClock.now())
-                .unwrap()
+            verifier.verify::<IdTokenClaims>(&t, SystemClock.now()).unwrap()
         })
     });
     g.finish();

@@ -38,8 +38,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), Error> {
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-    let server =
-        common::server::start(any_port, common::server::DEFAULT_LOGIN_URL, SystemClock).await?;
+    let server = common::server::start(any_port, common::server::DEFAULT_LOGIN_URL, SystemClock).await?;
     let kb = server.base.clone();
     let project = server.project.clone();
     println!("KB server listening on {kb}");
@@ -84,10 +83,7 @@ async fn run() -> Result<(), Error> {
     println!("  body {payload}");
     println!("  -> 200 {{\"code\": \"{code}\"}}\n");
 
-    step(
-        3,
-        "The customer app redirects the reader to the callback URL",
-    );
+    step(3, "The customer app redirects the reader to the callback URL");
     let mut callback = url::Url::parse(&format!("{kb}/jwt/authorize"))?;
     callback
         .query_pairs_mut()
@@ -101,25 +97,15 @@ async fn run() -> Result<(), Error> {
     println!("     Set-Cookie: {}\n", redact_cookie(&cookie));
     let session = cookie.split(';').next().unwrap_or_default().to_owned();
 
-    step(
-        4,
-        "The browser follows the redirect with its session cookie",
-    );
-    let resp = browser
-        .get(&landing)
-        .header(COOKIE, &session)
-        .send()
-        .await?;
+    step(4, "The browser follows the redirect with its session cookie");
+    let resp = browser.get(&landing).header(COOKIE, &session).send().await?;
     expect(resp.status().as_u16() == 200, "the private page")?;
     let body: Value = resp.json().await?;
     println!(
         "  GET {landing}\n  -> 200 {}\n",
         serde_json::to_string_pretty(&body)?.replace('\n', "\n     ")
     );
-    expect(
-        body["reader"]["username"] == "john.doe",
-        "the reader john.doe",
-    )?;
+    expect(body["reader"]["username"] == "john.doe", "the reader john.doe")?;
 
     step(5, "The same code, used a second time, is refused");
     let resp = browser.get(callback.as_str()).send().await?;
@@ -164,10 +150,7 @@ async fn request_code(
     let status = resp.status();
     let body: Value = resp.json().await?;
     expect(status.as_u16() == 200, "200 with a code")?;
-    Ok(body["code"]
-        .as_str()
-        .ok_or("no code in the answer")?
-        .to_owned())
+    Ok(body["code"].as_str().ok_or("no code in the answer")?.to_owned())
 }
 
 fn step(n: u32, what: &str) {

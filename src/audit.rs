@@ -59,10 +59,7 @@ pub enum AuditAction {
 impl AuditAction {
     /// Whether project owners are told too (secret regeneration).
     pub fn notifies_owners(&self) -> bool {
-        matches!(
-            self,
-            Self::RegeneratePrimaryToken | Self::RegenerateSecondaryToken
-        )
+        matches!(self, Self::RegeneratePrimaryToken | Self::RegenerateSecondaryToken)
     }
 }
 
@@ -272,8 +269,7 @@ pub struct Principal {
 impl Principal {
     /// Proof of the Security & Audit permission, if held.
     pub fn security_audit_access(&self) -> Option<SecurityAuditAccess> {
-        self.security_audit
-            .then_some(SecurityAuditAccess { _private: () })
+        self.security_audit.then_some(SecurityAuditAccess { _private: () })
     }
 }
 
@@ -297,10 +293,7 @@ pub trait AuditSink: Send + Sync {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Appends an event and returns its entry.
-    fn append(
-        &self,
-        event: AuditEvent,
-    ) -> impl Future<Output = Result<AuditEntry, Self::Error>> + Send;
+    fn append(&self, event: AuditEvent) -> impl Future<Output = Result<AuditEntry, Self::Error>> + Send;
 
     /// Every kept entry, oldest first, with the anchor the first one chains
     /// to.
@@ -357,10 +350,7 @@ impl MemoryAuditSink {
 impl AuditSink for MemoryAuditSink {
     type Error = Infallible;
 
-    fn append(
-        &self,
-        event: AuditEvent,
-    ) -> impl Future<Output = Result<AuditEntry, Infallible>> + Send {
+    fn append(&self, event: AuditEvent) -> impl Future<Output = Result<AuditEntry, Infallible>> + Send {
         let mut log = self.lock();
         let prev = log
             .entries
@@ -434,10 +424,7 @@ pub fn notifications_for(event: &AuditEvent, reached_button_limit: bool) -> Vec<
         Recipients::ProjectAdmins
     };
     let what = match &event.config_name {
-        Some(name) => format!(
-            "JWT: {:?} on \"{name}\" by {}",
-            event.action, event.administrator.0
-        ),
+        Some(name) => format!("JWT: {:?} on \"{name}\" by {}", event.action, event.administrator.0),
         None => format!("JWT: {:?} by {}", event.action, event.administrator.0),
     };
     let mut out = vec![Notification {
@@ -461,10 +448,7 @@ pub trait Notifier: Send + Sync {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Sends one notification.
-    fn notify(
-        &self,
-        notification: Notification,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    fn notify(&self, notification: Notification) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// A [`Notifier`] that keeps what it is given, for tests and demos.
@@ -483,14 +467,8 @@ impl MemoryNotifier {
 impl Notifier for MemoryNotifier {
     type Error = Infallible;
 
-    fn notify(
-        &self,
-        notification: Notification,
-    ) -> impl Future<Output = Result<(), Infallible>> + Send {
-        self.sent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(notification);
+    fn notify(&self, notification: Notification) -> impl Future<Output = Result<(), Infallible>> + Send {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).push(notification);
         ready(Ok(()))
     }
 }
@@ -518,9 +496,7 @@ mod tests {
 
     fn log(n: i64) -> MemoryAuditSink {
         let sink = MemoryAuditSink::new();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         for i in 0..n {
             rt.block_on(sink.append(event(i))).unwrap();
         }
@@ -579,9 +555,7 @@ mod tests {
         let sink = log(200);
         let now = datetime!(2026-01-01 00:00 UTC) + Duration::days(200);
         // Asked for one day of retention, it still keeps 90.
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let removed = rt.block_on(sink.purge(now, Duration::days(1))).unwrap();
         assert_eq!(removed, 110);
         let (anchor, e) = entries(&sink);
@@ -606,9 +580,7 @@ mod tests {
             security_audit: true,
         };
         let access = with.security_audit_access().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let (_, e) = rt.block_on(log(3).read(&access)).unwrap();
         assert_eq!(e.len(), 3);
     }

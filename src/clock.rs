@@ -55,9 +55,7 @@ pub struct SettableClock {
 impl SettableClock {
     /// A clock showing `now`.
     pub fn new(now: OffsetDateTime) -> Self {
-        Self {
-            now: Mutex::new(now),
-        }
+        Self { now: Mutex::new(now) }
     }
 
     /// Sets the time.

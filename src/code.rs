@@ -103,6 +103,10 @@ pub struct CodeRequest {
     pub identity: ReaderIdentity,
     /// The clamped token validity.
     pub validity: TokenValidity,
+    /// The login binding challenge the KB passed to the login URL
+    /// (`codeChallenge`, S256 of the verifier in the reader's browser), if
+    /// the customer app returned it.
+    pub code_challenge: Option<String>,
 }
 
 /// Why a code request body is refused. Each names the problem.
@@ -131,6 +135,31 @@ pub enum PayloadError {
     /// Too many reader groups.
     #[error("`readerGroupIds` has more than {MAX_READER_GROUPS} entries")]
     TooManyGroups,
+    /// `codeChallenge` is not 43 base64url characters (S256).
+    #[error("`codeChallenge` must be the S256 challenge the KB sent (43 base64url characters)")]
+    InvalidCodeChallenge,
+    /// This configuration requires login binding and no `codeChallenge`
+    /// was sent.
+    #[error("this JWT configuration requires login binding: send the `codeChallenge` the KB passed to the login URL")]
+    MissingCodeChallenge,
+}
+
+/// Whether `c` has the shape of an S256 challenge: 43 base64url characters.
+fn is_s256_challenge(c: &str) -> bool {
+    c.len() == crate::secret::RANDOM_TOKEN_LEN && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The S256 challenge of a login binding verifier (RFC 7636 section 4.2):
+/// base64url(SHA-256(verifier)).
+pub fn s256_challenge(verifier: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha256(verifier.as_bytes()))
+}
+
+/// Whether `verifier` answers `challenge`, compared in constant time.
+pub fn verifier_matches(challenge: &str, verifier: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    s256_challenge(verifier).as_bytes().ct_eq(challenge.as_bytes()).into()
 }
 
 #[derive(Deserialize)]
@@ -144,6 +173,8 @@ struct RawCodeRequest<'a> {
     reader_group_ids: Option<Vec<String>>,
     #[serde(default, borrow)]
     token_validity: Option<&'a RawValue>,
+    #[serde(default)]
+    code_challenge: Option<String>,
 }
 
 impl CodeRequest {
@@ -156,8 +187,8 @@ impl CodeRequest {
     /// # Errors
     /// [`PayloadError`] names what is wrong.
     pub fn from_json(body: &[u8]) -> Result<Self, PayloadError> {
-        let raw: RawCodeRequest<'_> = serde_json::from_slice(body)
-            .map_err(|e| PayloadError::Json(describe_json_error(&e)))?;
+        let raw: RawCodeRequest<'_> =
+            serde_json::from_slice(body).map_err(|e| PayloadError::Json(describe_json_error(&e)))?;
         let username = check_field("username", raw.username, true)?;
         let first_name = check_field("firstName", raw.first_name, false)?;
         let last_name = check_field("lastName", raw.last_name, false)?;
@@ -174,6 +205,11 @@ impl CodeRequest {
             .map(|g| check_field("readerGroupIds", g, true))
             .collect::<Result<Vec<_>, _>>()?;
         let validity = TokenValidity::from_minutes(parse_validity(raw.token_validity)?);
+        let code_challenge = match raw.code_challenge {
+            None => None,
+            Some(c) if is_s256_challenge(&c) => Some(c),
+            Some(_) => return Err(PayloadError::InvalidCodeChallenge),
+        };
         Ok(Self {
             identity: ReaderIdentity {
                 username,
@@ -183,6 +219,7 @@ impl CodeRequest {
                 reader_group_ids,
             },
             validity,
+            code_challenge,
         })
     }
 }
@@ -223,9 +260,7 @@ fn check_field(name: &'static str, value: String, required: bool) -> Result<Stri
 /// whitespace. The address is kept byte for byte as sent.
 fn looks_like_email(s: &str) -> bool {
     match s.rsplit_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty() && !domain.is_empty() && !s.chars().any(char::is_whitespace)
-        }
+        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !s.chars().any(char::is_whitespace),
         None => false,
     }
 }
@@ -236,11 +271,7 @@ fn describe_json_error(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
     match e.classify() {
         Category::Eof => "the JSON ends early".to_owned(),
-        Category::Syntax => format!(
-            "JSON syntax error at line {} column {}",
-            e.line(),
-            e.column()
-        ),
+        Category::Syntax => format!("JSON syntax error at line {} column {}", e.line(), e.column()),
         Category::Data => {
             let msg = e.to_string();
             // Data errors name fields and expected types, e.g. "unknown field
@@ -271,6 +302,9 @@ pub struct CodeGrant {
     /// When the code stops being redeemable.
     #[serde(with = "time::serde::timestamp")]
     pub expires_at: OffsetDateTime,
+    /// The login binding challenge, when the code is bound to a browser.
+    #[serde(default)]
+    pub code_challenge: Option<String>,
 }
 
 impl CodeGrant {
@@ -312,11 +346,7 @@ pub trait CodeStore: Send + Sync {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Stores a new grant under `digest` until `grant.expires_at`.
-    fn insert(
-        &self,
-        digest: CodeDigest,
-        grant: CodeGrant,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Takes the grant stored under `digest`, atomically, as of `now`.
     fn redeem(
@@ -362,6 +392,9 @@ pub enum GrantProblem {
     WrongClient,
     /// Its configuration was disabled or deleted after it was issued.
     ConfigurationInactive,
+    /// It is bound to a browser (login binding) and the verifier is missing
+    /// or wrong.
+    BindingMismatch,
 }
 
 impl fmt::Display for GrantProblem {
@@ -372,6 +405,7 @@ impl fmt::Display for GrantProblem {
             Self::AlreadyUsed => "already used",
             Self::WrongClient => "issued to another client",
             Self::ConfigurationInactive => "from a configuration that is no longer active",
+            Self::BindingMismatch => "bound to another browser",
         })
     }
 }
@@ -452,6 +486,9 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
     }
 
     async fn mint(&self, config: &JwtConfig, request: CodeRequest) -> Result<AuthCode, CodeError> {
+        if config.requires_login_binding() && request.code_challenge.is_none() {
+            return Err(CodeError::InvalidRequest(PayloadError::MissingCodeChallenge));
+        }
         let now = self.clock.now();
         let code = AuthCode::generate();
         let grant = CodeGrant {
@@ -460,6 +497,7 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
             token_validity_seconds: request.validity.whole_seconds(),
             issued_at: now,
             expires_at: now + self.lifetime,
+            code_challenge: request.code_challenge,
         };
         self.store
             .insert(code.digest(), grant)
@@ -474,11 +512,7 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
     /// # Errors
     /// [`CodeError::InvalidGrant`] for an unknown, expired, used or foreign
     /// code; [`CodeError::Store`] if the store fails.
-    pub async fn redeem(
-        &self,
-        code: &str,
-        client: Option<&ClientId>,
-    ) -> Result<CodeGrant, CodeError> {
+    pub async fn redeem(&self, code: &str, client: Option<&ClientId>) -> Result<CodeGrant, CodeError> {
         if code.len() != crate::secret::RANDOM_TOKEN_LEN {
             return Err(CodeError::InvalidGrant(GrantProblem::Unknown));
         }
@@ -490,9 +524,7 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
             .map_err(|e| CodeError::Store(Box::new(e)))?;
         match answer {
             Redemption::Redeemed(grant) => match client {
-                Some(c) if *c != grant.client_id => {
-                    Err(CodeError::InvalidGrant(GrantProblem::WrongClient))
-                }
+                Some(c) if *c != grant.client_id => Err(CodeError::InvalidGrant(GrantProblem::WrongClient)),
                 _ => Ok(grant),
             },
             Redemption::Expired => Err(CodeError::InvalidGrant(GrantProblem::Expired)),
@@ -504,10 +536,7 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
 
 /// Checks `secret` against `config` (or against a decoy when there is no
 /// configuration), then that the configuration is enabled.
-pub(crate) fn authenticate<'c>(
-    config: Option<&'c JwtConfig>,
-    secret: &[u8],
-) -> Result<&'c JwtConfig, CodeError> {
+pub(crate) fn authenticate<'c>(config: Option<&'c JwtConfig>, secret: &[u8]) -> Result<&'c JwtConfig, CodeError> {
     match config {
         Some(c) if c.accepts_secret(secret) => {
             if c.is_enabled() {
@@ -570,14 +599,9 @@ mod tests {
         assert_eq!(minutes("123456789012345678901234567890"), 1440);
         assert_eq!(minutes("null"), 15);
         for bad in ["\"15\"", "true", "[15]", "{}"] {
-            assert_eq!(
-                with(bad).unwrap_err(),
-                PayloadError::InvalidTokenValidity,
-                "{bad}"
-            );
+            assert_eq!(with(bad).unwrap_err(), PayloadError::InvalidTokenValidity, "{bad}");
         }
-        let none =
-            parse(r#"{"username":"u","firstName":"","lastName":"","emailId":"u@x"}"#).unwrap();
+        let none = parse(r#"{"username":"u","firstName":"","lastName":"","emailId":"u@x"}"#).unwrap();
         assert_eq!(none.validity.whole_minutes(), 15);
     }
 
@@ -598,21 +622,13 @@ mod tests {
         for body in cases {
             assert!(matches!(parse(body), Err(PayloadError::Json(_))), "{body}");
         }
-        let dup = parse(
-            r#"{"username":"u","username":"v","firstName":"","lastName":"","emailId":"u@x"}"#,
-        );
-        assert!(
-            dup.unwrap_err()
-                .to_string()
-                .contains("duplicate field `username`")
-        );
+        let dup = parse(r#"{"username":"u","username":"v","firstName":"","lastName":"","emailId":"u@x"}"#);
+        assert!(dup.unwrap_err().to_string().contains("duplicate field `username`"));
     }
 
     #[test]
     fn field_rules_are_enforced() {
-        let body = |u: &str, e: &str| {
-            format!(r#"{{"username":{u},"firstName":"","lastName":"","emailId":{e}}}"#)
-        };
+        let body = |u: &str, e: &str| format!(r#"{{"username":{u},"firstName":"","lastName":"","emailId":{e}}}"#);
         assert_eq!(
             parse(&body("\"\"", "\"u@x\"")).unwrap_err(),
             PayloadError::Empty("username")
@@ -641,8 +657,7 @@ mod tests {
 
     #[test]
     fn errors_do_not_echo_input() {
-        let e = parse(r#"{"username":"SECRET-VALUE","firstName":1,"lastName":"","emailId":"u@x"}"#)
-            .unwrap_err();
+        let e = parse(r#"{"username":"SECRET-VALUE","firstName":1,"lastName":"","emailId":"u@x"}"#).unwrap_err();
         assert!(!e.to_string().contains("SECRET-VALUE"), "{e}");
     }
 

@@ -24,9 +24,7 @@ pub const MAX_URL_LEN: usize = 2048;
 #[non_exhaustive]
 pub enum ConfigError {
     /// The name is empty, too long, or has control characters.
-    #[error(
-        "the configuration name must be 1 to {MAX_NAME_CHARS} characters without control characters"
-    )]
+    #[error("the configuration name must be 1 to {MAX_NAME_CHARS} characters without control characters")]
     InvalidName,
     /// The login URL is missing, not absolute http(s), too long, or carries
     /// credentials or a fragment.
@@ -43,9 +41,7 @@ pub enum ConfigError {
     #[error("login button text is required when the login button is shown")]
     MissingButtonText,
     /// The login button text is too long or has control characters.
-    #[error(
-        "login button text must be at most {MAX_NAME_CHARS} characters without control characters"
-    )]
+    #[error("login button text must be at most {MAX_NAME_CHARS} characters without control characters")]
     InvalidButtonText,
     /// The logo is not a JPG, PNG or SVG image by its content.
     #[error("the login button logo must be a JPG, PNG or SVG image")]
@@ -70,9 +66,7 @@ pub enum ConfigError {
     #[error("the client id is already used in this project")]
     DuplicateClientId,
     /// An SSO provider's name is empty, too long, or has control characters.
-    #[error(
-        "the SSO provider name must be 1 to {MAX_NAME_CHARS} characters without control characters"
-    )]
+    #[error("the SSO provider name must be 1 to {MAX_NAME_CHARS} characters without control characters")]
     InvalidProviderName,
 }
 
@@ -250,6 +244,7 @@ pub struct JwtConfig {
     login_button_text: Option<String>,
     login_button_logo: Option<Logo>,
     cta_position: u32,
+    require_login_binding: bool,
 }
 
 impl fmt::Debug for JwtConfig {
@@ -265,6 +260,7 @@ impl fmt::Debug for JwtConfig {
             .field("login_button_text", &self.login_button_text)
             .field("login_button_logo", &self.login_button_logo)
             .field("cta_position", &self.cta_position)
+            .field("require_login_binding", &self.require_login_binding)
             .finish_non_exhaustive()
     }
 }
@@ -290,6 +286,7 @@ impl JwtConfig {
             login_button_text: None,
             login_button_logo: None,
             cta_position: 0,
+            require_login_binding: false,
         }
     }
 
@@ -350,6 +347,12 @@ impl JwtConfig {
         self.cta_position
     }
 
+    /// Whether codes must be bound to the reader's browser (login binding:
+    /// the code request carries the `codeChallenge` the KB sent).
+    pub fn requires_login_binding(&self) -> bool {
+        self.require_login_binding
+    }
+
     /// A builder holding this configuration's editable fields, for an
     /// update: change what is needed, then
     /// [`JwtConfigBuilder::build_update`].
@@ -364,6 +367,7 @@ impl JwtConfig {
             login_button_text: self.login_button_text.clone(),
             login_button_logo: self.login_button_logo.clone(),
             cta_position: self.cta_position,
+            require_login_binding: self.require_login_binding,
         }
     }
 
@@ -408,9 +412,16 @@ pub struct JwtConfigBuilder {
     login_button_text: Option<String>,
     login_button_logo: Option<Logo>,
     cta_position: u32,
+    require_login_binding: bool,
 }
 
 impl JwtConfigBuilder {
+    /// Requires login binding for this configuration's codes (default off).
+    pub fn require_login_binding(mut self, required: bool) -> Self {
+        self.require_login_binding = required;
+        self
+    }
+
     /// Sets the name.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
@@ -545,16 +556,14 @@ impl JwtConfigBuilder {
             login_button_text,
             login_button_logo: self.login_button_logo,
             cta_position: self.cta_position,
+            require_login_binding: self.require_login_binding,
         })
     }
 }
 
 fn check_name(name: &str) -> Result<String, ConfigError> {
     let name = name.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(ConfigError::InvalidName);
     }
     Ok(name.to_owned())
@@ -587,9 +596,7 @@ fn check_url(text: &str) -> Result<Url, &'static str> {
 /// The routing domain of a login URL: its host as the URL parser normalises
 /// it (lower-case, IDNA ASCII), without port or trailing dot.
 fn domain_of(url: &Url) -> Result<String, ConfigError> {
-    let host = url
-        .host_str()
-        .ok_or(ConfigError::InvalidLoginUrl("it has no host"))?;
+    let host = url.host_str().ok_or(ConfigError::InvalidLoginUrl("it has no host"))?;
     if host.contains('*') {
         return Err(ConfigError::WildcardDomain);
     }
@@ -616,6 +623,8 @@ struct JwtConfigRecord {
     login_button_logo: Option<Logo>,
     #[serde(default)]
     cta_position: u32,
+    #[serde(default)]
+    require_login_binding: bool,
 }
 
 impl TryFrom<JwtConfigRecord> for JwtConfig {
@@ -626,7 +635,8 @@ impl TryFrom<JwtConfigRecord> for JwtConfig {
             .enabled(r.enabled)
             .show_login_button(r.show_login_button)
             .login_button_logo(r.login_button_logo)
-            .cta_position(r.cta_position);
+            .cta_position(r.cta_position)
+            .require_login_binding(r.require_login_binding);
         b.logout_url = r.logout_url;
         b.login_button_text = r.login_button_text;
         b.build_with_digests(r.primary_secret_digest, r.secondary_secret_digest)
@@ -647,6 +657,7 @@ impl From<JwtConfig> for JwtConfigRecord {
             login_button_text: c.login_button_text,
             login_button_logo: c.login_button_logo,
             cta_position: c.cta_position,
+            require_login_binding: c.require_login_binding,
         }
     }
 }
@@ -662,10 +673,7 @@ pub trait ConfigStore: Send + Sync {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// The configuration with this client id, if any.
-    fn get(
-        &self,
-        client_id: &ClientId,
-    ) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send;
+    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send;
 
     /// The whole project: settings, configurations, SSO providers.
     fn project(&self) -> impl Future<Output = Result<crate::project::Project, Self::Error>> + Send;
@@ -676,10 +684,7 @@ pub trait ConfigStore: Send + Sync {
     /// Atomic: `f` sees the latest saved project, and no other
     /// modification is saved between that read and this save. When `f`
     /// returns an error, nothing is saved.
-    fn modify<T, F>(
-        &self,
-        f: F,
-    ) -> impl Future<Output = Result<Result<T, ConfigError>, Self::Error>> + Send
+    fn modify<T, F>(&self, f: F) -> impl Future<Output = Result<Result<T, ConfigError>, Self::Error>> + Send
     where
         T: Send,
         F: FnOnce(&mut crate::project::Project) -> Result<T, ConfigError> + Send;
@@ -697,23 +702,15 @@ mod tests {
     #[test]
     fn domain_is_derived_from_the_login_url() {
         assert_eq!(
-            build("https://App.Example.COM:8443/login")
-                .unwrap()
-                .domain(),
+            build("https://App.Example.COM:8443/login").unwrap().domain(),
             "app.example.com"
         );
         assert_eq!(
             build("https://bücher.example/login").unwrap().domain(),
             "xn--bcher-kva.example"
         );
-        assert_eq!(
-            build("http://127.0.0.1:3000/login").unwrap().domain(),
-            "127.0.0.1"
-        );
-        assert_eq!(
-            build("https://example.com./x").unwrap().domain(),
-            "example.com"
-        );
+        assert_eq!(build("http://127.0.0.1:3000/login").unwrap().domain(), "127.0.0.1");
+        assert_eq!(build("https://example.com./x").unwrap().domain(), "example.com");
     }
 
     #[test]
@@ -727,10 +724,7 @@ mod tests {
             "https://example.com/#frag",
             "mailto:a@example.com",
         ] {
-            assert!(
-                matches!(build(bad), Err(ConfigError::InvalidLoginUrl(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(build(bad), Err(ConfigError::InvalidLoginUrl(_))), "{bad:?}");
         }
         assert_eq!(
             build("https://*.example.com/").unwrap_err(),
@@ -754,9 +748,7 @@ mod tests {
 
     #[test]
     fn both_secrets_work_and_regenerating_one_leaves_the_other() {
-        let (mut c, s) = JwtConfig::builder("P", "https://example.com/")
-            .build()
-            .unwrap();
+        let (mut c, s) = JwtConfig::builder("P", "https://example.com/").build().unwrap();
         assert!(c.accepts_secret(s.primary.expose().as_bytes()));
         assert!(c.accepts_secret(s.secondary.expose().as_bytes()));
         assert!(!c.accepts_secret(b""));
@@ -787,10 +779,7 @@ mod tests {
         assert!(!json.contains(s.secondary.expose()));
         let back: JwtConfig = serde_json::from_str(&json).unwrap();
         assert_eq!(back.client_id(), c.client_id());
-        assert_eq!(
-            back.logout_url().map(Url::as_str),
-            Some("https://example.com/bye")
-        );
+        assert_eq!(back.logout_url().map(Url::as_str), Some("https://example.com/bye"));
         assert!(back.accepts_secret(s.primary.expose().as_bytes()));
         let debug = format!("{c:?}");
         assert!(!debug.contains(s.primary.expose()));
@@ -801,26 +790,13 @@ mod tests {
         let png = b"\x89PNG\r\n\x1a\n rest".to_vec();
         assert_eq!(Logo::new(png).unwrap().format(), LogoFormat::Png);
         assert_eq!(
-            Logo::new(vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0])
-                .unwrap()
-                .format(),
+            Logo::new(vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0]).unwrap().format(),
             LogoFormat::Jpg
         );
-        let svg =
-            br#"<?xml version="1.0"?><!-- logo --><svg xmlns="http://www.w3.org/2000/svg"></svg>"#;
+        let svg = br#"<?xml version="1.0"?><!-- logo --><svg xmlns="http://www.w3.org/2000/svg"></svg>"#;
         assert_eq!(Logo::new(svg.to_vec()).unwrap().format(), LogoFormat::Svg);
-        for bad in [
-            &b"GIF89a"[..],
-            b"<svgx>",
-            b"<html><svg></svg></html>",
-            b"",
-            b"\x89PNG",
-        ] {
-            assert_eq!(
-                Logo::new(bad.to_vec()).unwrap_err(),
-                ConfigError::LogoFormat,
-                "{bad:?}"
-            );
+        for bad in [&b"GIF89a"[..], b"<svgx>", b"<html><svg></svg></html>", b"", b"\x89PNG"] {
+            assert_eq!(Logo::new(bad.to_vec()).unwrap_err(), ConfigError::LogoFormat, "{bad:?}");
         }
         let mut big = vec![0xFF, 0xD8, 0xFF];
         big.resize(MAX_LOGO_BYTES, 0);

@@ -31,15 +31,24 @@ use url::Url;
 
 use crate::clock::Clock;
 use crate::code::{CodeError, CodeStore, GrantProblem};
-use crate::config::{ConfigStore, JwtConfig};
+use crate::config::ConfigStore;
 use crate::identity::IdentityServer;
 use crate::limit::{Decision, Limit, Limits, MemoryRateLimiter, RateLimiter};
 use crate::login_page::{HtmlLoginRenderer, LoginPage, LoginPageRenderer, RenderContext};
 use crate::redirect::{RedirectError, RedirectPolicy, SafeRedirect, append_query};
 use crate::routing::{DomainRouter, Route};
 use crate::secret::{BasicAuthError, ClientCredentials, ClientId, ClientSecret};
-use crate::session::{ReaderSession, SESSION_COOKIE, SessionCodec};
+use crate::session::{ReaderSession, SESSION_COOKIE, SessionCodec, SessionRevocations};
+use crate::store::memory::MemorySessionRevocations;
 use crate::token::{IdTokenClaims, KeySet, UntrustedToken, Validation, Verifier};
+
+/// The cookie holding the login binding verifier (DESIGN 3.14), scoped to
+/// the callback path.
+pub const VERIFIER_COOKIE: &str = "kb_login_verifier";
+
+/// The longest a session can last: the longest token validity, 1440
+/// minutes (revocations are kept this long).
+const MAX_SESSION: time::Duration = time::Duration::minutes(1441);
 
 /// The largest request body accepted, in bytes. Larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -105,9 +114,10 @@ pub enum ClientAuthentication {
 
 /// The identity server and KB site endpoints over `http` types.
 #[derive(Debug)]
-pub struct SsoService<CS, S, C, L = MemoryRateLimiter> {
+pub struct SsoService<CS, S, C, L = MemoryRateLimiter, R = MemorySessionRevocations> {
     identity: IdentityServer<CS, S, C>,
     limiter: L,
+    revocations: R,
     limits: Limits,
     verifier: Verifier,
     jwks: Vec<u8>,
@@ -118,18 +128,14 @@ pub struct SsoService<CS, S, C, L = MemoryRateLimiter> {
     renderer: Arc<dyn LoginPageRenderer>,
 }
 
-impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLimiter> {
+impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLimiter, MemorySessionRevocations> {
     /// A service for the KB at `kb_url`, verifying its own tokens with the
     /// signer's key. Session cookies are `Secure` when `kb_url` is https.
     /// Failed attempts are limited in memory with [`Limits::default`].
     ///
     /// # Errors
     /// [`SetupError::KbUrl`] when `kb_url` is not an absolute http(s) URL.
-    pub fn new(
-        identity: IdentityServer<CS, S, C>,
-        sessions: SessionCodec,
-        kb_url: &Url,
-    ) -> Result<Self, SetupError> {
+    pub fn new(identity: IdentityServer<CS, S, C>, sessions: SessionCodec, kb_url: &Url) -> Result<Self, SetupError> {
         let redirects = RedirectPolicy::new(kb_url)?;
         let mut keys = KeySet::new();
         // A fresh set holds no kid yet, so this insert cannot collide.
@@ -139,6 +145,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLim
         Ok(Self {
             identity,
             limiter: MemoryRateLimiter::new(),
+            revocations: MemorySessionRevocations::new(),
             limits: Limits::default(),
             verifier: Verifier::new(keys, validation),
             jwks,
@@ -149,12 +156,15 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLim
             renderer: Arc::new(HtmlLoginRenderer),
         })
     }
+}
 
+impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocations> SsoService<CS, S, C, L, R> {
     /// Counts failed attempts with `limiter` instead of in memory.
-    pub fn rate_limiter<L2: RateLimiter>(self, limiter: L2) -> SsoService<CS, S, C, L2> {
+    pub fn rate_limiter<L2: RateLimiter>(self, limiter: L2) -> SsoService<CS, S, C, L2, R> {
         SsoService {
             identity: self.identity,
             limiter,
+            revocations: self.revocations,
             limits: self.limits,
             verifier: self.verifier,
             jwks: self.jwks,
@@ -165,9 +175,25 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLim
             renderer: self.renderer,
         }
     }
-}
 
-impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, C, L> {
+    /// Keeps revoked sessions in `revocations` instead of in memory (share
+    /// one store between instances).
+    pub fn session_revocations<R2: SessionRevocations>(self, revocations: R2) -> SsoService<CS, S, C, L, R2> {
+        SsoService {
+            identity: self.identity,
+            limiter: self.limiter,
+            revocations,
+            limits: self.limits,
+            verifier: self.verifier,
+            jwks: self.jwks,
+            sessions: self.sessions,
+            redirects: self.redirects,
+            secure_cookies: self.secure_cookies,
+            client_auth: self.client_auth,
+            renderer: self.renderer,
+        }
+    }
+
     /// Sets the brute-force limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -207,12 +233,10 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
             (method != allowed).then(|| method_not_allowed(&allowed))
         };
         match path {
-            paths::GENERATE_CODE | paths::GENERATE_CODE_ALIAS => {
-                respond(match only(Method::POST) {
-                    Some(r) => r,
-                    None => self.generate_code(&req).await,
-                })
-            }
+            paths::GENERATE_CODE | paths::GENERATE_CODE_ALIAS => respond(match only(Method::POST) {
+                Some(r) => r,
+                None => self.generate_code(&req).await,
+            }),
             paths::TOKEN => respond(match only(Method::POST) {
                 Some(r) => r,
                 None => self.token(&req).await,
@@ -269,10 +293,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
             }
         };
         match self.identity.issue_code(&creds, req.body().as_ref()).await {
-            Ok(code) => no_store(json_response(
-                StatusCode::OK,
-                &json!({ "code": code.expose() }),
-            )),
+            Ok(code) => no_store(json_response(StatusCode::OK, &json!({ "code": code.expose() }))),
             Err(e) => {
                 if matches!(e, CodeError::InvalidClient) {
                     self.failed(&auth_key, self.limits.failed_auth).await;
@@ -306,12 +327,10 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
         addr: &str,
         code: &str,
         creds: Option<&ClientCredentials>,
+        verifier: Option<&str>,
     ) -> Result<crate::identity::TokenResponse, Response<Vec<u8>>> {
         let redeem_key = format!("redeem|{addr}");
-        if let Some(r) = self
-            .limited(&redeem_key, self.limits.failed_redemption)
-            .await
-        {
+        if let Some(r) = self.limited(&redeem_key, self.limits.failed_redemption).await {
             return Err(r);
         }
         if let Some(c) = creds {
@@ -320,17 +339,24 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
                 return Err(r);
             }
         }
-        match self.identity.exchange(code, creds).await {
+        match self.identity.exchange_with_verifier(code, creds, verifier).await {
             Ok(tokens) => Ok(tokens),
             Err(e) => {
+                if matches!(e, CodeError::InvalidGrant(GrantProblem::AlreadyUsed)) {
+                    // RFC 6749 section 4.1.2: revoke what the first use issued.
+                    let session = IdentityServer::<CS, S, C>::token_id_for_code(code);
+                    let until = self.identity.codes().clock().now() + MAX_SESSION;
+                    if self.revocations.revoke(&session, until).await.is_err() {
+                        return Err(unavailable());
+                    }
+                }
                 match (&e, creds) {
                     (CodeError::InvalidClient, Some(c)) => {
                         self.failed(&auth_key(&c.client_id, addr), self.limits.failed_auth)
                             .await;
                     }
                     (CodeError::InvalidGrant(_), _) => {
-                        self.failed(&redeem_key, self.limits.failed_redemption)
-                            .await;
+                        self.failed(&redeem_key, self.limits.failed_redemption).await;
                     }
                     _ => {}
                 }
@@ -349,11 +375,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
         };
         match form.get("grant_type").map(String::as_str) {
             None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "grant_type is missing",
-                );
+                return error(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is missing");
             }
             Some("authorization_code") => {}
             Some(_) => {
@@ -365,11 +387,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
             }
         }
         let Some(code) = form.get("code") else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "code is missing",
-            );
+            return error(StatusCode::BAD_REQUEST, "invalid_request", "code is missing");
         };
         let creds = match token_credentials(req.headers(), &form) {
             Ok(c) => c,
@@ -378,8 +396,9 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
         if creds.is_none() && self.client_auth == ClientAuthentication::Required {
             return unauthorized("client authentication is required");
         }
+        let verifier = form.get("code_verifier").map(String::as_str);
         match self
-            .exchange_limited(&remote_addr(req), code, creds.as_ref())
+            .exchange_limited(&remote_addr(req), code, creds.as_ref(), verifier)
             .await
         {
             Ok(tokens) => match serde_json::to_value(&tokens) {
@@ -404,16 +423,13 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
             Err(r) => return r.into_response(),
         };
         let Some(code) = query.get("code").filter(|c| !c.is_empty()) else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "code is missing",
-            );
+            return error(StatusCode::BAD_REQUEST, "invalid_request", "code is missing");
         };
         let target = self
             .redirects
             .resolve_or_home(query.get("redirectUrl").map(String::as_str));
-        let tokens = match self.exchange_limited(&remote_addr(req), code, None).await {
+        let verifier = cookies(req.headers(), VERIFIER_COOKIE).next();
+        let tokens = match self.exchange_limited(&remote_addr(req), code, None, verifier).await {
             Ok(t) => t,
             Err(r) => return r,
         };
@@ -434,6 +450,9 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
             &mut resp,
             &self.session_cookie(&self.sessions.encode(&session), max_age),
         );
+        if verifier.is_some() {
+            set_cookie(&mut resp, &self.verifier_cookie("", 0));
+        }
         set(&mut resp, header::REFERRER_POLICY, "no-referrer");
         no_store(resp)
     }
@@ -460,7 +479,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
     /// of the reader's configuration, or to the home page.
     pub async fn logout<B>(&self, req: &Request<B>) -> Response<Vec<u8>> {
         let now = self.identity.codes().clock().now();
-        let session = self.reader(req.headers(), now);
+        let session = self.reader(req.headers(), now).await;
         let mut logout_url = None;
         if let Some(s) = session
             && let Ok(Some(config)) = self.identity.configs().get(&s.client_id).await
@@ -496,20 +515,27 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
             Ok(p) => p,
             Err(_) => return unavailable(),
         };
-        let options = match LoginPage::resolve(&project) {
+        let (binding_cookie, challenge) = self.new_binding();
+        let mut options = match LoginPage::resolve(&project) {
             LoginPage::Redirect { login_url, .. } => {
-                let url = append_query(&login_url, &[("redirectPath", back.path_and_query())]);
-                return no_store(redirect_to(url.as_str()));
+                let url = login_url_for(&login_url, &back, &challenge);
+                let mut resp = redirect_to(url.as_str());
+                set_cookie(&mut resp, &binding_cookie);
+                return no_store(resp);
             }
             LoginPage::Options(o) => o,
         };
+        // Every JWT button carries the login binding challenge; the
+        // verifier cookie goes out with this page.
+        for b in &mut options.jwt_buttons {
+            b.login_url = append_query(&b.login_url, &[("codeChallenge", &challenge)]);
+        }
         let mut resp = if wants_json(req.headers()) {
             let buttons: Vec<_> = options
                 .jwt_buttons
                 .iter()
                 .map(|b| {
-                    let url =
-                        append_query(&b.login_url, &[("redirectPath", back.path_and_query())]);
+                    let url = append_query(&b.login_url, &[("redirectPath", back.path_and_query())]);
                     json!({ "name": b.name, "text": b.text, "login_url": url.as_str() })
                 })
                 .collect();
@@ -538,6 +564,9 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
             );
             resp
         };
+        if !options.jwt_buttons.is_empty() {
+            set_cookie(&mut resp, &binding_cookie);
+        }
         set(&mut resp, header::CACHE_CONTROL, "no-store");
         set(&mut resp, header::VARY, "Accept");
         resp
@@ -560,18 +589,23 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
         };
         let router = DomainRouter::new(project.jwt_configs());
         let route = router.route(form.get("domain").map_or("", String::as_str));
-        let target = match route {
-            Route::Config(id) => project.jwt_config(&id).map(|c| login_url_for(c, &back)),
+        let config = match route {
+            Route::Config(id) => project.jwt_config(&id),
             _ => None,
         };
-        let target = match target {
-            Some(url) => url,
-            None => match self.redirects.base().join(paths::LOGIN) {
-                Ok(login) => append_query(&login, &[("redirectPath", back.path_and_query())]),
-                Err(_) => return unavailable(),
+        let resp = match config {
+            Some(c) => {
+                let (binding_cookie, challenge) = self.new_binding();
+                let mut resp = redirect_to(login_url_for(c.login_url(), &back, &challenge).as_str());
+                set_cookie(&mut resp, &binding_cookie);
+                resp
+            }
+            None => match self.login_page_url(&back) {
+                Ok(url) => redirect_to(url.as_str()),
+                Err(r) => r.into_response(),
             },
         };
-        no_store(redirect_to(target.as_str()))
+        no_store(resp)
     }
 
     /// Any other `GET`: the page for a reader with a valid session, or a
@@ -579,7 +613,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
     pub async fn page<B>(&self, req: &Request<B>) -> Outcome {
         let now = self.identity.codes().clock().now();
         let requested = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        if let Some(reader) = self.reader(req.headers(), now) {
+        if let Some(reader) = self.reader(req.headers(), now).await {
             return Outcome::Page(PageRequest {
                 reader,
                 path: requested.to_owned(),
@@ -587,7 +621,13 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
         }
         let back = self.redirects.resolve_or_home(Some(requested));
         let mut resp = match self.sign_in_target(&back).await {
-            Ok(url) => redirect_to(url.as_str()),
+            Ok(SignIn::Customer(login_url)) => {
+                let (binding_cookie, challenge) = self.new_binding();
+                let mut resp = redirect_to(login_url_for(&login_url, &back, &challenge).as_str());
+                set_cookie(&mut resp, &binding_cookie);
+                resp
+            }
+            Ok(SignIn::LoginPage(url)) => redirect_to(url.as_str()),
             Err(r) => r.into_response(),
         };
         if has_cookie(req.headers(), SESSION_COOKIE) {
@@ -599,7 +639,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
     /// Where a reader without a session is sent: the login URL of the one
     /// enabled configuration, or the login page when there are several or
     /// none.
-    async fn sign_in_target(&self, back: &SafeRedirect) -> Result<Url, Rejection> {
+    async fn sign_in_target(&self, back: &SafeRedirect) -> Result<SignIn, Rejection> {
         let project = self
             .identity
             .configs()
@@ -607,45 +647,69 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter> SsoService<CS, S, 
             .await
             .map_err(|_| Rejection::Unavailable)?;
         let mut active = project.jwt_configs().iter().filter(|c| c.is_enabled());
-        match (
-            project.settings().direct_jwt_login,
-            active.next(),
-            active.next(),
-        ) {
-            (true, Some(only), None) => Ok(login_url_for(only, back)),
-            _ => {
-                let login = self
-                    .redirects
-                    .base()
-                    .join(paths::LOGIN)
-                    .map_err(|_| Rejection::Unavailable)?;
-                Ok(append_query(
-                    &login,
-                    &[("redirectPath", back.path_and_query())],
-                ))
-            }
+        match (project.settings().direct_jwt_login, active.next(), active.next()) {
+            (true, Some(only), None) => Ok(SignIn::Customer(only.login_url().clone())),
+            _ => self.login_page_url(back).map(SignIn::LoginPage),
         }
     }
 
+    /// `/login` on the KB with `redirectPath`.
+    fn login_page_url(&self, back: &SafeRedirect) -> Result<Url, Rejection> {
+        let login = self
+            .redirects
+            .base()
+            .join(paths::LOGIN)
+            .map_err(|_| Rejection::Unavailable)?;
+        Ok(append_query(&login, &[("redirectPath", back.path_and_query())]))
+    }
+
     /// The reader behind the request's session cookie, if it is valid at
-    /// `now`.
-    pub fn reader(&self, headers: &HeaderMap, now: OffsetDateTime) -> Option<ReaderSession> {
-        cookies(headers, SESSION_COOKIE).find_map(|v| self.sessions.decode(v, now).ok())
+    /// `now` and not revoked.
+    pub async fn reader(&self, headers: &HeaderMap, now: OffsetDateTime) -> Option<ReaderSession> {
+        let session = cookies(headers, SESSION_COOKIE).find_map(|v| self.sessions.decode(v, now).ok())?;
+        match self.revocations.is_revoked(&session.jti, now).await {
+            Ok(false) => Some(session),
+            // Revoked, or the list cannot be read: no session.
+            _ => None,
+        }
+    }
+
+    /// The login binding cookie: sent only to the callback path.
+    fn verifier_cookie(&self, value: &str, max_age: i64) -> String {
+        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        format!(
+            "{VERIFIER_COOKIE}={value}; Path={}; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+            paths::AUTHORIZE
+        )
+    }
+
+    /// A fresh login binding: the `Set-Cookie` value for the verifier and
+    /// the `codeChallenge` to pass beside `redirectPath`.
+    fn new_binding(&self) -> (String, String) {
+        let verifier = crate::secret::random_token();
+        let challenge = crate::code::s256_challenge(&verifier);
+        (self.verifier_cookie(&verifier, 600), challenge)
     }
 
     fn session_cookie(&self, value: &str, max_age: i64) -> String {
         let secure = if self.secure_cookies { "; Secure" } else { "" };
-        format!(
-            "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-        )
+        format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
     }
 }
 
-/// The configuration's login URL with `redirectPath` set.
-fn login_url_for(config: &JwtConfig, back: &SafeRedirect) -> Url {
+/// Where a reader without a session goes.
+enum SignIn {
+    /// The customer app's login URL (Direct JWT login).
+    Customer(Url),
+    /// The KB's login page.
+    LoginPage(Url),
+}
+
+/// A login URL with `redirectPath` and the login binding `codeChallenge`.
+fn login_url_for(login_url: &Url, back: &SafeRedirect, challenge: &str) -> Url {
     append_query(
-        config.login_url(),
-        &[("redirectPath", back.path_and_query())],
+        login_url,
+        &[("redirectPath", back.path_and_query()), ("codeChallenge", challenge)],
     )
 }
 
@@ -682,9 +746,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<ClientCredentials, BasicAuth
 
 fn basic_error_text(e: BasicAuthError) -> &'static str {
     match e {
-        BasicAuthError::Missing => {
-            "client authentication is required (HTTP Basic with the client id and secret)"
-        }
+        BasicAuthError::Missing => "client authentication is required (HTTP Basic with the client id and secret)",
         BasicAuthError::NotBasic => "use HTTP Basic authentication with the client id and secret",
         _ => "the Basic credentials are malformed",
     }
@@ -702,21 +764,14 @@ fn token_credentials(
         Err(e) => return Err(Rejection::Unauthorized(basic_error_text(e))),
     };
     let from_form = match (form.get("client_id"), form.get("client_secret")) {
-        (Some(id), Some(secret)) => Some(ClientCredentials::new(
-            id.clone(),
-            ClientSecret::new(secret.clone()),
-        )),
+        (Some(id), Some(secret)) => Some(ClientCredentials::new(id.clone(), ClientSecret::new(secret.clone()))),
         (None, None) => None,
         _ => {
-            return Err(Rejection::Unauthorized(
-                "client_id and client_secret go together",
-            ));
+            return Err(Rejection::Unauthorized("client_id and client_secret go together"));
         }
     };
     match (from_header, from_form) {
-        (Some(_), Some(_)) => Err(Rejection::BadRequest(
-            "use one client authentication method, not two",
-        )),
+        (Some(_), Some(_)) => Err(Rejection::BadRequest("use one client authentication method, not two")),
         (h, f) => Ok(h.or(f)),
     }
 }
@@ -780,17 +835,13 @@ fn code_error(e: &CodeError) -> Response<Vec<u8>> {
             "access_denied",
             "this JWT configuration is disabled",
         ),
-        CodeError::InvalidRequest(p) => {
-            error(StatusCode::BAD_REQUEST, "invalid_request", &p.to_string())
-        }
+        CodeError::InvalidRequest(p) => error(StatusCode::BAD_REQUEST, "invalid_request", &p.to_string()),
         CodeError::InvalidGrant(p) => {
             let text = match p {
                 GrantProblem::AlreadyUsed => "the code has already been used",
                 GrantProblem::Expired => "the code has expired",
                 GrantProblem::WrongClient => "the code was issued to another client",
-                GrantProblem::ConfigurationInactive => {
-                    "the code's JWT configuration is no longer active"
-                }
+                GrantProblem::ConfigurationInactive => "the code's JWT configuration is no longer active",
                 _ => "the code is not valid",
             };
             no_store(error(StatusCode::BAD_REQUEST, "invalid_grant", text))
@@ -831,10 +882,7 @@ fn method_not_allowed(allowed: &Method) -> Response<Vec<u8>> {
 
 /// An OAuth-style JSON error.
 fn error(status: StatusCode, code: &str, description: &str) -> Response<Vec<u8>> {
-    json_response(
-        status,
-        &json!({ "error": code, "error_description": description }),
-    )
+    json_response(status, &json!({ "error": code, "error_description": description }))
 }
 
 fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Vec<u8>> {
@@ -878,8 +926,7 @@ fn set_cookie(resp: &mut Response<Vec<u8>>, cookie: &str) {
 }
 
 fn set(resp: &mut Response<Vec<u8>>, name: HeaderName, value: &'static str) {
-    resp.headers_mut()
-        .insert(name, HeaderValue::from_static(value));
+    resp.headers_mut().insert(name, HeaderValue::from_static(value));
 }
 
 /// The client's network address, as the host put it in the request's

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::Duration;
 
 use crate::clock::Clock;
-use crate::code::{CodeError, CodeGrant, CodeIssuer, CodeStore, GrantProblem, authenticate};
+use crate::code::{CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeStore, GrantProblem, authenticate};
 use crate::config::ConfigStore;
 use crate::secret::{ClientCredentials, ClientId, random_token};
 use crate::token::{IdTokenClaims, TokenSigner};
@@ -74,12 +74,7 @@ pub struct IdentityServer<CS, S, C> {
 impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     /// An identity server named `issuer` (the `iss` of its tokens, usually
     /// its base URL).
-    pub fn new(
-        configs: CS,
-        codes: CodeIssuer<S, C>,
-        signer: TokenSigner,
-        issuer: impl Into<String>,
-    ) -> Self {
+    pub fn new(configs: CS, codes: CodeIssuer<S, C>, signer: TokenSigner, issuer: impl Into<String>) -> Self {
         Self {
             configs,
             codes,
@@ -135,16 +130,30 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
 
     /// Redeems `code` and signs the reader's tokens. When `client` is given
     /// it must authenticate and the code must have been issued to it.
+    /// A code bound to a browser (login binding) is refused here; use
+    /// [`exchange_with_verifier`](Self::exchange_with_verifier).
+    ///
+    /// # Errors
+    /// As [`exchange_with_verifier`](Self::exchange_with_verifier).
+    pub async fn exchange(&self, code: &str, client: Option<&ClientCredentials>) -> Result<TokenResponse, CodeError> {
+        self.exchange_with_verifier(code, client, None).await
+    }
+
+    /// Redeems `code` with the login binding verifier from the reader's
+    /// browser (`code_verifier`, RFC 7636): a code requested with a
+    /// `codeChallenge` is exchanged only when `verifier` answers it. Any
+    /// attempt uses the code up.
     ///
     /// # Errors
     /// [`CodeError::InvalidClient`] for bad client credentials;
     /// [`CodeError::InvalidGrant`] for an unknown, expired, used or foreign
-    /// code, or one whose configuration was disabled or deleted since;
-    /// [`CodeError::Store`] when a store fails.
-    pub async fn exchange(
+    /// code, a binding mismatch, or a code whose configuration was disabled
+    /// or deleted since; [`CodeError::Store`] when a store fails.
+    pub async fn exchange_with_verifier(
         &self,
         code: &str,
         client: Option<&ClientCredentials>,
+        verifier: Option<&str>,
     ) -> Result<TokenResponse, CodeError> {
         let client_id = match client {
             Some(creds) => {
@@ -155,31 +164,45 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
             None => None,
         };
         let grant = self.codes.redeem(code, client_id.as_ref()).await?;
+        if let Some(challenge) = &grant.code_challenge
+            && !verifier.is_some_and(|v| crate::code::verifier_matches(challenge, v))
+        {
+            return Err(CodeError::InvalidGrant(GrantProblem::BindingMismatch));
+        }
         // Configuration changes apply at once: a configuration disabled or
         // deleted after the code was issued issues nothing.
         match self.lookup(grant.client_id.as_str()).await? {
             Some(c) if c.is_enabled() => {}
             _ => return Err(CodeError::InvalidGrant(GrantProblem::ConfigurationInactive)),
         }
-        self.sign_tokens(&grant)
+        self.sign_tokens(code, &grant)
     }
 
-    fn sign_tokens(&self, grant: &CodeGrant) -> Result<TokenResponse, CodeError> {
+    /// The `jti` of the `id_token` that redeeming `code` issues (or issued).
+    /// It is derived from the code, so that when a code is used a second
+    /// time the KB can revoke the session the first use opened (RFC 6749
+    /// section 4.1.2) without storing anything more.
+    pub fn token_id_for_code(code: &str) -> String {
+        use base64::Engine as _;
+        let mut input = b"kb-sso id_token jti\0".to_vec();
+        input.extend_from_slice(&CodeDigest::of(code).0);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::secret::sha256(&input))
+    }
+
+    fn sign_tokens(&self, code: &str, grant: &CodeGrant) -> Result<TokenResponse, CodeError> {
         let now = self.codes.clock().now();
         let iat = now.unix_timestamp();
         let validity = grant.token_validity().max(Duration::SECOND);
         let exp = (now + validity).unix_timestamp();
         let who = &grant.identity;
-        let name = format!("{} {}", who.first_name, who.last_name)
-            .trim()
-            .to_owned();
+        let name = format!("{} {}", who.first_name, who.last_name).trim().to_owned();
         let id = IdTokenClaims {
             iss: self.issuer.clone(),
             sub: who.username.clone(),
             aud: grant.client_id.to_string(),
             iat,
             exp,
-            jti: random_token().to_string(),
+            jti: Self::token_id_for_code(code),
             given_name: who.first_name.clone(),
             family_name: who.last_name.clone(),
             name,
@@ -209,9 +232,6 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         let Ok(id) = ClientId::parse(client_id) else {
             return Ok(None);
         };
-        self.configs
-            .get(&id)
-            .await
-            .map_err(|e| CodeError::Store(Box::new(e)))
+        self.configs.get(&id).await.map_err(|e| CodeError::Store(Box::new(e)))
     }
 }

@@ -105,6 +105,7 @@ pub mod audit;
 pub mod clock;
 pub mod code;
 pub mod config;
+pub mod handshake;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod identity;
@@ -120,38 +121,36 @@ pub mod token;
 pub mod validity;
 
 pub use audit::{
-    Administrator, AuditAction, AuditEntry, AuditEvent, AuditSink, AuditValue, ChainError,
-    FieldChange, MemoryAuditSink, MemoryNotifier, Notification, Notifier, Principal, Recipients,
-    SecurityAuditAccess, verify_chain,
+    Administrator, AuditAction, AuditEntry, AuditEvent, AuditSink, AuditValue, ChainError, FieldChange,
+    MemoryAuditSink, MemoryNotifier, Notification, Notifier, Principal, Recipients, SecurityAuditAccess, verify_chain,
 };
 pub use clock::{Clock, SettableClock, SystemClock};
 pub use code::{
-    AuthCode, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeRequest, CodeStore,
-    DEFAULT_CODE_LIFETIME, GrantProblem, MAX_CODE_LIFETIME, PayloadError, ReaderIdentity,
-    Redemption,
+    AuthCode, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeRequest, CodeStore, DEFAULT_CODE_LIFETIME,
+    GrantProblem, MAX_CODE_LIFETIME, PayloadError, ReaderIdentity, Redemption,
 };
 pub use config::{
-    ConfigError, ConfigStore, IssuedSecrets, JwtConfig, JwtConfigBuilder, Logo, LogoFormat,
-    MAX_JWT_CONFIGS, MAX_LOGIN_BUTTONS, MAX_LOGO_BYTES,
+    ConfigError, ConfigStore, IssuedSecrets, JwtConfig, JwtConfigBuilder, Logo, LogoFormat, MAX_JWT_CONFIGS,
+    MAX_LOGIN_BUTTONS, MAX_LOGO_BYTES,
+};
+pub use handshake::{
+    HandshakeClaims, HandshakeError, HandshakeErrorKind, HandshakeKey, HandshakeSettings, HandshakeSettingsBuilder,
+    HandshakeSetupError, HandshakeVerifier, ReaderGroups, ReplayCache, VerifiedHandshake, generate_ed25519_key_pair,
 };
 pub use identity::{AccessTokenClaims, IdentityServer, TokenResponse};
-pub use login_page::{
-    JwtButton, LoginOptions, LoginPage, MAX_SSO_BUTTONS, NO_OPTIONS_MESSAGE, SsoButton,
-};
+pub use login_page::{JwtButton, LoginOptions, LoginPage, MAX_SSO_BUTTONS, NO_OPTIONS_MESSAGE, SsoButton};
 pub use project::{
-    Change, JwtConfigFile, Project, ProjectFile, ProjectFileError, ProjectSettings, SsoKind,
-    SsoProvider,
+    Change, JwtConfigFile, Project, ProjectFile, ProjectFileError, ProjectSettings, SsoKind, SsoProvider,
 };
 pub use redirect::{RedirectError, RedirectPolicy, SafeRedirect};
 pub use routing::{DomainInputError, DomainRouter, Route, normalize_domain};
 pub use secret::{
-    BasicAuthError, ClientCredentials, ClientId, ClientSecret, InvalidClientId, MalformedSecret,
-    SecretDigest,
+    BasicAuthError, ClientCredentials, ClientId, ClientSecret, InvalidClientId, MalformedSecret, SecretDigest,
 };
-pub use session::{ReaderSession, SessionCodec, SessionError};
+pub use session::{ReaderSession, SessionCodec, SessionError, SessionRevocations};
 pub use token::{
-    Algorithm, IdTokenClaims, KeyError, KeySet, SignError, SigningKey, TokenSigner, UntrustedToken,
-    Validation, VerificationKey, Verified, Verifier, VerifyError,
+    Algorithm, IdTokenClaims, KeyError, KeySet, SignError, SigningKey, TokenSigner, UntrustedToken, Validation,
+    VerificationKey, Verified, Verifier, VerifyError,
 };
 pub use validity::{TokenValidity, ValidityBand};
 

@@ -218,15 +218,8 @@ mod tests {
             panic!("the 21st failure in a minute is limited")
         };
         assert_eq!(retry_after, Duration::seconds(3), "one token every 3 s");
-        assert_eq!(
-            l.check_now("other", limit, T0),
-            Decision::Allowed,
-            "keys are separate"
-        );
-        assert_eq!(
-            l.check_now("k", limit, T0 + Duration::seconds(3)),
-            Decision::Allowed
-        );
+        assert_eq!(l.check_now("other", limit, T0), Decision::Allowed, "keys are separate");
+        assert_eq!(l.check_now("k", limit, T0 + Duration::seconds(3)), Decision::Allowed);
         assert!(matches!(
             l.check_now("k", limit, T0 + Duration::seconds(2)),
             Decision::Limited { .. }

@@ -120,11 +120,7 @@ impl LoginPage {
                 login_url: only.login_url().clone(),
             };
         }
-        let mut with_button: Vec<&JwtConfig> = active_jwt
-            .iter()
-            .copied()
-            .filter(|c| c.shows_login_button())
-            .collect();
+        let mut with_button: Vec<&JwtConfig> = active_jwt.iter().copied().filter(|c| c.shows_login_button()).collect();
         with_button.sort_by_key(|c| c.cta_position());
         let jwt_buttons: Vec<JwtButton> = with_button
             .into_iter()
@@ -181,16 +177,11 @@ mod tests {
     use super::*;
 
     fn jwt(i: u32, enabled: bool, button: bool) -> JwtConfig {
-        let mut b = JwtConfig::builder(
-            format!("JWT {i}"),
-            format!("https://app{i}.example.com/login"),
-        )
-        .enabled(enabled)
-        .cta_position(i);
+        let mut b = JwtConfig::builder(format!("JWT {i}"), format!("https://app{i}.example.com/login"))
+            .enabled(enabled)
+            .cta_position(i);
         if button {
-            b = b
-                .show_login_button(true)
-                .login_button_text(format!("Sign in {i}"));
+            b = b.show_login_button(true).login_button_text(format!("Sign in {i}"));
         }
         b.build().unwrap().0
     }
@@ -287,11 +278,7 @@ mod tests {
     #[test]
     fn buttons_follow_cta_position_and_the_limits() {
         let jwts: Vec<_> = [4, 1, 3, 0].iter().map(|&i| jwt(i, true, true)).collect();
-        let o = options(
-            true,
-            &jwts,
-            &(0..7).rev().map(|i| sso(i, true)).collect::<Vec<_>>(),
-        );
+        let o = options(true, &jwts, &(0..7).rev().map(|i| sso(i, true)).collect::<Vec<_>>());
         let names: Vec<_> = o.jwt_buttons.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(names, ["JWT 0", "JWT 1", "JWT 3"]);
         let names: Vec<_> = o.sso_buttons.iter().map(|b| b.name.as_str()).collect();
@@ -301,12 +288,7 @@ mod tests {
     #[test]
     fn direct_jwt_login_with_one_active_config_redirects() {
         let c = jwt(0, true, false);
-        let page = LoginPage::from_parts(
-            true,
-            false,
-            &[c.clone(), jwt(1, false, true)],
-            &[sso(0, true)],
-        );
+        let page = LoginPage::from_parts(true, false, &[c.clone(), jwt(1, false, true)], &[sso(0, true)]);
         assert_eq!(
             page,
             LoginPage::Redirect {
@@ -318,15 +300,8 @@ mod tests {
 
     #[test]
     fn direct_jwt_login_with_several_active_configs_shows_jwt_options_only() {
-        let page = LoginPage::from_parts(
-            true,
-            false,
-            &[jwt(0, true, true), jwt(1, true, false)],
-            &[sso(0, true)],
-        );
-        let LoginPage::Options(o) = page else {
-            panic!("options")
-        };
+        let page = LoginPage::from_parts(true, false, &[jwt(0, true, true), jwt(1, true, false)], &[sso(0, true)]);
+        let LoginPage::Options(o) = page else { panic!("options") };
         assert!(!o.email_password_form && o.domain_field && o.sso_buttons.is_empty());
         assert_eq!(o.jwt_buttons.len(), 1);
     }
@@ -334,9 +309,7 @@ mod tests {
     #[test]
     fn direct_jwt_login_without_active_jwt_falls_back_to_the_table() {
         let page = LoginPage::from_parts(true, false, &[], &[sso(0, true)]);
-        let LoginPage::Options(o) = page else {
-            panic!("options")
-        };
+        let LoginPage::Options(o) = page else { panic!("options") };
         assert!(o.email_password_form);
         assert_eq!(o.sso_buttons.len(), 1);
     }
@@ -383,10 +356,7 @@ impl LoginPageRenderer for HtmlLoginRenderer {
         let back = e(&context.redirect_path);
         let mut body = String::new();
         if let Some(message) = options.message {
-            body.push_str(&format!(
-                "<p class=\"message\" role=\"status\">{}</p>\n",
-                e(message)
-            ));
+            body.push_str(&format!("<p class=\"message\" role=\"status\">{}</p>\n", e(message)));
         }
         if options.email_password_form {
             body.push_str(&format!(
@@ -407,10 +377,7 @@ impl LoginPageRenderer for HtmlLoginRenderer {
         if !options.jwt_buttons.is_empty() || !options.sso_buttons.is_empty() {
             body.push_str("<ul class=\"providers\">\n");
             for b in &options.jwt_buttons {
-                let href = crate::redirect::append_query(
-                    &b.login_url,
-                    &[("redirectPath", &context.redirect_path)],
-                );
+                let href = crate::redirect::append_query(&b.login_url, &[("redirectPath", &context.redirect_path)]);
                 let logo = b.logo.as_ref().map_or(String::new(), |l| {
                     format!(
                         "<img src=\"{}\" alt=\"\" width=\"20\" height=\"20\"> ",
@@ -518,9 +485,7 @@ mod render_tests {
         assert!(!html.contains("<b>") && !html.contains("<i>"));
         assert!(html.contains("Sign in &quot;&lt;b&gt;&quot; &amp; go"));
         assert!(html.contains("O&#39;kta &lt;i&gt;"));
-        assert!(
-            html.contains("<label for=\"email\">") && html.contains("<label for=\"password\">")
-        );
+        assert!(html.contains("<label for=\"email\">") && html.contains("<label for=\"password\">"));
     }
 
     #[test]

@@ -20,13 +20,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::audit::{
-    Administrator, AuditAction, AuditEvent, AuditValue, FieldChange, Notification,
-    notifications_for,
-};
+use crate::audit::{Administrator, AuditAction, AuditEvent, AuditValue, FieldChange, Notification, notifications_for};
 use crate::config::{
-    ConfigError, IssuedSecrets, JwtConfig, JwtConfigBuilder, MAX_JWT_CONFIGS, MAX_LOGIN_BUTTONS,
-    MAX_NAME_CHARS,
+    ConfigError, IssuedSecrets, JwtConfig, JwtConfigBuilder, MAX_JWT_CONFIGS, MAX_LOGIN_BUTTONS, MAX_NAME_CHARS,
 };
 use crate::secret::{ClientId, ClientSecret};
 
@@ -117,11 +113,7 @@ impl Project {
     ///
     /// # Errors
     /// The first [`ConfigError`] found.
-    pub fn new(
-        settings: ProjectSettings,
-        jwt: Vec<JwtConfig>,
-        sso: Vec<SsoProvider>,
-    ) -> Result<Self, ConfigError> {
+    pub fn new(settings: ProjectSettings, jwt: Vec<JwtConfig>, sso: Vec<SsoProvider>) -> Result<Self, ConfigError> {
         check_rules(&jwt)?;
         for p in &sso {
             check_provider(p)?;
@@ -259,13 +251,9 @@ impl Project {
         now: OffsetDateTime,
         client_id: &ClientId,
     ) -> Result<Change<ClientSecret>, ConfigError> {
-        self.edit(
-            admin,
-            now,
-            client_id,
-            AuditAction::RegeneratePrimaryToken,
-            |c| c.regenerate_primary_secret(),
-        )
+        self.edit(admin, now, client_id, AuditAction::RegeneratePrimaryToken, |c| {
+            c.regenerate_primary_secret()
+        })
     }
 
     /// Regenerates the secondary secret; see
@@ -279,22 +267,13 @@ impl Project {
         now: OffsetDateTime,
         client_id: &ClientId,
     ) -> Result<Change<ClientSecret>, ConfigError> {
-        self.edit(
-            admin,
-            now,
-            client_id,
-            AuditAction::RegenerateSecondaryToken,
-            |c| c.regenerate_secondary_secret(),
-        )
+        self.edit(admin, now, client_id, AuditAction::RegenerateSecondaryToken, |c| {
+            c.regenerate_secondary_secret()
+        })
     }
 
     /// Turns Direct JWT login on or off.
-    pub fn set_direct_jwt_login(
-        &mut self,
-        admin: &Administrator,
-        now: OffsetDateTime,
-        on: bool,
-    ) -> Change<()> {
+    pub fn set_direct_jwt_login(&mut self, admin: &Administrator, now: OffsetDateTime, on: bool) -> Change<()> {
         self.settings.direct_jwt_login = on;
         let action = if on {
             AuditAction::EnableDirectJwtLogin
@@ -343,12 +322,7 @@ impl Project {
     }
 
     /// Checks the candidate list and, only if every rule holds, installs it.
-    fn commit<T>(
-        &mut self,
-        next: Vec<JwtConfig>,
-        value: T,
-        event: AuditEvent,
-    ) -> Result<Change<T>, ConfigError> {
+    fn commit<T>(&mut self, next: Vec<JwtConfig>, value: T, event: AuditEvent) -> Result<Change<T>, ConfigError> {
         check_rules(&next)?;
         let before = count_buttons(&self.jwt);
         let after = count_buttons(&next);
@@ -372,18 +346,8 @@ fn project_change(action: AuditAction, now: OffsetDateTime, admin: &Administrato
     }
 }
 
-fn event(
-    action: AuditAction,
-    now: OffsetDateTime,
-    admin: &Administrator,
-    config: &JwtConfig,
-) -> AuditEvent {
-    AuditEvent::new(
-        action,
-        now,
-        admin,
-        Some((config.name(), config.client_id())),
-    )
+fn event(action: AuditAction, now: OffsetDateTime, admin: &Administrator, config: &JwtConfig) -> AuditEvent {
+    AuditEvent::new(action, now, admin, Some((config.name(), config.client_id())))
 }
 
 fn count_buttons(jwt: &[JwtConfig]) -> usize {
@@ -413,10 +377,7 @@ pub(crate) fn check_rules(jwt: &[JwtConfig]) -> Result<(), ConfigError> {
 
 fn check_provider(p: &SsoProvider) -> Result<(), ConfigError> {
     let name = p.name.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(ConfigError::InvalidProviderName);
     }
     Ok(())
@@ -427,7 +388,7 @@ fn check_provider(p: &SsoProvider) -> Result<(), ConfigError> {
 fn diff(old: &JwtConfig, new: &JwtConfig) -> Vec<FieldChange> {
     let text = |s: Option<&str>| s.map_or(AuditValue::None, |s| AuditValue::Text(s.to_owned()));
     let logo = |c: &JwtConfig| text(c.login_button_logo().map(|l| l.digest_hex()).as_deref());
-    let fields: [(&'static str, AuditValue, AuditValue); 8] = [
+    let fields: [(&'static str, AuditValue, AuditValue); 9] = [
         ("name", text(Some(old.name())), text(Some(new.name()))),
         (
             "login_url",
@@ -459,6 +420,11 @@ fn diff(old: &JwtConfig, new: &JwtConfig) -> Vec<FieldChange> {
             "cta_position",
             AuditValue::Number(old.cta_position()),
             AuditValue::Number(new.cta_position()),
+        ),
+        (
+            "require_login_binding",
+            AuditValue::Bool(old.requires_login_binding()),
+            AuditValue::Bool(new.requires_login_binding()),
         ),
     ];
     fields
@@ -554,6 +520,9 @@ pub struct JwtConfigFile {
     /// Place on the login page.
     #[serde(default)]
     pub cta_position: u32,
+    /// Require login binding (default false).
+    #[serde(default)]
+    pub require_login_binding: bool,
 }
 
 impl fmt::Debug for JwtConfigFile {
@@ -598,8 +567,7 @@ impl ProjectFile {
         let mut jwt: Vec<JwtConfig> = Vec::with_capacity(self.jwt.len());
         for (i, c) in self.jwt.into_iter().enumerate() {
             let at = |f: &str| format!("jwt[{i}].{f}");
-            let client_id =
-                ClientId::parse(&c.client_id).map_err(|e| err(at("client_id"), e.to_string()))?;
+            let client_id = ClientId::parse(&c.client_id).map_err(|e| err(at("client_id"), e.to_string()))?;
             let primary = ClientSecret::parse_generated(&c.primary_secret)
                 .map_err(|e| err(at("primary_secret"), e.to_string()))?;
             let secondary = ClientSecret::parse_generated(&c.secondary_secret)
@@ -608,7 +576,8 @@ impl ProjectFile {
                 .client_id(client_id)
                 .enabled(c.enabled)
                 .show_login_button(c.show_login_button)
-                .cta_position(c.cta_position);
+                .cta_position(c.cta_position)
+                .require_login_binding(c.require_login_binding);
             if let Some(u) = c.logout_url {
                 builder = builder.logout_url(u);
             }
@@ -624,8 +593,7 @@ impl ProjectFile {
         for (i, p) in self.sso.iter().enumerate() {
             check_provider(p).map_err(|e| err(format!("sso[{i}].name"), e.to_string()))?;
         }
-        Project::new(self.settings, jwt, self.sso)
-            .map_err(|e| err("project".to_owned(), e.to_string()))
+        Project::new(self.settings, jwt, self.sso).map_err(|e| err("project".to_owned(), e.to_string()))
     }
 }
 
@@ -666,16 +634,10 @@ mod tests {
     fn at_most_five_configurations() {
         let mut p = Project::default();
         for i in 0..5 {
-            p.create(
-                &admin(),
-                NOW,
-                cfg(&format!("c{i}"), &format!("c{i}.example.com")),
-            )
-            .unwrap();
+            p.create(&admin(), NOW, cfg(&format!("c{i}"), &format!("c{i}.example.com")))
+                .unwrap();
         }
-        let err = p
-            .create(&admin(), NOW, cfg("c6", "c6.example.com"))
-            .unwrap_err();
+        let err = p.create(&admin(), NOW, cfg("c6", "c6.example.com")).unwrap_err();
         assert_eq!(err, ConfigError::TooManyConfigs);
         assert_eq!(p.jwt_configs().len(), 5, "nothing changed");
     }
@@ -684,11 +646,8 @@ mod tests {
     fn domains_are_unique_case_insensitively_but_subdomains_are_distinct() {
         let mut p = Project::default();
         p.create(&admin(), NOW, cfg("a", "example.com")).unwrap();
-        p.create(&admin(), NOW, cfg("b", "portal.example.com"))
-            .unwrap();
-        let err = p
-            .create(&admin(), NOW, cfg("c", "EXAMPLE.com"))
-            .unwrap_err();
+        p.create(&admin(), NOW, cfg("b", "portal.example.com")).unwrap();
+        let err = p.create(&admin(), NOW, cfg("c", "EXAMPLE.com")).unwrap_err();
         assert_eq!(err, ConfigError::DuplicateDomain("example.com".into()));
         // Updating another configuration onto a taken domain is refused too.
         let b = p.jwt_configs()[1].clone();
@@ -708,8 +667,7 @@ mod tests {
     fn wildcard_domains_are_refused() {
         let mut p = Project::default();
         assert_eq!(
-            p.create(&admin(), NOW, cfg("w", "*.example.com"))
-                .unwrap_err(),
+            p.create(&admin(), NOW, cfg("w", "*.example.com")).unwrap_err(),
             ConfigError::WildcardDomain
         );
     }
@@ -717,20 +675,10 @@ mod tests {
     #[test]
     fn a_fourth_login_button_is_refused_and_the_third_notifies_admins() {
         let mut p = Project::default();
-        let first = p
-            .create(&admin(), NOW, button("a", "a.example.com"))
-            .unwrap();
-        assert!(
-            first
-                .notifications
-                .iter()
-                .all(|n| n.message != BUTTON_LIMIT_MESSAGE)
-        );
-        p.create(&admin(), NOW, button("b", "b.example.com"))
-            .unwrap();
-        let third = p
-            .create(&admin(), NOW, button("c", "c.example.com"))
-            .unwrap();
+        let first = p.create(&admin(), NOW, button("a", "a.example.com")).unwrap();
+        assert!(first.notifications.iter().all(|n| n.message != BUTTON_LIMIT_MESSAGE));
+        p.create(&admin(), NOW, button("b", "b.example.com")).unwrap();
+        let third = p.create(&admin(), NOW, button("c", "c.example.com")).unwrap();
         let limit: Vec<_> = third
             .notifications
             .iter()
@@ -739,8 +687,7 @@ mod tests {
         assert_eq!(limit.len(), 1);
         assert_eq!(limit[0].recipients, Recipients::ProjectAdmins);
         assert_eq!(
-            p.create(&admin(), NOW, button("d", "d.example.com"))
-                .unwrap_err(),
+            p.create(&admin(), NOW, button("d", "d.example.com")).unwrap_err(),
             ConfigError::TooManyButtons
         );
         p.create(&admin(), NOW, cfg("d", "d.example.com")).unwrap();
@@ -750,9 +697,7 @@ mod tests {
                 &admin(),
                 NOW,
                 d.client_id(),
-                d.to_builder()
-                    .show_login_button(true)
-                    .login_button_text("D"),
+                d.to_builder().show_login_button(true).login_button_text("D"),
             )
             .unwrap_err();
         assert_eq!(err, ConfigError::TooManyButtons);
@@ -764,11 +709,7 @@ mod tests {
     fn button_text_is_required_when_the_button_is_on() {
         let mut p = Project::default();
         let err = p
-            .create(
-                &admin(),
-                NOW,
-                cfg("a", "a.example.com").show_login_button(true),
-            )
+            .create(&admin(), NOW, cfg("a", "a.example.com").show_login_button(true))
             .unwrap_err();
         assert_eq!(err, ConfigError::MissingButtonText);
         let err = p
@@ -787,9 +728,7 @@ mod tests {
     #[test]
     fn updates_record_each_changed_field_with_old_and_new_values() {
         let mut p = Project::default();
-        let created = p
-            .create(&admin(), NOW, cfg("Portal", "app.example.com"))
-            .unwrap();
+        let created = p.create(&admin(), NOW, cfg("Portal", "app.example.com")).unwrap();
         let id = created.value.0;
         let c = p.jwt_config(&id).unwrap().clone();
         let change = p
@@ -805,29 +744,20 @@ mod tests {
             .unwrap();
         let e = change.event;
         assert_eq!(e.action(), AuditAction::Update);
-        assert_eq!(
-            e.config_name(),
-            Some("Portal"),
-            "the name at the time of the action"
-        );
+        assert_eq!(e.config_name(), Some("Portal"), "the name at the time of the action");
         assert_eq!(e.administrator(), &admin());
         assert_eq!(e.at(), NOW);
         let fields: Vec<_> = e.changes().iter().map(|c| c.field()).collect();
         assert_eq!(fields, ["name", "logout_url", "cta_position"]);
         assert_eq!(e.changes()[0].old(), &AuditValue::Text("Portal".into()));
-        assert_eq!(
-            e.changes()[0].new_value(),
-            &AuditValue::Text("Portal 2".into())
-        );
+        assert_eq!(e.changes()[0].new_value(), &AuditValue::Text("Portal 2".into()));
         assert_eq!(e.changes()[1].old(), &AuditValue::None);
     }
 
     #[test]
     fn regenerating_one_secret_invalidates_it_alone_and_tells_owners() {
         let mut p = Project::default();
-        let created = p
-            .create(&admin(), NOW, cfg("P", "app.example.com"))
-            .unwrap();
+        let created = p.create(&admin(), NOW, cfg("P", "app.example.com")).unwrap();
         let (id, secrets) = created.value;
         let change = p.regenerate_primary_secret(&admin(), NOW, &id).unwrap();
         let c = p.jwt_config(&id).unwrap();
@@ -835,10 +765,7 @@ mod tests {
         assert!(c.accepts_secret(secrets.secondary.expose().as_bytes()));
         assert!(c.accepts_secret(change.value.expose().as_bytes()));
         assert_eq!(change.event.action(), AuditAction::RegeneratePrimaryToken);
-        assert_eq!(
-            change.notifications[0].recipients,
-            Recipients::ProjectAdminsAndOwners
-        );
+        assert_eq!(change.notifications[0].recipients, Recipients::ProjectAdminsAndOwners);
         let change = p.regenerate_secondary_secret(&admin(), NOW, &id).unwrap();
         let c = p.jwt_config(&id).unwrap();
         assert!(!c.accepts_secret(secrets.secondary.expose().as_bytes()));
@@ -848,24 +775,14 @@ mod tests {
     #[test]
     fn every_operation_names_its_action() {
         let mut p = Project::default();
-        let id = p
-            .create(&admin(), NOW, cfg("P", "app.example.com"))
-            .unwrap()
-            .value
-            .0;
+        let id = p.create(&admin(), NOW, cfg("P", "app.example.com")).unwrap().value.0;
         assert_eq!(
-            p.set_enabled(&admin(), NOW, &id, false)
-                .unwrap()
-                .event
-                .action(),
+            p.set_enabled(&admin(), NOW, &id, false).unwrap().event.action(),
             AuditAction::Disable
         );
         assert!(!p.jwt_config(&id).unwrap().is_enabled());
         assert_eq!(
-            p.set_enabled(&admin(), NOW, &id, true)
-                .unwrap()
-                .event
-                .action(),
+            p.set_enabled(&admin(), NOW, &id, true).unwrap().event.action(),
             AuditAction::Enable
         );
         let e = p.set_direct_jwt_login(&admin(), NOW, false).event;
@@ -880,20 +797,14 @@ mod tests {
         let e = p.delete(&admin(), NOW, &id).unwrap();
         assert_eq!(e.event.action(), AuditAction::Delete);
         assert_eq!(e.notifications[0].recipients, Recipients::ProjectAdmins);
-        assert_eq!(
-            p.delete(&admin(), NOW, &id).unwrap_err(),
-            ConfigError::UnknownConfig
-        );
+        assert_eq!(p.delete(&admin(), NOW, &id).unwrap_err(), ConfigError::UnknownConfig);
     }
 
     #[test]
     fn defaults_match_the_spec() {
         let s = ProjectSettings::default();
         assert!(s.direct_jwt_login, "Direct JWT login: default ON");
-        assert!(
-            !s.disable_default_login_page,
-            "Disable default login page: default OFF"
-        );
+        assert!(!s.disable_default_login_page, "Disable default login page: default OFF");
         let (c, _) = cfg("P", "app.example.com").build().unwrap();
         assert!(c.is_enabled(), "Enable JWT authentication: default ON");
         assert!(!c.shows_login_button(), "Show login button: default OFF");
@@ -927,10 +838,7 @@ mod tests {
             file_config(0, "a.example.com"),
             file_config(1, "A.Example.com")
         );
-        let e = ProjectFile::parse(&dup)
-            .unwrap()
-            .into_project()
-            .unwrap_err();
+        let e = ProjectFile::parse(&dup).unwrap().into_project().unwrap_err();
         assert_eq!(e.field, "jwt[1]");
         assert!(e.message.contains("a.example.com"), "{e}");
         let weak = ok.replace(r#""primary_secret":""#, r#""primary_secret":"short","x":""#);
@@ -940,10 +848,7 @@ mod tests {
             r#"{{"jwt":[{{"name":"n","client_id":"{id}","login_url":"https://a.example.com/","primary_secret":"short","secondary_secret":"{}"}}]}}"#,
             ClientSecret::generate().expose()
         );
-        let e = ProjectFile::parse(&weak)
-            .unwrap()
-            .into_project()
-            .unwrap_err();
+        let e = ProjectFile::parse(&weak).unwrap().into_project().unwrap_err();
         assert_eq!(e.field, "jwt[0].primary_secret");
     }
 }

@@ -151,8 +151,7 @@ impl RedirectPolicy {
         if !origin.is_tuple() {
             return Err(RedirectError::InvalidBase);
         }
-        let root = Url::parse(&format!("{}/", origin.ascii_serialization()))
-            .map_err(|_| RedirectError::InvalidBase)?;
+        let root = Url::parse(&format!("{}/", origin.ascii_serialization())).map_err(|_| RedirectError::InvalidBase)?;
         if root.origin() != origin {
             return Err(RedirectError::InvalidBase);
         }
@@ -190,14 +189,8 @@ impl RedirectPolicy {
     /// A [`RedirectError`] naming the first rule the target breaks.
     pub fn check(&self, target: &str) -> Result<SafeRedirect, RedirectError> {
         check_text(target)?;
-        let url = self
-            .base
-            .join(target)
-            .map_err(|_| RedirectError::NotAPath)?;
-        if url.origin() != self.base.origin()
-            || !url.username().is_empty()
-            || url.password().is_some()
-        {
+        let url = self.base.join(target).map_err(|_| RedirectError::NotAPath)?;
+        if url.origin() != self.base.origin() || !url.username().is_empty() || url.password().is_some() {
             return Err(RedirectError::CrossOrigin);
         }
         if url.path().starts_with("//") {
@@ -214,9 +207,7 @@ impl RedirectPolicy {
     /// or refused. This is what handlers use: a bad target is not an error
     /// the reader can do anything about.
     pub fn resolve_or_home(&self, target: Option<&str>) -> SafeRedirect {
-        target
-            .and_then(|t| self.check(t).ok())
-            .unwrap_or_else(|| self.home())
+        target.and_then(|t| self.check(t).ok()).unwrap_or_else(|| self.home())
     }
 }
 
@@ -296,9 +287,7 @@ fn check_text(target: &str) -> Result<(), RedirectError> {
         return Err(RedirectError::Empty);
     }
     if target.len() > MAX_REDIRECT_LEN {
-        return Err(RedirectError::TooLong {
-            max: MAX_REDIRECT_LEN,
-        });
+        return Err(RedirectError::TooLong { max: MAX_REDIRECT_LEN });
     }
     check_chars(target, false)?;
     check_shape(target)?;
@@ -428,23 +417,14 @@ mod tests {
     fn dot_segments_reaching_double_slash_are_refused() {
         assert_eq!(refused("/..//evil.com"), RedirectError::ProtocolRelative);
         assert_eq!(refused("/.//evil.com"), RedirectError::ProtocolRelative);
-        assert_eq!(
-            refused("/a/../..//evil.com"),
-            RedirectError::ProtocolRelative
-        );
-        assert_eq!(
-            refused("/%2e%2e//evil.com"),
-            RedirectError::ProtocolRelative
-        );
+        assert_eq!(refused("/a/../..//evil.com"), RedirectError::ProtocolRelative);
+        assert_eq!(refused("/%2e%2e//evil.com"), RedirectError::ProtocolRelative);
         assert_eq!(refused("/%2E//evil.com"), RedirectError::ProtocolRelative);
     }
 
     #[test]
     fn protocol_relative_with_ideographic_dot_is_refused() {
-        assert_eq!(
-            refused("//evil%E3%80%82com"),
-            RedirectError::ProtocolRelative
-        );
+        assert_eq!(refused("//evil%E3%80%82com"), RedirectError::ProtocolRelative);
         assert_eq!(refused("//evil。com"), RedirectError::ProtocolRelative);
         assert_eq!(refused("//evil.com"), RedirectError::ProtocolRelative);
     }
@@ -452,10 +432,7 @@ mod tests {
     #[test]
     fn absolute_urls_and_schemes_are_refused() {
         assert_eq!(refused("https://evil.com"), RedirectError::NotAPath);
-        assert_eq!(
-            refused("https://kb.example.com/docs"),
-            RedirectError::NotAPath
-        );
+        assert_eq!(refused("https://kb.example.com/docs"), RedirectError::NotAPath);
         assert_eq!(refused("javascript:alert(1)"), RedirectError::NotAPath);
         assert_eq!(refused("http:/evil.com"), RedirectError::NotAPath);
         assert_eq!(refused("http:evil.com"), RedirectError::NotAPath);
@@ -472,10 +449,7 @@ mod tests {
         assert_eq!(refused("/%2f%2fevil.com"), RedirectError::ProtocolRelative);
         assert_eq!(refused("%2F%2Fevil.com"), RedirectError::NotAPath);
         // Decoding reaches `//` only after resolving dot segments.
-        assert_eq!(
-            refused("/x/../%2Fevil.com"),
-            RedirectError::ProtocolRelative
-        );
+        assert_eq!(refused("/x/../%2Fevil.com"), RedirectError::ProtocolRelative);
     }
 
     #[test]
@@ -487,14 +461,8 @@ mod tests {
 
     #[test]
     fn encoded_crlf_is_refused() {
-        assert_eq!(
-            refused("/docs%0d%0aSet-Cookie:x"),
-            RedirectError::ControlCharacter
-        );
-        assert_eq!(
-            refused("/docs?x=%0D%0ASet-Cookie:x"),
-            RedirectError::ControlCharacter
-        );
+        assert_eq!(refused("/docs%0d%0aSet-Cookie:x"), RedirectError::ControlCharacter);
+        assert_eq!(refused("/docs?x=%0D%0ASet-Cookie:x"), RedirectError::ControlCharacter);
         assert_eq!(refused("/docs#%0a"), RedirectError::ControlCharacter);
         assert_eq!(refused("/%09/evil.com"), RedirectError::ControlCharacter);
         assert_eq!(refused("/docs%00"), RedirectError::ControlCharacter);
@@ -504,16 +472,9 @@ mod tests {
     #[test]
     fn raw_control_characters_are_refused() {
         for c in ['\r', '\n', '\t', '\0', '\u{7f}', '\u{85}', '\u{9b}'] {
-            assert_eq!(
-                refused(&format!("/docs{c}x")),
-                RedirectError::ControlCharacter,
-                "{c:?}"
-            );
+            assert_eq!(refused(&format!("/docs{c}x")), RedirectError::ControlCharacter, "{c:?}");
         }
-        assert_eq!(
-            refused("/docs\r\nSet-Cookie: x"),
-            RedirectError::ControlCharacter
-        );
+        assert_eq!(refused("/docs\r\nSet-Cookie: x"), RedirectError::ControlCharacter);
     }
 
     #[test]
@@ -564,12 +525,7 @@ mod tests {
     fn empty_and_too_long_are_refused() {
         assert_eq!(refused(""), RedirectError::Empty);
         let long = format!("/{}", "a".repeat(MAX_REDIRECT_LEN));
-        assert_eq!(
-            refused(&long),
-            RedirectError::TooLong {
-                max: MAX_REDIRECT_LEN
-            }
-        );
+        assert_eq!(refused(&long), RedirectError::TooLong { max: MAX_REDIRECT_LEN });
         let at_limit = format!("/{}", "a".repeat(MAX_REDIRECT_LEN - 1));
         accepted(&at_limit);
     }
@@ -579,12 +535,7 @@ mod tests {
         // 1 + 1000 * 2 bytes raw, 1 + 1000 * 6 bytes once percent-encoded.
         let target = format!("/{}", "ü".repeat(1000));
         assert!(target.len() <= MAX_REDIRECT_LEN);
-        assert_eq!(
-            refused(&target),
-            RedirectError::TooLong {
-                max: MAX_REDIRECT_LEN
-            }
-        );
+        assert_eq!(refused(&target), RedirectError::TooLong { max: MAX_REDIRECT_LEN });
     }
 
     // --- accepted targets ---
@@ -599,10 +550,7 @@ mod tests {
     #[test]
     fn query_and_fragment_are_kept() {
         let r = accepted("/docs/getting-started?x=1#top");
-        assert_eq!(
-            r.as_str(),
-            "https://kb.example.com/docs/getting-started?x=1#top"
-        );
+        assert_eq!(r.as_str(), "https://kb.example.com/docs/getting-started?x=1#top");
         assert_eq!(r.path_and_query(), "/docs/getting-started?x=1#top");
         assert_eq!(r.as_url().query(), Some("x=1"));
         assert_eq!(r.as_url().fragment(), Some("top"));
@@ -642,14 +590,8 @@ mod tests {
 
     #[test]
     fn dot_segments_are_resolved_within_the_site() {
-        assert_eq!(
-            accepted("/docs/../faq").as_str(),
-            "https://kb.example.com/faq"
-        );
-        assert_eq!(
-            accepted("/../../faq").as_str(),
-            "https://kb.example.com/faq"
-        );
+        assert_eq!(accepted("/docs/../faq").as_str(), "https://kb.example.com/faq");
+        assert_eq!(accepted("/../../faq").as_str(), "https://kb.example.com/faq");
         assert_eq!(accepted("/docs/./x").path_and_query(), "/docs/x");
     }
 
@@ -681,10 +623,7 @@ mod tests {
         assert_eq!(p.resolve_or_home(Some("//evil.com")), home);
         assert_eq!(p.resolve_or_home(Some("https://evil.com")), home);
         assert_eq!(p.resolve_or_home(Some("/docs%0d%0ax")), home);
-        assert_eq!(
-            p.resolve_or_home(Some("/docs")).as_str(),
-            "https://kb.example.com/docs"
-        );
+        assert_eq!(p.resolve_or_home(Some("/docs")).as_str(), "https://kb.example.com/docs");
     }
 
     #[test]
@@ -740,11 +679,7 @@ mod tests {
         assert_eq!(p.home().as_str(), "https://kb.example.com/");
         let r = p.check("/docs").unwrap();
         assert_eq!(r.as_str(), "https://kb.example.com/docs");
-        for target in [
-            "/base/..//evil.com",
-            "/base/../../..//evil.com",
-            "//evil.com",
-        ] {
+        for target in ["/base/..//evil.com", "/base/../../..//evil.com", "//evil.com"] {
             assert_eq!(
                 p.check(target).unwrap_err(),
                 RedirectError::ProtocolRelative,
@@ -809,10 +744,7 @@ mod tests {
         let login = Url::parse("https://app.example.com/sso#/login").unwrap();
         let url = append_query(
             &login,
-            &[
-                ("jwt_error", "expired"),
-                ("from_url", "https://kb.example.com/a b"),
-            ],
+            &[("jwt_error", "expired"), ("from_url", "https://kb.example.com/a b")],
         );
         assert_eq!(
             url.as_str(),
@@ -822,10 +754,7 @@ mod tests {
 
     #[test]
     fn append_query_with_no_pairs_is_identity() {
-        for s in [
-            "https://app.example.com/login",
-            "https://app.example.com/login?a=1",
-        ] {
+        for s in ["https://app.example.com/login", "https://app.example.com/login?a=1"] {
             let u = Url::parse(s).unwrap();
             assert_eq!(append_query(&u, &[]), u);
         }

@@ -73,19 +73,12 @@ pub fn normalize_domain(input: &str) -> Result<String, DomainInputError> {
         input.rsplit_once('@').map_or(input, |(_, d)| d).to_owned()
     };
     let host = host.strip_suffix('.').unwrap_or(&host);
-    if host.is_empty()
-        || host.contains(['*', '/', '\\', '@', ':', ' '])
-        || host.chars().any(char::is_whitespace)
-    {
+    if host.is_empty() || host.contains(['*', '/', '\\', '@', ':', ' ']) || host.chars().any(char::is_whitespace) {
         return Err(DomainInputError::Invalid);
     }
     // The URL parser's host rules: UTS 46 mapping to lower-case ASCII.
     match url::Host::parse(host).map_err(|_| DomainInputError::Invalid)? {
-        url::Host::Domain(d)
-            if !d.is_empty() && !d.ends_with('.') && !d.starts_with('.') && !d.contains("..") =>
-        {
-            Ok(d)
-        }
+        url::Host::Domain(d) if !d.is_empty() && !d.ends_with('.') && !d.starts_with('.') && !d.contains("..") => Ok(d),
         url::Host::Ipv4(ip) => Ok(ip.to_string()),
         _ => Err(DomainInputError::Invalid),
     }
@@ -103,12 +96,7 @@ impl DomainRouter {
     pub fn new<'a>(configs: impl IntoIterator<Item = &'a JwtConfig>) -> Self {
         let by_domain = configs
             .into_iter()
-            .map(|c| {
-                (
-                    c.domain().to_ascii_lowercase(),
-                    (c.client_id().clone(), c.is_enabled()),
-                )
-            })
+            .map(|c| (c.domain().to_ascii_lowercase(), (c.client_id().clone(), c.is_enabled())))
             .collect();
         Self { by_domain }
     }
@@ -173,10 +161,7 @@ mod tests {
                 "{input}"
             );
         }
-        assert_eq!(
-            router.route("example.com"),
-            Route::Config(parent.client_id().clone())
-        );
+        assert_eq!(router.route("example.com"), Route::Config(parent.client_id().clone()));
         assert_eq!(
             router.route("www.example.com"),
             Route::Config(parent.client_id().clone())
@@ -192,14 +177,8 @@ mod tests {
         let support = config("support.example.com", false);
         let router = DomainRouter::new([&parent, &support]);
         assert_eq!(router.route("support.example.com"), Route::DefaultOptions);
-        assert_eq!(
-            router.route("eu.support.example.com"),
-            Route::DefaultOptions
-        );
-        assert_eq!(
-            router.route("example.com"),
-            Route::Config(parent.client_id().clone())
-        );
+        assert_eq!(router.route("eu.support.example.com"), Route::DefaultOptions);
+        assert_eq!(router.route("example.com"), Route::Config(parent.client_id().clone()));
     }
 
     #[test]
@@ -220,20 +199,14 @@ mod tests {
             assert_eq!(router.route(input), Route::DefaultOptions, "{input:?}");
         }
         assert_eq!(normalize_domain(""), Err(DomainInputError::Empty));
-        assert_eq!(
-            normalize_domain(&"a".repeat(400)),
-            Err(DomainInputError::TooLong)
-        );
+        assert_eq!(normalize_domain(&"a".repeat(400)), Err(DomainInputError::TooLong));
     }
 
     #[test]
     fn idna_input_matches_its_ascii_form() {
         let c = config("bücher.example", true);
         let router = DomainRouter::new([&c]);
-        assert_eq!(
-            router.route("BÜCHER.example"),
-            Route::Config(c.client_id().clone())
-        );
+        assert_eq!(router.route("BÜCHER.example"), Route::Config(c.client_id().clone()));
         assert_eq!(
             router.route("xn--bcher-kva.example"),
             Route::Config(c.client_id().clone())

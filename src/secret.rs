@@ -261,10 +261,7 @@ impl ClientCredentials {
         if id.is_empty() {
             return Err(BasicAuthError::Malformed);
         }
-        Ok(Self::new(
-            id.to_string(),
-            ClientSecret::new(secret.to_string()),
-        ))
+        Ok(Self::new(id.to_string(), ClientSecret::new(secret.to_string())))
     }
 
     /// The `Authorization` header value for these credentials: each half
@@ -314,9 +311,7 @@ mod digest_b64 {
         let bytes = URL_SAFE_NO_PAD
             .decode(text.as_bytes())
             .map_err(|_| D::Error::custom("digest is not base64url"))?;
-        bytes
-            .try_into()
-            .map_err(|_| D::Error::custom("digest is not 32 bytes"))
+        bytes.try_into().map_err(|_| D::Error::custom("digest is not 32 bytes"))
     }
 }
 
@@ -430,10 +425,7 @@ mod tests {
         use base64::engine::general_purpose::STANDARD;
         let raw = format!("bAsIc {}", STANDARD.encode("abc:def:ghi"));
         let c = ClientCredentials::from_basic_header(raw.as_bytes()).unwrap();
-        assert_eq!(
-            (c.client_id.as_str(), c.secret.expose()),
-            ("abc", "def:ghi")
-        );
+        assert_eq!((c.client_id.as_str(), c.secret.expose()), ("abc", "def:ghi"));
     }
 
     #[test]
@@ -456,15 +448,10 @@ mod tests {
                 BasicAuthError::Malformed,
             ),
             (b"Basic \xff\xfe".to_vec(), BasicAuthError::Malformed),
-            (
-                vec![b'A'; MAX_AUTHORIZATION_LEN + 1],
-                BasicAuthError::Malformed,
-            ),
+            (vec![b'A'; MAX_AUTHORIZATION_LEN + 1], BasicAuthError::Malformed),
         ];
         for (header, want) in cases {
-            let got = ClientCredentials::from_basic_header(&header)
-                .map(|_| ())
-                .unwrap_err();
+            let got = ClientCredentials::from_basic_header(&header).map(|_| ()).unwrap_err();
             assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&header));
         }
     }

@@ -151,13 +151,39 @@ impl SessionCodec {
         let json = URL_SAFE_NO_PAD
             .decode(payload.as_bytes())
             .map_err(|_| SessionError::Invalid)?;
-        let session: ReaderSession =
-            serde_json::from_slice(&json).map_err(|_| SessionError::Invalid)?;
+        let session: ReaderSession = serde_json::from_slice(&json).map_err(|_| SessionError::Invalid)?;
         if !session.is_valid_at(now) {
             return Err(SessionError::Expired);
         }
         Ok(session)
     }
+}
+
+/// Sessions the KB has revoked before their expiry (for example, the
+/// session opened by a code that was then used a second time).
+///
+/// # Contract
+/// [`revoke`](Self::revoke) takes effect for every later
+/// [`is_revoked`](Self::is_revoked) call, on every instance sharing the
+/// store; an entry may be forgotten after its `until`, when the session
+/// would have expired anyway.
+pub trait SessionRevocations: Send + Sync {
+    /// The store's own failure.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Revokes the session with this id (its token's `jti`) until `until`.
+    fn revoke(
+        &self,
+        session_id: &str,
+        until: OffsetDateTime,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Whether the session with this id is revoked at `now`.
+    fn is_revoked(
+        &self,
+        session_id: &str,
+        now: OffsetDateTime,
+    ) -> impl std::future::Future<Output = Result<bool, Self::Error>> + Send;
 }
 
 #[cfg(test)]
@@ -214,28 +240,14 @@ mod tests {
                 assert!(codec.decode(&s, t0).is_err(), "flip at {i}");
             }
         }
-        for junk in [
-            "",
-            ".",
-            "v1..",
-            "v2.a.b",
-            "v1.a",
-            &"v".repeat(MAX_COOKIE_LEN + 1),
-        ] {
-            assert_eq!(
-                codec.decode(junk, t0),
-                Err(SessionError::Invalid),
-                "{junk:?}"
-            );
+        for junk in ["", ".", "v1..", "v2.a.b", "v1.a", &"v".repeat(MAX_COOKIE_LEN + 1)] {
+            assert_eq!(codec.decode(junk, t0), Err(SessionError::Invalid), "{junk:?}");
         }
     }
 
     #[test]
     fn weak_keys_are_refused_and_debug_is_redacted() {
-        assert_eq!(
-            SessionCodec::new(&[1u8; 31]).unwrap_err(),
-            SessionError::WeakKey
-        );
+        assert_eq!(SessionCodec::new(&[1u8; 31]).unwrap_err(), SessionError::WeakKey);
         assert_eq!(SessionCodec::new(b"").unwrap_err(), SessionError::WeakKey);
         let codec = SessionCodec::new(&[0x41u8; 32]).unwrap();
         assert!(!format!("{codec:?}").contains("AAAA"));

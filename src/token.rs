@@ -280,14 +280,8 @@ impl VerifyError {
 // ---------------------------------------------------------------------------
 
 fn check_kid(kid: &str) -> Result<(), KeyError> {
-    let ok = !kid.is_empty()
-        && kid.len() <= MAX_KID_LEN
-        && kid.bytes().all(|b| (0x20..=0x7e).contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(KeyError::InvalidKid)
-    }
+    let ok = !kid.is_empty() && kid.len() <= MAX_KID_LEN && kid.bytes().all(|b| (0x20..=0x7e).contains(&b));
+    if ok { Ok(()) } else { Err(KeyError::InvalidKid) }
 }
 
 fn check_secret_len(secret: &[u8]) -> Result<(), KeyError> {
@@ -345,8 +339,7 @@ impl SigningKey {
     pub fn ed25519_from_pkcs8_pem(kid: impl Into<String>, pem: &str) -> Result<Self, KeyError> {
         let kid = kid.into();
         check_kid(&kid)?;
-        let key =
-            ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(|_| KeyError::InvalidPem)?;
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(|_| KeyError::InvalidPem)?;
         Ok(Self {
             kid,
             secret: SigningSecret::Ed25519(key),
@@ -391,12 +384,8 @@ impl SigningKey {
     #[must_use]
     pub fn verification_key(&self) -> VerificationKey {
         match &self.secret {
-            SigningSecret::Ed25519(key) => {
-                VerificationKey::from_dalek(self.kid.clone(), &key.verifying_key())
-            }
-            SigningSecret::Hs256(secret) => {
-                VerificationKey::hs256_unchecked(self.kid.clone(), secret)
-            }
+            SigningSecret::Ed25519(key) => VerificationKey::from_dalek(self.kid.clone(), &key.verifying_key()),
+            SigningSecret::Hs256(secret) => VerificationKey::hs256_unchecked(self.kid.clone(), secret),
         }
     }
 
@@ -409,9 +398,7 @@ impl SigningKey {
     /// encoding fails.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError> {
         match &self.secret {
-            SigningSecret::Ed25519(key) => key
-                .to_pkcs8_pem(LineEnding::LF)
-                .map_err(|_| KeyError::InvalidPem),
+            SigningSecret::Ed25519(key) => key.to_pkcs8_pem(LineEnding::LF).map_err(|_| KeyError::InvalidPem),
             SigningSecret::Hs256(_) => Err(KeyError::NotEd25519),
         }
     }
@@ -464,10 +451,7 @@ impl VerificationKey {
         }
     }
 
-    fn from_checked_dalek(
-        kid: String,
-        key: &ed25519_dalek::VerifyingKey,
-    ) -> Result<Self, KeyError> {
+    fn from_checked_dalek(kid: String, key: &ed25519_dalek::VerifyingKey) -> Result<Self, KeyError> {
         if key.is_weak() {
             return Err(KeyError::WeakKey);
         }
@@ -494,11 +478,8 @@ impl VerificationKey {
     pub fn ed25519_from_bytes(kid: impl Into<String>, bytes: &[u8]) -> Result<Self, KeyError> {
         let kid = kid.into();
         check_kid(&kid)?;
-        let bytes: &[u8; 32] = bytes
-            .try_into()
-            .map_err(|_| KeyError::WrongLength(bytes.len()))?;
-        let key = ed25519_dalek::VerifyingKey::from_bytes(bytes)
-            .map_err(|_| KeyError::InvalidPublicKey)?;
+        let bytes: &[u8; 32] = bytes.try_into().map_err(|_| KeyError::WrongLength(bytes.len()))?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidPublicKey)?;
         Self::from_checked_dalek(kid, &key)
     }
 
@@ -512,8 +493,7 @@ impl VerificationKey {
     pub fn ed25519_from_spki_pem(kid: impl Into<String>, pem: &str) -> Result<Self, KeyError> {
         let kid = kid.into();
         check_kid(&kid)?;
-        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(pem)
-            .map_err(|_| KeyError::InvalidPem)?;
+        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(pem).map_err(|_| KeyError::InvalidPem)?;
         Self::from_checked_dalek(kid, &key)
     }
 
@@ -661,11 +641,7 @@ impl KeySet {
     /// secret.
     #[must_use]
     pub fn jwks(&self) -> serde_json::Value {
-        let keys: Vec<serde_json::Value> = self
-            .keys
-            .values()
-            .filter_map(VerificationKey::to_jwk)
-            .collect();
+        let keys: Vec<serde_json::Value> = self.keys.values().filter_map(VerificationKey::to_jwk).collect();
         serde_json::json!({ "keys": keys })
     }
 
@@ -854,14 +830,11 @@ impl<'a> UntrustedToken<'a> {
         let signing_input = token
             .get(..header.len() + 1 + payload.len())
             .ok_or(VerifyError::Malformed)?;
-        let header_json = URL_SAFE_NO_PAD
-            .decode(header)
-            .map_err(|_| VerifyError::Malformed)?;
+        let header_json = URL_SAFE_NO_PAD.decode(header).map_err(|_| VerifyError::Malformed)?;
         if !is_json_object(&header_json) {
             return Err(VerifyError::Malformed);
         }
-        let header: RawHeader =
-            serde_json::from_slice(&header_json).map_err(|_| VerifyError::Malformed)?;
+        let header: RawHeader = serde_json::from_slice(&header_json).map_err(|_| VerifyError::Malformed)?;
         if header.crit.0 {
             return Err(VerifyError::UnsupportedHeader);
         }
@@ -1200,11 +1173,9 @@ impl Verifier {
         if !is_json_object(&payload) {
             return Err(VerifyError::Malformed);
         }
-        let registered: RegisteredClaims =
-            serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
+        let registered: RegisteredClaims = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
         let exp = self.validation.check(&registered, now.unix_timestamp())?;
-        let expires_at =
-            OffsetDateTime::from_unix_timestamp(exp).map_err(|_| VerifyError::Malformed)?;
+        let expires_at = OffsetDateTime::from_unix_timestamp(exp).map_err(|_| VerifyError::Malformed)?;
         let claims: C = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
         Ok(Verified {
             claims,
@@ -1318,10 +1289,7 @@ mod tests {
         );
         let signer = TokenSigner::new(key);
         let token = signer.sign(&claims).unwrap();
-        assert_eq!(
-            header_of(&token),
-            json!({"alg": "EdDSA", "typ": "JWT", "kid": "ed-1"})
-        );
+        assert_eq!(header_of(&token), json!({"alg": "EdDSA", "typ": "JWT", "kid": "ed-1"}));
         let v = verifier(&[signer.key()], full_validation());
         let verified: Verified<IdTokenClaims> = v.verify_str(&token, at(T0 + 10)).unwrap();
         assert_eq!(verified.kid(), "ed-1");
@@ -1336,10 +1304,7 @@ mod tests {
         let signer = TokenSigner::new(SigningKey::hs256("hs-1", SECRET).unwrap());
         let claims = id_claims(T0);
         let token = signer.sign(&claims).unwrap();
-        assert_eq!(
-            header_of(&token),
-            json!({"alg": "HS256", "typ": "JWT", "kid": "hs-1"})
-        );
+        assert_eq!(header_of(&token), json!({"alg": "HS256", "typ": "JWT", "kid": "hs-1"}));
         let v = verifier(&[signer.key()], full_validation());
         let verified: Verified<IdTokenClaims> = v.verify_str(&token, at(T0)).unwrap();
         assert_eq!(verified.into_claims(), claims);
@@ -1402,12 +1367,7 @@ mod tests {
         assert_eq!(got.claims(), &claims);
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
         header.kid = Some("hs".into());
-        let token = jsonwebtoken::encode(
-            &header,
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(SECRET),
-        )
-        .unwrap();
+        let token = jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(SECRET)).unwrap();
         assert_eq!(check(&v, &token, T0), Ok(()));
     }
 
@@ -1419,10 +1379,7 @@ mod tests {
         let parsed = UntrustedToken::parse(&token).unwrap();
         assert_eq!(parsed.algorithm_name(), "Ed25519");
         assert_eq!(parsed.algorithm(), Algorithm::EdDSA);
-        assert_eq!(
-            check(&verifier(&[&key], Validation::new()), &token, T0),
-            Ok(())
-        );
+        assert_eq!(check(&verifier(&[&key], Validation::new()), &token, T0), Ok(()));
         // But not against an HMAC key.
         let hs = SigningKey::hs256("k1", SECRET).unwrap();
         assert_eq!(
@@ -1460,9 +1417,7 @@ mod tests {
         let key = SigningKey::hs256("k1", SECRET).unwrap();
         let v = verifier(&[&key], Validation::new());
         let payload = b64(json!({"exp": T0 + 60, "iat": T0}).to_string().as_bytes());
-        for alg in [
-            "none", "None", "HS384", "HS512", "RS256", "ES256", "eddsa", "",
-        ] {
+        for alg in ["none", "None", "HS384", "HS512", "RS256", "ES256", "eddsa", ""] {
             let header = b64(json!({"alg": alg, "kid": "k1"}).to_string().as_bytes());
             // Unsecured JWS: empty signature.
             let unsecured = format!("{header}.{payload}.");
@@ -1475,11 +1430,7 @@ mod tests {
             );
         }
         // `alg` missing or not a string.
-        for header in [
-            json!({"kid": "k1"}),
-            json!({"alg": 1}),
-            json!({"alg": null}),
-        ] {
+        for header in [json!({"kid": "k1"}), json!({"alg": 1}), json!({"alg": null})] {
             let header = b64(header.to_string().as_bytes());
             let token = format!("{header}.{payload}.{}", b64(&[0u8; 32]));
             assert_eq!(check(&v, &token, T0), Err(VerifyError::Malformed));
@@ -1529,10 +1480,7 @@ mod tests {
 
         let no_kid = raw_token(&a, r#"{"alg":"EdDSA"}"#, &payload);
         assert_eq!(check(&both, &no_kid, T0), Err(VerifyError::UnknownKey));
-        assert_eq!(
-            check(&verifier(&[&a], Validation::new()), &no_kid, T0),
-            Ok(())
-        );
+        assert_eq!(check(&verifier(&[&a], Validation::new()), &no_kid, T0), Ok(()));
         assert_eq!(
             check(&verifier(&[], Validation::new()), &no_kid, T0),
             Err(VerifyError::UnknownKey)
@@ -1546,10 +1494,9 @@ mod tests {
         // never used.
         let attacker = ed_key("a");
         let jwk = attacker.verification_key().to_jwk().unwrap();
-        let header =
-            json!({"alg": "EdDSA", "kid": "a", "jwk": jwk, "jku": "https://evil.example/jwks",
+        let header = json!({"alg": "EdDSA", "kid": "a", "jwk": jwk, "jku": "https://evil.example/jwks",
             "x5u": "https://evil.example/x5"})
-            .to_string();
+        .to_string();
         let forged = raw_token(&attacker, &header, &payload);
         assert_eq!(check(&both, &forged, T0), Err(VerifyError::BadSignature));
     }
@@ -1610,15 +1557,9 @@ mod tests {
     fn oversized_token_rejected_before_decoding() {
         // Not base64 at all: only the size check can name it.
         let junk = "!".repeat(MAX_TOKEN_LEN + 1);
-        assert_eq!(
-            UntrustedToken::parse(&junk).map(|_| ()),
-            Err(VerifyError::TooLarge)
-        );
+        assert_eq!(UntrustedToken::parse(&junk).map(|_| ()), Err(VerifyError::TooLarge));
         let junk = "!".repeat(MAX_TOKEN_LEN);
-        assert_eq!(
-            UntrustedToken::parse(&junk).map(|_| ()),
-            Err(VerifyError::Malformed)
-        );
+        assert_eq!(UntrustedToken::parse(&junk).map(|_| ()), Err(VerifyError::Malformed));
         // A validly signed but huge token.
         let key = ed_key("k1");
         let payload = json!({"exp": T0 + 60, "iat": T0, "pad": "x".repeat(10_000)}).to_string();
@@ -1658,11 +1599,7 @@ mod tests {
             format!("{h}.{p}.{s}AAA"), // length 4n+1 cannot be base64
         ];
         for token in &cases {
-            assert_eq!(
-                check(&v, token, T0),
-                Err(VerifyError::Malformed),
-                "{token:?}"
-            );
+            assert_eq!(check(&v, token, T0), Err(VerifyError::Malformed), "{token:?}");
         }
         // Header or payload not a JSON object.
         for (header, payload) in [
@@ -1672,17 +1609,10 @@ mod tests {
             (r#"{"alg":"EdDSA","kid":"k1"}"#, "not json"),
             (r#"{"alg":"EdDSA","kid":"k1"}"#, "null"),
             (r#"{"alg":"EdDSA","kid":5}"#, r#"{"exp":1}"#),
-            (
-                r#"{"alg":"EdDSA","alg":"EdDSA","kid":"k1"}"#,
-                r#"{"exp":1}"#,
-            ),
+            (r#"{"alg":"EdDSA","alg":"EdDSA","kid":"k1"}"#, r#"{"exp":1}"#),
         ] {
             let token = raw_token(&key, header, payload);
-            assert_eq!(
-                check(&v, &token, T0),
-                Err(VerifyError::Malformed),
-                "{header} {payload}"
-            );
+            assert_eq!(check(&v, &token, T0), Err(VerifyError::Malformed), "{header} {payload}");
         }
         assert_eq!(check(&v, &good, T0), Ok(()));
     }
@@ -1712,22 +1642,14 @@ mod tests {
             "true",
         ] {
             let payload = format!(r#"{{"iat":{T0},"exp":{exp}}}"#);
-            assert_eq!(
-                check_payload(&payload, v()),
-                Err(VerifyError::Malformed),
-                "{exp}"
-            );
+            assert_eq!(check_payload(&payload, v()), Err(VerifyError::Malformed), "{exp}");
         }
         // The last second of year 9999 is still a date.
         let payload = format!(r#"{{"iat":{T0},"exp":{MAX_NUMERIC_DATE}}}"#);
         assert_eq!(check_payload(&payload, v()), Ok(()));
         for (claim, value) in [("nbf", -5), ("iat", -5), ("nbf", MAX_NUMERIC_DATE + 1)] {
             let payload = format!(r#"{{"exp":{},"{claim}":{value}}}"#, T0 + 60);
-            assert_eq!(
-                check_payload(&payload, v()),
-                Err(VerifyError::Malformed),
-                "{claim}"
-            );
+            assert_eq!(check_payload(&payload, v()), Err(VerifyError::Malformed), "{claim}");
         }
     }
 
@@ -1737,34 +1659,19 @@ mod tests {
         let v = Validation::new;
         assert_eq!(check_payload(&payload(T0), v()), Ok(()));
         assert_eq!(check_payload(&payload(T0 - 30), v()), Ok(()));
-        assert_eq!(
-            check_payload(&payload(T0 - 31), v()),
-            Err(VerifyError::Expired)
-        );
+        assert_eq!(check_payload(&payload(T0 - 31), v()), Err(VerifyError::Expired));
         let strict = || Validation::new().leeway(time::Duration::ZERO);
         assert_eq!(check_payload(&payload(T0), strict()), Ok(()));
-        assert_eq!(
-            check_payload(&payload(T0 - 1), strict()),
-            Err(VerifyError::Expired)
-        );
+        assert_eq!(check_payload(&payload(T0 - 1), strict()), Err(VerifyError::Expired));
         let wide = || Validation::new().leeway(time::Duration::seconds(120));
         assert_eq!(check_payload(&payload(T0 - 120), wide()), Ok(()));
-        assert_eq!(
-            check_payload(&payload(T0 - 121), wide()),
-            Err(VerifyError::Expired)
-        );
+        assert_eq!(check_payload(&payload(T0 - 121), wide()), Err(VerifyError::Expired));
         // Leeway is clamped.
         let v = Validation::new().leeway(time::Duration::seconds(-5));
         assert_eq!(v.leeway_duration(), time::Duration::ZERO);
         let v = Validation::new().leeway(time::Duration::days(30));
-        assert_eq!(
-            v.leeway_duration(),
-            time::Duration::seconds(MAX_LEEWAY_SECS)
-        );
-        assert_eq!(
-            Validation::new().leeway_duration(),
-            time::Duration::seconds(30)
-        );
+        assert_eq!(v.leeway_duration(), time::Duration::seconds(MAX_LEEWAY_SECS));
+        assert_eq!(Validation::new().leeway_duration(), time::Duration::seconds(30));
     }
 
     #[test]
@@ -1772,10 +1679,7 @@ mod tests {
         let payload = |nbf: i64| json!({"iat": T0, "exp": T0 + 600, "nbf": nbf}).to_string();
         let v = Validation::new;
         assert_eq!(check_payload(&payload(T0 + 30), v()), Ok(()));
-        assert_eq!(
-            check_payload(&payload(T0 + 31), v()),
-            Err(VerifyError::NotYetValid)
-        );
+        assert_eq!(check_payload(&payload(T0 + 31), v()), Err(VerifyError::NotYetValid));
         assert_eq!(check_payload(&payload(T0 - 100), v()), Ok(()));
     }
 
@@ -1784,15 +1688,9 @@ mod tests {
         let v = Validation::new;
         let future = |iat: i64| json!({"iat": iat, "exp": T0 + 600}).to_string();
         assert_eq!(check_payload(&future(T0 + 30), v()), Ok(()));
-        assert_eq!(
-            check_payload(&future(T0 + 31), v()),
-            Err(VerifyError::IssuedInFuture)
-        );
+        assert_eq!(check_payload(&future(T0 + 31), v()), Err(VerifyError::IssuedInFuture));
         let no_iat = json!({"exp": T0 + 600}).to_string();
-        assert_eq!(
-            check_payload(&no_iat, v()),
-            Err(VerifyError::MissingClaim("iat"))
-        );
+        assert_eq!(check_payload(&no_iat, v()), Err(VerifyError::MissingClaim("iat")));
         assert_eq!(check_payload(&no_iat, v().require_iat(false)), Ok(()));
         // Present iat is checked even when not required.
         assert_eq!(
@@ -1806,10 +1704,7 @@ mod tests {
         let v = || Validation::new().max_lifetime(time::Duration::minutes(5));
         let payload = |iat: i64, exp: i64| json!({"iat": iat, "exp": exp}).to_string();
         assert_eq!(check_payload(&payload(T0, T0 + 300), v()), Ok(()));
-        assert_eq!(
-            check_payload(&payload(T0, T0 + 301), v()),
-            Err(VerifyError::TooOld)
-        );
+        assert_eq!(check_payload(&payload(T0, T0 + 301), v()), Err(VerifyError::TooOld));
         // Year-9999 expiry.
         assert_eq!(
             check_payload(&payload(T0, MAX_NUMERIC_DATE), v()),
@@ -1821,10 +1716,7 @@ mod tests {
             check_payload(&no_iat, v().require_iat(false)),
             Err(VerifyError::MissingClaim("iat"))
         );
-        assert_eq!(
-            check_payload(&payload(T0, T0 + 301), Validation::new()),
-            Ok(())
-        );
+        assert_eq!(check_payload(&payload(T0, T0 + 301), Validation::new()), Ok(()));
     }
 
     #[test]
@@ -1847,22 +1739,10 @@ mod tests {
             check_payload(&base(json!(["x", "y"])), v()),
             Err(VerifyError::WrongAudience)
         );
-        assert_eq!(
-            check_payload(&base(json!([])), v()),
-            Err(VerifyError::WrongAudience)
-        );
-        assert_eq!(
-            check_payload(&base(json!(null)), v()),
-            Err(VerifyError::WrongAudience)
-        );
-        assert_eq!(
-            check_payload(&base(json!(123)), v()),
-            Err(VerifyError::Malformed)
-        );
-        assert_eq!(
-            check_payload(&base(json!([123])), v()),
-            Err(VerifyError::Malformed)
-        );
+        assert_eq!(check_payload(&base(json!([])), v()), Err(VerifyError::WrongAudience));
+        assert_eq!(check_payload(&base(json!(null)), v()), Err(VerifyError::WrongAudience));
+        assert_eq!(check_payload(&base(json!(123)), v()), Err(VerifyError::Malformed));
+        assert_eq!(check_payload(&base(json!([123])), v()), Err(VerifyError::Malformed));
         assert_eq!(
             check_payload(&base(json!({"a": "kb-1"})), v()),
             Err(VerifyError::Malformed)
@@ -1870,18 +1750,14 @@ mod tests {
         // Any accepted audience suffices.
         let many = || Validation::new().audiences(["kb-1", "kb-2"]);
         assert_eq!(check_payload(&base(json!("kb-2")), many()), Ok(()));
-        assert_eq!(
-            many().accepted_audiences().collect::<Vec<_>>(),
-            vec!["kb-1", "kb-2"]
-        );
+        assert_eq!(many().accepted_audiences().collect::<Vec<_>>(), vec!["kb-1", "kb-2"]);
         // No audience configured: aud not required.
         assert_eq!(check_payload(&base(json!(null)), Validation::new()), Ok(()));
     }
 
     #[test]
     fn issuer() {
-        let with =
-            |iss: serde_json::Value| json!({"iat": T0, "exp": T0 + 60, "iss": iss}).to_string();
+        let with = |iss: serde_json::Value| json!({"iat": T0, "exp": T0 + 60, "iss": iss}).to_string();
         let v = || Validation::new().issuer(ISS);
         assert_eq!(v().expected_issuer(), Some(ISS));
         assert_eq!(check_payload(&with(json!(ISS)), v()), Ok(()));
@@ -1889,20 +1765,11 @@ mod tests {
             check_payload(&with(json!("https://evil")), v()),
             Err(VerifyError::WrongIssuer)
         );
-        assert_eq!(
-            check_payload(&with(json!(42)), v()),
-            Err(VerifyError::Malformed)
-        );
-        assert_eq!(
-            check_payload(&with(json!([ISS])), v()),
-            Err(VerifyError::Malformed)
-        );
+        assert_eq!(check_payload(&with(json!(42)), v()), Err(VerifyError::Malformed));
+        assert_eq!(check_payload(&with(json!([ISS])), v()), Err(VerifyError::Malformed));
         let missing = json!({"iat": T0, "exp": T0 + 60}).to_string();
         assert_eq!(check_payload(&missing, v()), Err(VerifyError::WrongIssuer));
-        assert_eq!(
-            check_payload(&with(json!(null)), v()),
-            Err(VerifyError::WrongIssuer)
-        );
+        assert_eq!(check_payload(&with(json!(null)), v()), Err(VerifyError::WrongIssuer));
     }
 
     #[test]
@@ -1917,10 +1784,7 @@ mod tests {
             check_payload(&jti_twice, Validation::new()),
             Err(VerifyError::Malformed)
         );
-        let aud_twice = format!(
-            r#"{{"iat":{T0},"exp":{},"aud":"evil","aud":"kb-1"}}"#,
-            T0 + 60
-        );
+        let aud_twice = format!(r#"{{"iat":{T0},"exp":{},"aud":"evil","aud":"kb-1"}}"#, T0 + 60);
         assert_eq!(
             check_payload(&aud_twice, Validation::new().audience("kb-1")),
             Err(VerifyError::Malformed)
@@ -1983,29 +1847,18 @@ mod tests {
         let input = format!(
             "{}.{}",
             b64(br#"{"alg":"EdDSA"}"#),
-            b64(json!({"sub": "admin", "exp": T0 + 60})
-                .to_string()
-                .as_bytes())
+            b64(json!({"sub": "admin", "exp": T0 + 60}).to_string().as_bytes())
         );
         let raw = jsonwebtoken::DecodingKey::from_ed_der(&identity);
         assert!(
-            jsonwebtoken::crypto::verify(
-                &b64(&forged),
-                input.as_bytes(),
-                &raw,
-                jsonwebtoken::Algorithm::EdDSA
-            )
-            .unwrap()
+            jsonwebtoken::crypto::verify(&b64(&forged), input.as_bytes(), &raw, jsonwebtoken::Algorithm::EdDSA)
+                .unwrap()
         );
     }
 
     #[test]
     fn ed25519_key_length_and_point_checked() {
-        let good = ed_key("k")
-            .verification_key()
-            .ed25519_public_key()
-            .copied()
-            .unwrap();
+        let good = ed_key("k").verification_key().ed25519_public_key().copied().unwrap();
         assert_eq!(
             VerificationKey::ed25519_from_bytes("k", &good[..31]).map(|_| ()),
             Err(KeyError::WrongLength(31))
@@ -2050,10 +1903,7 @@ mod tests {
                 Err(KeyError::InvalidKid),
                 "{kid:?}"
             );
-            assert_eq!(
-                SigningKey::generate_ed25519(kid).map(|_| ()),
-                Err(KeyError::InvalidKid)
-            );
+            assert_eq!(SigningKey::generate_ed25519(kid).map(|_| ()), Err(KeyError::InvalidKid));
             assert_eq!(
                 VerificationKey::hs256(kid, SECRET).map(|_| ()),
                 Err(KeyError::InvalidKid)
@@ -2073,29 +1923,17 @@ mod tests {
             key.verification_key().ed25519_public_key()
         );
         let token = TokenSigner::new(again).sign(&id_claims(T0)).unwrap();
-        assert_eq!(
-            check(&verifier(&[&key], full_validation()), &token, T0),
-            Ok(())
-        );
+        assert_eq!(check(&verifier(&[&key], full_validation()), &token, T0), Ok(()));
 
         let SigningSecret::Ed25519(dalek) = &key.secret else {
             panic!("not ed25519")
         };
-        let spki = dalek
-            .verifying_key()
-            .to_public_key_pem(LineEnding::LF)
-            .unwrap();
+        let spki = dalek.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
         let vk = VerificationKey::ed25519_from_spki_pem("k1", &spki).unwrap();
-        assert_eq!(
-            vk.ed25519_public_key(),
-            key.verification_key().ed25519_public_key()
-        );
+        assert_eq!(vk.ed25519_public_key(), key.verification_key().ed25519_public_key());
 
         assert_eq!(
-            SigningKey::hs256("h", SECRET)
-                .unwrap()
-                .to_pkcs8_pem()
-                .map(|_| ()),
+            SigningKey::hs256("h", SECRET).unwrap().to_pkcs8_pem().map(|_| ()),
             Err(KeyError::NotEd25519)
         );
         assert_eq!(
@@ -2135,10 +1973,7 @@ mod tests {
         // x round-trips to the same key.
         let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
         let back = VerificationKey::ed25519_from_bytes("ed", &x).unwrap();
-        assert_eq!(
-            back.ed25519_public_key(),
-            ed.verification_key().ed25519_public_key()
-        );
+        assert_eq!(back.ed25519_public_key(), ed.verification_key().ed25519_public_key());
         let token = TokenSigner::new(ed).sign(&id_claims(T0)).unwrap();
         let v = Verifier::new(KeySet::from_keys([back]).unwrap(), full_validation());
         assert_eq!(check(&v, &token, T0), Ok(()));
@@ -2149,10 +1984,7 @@ mod tests {
     fn debug_never_shows_key_material() {
         let hs = SigningKey::hs256("hs", SECRET).unwrap();
         let text = format!("{hs:?}");
-        assert_eq!(
-            text,
-            r#"SigningKey { kid: "hs", alg: HS256, key: [redacted] }"#
-        );
+        assert_eq!(text, r#"SigningKey { kid: "hs", alg: HS256, key: [redacted] }"#);
         let ed = ed_key("ed");
         let text = format!("{ed:?} {:?}", TokenSigner::new(ed_key("ed2")));
         assert!(text.starts_with(r#"SigningKey { kid: "ed", alg: EdDSA, key: [redacted] }"#));
@@ -2166,9 +1998,7 @@ mod tests {
         let vk = format!("{:?}", hs.verification_key());
         assert!(vk.contains("[redacted]"));
         assert!(!vk.contains("kM2d"));
-        assert!(
-            !format!("{:?}", KeySet::from_keys([hs.verification_key()]).unwrap()).contains("kM2d")
-        );
+        assert!(!format!("{:?}", KeySet::from_keys([hs.verification_key()]).unwrap()).contains("kM2d"));
         // An untrusted token's Debug shows no claims.
         let token = TokenSigner::new(hs).sign(&id_claims(T0)).unwrap();
         let parsed = UntrustedToken::parse(&token).unwrap();
@@ -2276,13 +2106,13 @@ mod tests {
         const X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
         const THUMBPRINT: &str = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
         const INPUT: &str = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc";
-        const SIGNATURE: &str = "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
+        const SIGNATURE: &str =
+            "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
 
         // A.1 private key, imported through PKCS#8 PEM.
         let seed = URL_SAFE_NO_PAD.decode(D).unwrap();
         let mut der = vec![
-            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
-            0x04, 0x20,
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
         ];
         der.extend_from_slice(&seed);
         let pem = format!(
@@ -2294,17 +2124,10 @@ mod tests {
         let vk = sk.verification_key();
         assert_eq!(b64(vk.ed25519_public_key().unwrap()), X);
         assert_eq!(vk.to_jwk().unwrap()["x"], X);
-        let imported =
-            VerificationKey::ed25519_from_bytes("rfc8037", &URL_SAFE_NO_PAD.decode(X).unwrap())
-                .unwrap();
+        let imported = VerificationKey::ed25519_from_bytes("rfc8037", &URL_SAFE_NO_PAD.decode(X).unwrap()).unwrap();
         // A.3 thumbprint.
         assert_eq!(imported.jwk_thumbprint().unwrap(), THUMBPRINT);
-        assert!(
-            VerificationKey::hs256("h", SECRET)
-                .unwrap()
-                .jwk_thumbprint()
-                .is_none()
-        );
+        assert!(VerificationKey::hs256("h", SECRET).unwrap().jwk_thumbprint().is_none());
         // A.4 signing (Ed25519 is deterministic).
         assert_eq!(b64(&sk.sign_bytes(INPUT.as_bytes()).unwrap()), SIGNATURE);
         // A.5 validation with the public key.

@@ -8,24 +8,16 @@ mod common;
 
 use http::{Request, StatusCode, header};
 use kb_sso::http::Outcome;
-use kb_sso::{
-    Administrator, ClientCredentials, ClientId, ClientSecret, Clock, ConfigStore, SystemClock,
-};
+use kb_sso::{Administrator, ClientCredentials, ClientId, ClientSecret, Clock, ConfigStore, SystemClock};
 use url::Url;
 
-fn generate(
-    service: &common::server::Service<SystemClock>,
-    client_id: &str,
-    secret: &str,
-) -> StatusCode {
+fn generate(service: &common::server::Service<SystemClock>, client_id: &str, secret: &str) -> StatusCode {
     let basic = ClientCredentials::new(client_id, ClientSecret::new(secret)).to_basic_header();
     let req = Request::post("/api/jwt/generate-code")
         .header(header::AUTHORIZATION, basic.as_str())
         .body(br#"{"username":"u","firstName":"","lastName":"","emailId":"u@x"}"#.to_vec())
         .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     match rt.block_on(service.handle(req)) {
         Outcome::Response(r) => r.status(),
         Outcome::Page(_) => panic!("page"),
@@ -45,9 +37,7 @@ fn regenerating_a_secret_invalidates_it_alone_at_once() {
         generate(&service, &project.client_id, &project.primary_secret),
         StatusCode::OK
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let admin = Administrator("alice".into());
     let new_primary = rt
         .block_on(service.identity().configs().modify(|p| {
@@ -69,10 +59,12 @@ fn regenerating_a_secret_invalidates_it_alone_at_once() {
         StatusCode::OK
     );
 
-    rt.block_on(service.identity().configs().modify(|p| {
-        p.set_enabled(&admin, SystemClock.now(), &id, false)
-            .map(|_| ())
-    }))
+    rt.block_on(
+        service
+            .identity()
+            .configs()
+            .modify(|p| p.set_enabled(&admin, SystemClock.now(), &id, false).map(|_| ())),
+    )
     .unwrap()
     .unwrap();
     assert_eq!(

@@ -51,10 +51,7 @@ async fn code_for<C>(server: &common::server::Running<C>, client: &reqwest::Clie
 }
 
 /// Redeems a fresh code at `/jwt/authorize` and returns the response.
-async fn authorize<C>(
-    server: &common::server::Running<C>,
-    client: &reqwest::Client,
-) -> reqwest::Response {
+async fn authorize<C>(server: &common::server::Running<C>, client: &reqwest::Client) -> reqwest::Response {
     let code = code_for(server, client).await;
     client
         .get(format!("{}/jwt/authorize?code={code}", server.base))
@@ -94,10 +91,7 @@ async fn spec_request_over_http2_prior_knowledge_gets_a_code_that_opens_a_sessio
         .unwrap();
     assert_eq!(resp.version(), reqwest::Version::HTTP_2);
     assert_eq!(resp.status(), StatusCode::OK);
-    let code = resp.json::<Value>().await.unwrap()["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = resp.json::<Value>().await.unwrap()["code"].as_str().unwrap().to_owned();
     assert_eq!(code.len(), 43);
 
     let authorize = format!(
@@ -119,10 +113,7 @@ async fn spec_request_over_http2_prior_knowledge_gets_a_code_that_opens_a_sessio
     let session = cookie.split(';').next().unwrap().to_owned();
 
     let resp = h2
-        .get(format!(
-            "{}/docs/5-basic-things-to-get-started",
-            server.base
-        ))
+        .get(format!("{}/docs/5-basic-things-to-get-started", server.base))
         .header(COOKIE, &session)
         .send()
         .await
@@ -146,10 +137,7 @@ async fn spec_request_over_http2_prior_knowledge_gets_a_code_that_opens_a_sessio
     let again = h2.get(&authorize).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
     assert!(again.headers().get(SET_COOKIE).is_none());
-    assert_eq!(
-        again.json::<Value>().await.unwrap()["error"],
-        "invalid_grant"
-    );
+    assert_eq!(again.json::<Value>().await.unwrap()["error"], "invalid_grant");
     server.stop().await;
 }
 
@@ -206,79 +194,60 @@ async fn the_back_channel_exchange_returns_an_oauth_token_response_once() {
     assert!(body["id_token"].as_str().unwrap().split('.').count() == 3);
     let again = client.post(&token_url).body(form).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        again.json::<Value>().await.unwrap()["error"],
-        "invalid_grant"
-    );
+    assert_eq!(again.json::<Value>().await.unwrap()["error"], "invalid_grant");
     for (body, error) in [
         ("code=abc", "invalid_request"),
         ("grant_type=password&code=abc", "unsupported_grant_type"),
         ("grant_type=authorization_code", "invalid_request"),
-        (
-            "grant_type=authorization_code&code=a&code=b",
-            "invalid_request",
-        ),
+        ("grant_type=authorization_code&code=a&code=b", "invalid_request"),
         ("grant_type=authorization_code&code=nope", "invalid_grant"),
     ] {
         let resp = client.post(&token_url).body(body).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
-        assert_eq!(
-            resp.json::<Value>().await.unwrap()["error"],
-            error,
-            "{body}"
-        );
+        assert_eq!(resp.json::<Value>().await.unwrap()["error"], error, "{body}");
     }
     server.stop().await;
 }
 
 #[tokio::test]
 async fn a_protected_page_without_a_session_redirects_to_the_login_url_with_redirect_path() {
-    let server = common::server::start(
-        any_port(),
-        "https://app.example.com/login?tenant=7",
-        SystemClock,
-    )
-    .await
-    .unwrap();
+    let server = common::server::start(any_port(), "https://app.example.com/login?tenant=7", SystemClock)
+        .await
+        .unwrap();
     let resp = browser()
         .get(format!("{}/docs/a b?x=1", server.base))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FOUND);
+    let location = resp.headers()[LOCATION].to_str().unwrap();
+    let (kept, challenge) = location.split_once("&codeChallenge=").unwrap();
     assert_eq!(
-        resp.headers()[LOCATION],
+        kept,
         "https://app.example.com/login?tenant=7&redirectPath=%2Fdocs%2Fa%2520b%3Fx%3D1"
     );
+    assert_eq!(challenge.len(), 43, "the login binding challenge rides along");
+    let verifier = resp.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(verifier.starts_with("kb_login_verifier="), "{verifier}");
+    assert!(verifier.contains("Path=/jwt/authorize") && verifier.contains("HttpOnly"));
     server.stop().await;
 }
 
 #[tokio::test]
 async fn sessions_expire_with_the_token_and_the_next_page_goes_to_login_again() {
     let clock = Arc::new(SettableClock::default());
-    let server =
-        common::server::start(any_port(), common::server::DEFAULT_LOGIN_URL, clock.clone())
-            .await
-            .unwrap();
+    let server = common::server::start(any_port(), common::server::DEFAULT_LOGIN_URL, clock.clone())
+        .await
+        .unwrap();
     let client = browser();
     let resp = authorize(&server, &client).await;
     assert_eq!(resp.headers()[LOCATION], format!("{}/", server.base));
     let session = session_of(&resp);
     let page = format!("{}/docs", server.base);
-    let ok = client
-        .get(&page)
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap();
+    let ok = client.get(&page).header(COOKIE, &session).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     clock.advance(Duration::minutes(15));
-    let expired = client
-        .get(&page)
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap();
+    let expired = client.get(&page).header(COOKIE, &session).send().await.unwrap();
     assert_eq!(expired.status(), StatusCode::FOUND);
     assert!(
         expired.headers()[LOCATION]
@@ -286,22 +255,21 @@ async fn sessions_expire_with_the_token_and_the_next_page_goes_to_login_again() 
             .unwrap()
             .starts_with(common::server::DEFAULT_LOGIN_URL)
     );
-    assert!(
-        expired.headers()[SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .contains("Max-Age=0")
-    );
+    let cleared = expired
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .any(|c| c.to_str().unwrap().starts_with("kb_session=;") && c.to_str().unwrap().contains("Max-Age=0"));
+    assert!(cleared, "the stale session cookie is cleared");
     server.stop().await;
 }
 
 #[tokio::test]
 async fn codes_expire_after_five_minutes() {
     let clock = Arc::new(SettableClock::default());
-    let server =
-        common::server::start(any_port(), common::server::DEFAULT_LOGIN_URL, clock.clone())
-            .await
-            .unwrap();
+    let server = common::server::start(any_port(), common::server::DEFAULT_LOGIN_URL, clock.clone())
+        .await
+        .unwrap();
     let client = browser();
     let code = code_for(&server, &client).await;
     clock.advance(Duration::minutes(5));
@@ -333,11 +301,6 @@ async fn logout_clears_the_session() {
         .unwrap();
     assert_eq!(out.status(), StatusCode::FOUND);
     assert_eq!(out.headers()[LOCATION], format!("{}/", server.base));
-    assert!(
-        out.headers()[SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .starts_with("kb_session=;")
-    );
+    assert!(out.headers()[SET_COOKIE].to_str().unwrap().starts_with("kb_session=;"));
     server.stop().await;
 }

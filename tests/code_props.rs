@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use kb_sso::store::memory::MemoryCodeStore;
 use kb_sso::{
-    Clock, CodeError, CodeIssuer, CodeRequest, GrantProblem, JwtConfig, SettableClock,
-    TokenValidity, ValidityBand,
+    Clock, CodeError, CodeIssuer, CodeRequest, GrantProblem, JwtConfig, SettableClock, TokenValidity, ValidityBand,
 };
 use proptest::prelude::*;
 use time::{Duration, macros::datetime};

@@ -26,19 +26,12 @@ impl Fixture {
             SystemClock,
         )
         .unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        Self {
-            service,
-            project,
-            rt,
-        }
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        Self { service, project, rt }
     }
 
     fn send(&self, mut req: Request<Vec<u8>>, from: &str) -> Response<Vec<u8>> {
-        req.extensions_mut()
-            .insert(RemoteAddr(from.parse::<IpAddr>().unwrap()));
+        req.extensions_mut().insert(RemoteAddr(from.parse::<IpAddr>().unwrap()));
         match self.rt.block_on(self.service.handle(req)) {
             Outcome::Response(r) => r,
             Outcome::Page(_) => panic!("page"),
@@ -91,11 +84,7 @@ fn wrong_secrets_in_a_row_are_limited_and_the_right_secret_from_elsewhere_still_
 fn honest_traffic_is_never_limited() {
     let f = Fixture::new();
     for _ in 0..300 {
-        let resp = f.generate(
-            &f.project.client_id,
-            &f.project.primary_secret,
-            "203.0.113.8",
-        );
+        let resp = f.generate(&f.project.client_id, &f.project.primary_secret, "203.0.113.8");
         assert_eq!(resp.status(), StatusCode::OK);
     }
 }
@@ -128,11 +117,7 @@ fn guessing_codes_is_limited_per_address() {
 fn an_unknown_client_and_a_wrong_secret_get_the_same_answer() {
     let f = Fixture::new();
     let wrong = f.generate(&f.project.client_id, "wrong", "203.0.113.10");
-    let unknown = f.generate(
-        "6f1c2a4e-8d3b-4e5f-9a7b-1c2d3e4f5a6b",
-        "wrong",
-        "203.0.113.11",
-    );
+    let unknown = f.generate("6f1c2a4e-8d3b-4e5f-9a7b-1c2d3e4f5a6b", "wrong", "203.0.113.11");
     let garbage = f.generate("not-a-uuid", "wrong", "203.0.113.12");
     for other in [&unknown, &garbage] {
         assert_eq!(wrong.status(), other.status());
@@ -141,5 +126,165 @@ fn an_unknown_client_and_a_wrong_secret_get_the_same_answer() {
             wrong.headers().get(header::WWW_AUTHENTICATE),
             other.headers().get(header::WWW_AUTHENTICATE)
         );
+    }
+}
+
+/// The verifier cookie value and the challenge from a redirect to sign in.
+fn binding_of(resp: &Response<Vec<u8>>) -> (String, String) {
+    let location = Url::parse(resp.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+    let challenge = location
+        .query_pairs()
+        .find(|(k, _)| k == "codeChallenge")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let cookie = resp
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("kb_login_verifier="))
+        .unwrap();
+    (cookie.split(';').next().unwrap().to_owned(), challenge)
+}
+
+impl Fixture {
+    fn get(&self, path: &str, cookie: Option<&str>) -> Response<Vec<u8>> {
+        let mut req = Request::get(path);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        self.send(req.body(Vec::new()).unwrap(), "192.0.2.1")
+    }
+
+    fn code_with(&self, challenge: Option<&str>) -> Response<Vec<u8>> {
+        let basic = ClientCredentials::new(
+            self.project.client_id.clone(),
+            ClientSecret::new(self.project.primary_secret.clone()),
+        )
+        .to_basic_header();
+        let body = match challenge {
+            Some(c) => {
+                format!(r#"{{"username":"u","firstName":"","lastName":"","emailId":"u@x","codeChallenge":"{c}"}}"#)
+            }
+            None => r#"{"username":"u","firstName":"","lastName":"","emailId":"u@x"}"#.to_owned(),
+        };
+        let req = Request::post("/api/jwt/generate-code")
+            .header(header::AUTHORIZATION, basic.as_str())
+            .body(body.into_bytes())
+            .unwrap();
+        self.send(req, "192.0.2.1")
+    }
+
+    fn bound_code(&self, challenge: &str) -> String {
+        let resp = self.code_with(Some(challenge));
+        assert_eq!(resp.status(), StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+        v["code"].as_str().unwrap().to_owned()
+    }
+}
+
+fn session_cookie(resp: &Response<Vec<u8>>) -> Option<String> {
+    resp.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("kb_session=") && !c.starts_with("kb_session=;"))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+#[test]
+fn a_bound_code_opens_a_session_only_in_the_browser_that_holds_the_verifier() {
+    let f = Fixture::new();
+    let to_login = f.get("/docs/private", None);
+    assert_eq!(to_login.status(), StatusCode::FOUND);
+    let (verifier, challenge) = binding_of(&to_login);
+
+    // Without the verifier cookie the bound code fails, and is used up.
+    let code = f.bound_code(&challenge);
+    let resp = f.get(&format!("/jwt/authorize?code={code}"), None);
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(session_cookie(&resp).is_none());
+
+    // With it, a fresh bound code works and the verifier cookie is cleared.
+    let code = f.bound_code(&challenge);
+    let resp = f.get(
+        &format!("/jwt/authorize?code={code}&redirectUrl=/docs/private"),
+        Some(&verifier),
+    );
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    assert!(session_cookie(&resp).is_some());
+    assert!(
+        resp.headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("kb_login_verifier=;"))
+    );
+}
+
+#[test]
+fn an_attackers_code_planted_in_a_victims_browser_opens_no_session() {
+    let f = Fixture::new();
+    // The attacker starts a login in their own browser and gets a code for
+    // their own account, bound to their own verifier.
+    let (_attacker_verifier, attacker_challenge) = binding_of(&f.get("/docs", None));
+    let planted = f.bound_code(&attacker_challenge);
+    // The victim's browser holds its own verifier (or none at all).
+    let (victim_verifier, _) = binding_of(&f.get("/docs", None));
+    for cookie in [Some(victim_verifier.as_str()), None] {
+        let resp = f.get(&format!("/jwt/authorize?code={planted}"), cookie);
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert!(session_cookie(&resp).is_none());
+    }
+}
+
+#[test]
+fn a_configuration_can_require_login_binding() {
+    let admin = kb_sso::Administrator("alice".into());
+    let f = Fixture::new();
+    let id = kb_sso::ClientId::parse(&f.project.client_id).unwrap();
+    f.rt.block_on(kb_sso::ConfigStore::modify(f.service.identity().configs(), |p| {
+        let c = p.jwt_config(&id).unwrap().clone();
+        p.update(
+            &admin,
+            kb_sso::Clock::now(&SystemClock),
+            &id,
+            c.to_builder().require_login_binding(true),
+        )
+        .map(|_| ())
+    }))
+    .unwrap()
+    .unwrap();
+    let resp = f.code_with(None);
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+    assert!(body["error_description"].as_str().unwrap().contains("codeChallenge"));
+    let resp = f.code_with(Some("not-a-challenge"));
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn redeeming_a_code_twice_leaves_no_valid_session_from_it() {
+    let f = Fixture::new();
+    let resp = f.code_with(None);
+    let v: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+    let code = v["code"].as_str().unwrap().to_owned();
+    let first = f.get(&format!("/jwt/authorize?code={code}"), None);
+    let session = session_cookie(&first).unwrap();
+    let page = |f: &Fixture| {
+        let req = Request::get("/docs")
+            .header(header::COOKIE, &session)
+            .body(Vec::new())
+            .unwrap();
+        let mut req = req;
+        req.extensions_mut().insert(RemoteAddr("192.0.2.1".parse().unwrap()));
+        f.rt.block_on(f.service.handle(req))
+    };
+    assert!(matches!(page(&f), Outcome::Page(_)), "the first use opened a session");
+    let second = f.get(&format!("/jwt/authorize?code={code}"), None);
+    assert_eq!(second.status(), StatusCode::BAD_REQUEST);
+    assert!(session_cookie(&second).is_none());
+    match page(&f) {
+        Outcome::Response(r) => assert_eq!(r.status(), StatusCode::FOUND, "revoked: back to sign-in"),
+        Outcome::Page(_) => panic!("the session of a reused code must be revoked"),
     }
 }

@@ -26,16 +26,9 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let (service, project) =
-            common::server::demo_service(&Url::parse(KB).unwrap(), LOGIN, SystemClock).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        Self {
-            service,
-            project,
-            rt,
-        }
+        let (service, project) = common::server::demo_service(&Url::parse(KB).unwrap(), LOGIN, SystemClock).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        Self { service, project, rt }
     }
 
     fn basic(&self) -> String {
@@ -55,8 +48,7 @@ impl Fixture {
     }
 
     fn generate(&self, auth: Option<&str>, body: Vec<u8>) -> Response<Vec<u8>> {
-        let mut req = Request::post("/api/jwt/generate-code")
-            .header(header::CONTENT_TYPE, "application/json");
+        let mut req = Request::post("/api/jwt/generate-code").header(header::CONTENT_TYPE, "application/json");
         if let Some(a) = auth {
             req = req.header(header::AUTHORIZATION, a);
         }
@@ -66,8 +58,7 @@ impl Fixture {
     fn code(&self) -> String {
         let resp = self.generate(
             Some(&self.basic()),
-            br#"{"username":"u","firstName":"F","lastName":"L","emailId":"u@example.com"}"#
-                .to_vec(),
+            br#"{"username":"u","firstName":"F","lastName":"L","emailId":"u@example.com"}"#.to_vec(),
         );
         assert_eq!(resp.status(), StatusCode::OK);
         json(&resp)["code"].as_str().unwrap().to_owned()
@@ -93,8 +84,7 @@ fn check(resp: &Response<Vec<u8>>) {
         let location = Url::parse(resp.headers()[header::LOCATION].to_str().unwrap()).unwrap();
         let origin = location.origin();
         assert!(
-            origin == Url::parse(KB).unwrap().origin()
-                || origin == Url::parse(LOGIN).unwrap().origin(),
+            origin == Url::parse(KB).unwrap().origin() || origin == Url::parse(LOGIN).unwrap().origin(),
             "redirect off the KB: {location}"
         );
     }
@@ -104,10 +94,7 @@ fn check(resp: &Response<Vec<u8>>) {
 fn malformed_basic_headers_get_401_with_www_authenticate() {
     let f = Fixture::new();
     let body = br#"{"username":"u","firstName":"","lastName":"","emailId":"u@x"}"#.to_vec();
-    let wrong_secret = format!(
-        "Basic {}",
-        STANDARD.encode(format!("{}:wrong", f.project.client_id))
-    );
+    let wrong_secret = format!("Basic {}", STANDARD.encode(format!("{}:wrong", f.project.client_id)));
     let unknown_id = format!(
         "Basic {}",
         STANDARD.encode(format!(
@@ -115,10 +102,7 @@ fn malformed_basic_headers_get_401_with_www_authenticate() {
             f.project.primary_secret
         ))
     );
-    let empty_secret = format!(
-        "Basic {}",
-        STANDARD.encode(format!("{}:", f.project.client_id))
-    );
+    let empty_secret = format!("Basic {}", STANDARD.encode(format!("{}:", f.project.client_id)));
     let cases = [
         None,
         Some("Basic"),
@@ -193,11 +177,7 @@ fn broken_or_huge_bodies_get_4xx_naming_the_problem() {
 #[test]
 fn wrong_methods_and_media_types_are_4xx() {
     let f = Fixture::new();
-    let resp = f.send(
-        Request::get("/api/jwt/generate-code")
-            .body(Vec::new())
-            .unwrap(),
-    );
+    let resp = f.send(Request::get("/api/jwt/generate-code").body(Vec::new()).unwrap());
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(resp.headers()[header::ALLOW], "POST");
     let resp = f.send(Request::post("/docs").body(Vec::new()).unwrap());
@@ -228,20 +208,12 @@ fn the_legacy_alias_serves_code_generation() {
 #[test]
 fn the_jwks_has_the_signing_key_and_no_secret() {
     let f = Fixture::new();
-    let resp = f.send(
-        Request::get("/.well-known/jwks.json")
-            .body(Vec::new())
-            .unwrap(),
-    );
+    let resp = f.send(Request::get("/.well-known/jwks.json").body(Vec::new()).unwrap());
     assert_eq!(resp.status(), StatusCode::OK);
     let keys = json(&resp);
     let key = &keys["keys"][0];
     assert_eq!(
-        (
-            key["kty"].as_str(),
-            key["crv"].as_str(),
-            key["alg"].as_str()
-        ),
+        (key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()),
         (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
     );
     assert!(key.get("d").is_none(), "no private part");

@@ -27,10 +27,9 @@ fn curl_available() -> bool {
 }
 
 async fn curl(args: Vec<String>) -> (String, String) {
-    let out =
-        tokio::task::spawn_blocking(move || Command::new("curl").args(&args).output().unwrap())
-            .await
-            .unwrap();
+    let out = tokio::task::spawn_blocking(move || Command::new("curl").args(&args).output().unwrap())
+        .await
+        .unwrap();
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -70,19 +69,14 @@ async fn the_specs_curl_command_gets_a_code_that_works_once() {
         SPEC_BODY.into(),
     ])
     .await;
-    let (body, status) = out
-        .rsplit_once('\n')
-        .unwrap_or_else(|| panic!("curl: {out} {err}"));
+    let (body, status) = out.rsplit_once('\n').unwrap_or_else(|| panic!("curl: {out} {err}"));
     assert_eq!(status, "2 200", "HTTP/2 and 200; stderr: {err}");
     let code = serde_json::from_str::<Value>(body).unwrap()["code"]
         .as_str()
         .unwrap()
         .to_owned();
 
-    let authorize = format!(
-        "{}/jwt/authorize?code={code}&redirectUrl=/docs",
-        server.base
-    );
+    let authorize = format!("{}/jwt/authorize?code={code}&redirectUrl=/docs", server.base);
     let first = curl(vec![
         "-sS".into(),
         "--http2-prior-knowledge".into(),
@@ -94,12 +88,7 @@ async fn the_specs_curl_command_gets_a_code_that_works_once() {
     ])
     .await;
     assert_eq!(first.0, "302");
-    let second = curl(vec![
-        "-sS".into(),
-        "--http2-prior-knowledge".into(),
-        authorize,
-    ])
-    .await;
+    let second = curl(vec!["-sS".into(), "--http2-prior-knowledge".into(), authorize]).await;
     assert_eq!(
         serde_json::from_str::<Value>(&second.0).unwrap()["error"],
         "invalid_grant"
@@ -189,10 +178,9 @@ async fn the_id_token_verifies_in_pyjwt_with_the_published_jwks() {
         server.project.client_id.clone(),
         server.base.clone(),
     ];
-    let out =
-        tokio::task::spawn_blocking(move || Command::new("python3").args(&args).output().unwrap())
-            .await
-            .unwrap();
+    let out = tokio::task::spawn_blocking(move || Command::new("python3").args(&args).output().unwrap())
+        .await
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -205,9 +193,6 @@ async fn the_id_token_verifies_in_pyjwt_with_the_published_jwks() {
     assert_eq!(claims["email"], "john.doe@example.com");
     assert_eq!(claims["groups"], serde_json::json!(["group1", "group2"]));
     assert_eq!(claims["aud"], server.project.client_id.as_str());
-    assert_eq!(
-        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
-        900
-    );
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 900);
     server.stop().await;
 }

@@ -10,12 +10,9 @@ fn jwt_configs() -> impl Strategy<Value = Vec<JwtConfig>> {
             .into_iter()
             .enumerate()
             .map(|(i, (enabled, button, cta))| {
-                let mut b = JwtConfig::builder(
-                    format!("J{i}"),
-                    format!("https://app{i}.example.com/login"),
-                )
-                .enabled(enabled)
-                .cta_position(cta);
+                let mut b = JwtConfig::builder(format!("J{i}"), format!("https://app{i}.example.com/login"))
+                    .enabled(enabled)
+                    .cta_position(cta);
                 if button {
                     b = b.show_login_button(true).login_button_text("Go");
                 }

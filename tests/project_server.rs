@@ -106,9 +106,7 @@ async fn five_configurations_each_serve_the_code_flow() {
         .build()
         .unwrap();
     for c in &configs {
-        let basic =
-            ClientCredentials::new(c.client_id.clone(), ClientSecret::new(c.secret.clone()))
-                .to_basic_header();
+        let basic = ClientCredentials::new(c.client_id.clone(), ClientSecret::new(c.secret.clone())).to_basic_header();
         let resp = client
             .post(format!("{base}/api/jwt/generate-code"))
             .header("authorization", basic.as_str())
@@ -120,10 +118,7 @@ async fn five_configurations_each_serve_the_code_flow() {
         assert_eq!(resp.status(), 200, "config {}", c.client_id);
         let code: Value = resp.json().await.unwrap();
         let resp = client
-            .get(format!(
-                "{base}/jwt/authorize?code={}",
-                code["code"].as_str().unwrap()
-            ))
+            .get(format!("{base}/jwt/authorize?code={}", code["code"].as_str().unwrap()))
             .send()
             .await
             .unwrap();
@@ -160,10 +155,7 @@ fn a_duplicate_domain_in_any_case_is_refused_with_exit_status_2() {
         config(1, "Portal.EXAMPLE.com", false),
     ];
     let err = refused("dup.json", &configs);
-    assert!(
-        err.contains("jwt[1]") && err.contains("portal.example.com"),
-        "{err}"
-    );
+    assert!(err.contains("jwt[1]") && err.contains("portal.example.com"), "{err}");
 }
 
 #[test]
@@ -172,10 +164,7 @@ fn a_fourth_login_button_is_refused_with_exit_status_2() {
         .map(|i| config(i, &format!("app{i}.example.com"), true))
         .collect();
     let err = refused("buttons.json", &configs);
-    assert!(
-        err.contains("jwt[3]") && err.contains("login buttons"),
-        "{err}"
-    );
+    assert!(err.contains("jwt[3]") && err.contains("login buttons"), "{err}");
 }
 
 #[test]

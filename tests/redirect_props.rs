@@ -115,18 +115,10 @@ fn same_origin(url: &Url, base: &Url) -> bool {
 }
 
 fn assert_safe(r: &SafeRedirect, base: &Url) {
-    assert!(
-        same_origin(r.as_url(), base),
-        "{} left {}",
-        r.as_str(),
-        base
-    );
+    assert!(same_origin(r.as_url(), base), "{} left {}", r.as_str(), base);
     let s = r.as_str();
     assert!(s.is_ascii(), "{s:?}");
-    assert!(
-        !s.chars().any(|c| c.is_control() || c.is_whitespace()),
-        "{s:?}"
-    );
+    assert!(!s.chars().any(|c| c.is_control() || c.is_whitespace()), "{s:?}");
     let rel = r.path_and_query();
     assert!(rel.starts_with('/') && !rel.starts_with("//"), "{rel:?}");
     assert!(!rel.contains('\\'), "{rel:?}");

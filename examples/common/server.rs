@@ -12,8 +12,8 @@ use http::{HeaderValue, Response, StatusCode, header};
 use kb_sso::http::{MAX_BODY_BYTES, Outcome, PageRequest, RemoteAddr, SsoService};
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::{
-    Clock, CodeIssuer, IdentityServer, JwtConfig, Project, ProjectFile, ProjectSettings,
-    SessionCodec, SigningKey, TokenSigner,
+    Clock, CodeIssuer, IdentityServer, JwtConfig, Project, ProjectFile, ProjectSettings, SessionCodec, SigningKey,
+    TokenSigner,
 };
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -131,9 +131,7 @@ fn serve_on<C: Clock + 'static>(
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
     let service = Arc::new(service);
-    let app = axum::Router::new()
-        .fallback(serve::<C>)
-        .with_state(service.clone());
+    let app = axum::Router::new().fallback(serve::<C>).with_state(service.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -200,10 +198,7 @@ async fn serve<C: Clock + 'static>(
             &json!({"error": "invalid_request", "error_description": "the request body is larger than 64 KiB"}),
         );
     };
-    match service
-        .handle(http::Request::from_parts(parts, bytes))
-        .await
-    {
+    match service.handle(http::Request::from_parts(parts, bytes)).await {
         Outcome::Response(resp) => resp.map(Body::from),
         Outcome::Page(page) => render_page(&page),
     }
@@ -225,19 +220,15 @@ fn render_page(page: &PageRequest) -> Response<Body> {
             "path": page.path,
         }),
     );
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     resp
 }
 
 fn json_answer(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
     let mut resp = Response::new(Body::from(body.to_string()));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }

@@ -16,6 +16,9 @@ use crate::config::{ConfigError, ConfigStore, JwtConfig};
 use crate::project::Project;
 use crate::secret::ClientId;
 
+pub use super::replay::MemoryReplayCache;
+use crate::session::SessionRevocations;
+
 const SHARDS: usize = 16;
 /// A shard sweeps its expired entries every this many inserts.
 const SWEEP_EVERY: u32 = 64;
@@ -131,11 +134,7 @@ impl MemoryCodeStore {
 impl CodeStore for MemoryCodeStore {
     type Error = Infallible;
 
-    fn insert(
-        &self,
-        digest: CodeDigest,
-        grant: CodeGrant,
-    ) -> impl Future<Output = Result<(), Infallible>> + Send {
+    fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> impl Future<Output = Result<(), Infallible>> + Send {
         self.insert_now(digest, grant);
         ready(Ok(()))
     }
@@ -152,11 +151,7 @@ impl CodeStore for MemoryCodeStore {
 impl<T: CodeStore> CodeStore for std::sync::Arc<T> {
     type Error = T::Error;
 
-    fn insert(
-        &self,
-        digest: CodeDigest,
-        grant: CodeGrant,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+    fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> impl Future<Output = Result<(), Self::Error>> + Send {
         (**self).insert(digest, grant)
     }
 
@@ -191,10 +186,7 @@ impl MemoryConfigStore {
 impl ConfigStore for MemoryConfigStore {
     type Error = Infallible;
 
-    fn get(
-        &self,
-        client_id: &ClientId,
-    ) -> impl Future<Output = Result<Option<JwtConfig>, Infallible>> + Send {
+    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Infallible>> + Send {
         ready(Ok(self.read().jwt_config(client_id).cloned()))
     }
 
@@ -202,10 +194,7 @@ impl ConfigStore for MemoryConfigStore {
         ready(Ok(self.read().clone()))
     }
 
-    fn modify<T, F>(
-        &self,
-        f: F,
-    ) -> impl Future<Output = Result<Result<T, ConfigError>, Infallible>> + Send
+    fn modify<T, F>(&self, f: F) -> impl Future<Output = Result<Result<T, ConfigError>, Infallible>> + Send
     where
         T: Send,
         F: FnOnce(&mut Project) -> Result<T, ConfigError> + Send,
@@ -218,6 +207,49 @@ impl ConfigStore for MemoryConfigStore {
             *guard = draft;
         }
         ready(Ok(result))
+    }
+}
+
+/// An in-memory [`SessionRevocations`]: revoked session ids until they
+/// would have expired, swept as new ones arrive.
+#[derive(Debug, Default)]
+pub struct MemorySessionRevocations {
+    revoked: Mutex<HashMap<String, OffsetDateTime>>,
+}
+
+impl MemorySessionRevocations {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, OffsetDateTime>> {
+        self.revoked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl SessionRevocations for MemorySessionRevocations {
+    type Error = Infallible;
+
+    fn revoke(&self, session_id: &str, until: OffsetDateTime) -> impl Future<Output = Result<(), Infallible>> + Send {
+        let mut map = self.lock();
+        if map.len() >= 1024 && map.len().is_power_of_two() {
+            // Amortised sweep: at most one full pass per doubling.
+            let now = OffsetDateTime::now_utc();
+            map.retain(|_, until| *until > now);
+        }
+        let entry = map.entry(session_id.to_owned()).or_insert(until);
+        *entry = (*entry).max(until);
+        ready(Ok(()))
+    }
+
+    fn is_revoked(
+        &self,
+        session_id: &str,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, Infallible>> + Send {
+        let revoked = self.lock().get(session_id).is_some_and(|until| *until > now);
+        ready(Ok(revoked))
     }
 }
 
@@ -241,6 +273,7 @@ mod tests {
             token_validity_seconds: 900,
             issued_at: now,
             expires_at: now + Duration::minutes(5),
+            code_challenge: None,
         }
     }
 
@@ -252,10 +285,7 @@ mod tests {
         let g = grant(t0);
         store.insert_now(d, g.clone());
         assert_eq!(store.redeem_now(d, t0), Redemption::Redeemed(g.clone()));
-        assert_eq!(
-            store.redeem_now(d, t0),
-            Redemption::AlreadyUsed(Box::new(g))
-        );
+        assert_eq!(store.redeem_now(d, t0), Redemption::AlreadyUsed(Box::new(g)));
         store.sweep(t0 + Duration::minutes(5));
         assert_eq!(store.redeem_now(d, t0), Redemption::Unknown);
         assert!(store.is_empty());

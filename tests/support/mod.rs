@@ -14,7 +14,5 @@ pub(crate) fn skip_or_fail(test: &str, what: &str) {
         !servers_required(),
         "{test}: {what} is missing and KB_SSO_REQUIRE_SERVERS=1 is set"
     );
-    eprintln!(
-        "\n!!! SKIPPED {test}: {what} is missing (set KB_SSO_REQUIRE_SERVERS=1 to make this a failure)\n"
-    );
+    eprintln!("\n!!! SKIPPED {test}: {what} is missing (set KB_SSO_REQUIRE_SERVERS=1 to make this a failure)\n");
 }

@@ -1,0 +1,1311 @@
+//! Handshake tokens: the direct flow, where the customer app signs a short
+//! JWT itself and the KB turns it into a reader session.
+//!
+//! A JWT configuration that takes handshake tokens holds a [`HandshakeKey`]:
+//! - **HS256** with the configuration's secrets exactly as shown to the admin
+//!   (their ASCII text, which is what customers paste into their JWT
+//!   library). Primary and secondary are both accepted, so one can be
+//!   rotated while the other works. HMAC needs the secret itself: a KB that
+//!   offers HS256 handshakes must keep these secrets (encrypted at rest), not
+//!   only their digests.
+//! - **Ed25519**: the public key (SPKI PEM) of a pair made by
+//!   [`generate_ed25519_key_pair`], whose private key is shown to the admin
+//!   once. Regenerating the pair makes tokens signed with the old private
+//!   key fail at once.
+//!
+//! A [`HandshakeVerifier`] holds up to [`MAX_HANDSHAKE_CONFIGS`]
+//! configurations, each with its [`HandshakeSettings`]. It turns an
+//! [`UntrustedToken`] into a [`VerifiedHandshake`] only after:
+//!
+//! 1. **Configuration choice.** A `kid` header names a configuration: its
+//!    client id, or the key id its settings name. Without `kid`, the active
+//!    configurations are tried in order, each once per key.
+//! 2. **Signature and algorithm**, by [`Verifier`]: the algorithm is pinned
+//!    by the key (`none`, a swapped algorithm and HS256 keyed with an
+//!    Ed25519 public key all fail); `EdDSA` and `Ed25519` (RFC 9864) both
+//!    name Ed25519.
+//! 3. **Claims**, against the `now` the caller passes: `exp` and `iat`
+//!    required, `iat` not in the future beyond the leeway (30 s by
+//!    default), `nbf` when present, the optional maximum token age
+//!    (`exp - iat`), `iss` and `aud` (a string or an array) when the
+//!    settings expect them.
+//! 4. **Replay.** A token with a `jti` is accepted once: one atomic
+//!    [`ReplayCache::insert_if_absent`] of a digest of the `jti`, scoped to
+//!    the configuration, remembered for as long as the token verifies.
+//!
+//! A failure is a [`HandshakeError`] whose [`reason`](HandshakeError::reason)
+//! is the `jwt_error` code for the configuration's login URL (`missing`,
+//! `malformed`, `bad_signature`, `expired`, `not_yet_valid`,
+//! `wrong_audience`, `wrong_issuer`, `replayed`, `disabled`), with the
+//! configuration's client id when it can be told and its expected audience.
+//!
+//! On success, [`VerifiedHandshake::into_session`] opens a [`ReaderSession`]
+//! that lasts the configured session duration (14 days by default), not the
+//! token's few seconds.
+//!
+//! ```
+//! use kb_sso::handshake::*;
+//! use kb_sso::store::memory::MemoryReplayCache;
+//! use kb_sso::{ClientId, SigningKey, TokenSigner, UntrustedToken};
+//! use time::macros::datetime;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // The admin generates a key pair; the private key is shown once.
+//! let (private_pem, public_pem) = generate_ed25519_key_pair()?;
+//! let client_id = ClientId::generate();
+//! let mut verifier = HandshakeVerifier::new();
+//! verifier.insert(
+//!     client_id.clone(),
+//!     HandshakeSettings::builder(HandshakeKey::ed25519_from_spki_pem(&public_pem)?)
+//!         .audience("docs.example.com")
+//!         .build()?,
+//! )?;
+//!
+//! // The customer app signs a 30-second token (here with kid = client id).
+//! let now = datetime!(2026-04-01 12:00 UTC);
+//! let signer = TokenSigner::new(SigningKey::ed25519_from_pkcs8_pem(client_id.as_str(), &private_pem)?);
+//! let token = signer.sign(&serde_json::json!({
+//!     "sub": "alice", "firstname": "Alice", "aud": "docs.example.com",
+//!     "accessRoles": ["engineering"], "jti": "9f1c",
+//!     "iat": now.unix_timestamp(), "exp": now.unix_timestamp() + 30,
+//! }))?;
+//!
+//! // The KB verifies it once and opens a session.
+//! let replay = MemoryReplayCache::new();
+//! let handshake = verifier.verify(&UntrustedToken::parse(&token)?, now, &replay).await?;
+//! assert_eq!(handshake.client_id(), &client_id);
+//! let session = handshake.into_session(now);
+//! assert_eq!(session.username, "alice");
+//! assert_eq!(session.groups, ["engineering"]);
+//! assert_eq!(session.expires_at, now + DEFAULT_SESSION_DURATION);
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(run()).unwrap();
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::pkcs8::EncodePublicKey as _;
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use serde::Deserialize;
+use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
+
+use crate::code::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
+use crate::secret::{ClientId, ClientSecret, random_token, sha256};
+use crate::session::ReaderSession;
+use crate::token::{
+    Algorithm, DEFAULT_LEEWAY_SECS, KeyError, KeySet, SigningKey, UntrustedToken, Validation, VerificationKey,
+    Verified, Verifier, VerifyError,
+};
+
+/// How long a reader session opened by a handshake lasts unless configured
+/// otherwise.
+pub const DEFAULT_SESSION_DURATION: Duration = Duration::days(14);
+/// The longest session duration that may be configured.
+pub const MAX_SESSION_DURATION: Duration = Duration::days(365);
+/// The most configurations a [`HandshakeVerifier`] holds: a project's limit
+/// of JWT configurations.
+pub const MAX_HANDSHAKE_CONFIGS: usize = crate::config::MAX_JWT_CONFIGS;
+/// The `accessRoles` (or `groups`) value that grants every reader group.
+pub const ALL_GROUPS: &str = "*";
+
+/// Key id used only while checking key material, before a configuration's
+/// client id is known.
+const PROBE_KID: &str = "handshake";
+
+// ---------------------------------------------------------------------------
+// Replay cache
+// ---------------------------------------------------------------------------
+
+/// Remembers the `jti` of accepted handshake tokens, so each is accepted
+/// once.
+///
+/// # Contract
+/// - [`insert_if_absent`](Self::insert_if_absent) **must** be one atomic
+///   operation: of any number of concurrent calls with one key, exactly one
+///   answers `true`. A lookup followed by a separate insert is not atomic
+///   (Redis: `SET key 1 NX PXAT <expires_at>`; SQL: an insert that fails on
+///   the primary key).
+/// - A key **must** be remembered until `expires_at`, the first second at
+///   which the token no longer verifies (its `exp` plus the leeway, plus
+///   one second); from then on it may be forgotten.
+/// - The key passed in is already a digest scoped to one configuration (43
+///   base64url characters); store it as it is.
+/// - On failure answer `Err`: the handshake is then refused. Never answer
+///   `true` for a key that could not be recorded.
+pub trait ReplayCache: Send + Sync {
+    /// The cache's own failure.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Records `jti` until `expires_at`. `true` if it was not recorded
+    /// before (the token may be accepted), `false` if it was (a replay).
+    fn insert_if_absent(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+}
+
+impl<T: ReplayCache + ?Sized> ReplayCache for Arc<T> {
+    type Error = T::Error;
+
+    fn insert_if_absent(
+        &self,
+        jti: &str,
+        expires_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        (**self).insert_if_absent(jti, expires_at)
+    }
+}
+
+/// The replay-cache key of `jti` in the configuration `client_id`:
+/// base64url(SHA-256(client id, NUL, jti)). A client id never holds a NUL,
+/// so no two pairs share an input.
+fn replay_key(client_id: &ClientId, jti: &str) -> String {
+    let mut input = Vec::with_capacity(client_id.as_str().len() + 1 + jti.len());
+    input.extend_from_slice(client_id.as_str().as_bytes());
+    input.push(0);
+    input.extend_from_slice(jti.as_bytes());
+    URL_SAFE_NO_PAD.encode(sha256(&input))
+}
+
+// ---------------------------------------------------------------------------
+// Keys
+// ---------------------------------------------------------------------------
+
+/// A new Ed25519 key pair for a configuration: the private key as PKCS#8
+/// PEM (shown to the admin once, zeroized on drop) and the public key as
+/// SPKI PEM (kept by the KB, for [`HandshakeKey::ed25519_from_spki_pem`]).
+///
+/// # Errors
+///
+/// [`KeyError::Rng`] when the operating system's generator fails,
+/// [`KeyError::InvalidPem`] if encoding fails.
+pub fn generate_ed25519_key_pair() -> Result<(Zeroizing<String>, String), KeyError> {
+    let key = SigningKey::generate_ed25519(PROBE_KID)?;
+    let private_pem = key.to_pkcs8_pem()?;
+    let public = key
+        .verification_key()
+        .ed25519_public_key()
+        .copied()
+        .ok_or(KeyError::NotEd25519)?;
+    Ok((private_pem, spki_pem(&public)?))
+}
+
+fn spki_pem(public: &[u8; 32]) -> Result<String, KeyError> {
+    ed25519_dalek::VerifyingKey::from_bytes(public)
+        .map_err(|_| KeyError::InvalidPublicKey)?
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|_| KeyError::InvalidPem)
+}
+
+#[derive(Clone)]
+enum KeyMaterial {
+    /// One or two secrets, each at least 32 bytes.
+    Hs256(Vec<ClientSecret>),
+    /// A checked (not weak) public key.
+    Ed25519([u8; 32]),
+}
+
+/// The key a configuration verifies handshake tokens with.
+///
+/// Built on [`VerificationKey`], which refuses HMAC secrets under 32 bytes
+/// and weak or malformed Ed25519 keys. `Debug` never prints a secret.
+#[derive(Clone)]
+pub struct HandshakeKey(KeyMaterial);
+
+impl HandshakeKey {
+    /// HS256 with the configuration's primary secret and, when given, its
+    /// secondary secret, each as the ASCII text shown to the admin. A token
+    /// signed with either verifies; no empty slot is ever tried.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::SecretTooShort`] for a secret under 32 bytes (so an empty
+    /// one).
+    pub fn hs256(primary: &ClientSecret, secondary: Option<&ClientSecret>) -> Result<Self, KeyError> {
+        let secrets: Vec<ClientSecret> = std::iter::once(primary).chain(secondary).cloned().collect();
+        for secret in &secrets {
+            VerificationKey::hs256(PROBE_KID, secret.expose().as_bytes())?;
+        }
+        Ok(Self(KeyMaterial::Hs256(secrets)))
+    }
+
+    /// Ed25519 with a public key in SPKI PEM (`-----BEGIN PUBLIC KEY-----`),
+    /// as [`generate_ed25519_key_pair`] gives it.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::InvalidPem`] when the text is not an Ed25519 public key,
+    /// [`KeyError::WeakKey`] for a small-order point.
+    pub fn ed25519_from_spki_pem(pem: &str) -> Result<Self, KeyError> {
+        let key = VerificationKey::ed25519_from_spki_pem(PROBE_KID, pem)?;
+        let public = key.ed25519_public_key().copied().ok_or(KeyError::NotEd25519)?;
+        Ok(Self(KeyMaterial::Ed25519(public)))
+    }
+
+    /// The algorithm tokens must be signed with.
+    #[must_use]
+    pub fn algorithm(&self) -> Algorithm {
+        match self.0 {
+            KeyMaterial::Hs256(_) => Algorithm::HS256,
+            KeyMaterial::Ed25519(_) => Algorithm::EdDSA,
+        }
+    }
+
+    /// The Ed25519 public key as SPKI PEM, to show the admin; `None` for
+    /// HS256.
+    #[must_use]
+    pub fn ed25519_public_key_pem(&self) -> Option<String> {
+        match &self.0 {
+            KeyMaterial::Ed25519(public) => spki_pem(public).ok(),
+            KeyMaterial::Hs256(_) => None,
+        }
+    }
+
+    /// One verifier per key slot, each with one key named `kid`.
+    fn verifiers(&self, kid: &str, validation: &Validation) -> Result<Vec<Verifier>, KeyError> {
+        let keys = match &self.0 {
+            KeyMaterial::Hs256(secrets) => secrets
+                .iter()
+                .map(|s| VerificationKey::hs256(kid, s.expose().as_bytes()))
+                .collect::<Result<Vec<_>, _>>()?,
+            KeyMaterial::Ed25519(public) => vec![VerificationKey::ed25519_from_bytes(kid, public)?],
+        };
+        keys.into_iter()
+            .map(|key| Ok(Verifier::new(KeySet::from_keys([key])?, validation.clone())))
+            .collect()
+    }
+}
+
+impl fmt::Debug for HandshakeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            KeyMaterial::Hs256(secrets) => f
+                .debug_struct("HandshakeKey")
+                .field("alg", &Algorithm::HS256)
+                .field("secrets", &secrets.len())
+                .field("key", &format_args!("[redacted]"))
+                .finish(),
+            KeyMaterial::Ed25519(public) => f
+                .debug_struct("HandshakeKey")
+                .field("alg", &Algorithm::EdDSA)
+                .field("x", &URL_SAFE_NO_PAD.encode(public))
+                .finish(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Settings
+// ---------------------------------------------------------------------------
+
+/// A configuration could not be set up for handshake tokens.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeSetupError {
+    /// The key or key id is not usable.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The session duration is not positive or exceeds
+    /// [`MAX_SESSION_DURATION`].
+    #[error("the session duration must be more than zero and at most 365 days")]
+    InvalidSessionDuration,
+    /// The expected issuer or audience is empty.
+    #[error("the expected {0} must not be empty")]
+    EmptyExpectation(&'static str),
+    /// The verifier already holds [`MAX_HANDSHAKE_CONFIGS`] configurations.
+    #[error("at most {MAX_HANDSHAKE_CONFIGS} configurations take handshake tokens")]
+    TooManyConfigurations,
+    /// A key id would name two configurations.
+    #[error("the key id {0:?} already names another configuration")]
+    DuplicateKid(String),
+}
+
+/// How one configuration checks handshake tokens and how long the sessions
+/// it opens last. Made with [`HandshakeSettings::builder`].
+#[derive(Debug, Clone)]
+pub struct HandshakeSettings {
+    key: HandshakeKey,
+    issuer: Option<String>,
+    audience: Option<String>,
+    session_duration: Duration,
+    max_token_age: Option<Duration>,
+    leeway: Duration,
+    kid: Option<String>,
+    require_jti: bool,
+    enabled: bool,
+}
+
+impl HandshakeSettings {
+    /// Starts settings for tokens verified with `key`.
+    #[must_use]
+    pub fn builder(key: HandshakeKey) -> HandshakeSettingsBuilder {
+        HandshakeSettingsBuilder {
+            settings: Self {
+                key,
+                issuer: None,
+                audience: None,
+                session_duration: DEFAULT_SESSION_DURATION,
+                max_token_age: None,
+                leeway: Duration::seconds(DEFAULT_LEEWAY_SECS),
+                kid: None,
+                require_jti: false,
+                enabled: true,
+            },
+        }
+    }
+
+    /// The key.
+    #[must_use]
+    pub fn key(&self) -> &HandshakeKey {
+        &self.key
+    }
+
+    /// The expected `iss`, if any.
+    #[must_use]
+    pub fn expected_issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    /// The expected `aud`, if any.
+    #[must_use]
+    pub fn expected_audience(&self) -> Option<&str> {
+        self.audience.as_deref()
+    }
+
+    /// How long a session opened by a handshake lasts.
+    #[must_use]
+    pub fn session_duration(&self) -> Duration {
+        self.session_duration
+    }
+
+    /// The longest `exp - iat` accepted, if capped.
+    #[must_use]
+    pub fn max_token_age(&self) -> Option<Duration> {
+        self.max_token_age
+    }
+
+    /// The clock-skew allowance.
+    #[must_use]
+    pub fn leeway(&self) -> Duration {
+        self.leeway
+    }
+
+    /// The extra key id naming this configuration, if any.
+    #[must_use]
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// Whether tokens must carry a `jti`.
+    #[must_use]
+    pub fn requires_jti(&self) -> bool {
+        self.require_jti
+    }
+
+    /// Whether the configuration is enabled.
+    #[must_use]
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn validation(&self) -> Validation {
+        let mut v = Validation::new().leeway(self.leeway);
+        if let Some(iss) = &self.issuer {
+            v = v.issuer(iss.clone());
+        }
+        if let Some(aud) = &self.audience {
+            v = v.audience(aud.clone());
+        }
+        if let Some(max) = self.max_token_age {
+            v = v.max_lifetime(max);
+        }
+        v
+    }
+}
+
+/// Builds [`HandshakeSettings`]; see [`HandshakeSettings::builder`].
+#[derive(Debug, Clone)]
+pub struct HandshakeSettingsBuilder {
+    settings: HandshakeSettings,
+}
+
+impl HandshakeSettingsBuilder {
+    /// Requires `iss` to equal `issuer`.
+    #[must_use]
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.settings.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Requires `aud` (a string, or an array of strings) to hold `audience`;
+    /// typically the docs site's host.
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.settings.audience = Some(audience.into());
+        self
+    }
+
+    /// How long sessions opened by a handshake last (default 14 days, at
+    /// most 365).
+    #[must_use]
+    pub fn session_duration(mut self, duration: Duration) -> Self {
+        self.settings.session_duration = duration;
+        self
+    }
+
+    /// Caps a token's lifetime, `exp - iat` (none by default). Handshake
+    /// tokens should live seconds; a token made to last longer is refused as
+    /// expired.
+    #[must_use]
+    pub fn max_token_age(mut self, max: Duration) -> Self {
+        self.settings.max_token_age = Some(max);
+        self
+    }
+
+    /// Clock-skew allowance for `exp`, `nbf` and `iat` (default 30 s;
+    /// clamped as by [`Validation::leeway`]).
+    #[must_use]
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.settings.leeway = Validation::new().leeway(leeway).leeway_duration();
+        self
+    }
+
+    /// A key id that names this configuration in a token's `kid` header,
+    /// besides its client id.
+    #[must_use]
+    pub fn kid(mut self, kid: impl Into<String>) -> Self {
+        self.settings.kid = Some(kid.into());
+        self
+    }
+
+    /// Requires every token to carry a `jti` (default: a `jti` is optional,
+    /// and accepted once when present).
+    #[must_use]
+    pub fn require_jti(mut self, require: bool) -> Self {
+        self.settings.require_jti = require;
+        self
+    }
+
+    /// Whether the configuration is enabled (default: enabled). Tokens for a
+    /// disabled configuration are refused as `disabled`.
+    #[must_use]
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.settings.enabled = enabled;
+        self
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    ///
+    /// [`HandshakeSetupError::InvalidSessionDuration`],
+    /// [`HandshakeSetupError::EmptyExpectation`] for an empty issuer or
+    /// audience, [`HandshakeSetupError::Key`] for a key id that is not 1 to
+    /// 256 printable ASCII characters.
+    pub fn build(self) -> Result<HandshakeSettings, HandshakeSetupError> {
+        let s = self.settings;
+        if s.session_duration <= Duration::ZERO || s.session_duration > MAX_SESSION_DURATION {
+            return Err(HandshakeSetupError::InvalidSessionDuration);
+        }
+        if s.issuer.as_deref() == Some("") {
+            return Err(HandshakeSetupError::EmptyExpectation("issuer"));
+        }
+        if s.audience.as_deref() == Some("") {
+            return Err(HandshakeSetupError::EmptyExpectation("audience"));
+        }
+        if let Some(kid) = &s.kid {
+            s.key.verifiers(kid, &Validation::new())?;
+        }
+        Ok(s)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Claims
+// ---------------------------------------------------------------------------
+
+/// The claims of a verified handshake token. Only a [`HandshakeVerifier`]
+/// makes them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct HandshakeClaims {
+    /// Subject: the reader's id in the customer app.
+    pub sub: Option<String>,
+    /// Email address, as sent (never case-folded).
+    pub email: Option<String>,
+    /// First name (Documentation.AI spelling).
+    pub firstname: Option<String>,
+    /// First name (OpenID Connect spelling).
+    pub given_name: Option<String>,
+    /// Last name.
+    pub lastname: Option<String>,
+    /// Last name (OpenID Connect spelling).
+    pub family_name: Option<String>,
+    /// The reader's company, for personalization.
+    pub company: Option<String>,
+    /// The docs site's host name, for personalization.
+    pub host: Option<String>,
+    /// Roles for access control; `["*"]` grants every group.
+    #[serde(rename = "accessRoles")]
+    pub access_roles: Option<Vec<String>>,
+    /// Reader group ids, used when `accessRoles` is absent.
+    pub groups: Option<Vec<String>>,
+    /// Issuer.
+    pub iss: Option<String>,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: i64,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: i64,
+    /// Token id.
+    pub jti: Option<String>,
+}
+
+/// The reader groups a handshake grants.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ReaderGroups {
+    /// Every reader group, present and future (`"*"` was granted).
+    pub all_groups: bool,
+    /// The groups named, without `"*"`.
+    pub groups: Vec<String>,
+}
+
+impl HandshakeClaims {
+    /// `firstname`, else `given_name`.
+    #[must_use]
+    pub fn first_name(&self) -> Option<&str> {
+        self.firstname.as_deref().or(self.given_name.as_deref())
+    }
+
+    /// `lastname`, else `family_name`.
+    #[must_use]
+    pub fn last_name(&self) -> Option<&str> {
+        self.lastname.as_deref().or(self.family_name.as_deref())
+    }
+
+    /// The reader's username: `sub`, else `email`.
+    #[must_use]
+    pub fn username(&self) -> Option<&str> {
+        self.sub.as_deref().or(self.email.as_deref())
+    }
+
+    /// The groups granted: from `accessRoles` when present (even empty),
+    /// else from `groups`, else none. `"*"` in the list grants every group.
+    #[must_use]
+    pub fn reader_groups(&self) -> ReaderGroups {
+        let list = self
+            .access_roles
+            .as_deref()
+            .or(self.groups.as_deref())
+            .unwrap_or_default();
+        ReaderGroups {
+            all_groups: list.iter().any(|g| g == ALL_GROUPS),
+            groups: list.iter().filter(|g| *g != ALL_GROUPS).cloned().collect(),
+        }
+    }
+
+    /// Length limits, as for code requests: each text claim at most
+    /// [`MAX_FIELD_CHARS`] characters, at most [`MAX_READER_GROUPS`] groups.
+    fn within_limits(&self) -> bool {
+        let texts = [
+            &self.sub,
+            &self.email,
+            &self.firstname,
+            &self.given_name,
+            &self.lastname,
+            &self.family_name,
+            &self.company,
+            &self.host,
+            &self.iss,
+            &self.jti,
+        ];
+        let lists = [&self.access_roles, &self.groups];
+        texts
+            .into_iter()
+            .flatten()
+            .chain(lists.into_iter().flatten().flatten())
+            .all(|t| t.chars().count() <= MAX_FIELD_CHARS)
+            && lists.into_iter().flatten().all(|l| l.len() <= MAX_READER_GROUPS)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+/// What went wrong with a handshake token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeErrorKind {
+    /// No token was sent.
+    #[error("no handshake token was sent")]
+    Missing,
+    /// The token failed verification.
+    #[error("{0}")]
+    Token(VerifyError),
+    /// The token's `jti` was accepted before.
+    #[error("the handshake token was used before")]
+    Replayed,
+    /// The configuration the token is for is disabled.
+    #[error("this JWT configuration is disabled")]
+    Disabled,
+    /// The replay cache failed, so single use could not be ensured; the
+    /// token is refused. Hosts should answer this one with a server error
+    /// rather than a redirect to the login URL.
+    #[error("the replay cache failed")]
+    ReplayStore,
+}
+
+impl HandshakeErrorKind {
+    /// The `jwt_error` code: `missing`, `malformed`, `bad_signature`,
+    /// `expired`, `not_yet_valid`, `wrong_audience`, `wrong_issuer`,
+    /// `replayed` or `disabled`. A replay-cache failure counts as `replayed`:
+    /// the token could not be shown to be fresh.
+    #[must_use]
+    pub const fn reason(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Token(e) => e.reason(),
+            Self::Replayed | Self::ReplayStore => "replayed",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// A handshake token was refused.
+///
+/// [`reason`](Self::reason) is the `jwt_error` code for the login URL;
+/// [`client_id`](Self::client_id) the configuration it was for, when that
+/// can be told (by `kid`, by a signature that verified, or because only one
+/// configuration is active), so the reader can be sent to its login URL with
+/// [`expected_aud`](Self::expected_aud). `Display` gives the detail, for
+/// logs.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{kind}")]
+pub struct HandshakeError {
+    kind: HandshakeErrorKind,
+    client_id: Option<ClientId>,
+    expected_aud: Option<String>,
+    #[source]
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl HandshakeError {
+    fn new(kind: HandshakeErrorKind, entry: Option<&Entry>) -> Self {
+        Self {
+            kind,
+            client_id: entry.map(|e| e.client_id.clone()),
+            expected_aud: entry.and_then(|e| e.settings.audience.clone()),
+            source: None,
+        }
+    }
+
+    /// What went wrong.
+    #[must_use]
+    pub fn kind(&self) -> &HandshakeErrorKind {
+        &self.kind
+    }
+
+    /// The `jwt_error` code; see [`HandshakeErrorKind::reason`].
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        self.kind.reason()
+    }
+
+    /// The configuration the token was for, when it can be told.
+    #[must_use]
+    pub fn client_id(&self) -> Option<&ClientId> {
+        self.client_id.as_ref()
+    }
+
+    /// That configuration's expected audience, if it has one.
+    #[must_use]
+    pub fn expected_aud(&self) -> Option<&str> {
+        self.expected_aud.as_deref()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Verifier
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Entry {
+    client_id: ClientId,
+    settings: HandshakeSettings,
+    /// One verifier per key slot, keys named by the client id.
+    by_client_id: Vec<Verifier>,
+    /// The same, keys named by the settings' kid.
+    by_named_kid: Vec<Verifier>,
+}
+
+impl Entry {
+    fn new(client_id: ClientId, settings: HandshakeSettings) -> Result<Self, KeyError> {
+        let validation = settings.validation();
+        let by_client_id = settings.key.verifiers(client_id.as_str(), &validation)?;
+        let by_named_kid = match &settings.kid {
+            Some(kid) => settings.key.verifiers(kid, &validation)?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            client_id,
+            settings,
+            by_client_id,
+            by_named_kid,
+        })
+    }
+
+    fn is_named(&self, kid: &str) -> bool {
+        self.client_id.as_str() == kid || self.settings.kid.as_deref() == Some(kid)
+    }
+
+    /// Tries each key slot. A signature error from every slot answers the
+    /// last one; any other answer (the signature verified) is final.
+    fn verify(
+        &self,
+        token: &UntrustedToken<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Verified<HandshakeClaims>, VerifyError> {
+        let verifiers = match (token.kid(), &self.settings.kid) {
+            (Some(kid), Some(named)) if kid == named && kid != self.client_id.as_str() => &self.by_named_kid,
+            _ => &self.by_client_id,
+        };
+        let mut last = VerifyError::UnknownKey;
+        for verifier in verifiers {
+            match verifier.verify::<HandshakeClaims>(token, now) {
+                Ok(verified) if !verified.claims().within_limits() => {
+                    return Err(VerifyError::Malformed);
+                }
+                Err(e) if is_signature_error(&e) => last = e,
+                other => return other,
+            }
+        }
+        Err(last)
+    }
+}
+
+/// Errors raised before the signature verified.
+fn is_signature_error(e: &VerifyError) -> bool {
+    matches!(
+        e,
+        VerifyError::UnknownKey | VerifyError::AlgorithmMismatch | VerifyError::BadSignature
+    )
+}
+
+/// A token whose signature and claims passed, not yet checked for replay.
+struct Checked {
+    verified: Verified<HandshakeClaims>,
+    client_id: ClientId,
+    expected_aud: Option<String>,
+    replay_key: Option<String>,
+    remember_until: OffsetDateTime,
+    session_duration: Duration,
+}
+
+/// Verifies handshake tokens for up to [`MAX_HANDSHAKE_CONFIGS`]
+/// configurations.
+#[derive(Debug, Clone, Default)]
+pub struct HandshakeVerifier {
+    entries: Vec<Entry>,
+}
+
+impl HandshakeVerifier {
+    /// A verifier with no configuration (every token is refused).
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the configuration `client_id`, or replaces its settings (for
+    /// example after its key pair was regenerated: tokens signed with the
+    /// old key then fail at once). Answers the settings replaced.
+    ///
+    /// # Errors
+    ///
+    /// [`HandshakeSetupError::TooManyConfigurations`] when adding a sixth,
+    /// [`HandshakeSetupError::DuplicateKid`] when the settings' kid is
+    /// another configuration's client id or kid (or this client id is
+    /// another's kid), [`HandshakeSetupError::Key`] if a key cannot be
+    /// built. On error the verifier is unchanged.
+    pub fn insert(
+        &mut self,
+        client_id: ClientId,
+        settings: HandshakeSettings,
+    ) -> Result<Option<HandshakeSettings>, HandshakeSetupError> {
+        let existing = self.entries.iter().position(|e| e.client_id == client_id);
+        if existing.is_none() && self.entries.len() >= MAX_HANDSHAKE_CONFIGS {
+            return Err(HandshakeSetupError::TooManyConfigurations);
+        }
+        let others = self.entries.iter().filter(|e| e.client_id != client_id);
+        for other in others {
+            if other.is_named(client_id.as_str()) {
+                return Err(HandshakeSetupError::DuplicateKid(client_id.to_string()));
+            }
+            if let Some(kid) = &settings.kid
+                && other.is_named(kid)
+            {
+                return Err(HandshakeSetupError::DuplicateKid(kid.clone()));
+            }
+        }
+        let entry = Entry::new(client_id, settings)?;
+        Ok(match existing {
+            Some(i) => Some(std::mem::replace(&mut self.entries[i], entry).settings),
+            None => {
+                self.entries.push(entry);
+                None
+            }
+        })
+    }
+
+    /// Removes a configuration; answers its settings.
+    pub fn remove(&mut self, client_id: &ClientId) -> Option<HandshakeSettings> {
+        let i = self.entries.iter().position(|e| &e.client_id == client_id)?;
+        Some(self.entries.remove(i).settings)
+    }
+
+    /// Enables or disables a configuration; `false` if there is none with
+    /// this client id.
+    pub fn set_enabled(&mut self, client_id: &ClientId, enabled: bool) -> bool {
+        match self.entries.iter_mut().find(|e| &e.client_id == client_id) {
+            Some(entry) => {
+                entry.settings.enabled = enabled;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The settings of a configuration.
+    #[must_use]
+    pub fn settings(&self, client_id: &ClientId) -> Option<&HandshakeSettings> {
+        self.entries
+            .iter()
+            .find(|e| &e.client_id == client_id)
+            .map(|e| &e.settings)
+    }
+
+    /// The configurations' client ids, in the order they are tried.
+    pub fn client_ids(&self) -> impl Iterator<Item = &ClientId> {
+        self.entries.iter().map(|e| &e.client_id)
+    }
+
+    /// Number of configurations.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there is no configuration.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The error for a request that carried no token: `missing`, for the
+    /// only enabled configuration when there is exactly one.
+    #[must_use]
+    pub fn missing(&self) -> HandshakeError {
+        HandshakeError::new(HandshakeErrorKind::Missing, self.only_enabled())
+    }
+
+    fn only_enabled(&self) -> Option<&Entry> {
+        let mut enabled = self.entries.iter().filter(|e| e.settings.enabled);
+        match (enabled.next(), enabled.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// Verifies a token, then records its `jti` in `replay`.
+    ///
+    /// Everything but the replay check runs before the returned future is
+    /// first polled, so the future does not borrow `token`. A `jti` is
+    /// recorded only for a token that passed every other check.
+    ///
+    /// # Errors
+    ///
+    /// A [`HandshakeError`]; see the [module documentation](self) for the
+    /// checks and [`HandshakeErrorKind::reason`] for the codes.
+    pub fn verify<'a, R: ReplayCache>(
+        &'a self,
+        token: &UntrustedToken<'_>,
+        now: OffsetDateTime,
+        replay: &'a R,
+    ) -> impl Future<Output = Result<VerifiedHandshake, HandshakeError>> + Send + use<'a, R> {
+        let checked = self.check(token, now);
+        async move {
+            let checked = checked?;
+            if let Some(key) = &checked.replay_key {
+                let refused = |kind| HandshakeError {
+                    kind,
+                    client_id: Some(checked.client_id.clone()),
+                    expected_aud: checked.expected_aud.clone(),
+                    source: None,
+                };
+                match replay.insert_if_absent(key, checked.remember_until).await {
+                    Ok(true) => {}
+                    Ok(false) => return Err(refused(HandshakeErrorKind::Replayed)),
+                    Err(e) => {
+                        let mut err = refused(HandshakeErrorKind::ReplayStore);
+                        err.source = Some(Arc::new(e));
+                        return Err(err);
+                    }
+                }
+            }
+            let jti = checked.verified.jti().map(str::to_owned);
+            Ok(VerifiedHandshake {
+                token_expires_at: checked.verified.expires_at(),
+                claims: checked.verified.into_claims(),
+                client_id: checked.client_id,
+                jti,
+                session_duration: checked.session_duration,
+            })
+        }
+    }
+
+    /// Parses and verifies a token string as it arrived (query parameter,
+    /// cookie or form field). An empty or blank string is `missing`.
+    ///
+    /// # Errors
+    ///
+    /// As [`UntrustedToken::parse`] (`malformed`) and
+    /// [`HandshakeVerifier::verify`].
+    pub fn verify_str<'a, R: ReplayCache>(
+        &'a self,
+        token: &str,
+        now: OffsetDateTime,
+        replay: &'a R,
+    ) -> impl Future<Output = Result<VerifiedHandshake, HandshakeError>> + Send + use<'a, R> {
+        let token = token.trim();
+        let parsed = if token.is_empty() {
+            Err(self.missing())
+        } else {
+            UntrustedToken::parse(token).map_err(|e| {
+                // A token that does not parse has no trustworthy kid.
+                HandshakeError::new(HandshakeErrorKind::Token(e), self.only_enabled())
+            })
+        };
+        let checked = parsed.map(|t| self.verify(&t, now, replay));
+        async move { checked?.await }
+    }
+
+    /// Signature and claims, without the replay check.
+    fn check(&self, token: &UntrustedToken<'_>, now: OffsetDateTime) -> Result<Checked, HandshakeError> {
+        let (entry, verified) = self.choose(token, now)?;
+        let fail = |e| HandshakeError::new(HandshakeErrorKind::Token(e), Some(entry));
+        let replay_key = match verified.jti() {
+            Some(jti) => Some(replay_key(&entry.client_id, jti)),
+            None if entry.settings.require_jti => {
+                return Err(fail(VerifyError::MissingClaim("jti")));
+            }
+            None => None,
+        };
+        Ok(Checked {
+            // The first second at which the token no longer verifies.
+            remember_until: verified
+                .expires_at()
+                .saturating_add(entry.settings.leeway)
+                .saturating_add(Duration::SECOND),
+            verified,
+            client_id: entry.client_id.clone(),
+            expected_aud: entry.settings.audience.clone(),
+            replay_key,
+            session_duration: entry.settings.session_duration,
+        })
+    }
+
+    /// Chooses the configuration and verifies the token with it.
+    fn choose(
+        &self,
+        token: &UntrustedToken<'_>,
+        now: OffsetDateTime,
+    ) -> Result<(&Entry, Verified<HandshakeClaims>), HandshakeError> {
+        let token_error = |e, entry| HandshakeError::new(HandshakeErrorKind::Token(e), entry);
+        if let Some(kid) = token.kid() {
+            let Some(entry) = self.entries.iter().find(|e| e.is_named(kid)) else {
+                return Err(token_error(VerifyError::UnknownKey, self.only_enabled()));
+            };
+            if !entry.settings.enabled {
+                return Err(HandshakeError::new(HandshakeErrorKind::Disabled, Some(entry)));
+            }
+            return match entry.verify(token, now) {
+                Ok(verified) => Ok((entry, verified)),
+                Err(e) => Err(token_error(e, Some(entry))),
+            };
+        }
+        // No kid: try the enabled configurations in order.
+        let mut signature_error = VerifyError::UnknownKey;
+        let mut claims_error = None;
+        for entry in self.entries.iter().filter(|e| e.settings.enabled) {
+            match entry.verify(token, now) {
+                Ok(verified) => return Ok((entry, verified)),
+                Err(e) if is_signature_error(&e) => {
+                    if signature_error != VerifyError::BadSignature {
+                        signature_error = e;
+                    }
+                }
+                Err(e) => {
+                    claims_error.get_or_insert((e, entry));
+                }
+            }
+        }
+        if let Some((e, entry)) = claims_error {
+            return Err(token_error(e, Some(entry)));
+        }
+        // Signed for a disabled configuration?
+        for entry in self.entries.iter().filter(|e| !e.settings.enabled) {
+            if !matches!(entry.verify(token, now), Err(e) if is_signature_error(&e)) {
+                return Err(HandshakeError::new(HandshakeErrorKind::Disabled, Some(entry)));
+            }
+        }
+        Err(token_error(signature_error, self.only_enabled()))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Verified handshake
+// ---------------------------------------------------------------------------
+
+/// A handshake token that passed every check, for one configuration. Only
+/// [`HandshakeVerifier::verify`] makes one.
+#[derive(Debug, Clone)]
+pub struct VerifiedHandshake {
+    claims: HandshakeClaims,
+    client_id: ClientId,
+    token_expires_at: OffsetDateTime,
+    jti: Option<String>,
+    session_duration: Duration,
+}
+
+impl VerifiedHandshake {
+    /// The claims.
+    #[must_use]
+    pub fn claims(&self) -> &HandshakeClaims {
+        &self.claims
+    }
+
+    /// The configuration the token was verified for.
+    #[must_use]
+    pub fn client_id(&self) -> &ClientId {
+        &self.client_id
+    }
+
+    /// The token's `exp` (the session lasts longer; see
+    /// [`into_session`](Self::into_session)).
+    #[must_use]
+    pub fn token_expires_at(&self) -> OffsetDateTime {
+        self.token_expires_at
+    }
+
+    /// The token's `jti`, if it had one.
+    #[must_use]
+    pub fn jti(&self) -> Option<&str> {
+        self.jti.as_deref()
+    }
+
+    /// The groups granted; see [`HandshakeClaims::reader_groups`].
+    #[must_use]
+    pub fn reader_groups(&self) -> ReaderGroups {
+        self.claims.reader_groups()
+    }
+
+    /// The reader session this handshake opens at `now`, lasting the
+    /// configuration's session duration.
+    ///
+    /// `username` is `sub`, else `email`, else empty (a reader known by
+    /// groups only); names are `firstname`/`given_name` and
+    /// `lastname`/`family_name`; the session's `jti` is the token's, else a
+    /// random one. A grant of every group is written as the single group
+    /// [`ALL_GROUPS`] (`"*"`): whatever reads the session must treat it so.
+    #[must_use]
+    pub fn into_session(self, now: OffsetDateTime) -> ReaderSession {
+        let access = self.claims.reader_groups();
+        let groups = if access.all_groups {
+            vec![ALL_GROUPS.to_owned()]
+        } else {
+            access.groups
+        };
+        let text = |v: Option<&str>| v.unwrap_or_default().to_owned();
+        ReaderSession {
+            username: text(self.claims.username()),
+            email: text(self.claims.email.as_deref()),
+            first_name: text(self.claims.first_name()),
+            last_name: text(self.claims.last_name()),
+            groups,
+            client_id: self.client_id,
+            jti: self.jti.unwrap_or_else(|| random_token().to_string()),
+            expires_at: now.saturating_add(self.session_duration),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(value: serde_json::Value) -> HandshakeClaims {
+        let mut v = json!({"iat": 1, "exp": 2});
+        v.as_object_mut().unwrap().extend(value.as_object().unwrap().clone());
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn groups_follow_access_roles_then_groups() {
+        let c = claims(json!({"accessRoles": ["a", "b"], "groups": ["g"]}));
+        assert_eq!(
+            c.reader_groups(),
+            ReaderGroups {
+                all_groups: false,
+                groups: vec!["a".into(), "b".into()]
+            }
+        );
+        // Present but empty: no groups, no fall-back.
+        let c = claims(json!({"accessRoles": [], "groups": ["g"]}));
+        assert_eq!(c.reader_groups(), ReaderGroups::default());
+        let c = claims(json!({"groups": ["g"]}));
+        assert_eq!(c.reader_groups().groups, ["g"]);
+        let c = claims(json!({"accessRoles": ["*"]}));
+        assert_eq!(
+            c.reader_groups(),
+            ReaderGroups {
+                all_groups: true,
+                groups: vec![]
+            }
+        );
+        let c = claims(json!({"accessRoles": ["x", "*"]}));
+        assert!(c.reader_groups().all_groups);
+        assert_eq!(c.reader_groups().groups, ["x"]);
+        assert_eq!(claims(json!({})).reader_groups(), ReaderGroups::default());
+    }
+
+    #[test]
+    fn names_and_username_fall_back() {
+        let c = claims(json!({"given_name": "Ada", "family_name": "L", "email": "a@x"}));
+        assert_eq!(c.first_name(), Some("Ada"));
+        assert_eq!(c.last_name(), Some("L"));
+        assert_eq!(c.username(), Some("a@x"));
+        let c = claims(json!({"firstname": "A", "given_name": "B", "sub": "s", "email": "e"}));
+        assert_eq!(c.first_name(), Some("A"));
+        assert_eq!(c.username(), Some("s"));
+        assert_eq!(claims(json!({})).username(), None);
+    }
+
+    #[test]
+    fn duplicate_or_mistyped_claims_do_not_deserialize() {
+        let dup = r#"{"iat":1,"exp":2,"sub":"a","sub":"b"}"#;
+        assert!(serde_json::from_str::<HandshakeClaims>(dup).is_err());
+        let roles = r#"{"iat":1,"exp":2,"accessRoles":"*"}"#;
+        assert!(serde_json::from_str::<HandshakeClaims>(roles).is_err());
+    }
+
+    #[test]
+    fn limits() {
+        assert!(claims(json!({"sub": "x".repeat(MAX_FIELD_CHARS)})).within_limits());
+        assert!(!claims(json!({"sub": "x".repeat(MAX_FIELD_CHARS + 1)})).within_limits());
+        assert!(!claims(json!({"groups": ["x".repeat(MAX_FIELD_CHARS + 1)]})).within_limits());
+        let many: Vec<String> = (0..=MAX_READER_GROUPS).map(|i| i.to_string()).collect();
+        assert!(!claims(json!({"accessRoles": many})).within_limits());
+        assert!(claims(json!({"accessRoles": many[1..]})).within_limits());
+    }
+
+    #[test]
+    fn reasons_are_the_design_codes() {
+        use HandshakeErrorKind as K;
+        let cases = [
+            (K::Missing, "missing"),
+            (K::Token(VerifyError::Malformed), "malformed"),
+            (K::Token(VerifyError::BadSignature), "bad_signature"),
+            (K::Token(VerifyError::AlgorithmMismatch), "bad_signature"),
+            (K::Token(VerifyError::Expired), "expired"),
+            (K::Token(VerifyError::TooOld), "expired"),
+            (K::Token(VerifyError::NotYetValid), "not_yet_valid"),
+            (K::Token(VerifyError::IssuedInFuture), "not_yet_valid"),
+            (K::Token(VerifyError::WrongAudience), "wrong_audience"),
+            (K::Token(VerifyError::WrongIssuer), "wrong_issuer"),
+            (K::Replayed, "replayed"),
+            (K::ReplayStore, "replayed"),
+            (K::Disabled, "disabled"),
+        ];
+        for (kind, reason) in cases {
+            assert_eq!(kind.reason(), reason, "{kind:?}");
+            assert!(!kind.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn replay_keys_are_scoped_digests() {
+        let a = ClientId::generate();
+        let b = ClientId::generate();
+        let k = replay_key(&a, "j1");
+        assert_eq!(k.len(), 43);
+        assert!(!k.contains("j1"));
+        assert_eq!(k, replay_key(&a, "j1"));
+        assert_ne!(k, replay_key(&b, "j1"));
+        assert_ne!(k, replay_key(&a, "j2"));
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let (_, public) = generate_ed25519_key_pair().unwrap();
+        let key = HandshakeKey::ed25519_from_spki_pem(&public).unwrap();
+        let s = HandshakeSettings::builder(key.clone()).build().unwrap();
+        assert_eq!(s.session_duration(), DEFAULT_SESSION_DURATION);
+        assert_eq!(s.leeway(), Duration::seconds(30));
+        assert!(s.is_enabled() && !s.requires_jti());
+        for bad in [
+            Duration::ZERO,
+            Duration::seconds(-1),
+            MAX_SESSION_DURATION + Duration::SECOND,
+        ] {
+            assert_eq!(
+                HandshakeSettings::builder(key.clone())
+                    .session_duration(bad)
+                    .build()
+                    .unwrap_err(),
+                HandshakeSetupError::InvalidSessionDuration
+            );
+        }
+        assert_eq!(
+            HandshakeSettings::builder(key.clone()).issuer("").build().unwrap_err(),
+            HandshakeSetupError::EmptyExpectation("issuer")
+        );
+        assert_eq!(
+            HandshakeSettings::builder(key.clone())
+                .audience("")
+                .build()
+                .unwrap_err(),
+            HandshakeSetupError::EmptyExpectation("audience")
+        );
+        assert_eq!(
+            HandshakeSettings::builder(key.clone()).kid("a\nb").build().unwrap_err(),
+            HandshakeSetupError::Key(KeyError::InvalidKid)
+        );
+        let s = HandshakeSettings::builder(key)
+            .leeway(Duration::days(2))
+            .build()
+            .unwrap();
+        assert_eq!(s.leeway(), Duration::hours(1));
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let secret = ClientSecret::generate();
+        let key = HandshakeKey::hs256(&secret, None).unwrap();
+        let settings = HandshakeSettings::builder(key.clone()).build().unwrap();
+        let mut verifier = HandshakeVerifier::new();
+        verifier.insert(ClientId::generate(), settings.clone()).unwrap();
+        for text in [format!("{key:?}"), format!("{settings:?}"), format!("{verifier:?}")] {
+            assert!(!text.contains(secret.expose()), "{text}");
+        }
+        assert!(format!("{key:?}").contains("[redacted]"));
+    }
+}

@@ -1,0 +1,574 @@
+//! `RedisCodeStore` against a real `redis-server` each test starts on a free
+//! loopback port: single use, concurrency across connections, expiry, and
+//! failures (refused, hung, foreign data) as typed errors.
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use kb_sso::store::redis::{DEFAULT_CODE_PREFIX, RedisCodeStore, RedisConnection, RedisStoreError};
+use kb_sso::{
+    CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeRequest, CodeStore, GrantProblem, JwtConfig, ReaderIdentity,
+    Redemption, SystemClock,
+};
+use time::{Duration, OffsetDateTime};
+
+/// A `redis-server` child on a loopback port, without persistence. Killed
+/// (after being resumed, if paused) on drop.
+struct RedisServer {
+    bin: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts a server (`$REDIS_SERVER`, else `redis-server` on the `PATH`),
+    /// or says why not and returns `None` (the test then
+    /// skips, or fails under `KB_SSO_REQUIRE_SERVERS=1`).
+    fn start(test: &str) -> Option<Self> {
+        let Some(bin) = find_redis_server() else {
+            support::skip_or_fail(test, "redis-server");
+            return None;
+        };
+        // A free port can be taken between probing and binding: try a few.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut server = Self {
+                bin: bin.clone(),
+                port,
+                child: None,
+            };
+            if server.spawn() {
+                return Some(server);
+            }
+        }
+        panic!("{test}: redis-server did not start on any of 5 free ports");
+    }
+
+    /// Spawns the server on `self.port` and waits until it answers PING.
+    fn spawn(&mut self) -> bool {
+        let mut child = Command::new(&self.bin)
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let deadline = Instant::now() + StdDuration::from_secs(10);
+        while Instant::now() < deadline {
+            if child.try_wait().expect("poll redis-server").is_some() {
+                return false;
+            }
+            if ping(self.port) {
+                self.child = Some(child);
+                return true;
+            }
+            std::thread::sleep(StdDuration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn pid(&self) -> String {
+        self.child.as_ref().expect("server running").id().to_string()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.pid()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill {sig} failed");
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
+    fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Resumes a frozen server (SIGCONT).
+    fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    /// Kills the server (SIGKILL) and reaps it.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a fresh server on the same port.
+    fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + StdDuration::from_secs(10);
+        while !self.spawn() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not restart on port {}",
+                self.port
+            );
+            std::thread::sleep(StdDuration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill").args(["-CONT", &child.id().to_string()]).status();
+        }
+        self.kill();
+    }
+}
+
+fn find_redis_server() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("REDIS_SERVER") {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("redis-server"))
+        .find(|p| p.is_file())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(StdDuration::from_secs(1)));
+    let mut buf = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+/// A raw connection for looking at and tampering with what the store wrote.
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn store(server: &RedisServer) -> RedisCodeStore {
+    RedisCodeStore::new(RedisConnection::connect(&server.url()).await.unwrap())
+}
+
+/// Now, in whole seconds: grants store their times as unix seconds.
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+}
+
+fn grant(issued_at: OffsetDateTime, lifetime: Duration) -> CodeGrant {
+    let (config, _) = JwtConfig::builder("Portal", "https://app.example.com/login")
+        .build()
+        .unwrap();
+    CodeGrant {
+        client_id: config.client_id().clone(),
+        identity: ReaderIdentity {
+            username: "john.doe".into(),
+            first_name: "John".into(),
+            last_name: "Doe".into(),
+            email: "john.doe@example.com".into(),
+            reader_group_ids: vec!["group1".into()],
+        },
+        token_validity_seconds: 900,
+        issued_at,
+        expires_at: issued_at + lifetime,
+        code_challenge: None,
+    }
+}
+
+fn digest(name: &str) -> CodeDigest {
+    CodeDigest::of(name)
+}
+
+#[tokio::test]
+async fn a_code_redeems_once_then_is_already_used_and_strangers_are_unknown() {
+    let Some(server) = RedisServer::start("redis_redeems_once") else {
+        return;
+    };
+    let store = store(&server).await;
+    let t0 = now();
+    let g = grant(t0, Duration::minutes(5));
+    store.insert(digest("one"), g.clone()).await.unwrap();
+
+    assert_eq!(
+        store.redeem(digest("one"), t0).await.unwrap(),
+        Redemption::Redeemed(g.clone())
+    );
+    assert_eq!(
+        store.redeem(digest("one"), t0).await.unwrap(),
+        Redemption::AlreadyUsed(Box::new(g)),
+        "the tombstone carries the first redemption's grant"
+    );
+    assert_eq!(
+        store.redeem(digest("never issued"), t0).await.unwrap(),
+        Redemption::Unknown
+    );
+}
+
+#[tokio::test]
+async fn keys_are_the_prefix_and_the_digest_and_never_hold_the_code() {
+    let Some(server) = RedisServer::start("redis_keys_are_digests") else {
+        return;
+    };
+    let conn = RedisConnection::connect(&server.url()).await.unwrap();
+    let (config, secrets) = JwtConfig::builder("Portal", "https://app.example.com/login")
+        .build()
+        .unwrap();
+    let issuer = CodeIssuer::new(RedisCodeStore::new(conn.clone()), SystemClock);
+    let body = br#"{"username":"u","firstName":"","lastName":"","emailId":"u@example.com"}"#;
+    let code = issuer
+        .issue(
+            Some(&config),
+            secrets.primary.expose().as_bytes(),
+            CodeRequest::from_json(body).unwrap(),
+        )
+        .await
+        .unwrap();
+
+    let mut raw = raw(&server).await;
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut raw).await.unwrap();
+    let expected = format!("{DEFAULT_CODE_PREFIX}{}", code.digest().to_hex());
+    assert_eq!(keys, std::slice::from_ref(&expected));
+    assert_eq!(issuer.store().key(&code.digest()), expected);
+    let value: String = redis::cmd("GET").arg(&expected).query_async(&mut raw).await.unwrap();
+    assert!(!value.contains(code.expose()), "the code itself is never stored");
+    assert!(!expected.contains(code.expose()));
+
+    // Another prefix is another keyspace: it cannot see or take this code.
+    let other = RedisCodeStore::new(conn).with_prefix("tenant-b:code:");
+    assert_eq!(other.prefix(), "tenant-b:code:");
+    assert_eq!(other.redeem(code.digest(), now()).await.unwrap(), Redemption::Unknown);
+    assert!(issuer.redeem(code.expose(), Some(config.client_id())).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn sixty_four_concurrent_redemptions_on_two_connections_yield_one_grant() {
+    let Some(server) = RedisServer::start("redis_concurrent_redemptions") else {
+        return;
+    };
+    // Two stores on two connections, as two app instances would have.
+    let stores = [Arc::new(store(&server).await), Arc::new(store(&server).await)];
+    let t0 = now();
+    for round in 0..5 {
+        let d = digest(&format!("contended {round}"));
+        stores[0].insert(d, grant(t0, Duration::minutes(5))).await.unwrap();
+        let start = Arc::new(tokio::sync::Barrier::new(64));
+        let tasks: Vec<_> = (0..64)
+            .map(|i| {
+                let store = stores[i % 2].clone();
+                let start = start.clone();
+                tokio::spawn(async move {
+                    start.wait().await;
+                    store.redeem(d, t0).await.unwrap()
+                })
+            })
+            .collect();
+        let mut redeemed = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Redemption::Redeemed(_) => redeemed += 1,
+                Redemption::AlreadyUsed(_) => {}
+                other => panic!("unexpected answer {other:?}"),
+            }
+        }
+        assert_eq!(redeemed, 1, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn redis_forgets_a_code_after_its_lifetime_and_tombstones_keep_the_ttl() {
+    let Some(server) = RedisServer::start("redis_ttl") else {
+        return;
+    };
+    let store = store(&server).await;
+    let mut raw = raw(&server).await;
+    let t0 = now();
+
+    // A code that is never redeemed: Redis drops it after its 1 s lifetime.
+    store
+        .insert(digest("short"), grant(t0, Duration::seconds(1)))
+        .await
+        .unwrap();
+    let key = store.key(&digest("short"));
+    let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut raw).await.unwrap();
+    assert!((1..=1000).contains(&ttl), "ttl {ttl}");
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    loop {
+        let exists: bool = redis::cmd("EXISTS").arg(&key).query_async(&mut raw).await.unwrap();
+        if !exists {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Redis never dropped the entry");
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    // Asked as of its issue time, so only Redis's forgetting can answer.
+    assert_eq!(store.redeem(digest("short"), t0).await.unwrap(), Redemption::Unknown);
+
+    // A redeemed code's tombstone expires when the code would have.
+    store
+        .insert(digest("long"), grant(t0, Duration::minutes(5)))
+        .await
+        .unwrap();
+    let key = store.key(&digest("long"));
+    assert!(matches!(
+        store.redeem(digest("long"), t0).await.unwrap(),
+        Redemption::Redeemed(_)
+    ));
+    let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut raw).await.unwrap();
+    assert!((1..=300_000).contains(&ttl), "tombstone ttl {ttl}");
+}
+
+#[tokio::test]
+async fn expiry_is_answered_from_now_before_redis_drops_the_entry() {
+    let Some(server) = RedisServer::start("redis_expired_from_now") else {
+        return;
+    };
+    let store = store(&server).await;
+    let t0 = now();
+    store
+        .insert(digest("late"), grant(t0, Duration::minutes(5)))
+        .await
+        .unwrap();
+    store
+        .insert(digest("just in time"), grant(t0, Duration::minutes(5)))
+        .await
+        .unwrap();
+
+    let expiry = t0 + Duration::minutes(5);
+    assert_eq!(store.redeem(digest("late"), expiry).await.unwrap(), Redemption::Expired);
+    assert_eq!(
+        store.redeem(digest("late"), t0).await.unwrap(),
+        Redemption::Unknown,
+        "an expired code never comes back"
+    );
+    assert!(matches!(
+        store
+            .redeem(digest("just in time"), expiry - Duration::milliseconds(1))
+            .await
+            .unwrap(),
+        Redemption::Redeemed(_)
+    ));
+}
+
+#[tokio::test]
+async fn insert_never_overwrites() {
+    let Some(server) = RedisServer::start("redis_insert_nx") else {
+        return;
+    };
+    let store = store(&server).await;
+    let t0 = now();
+    let first = grant(t0, Duration::minutes(5));
+    store.insert(digest("taken"), first.clone()).await.unwrap();
+    assert_eq!(
+        store.insert(digest("taken"), grant(t0, Duration::minutes(5))).await,
+        Err(RedisStoreError::DigestInUse)
+    );
+    assert_eq!(
+        store.redeem(digest("taken"), t0).await.unwrap(),
+        Redemption::Redeemed(first.clone())
+    );
+    // Nor does it revive a used code.
+    assert_eq!(
+        store.insert(digest("taken"), grant(t0, Duration::minutes(5))).await,
+        Err(RedisStoreError::DigestInUse)
+    );
+    assert_eq!(
+        store.redeem(digest("taken"), t0).await.unwrap(),
+        Redemption::AlreadyUsed(Box::new(first))
+    );
+}
+
+#[tokio::test]
+async fn foreign_data_under_a_key_is_an_error_not_a_code() {
+    let Some(server) = RedisServer::start("redis_foreign_data") else {
+        return;
+    };
+    let store = store(&server).await;
+    let mut raw = raw(&server).await;
+    let t0 = now();
+    let set = |key: String, value: &'static str| {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value);
+        cmd
+    };
+    let _: () = set(store.key(&digest("garbage")), "not ours")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let _: () = set(store.key(&digest("bad json")), "U|0|{\"client_id\":")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(store.key(&digest("hash")))
+        .arg("f")
+        .arg("v")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+
+    for name in ["garbage", "bad json"] {
+        assert!(
+            matches!(store.redeem(digest(name), t0).await, Err(RedisStoreError::BadData(_))),
+            "{name}"
+        );
+    }
+    assert!(matches!(
+        store.redeem(digest("hash"), t0).await,
+        Err(RedisStoreError::Server(_))
+    ));
+}
+
+#[tokio::test]
+async fn nothing_listening_is_connection_refused() {
+    let Some(mut server) = RedisServer::start("redis_refused_at_connect") else {
+        return;
+    };
+    let url = server.url();
+    server.kill();
+    assert_eq!(
+        RedisConnection::connect(&url).await.unwrap_err(),
+        RedisStoreError::ConnectionRefused
+    );
+}
+
+#[tokio::test]
+async fn a_killed_server_is_a_typed_error_and_a_restarted_one_works_again() {
+    let Some(mut server) = RedisServer::start("redis_killed_and_restarted") else {
+        return;
+    };
+    let conn = RedisConnection::connect(&server.url()).await.unwrap();
+    let issuer = CodeIssuer::new(RedisCodeStore::new(conn), SystemClock);
+    let store = issuer.store();
+    let t0 = now();
+    store
+        .insert(digest("pending"), grant(t0, Duration::minutes(5)))
+        .await
+        .unwrap();
+
+    server.kill();
+    // The first call may see the dropped connection, the next ones the
+    // refused reconnection; none of them may answer as if the code were
+    // unknown.
+    let mut refused = false;
+    for _ in 0..10 {
+        match store.redeem(digest("pending"), t0).await {
+            Err(RedisStoreError::ConnectionRefused) => {
+                refused = true;
+                break;
+            }
+            Err(RedisStoreError::Connection(_)) => {}
+            other => panic!("a dead server answered {other:?}"),
+        }
+    }
+    assert!(refused, "a dead server is reported as a refused connection");
+
+    // Through the issuer it is a store failure, not an invalid grant.
+    let code = "x".repeat(kb_sso::secret::RANDOM_TOKEN_LEN);
+    match issuer.redeem(&code, None).await {
+        Err(CodeError::Store(source)) => {
+            let e = source.downcast_ref::<RedisStoreError>().unwrap();
+            assert!(
+                matches!(e, RedisStoreError::ConnectionRefused | RedisStoreError::Connection(_)),
+                "{e:?}"
+            );
+        }
+        other => panic!("expected a store failure, got {other:?}"),
+    }
+
+    // Same port, fresh server (no persistence): the store reconnects.
+    server.restart();
+    let g = grant(now(), Duration::minutes(5));
+    let mut inserted = false;
+    for _ in 0..10 {
+        match store.insert(digest("after restart"), g.clone()).await {
+            Ok(()) => {
+                inserted = true;
+                break;
+            }
+            Err(RedisStoreError::ConnectionRefused | RedisStoreError::Connection(_)) => {
+                tokio::time::sleep(StdDuration::from_millis(100)).await;
+            }
+            Err(e) => panic!("unexpected error after restart: {e:?}"),
+        }
+    }
+    assert!(inserted, "the store works again after a restart");
+    assert_eq!(
+        store.redeem(digest("after restart"), g.issued_at).await.unwrap(),
+        Redemption::Redeemed(g)
+    );
+    assert!(matches!(
+        issuer.redeem(&code, None).await,
+        Err(CodeError::InvalidGrant(GrantProblem::Unknown))
+    ));
+}
+
+#[tokio::test]
+async fn a_hung_server_times_out_and_a_redeemed_code_stays_used() {
+    let Some(server) = RedisServer::start("redis_hung_server") else {
+        return;
+    };
+    let timeout = StdDuration::from_millis(500);
+    let conn = RedisConnection::connect_with_timeout(&server.url(), timeout)
+        .await
+        .unwrap();
+    assert_eq!(conn.command_timeout(), timeout);
+    let store = RedisCodeStore::new(conn);
+    let t0 = now();
+    let g = grant(t0, Duration::minutes(5));
+    store.insert(digest("once"), g.clone()).await.unwrap();
+    assert_eq!(
+        store.redeem(digest("once"), t0).await.unwrap(),
+        Redemption::Redeemed(g.clone())
+    );
+
+    server.pause();
+    assert_eq!(
+        store.redeem(digest("once"), t0).await,
+        Err(RedisStoreError::Timeout(timeout))
+    );
+    server.resume();
+
+    // Once the server answers again, the code is still used. The first
+    // call may still fail while the connection recovers.
+    let mut answer = None;
+    for _ in 0..10 {
+        match store.redeem(digest("once"), t0).await {
+            Ok(r) => {
+                answer = Some(r);
+                break;
+            }
+            Err(RedisStoreError::Timeout(_) | RedisStoreError::Connection(_)) => {}
+            Err(e) => panic!("unexpected error after resume: {e:?}"),
+        }
+    }
+    assert_eq!(answer, Some(Redemption::AlreadyUsed(Box::new(g))));
+}
