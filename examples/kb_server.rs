@@ -42,8 +42,8 @@ async fn main() -> ExitCode {
     }
     let started = match project_file {
         Some(path) => match common::server::load_project_file(&path) {
-            Ok((kb_url, project)) => {
-                common::server::start_project(listen, kb_url.as_deref(), project, SystemClock).await
+            Ok(p) => {
+                common::server::start_project(listen, p.kb_url.as_deref(), p.project, p.handshakes, SystemClock).await
             }
             Err(message) => return fail(&message),
         },

@@ -37,6 +37,12 @@ impl AuthCode {
         Self(random_token())
     }
 
+    /// A code received from the identity server (customer-app side).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn received(code: String) -> Self {
+        Self(Zeroizing::new(code))
+    }
+
     /// The code's text, to send to the customer app.
     pub fn expose(&self) -> &str {
         &self.0
@@ -189,21 +195,13 @@ impl CodeRequest {
     pub fn from_json(body: &[u8]) -> Result<Self, PayloadError> {
         let raw: RawCodeRequest<'_> =
             serde_json::from_slice(body).map_err(|e| PayloadError::Json(describe_json_error(&e)))?;
-        let username = check_field("username", raw.username, true)?;
-        let first_name = check_field("firstName", raw.first_name, false)?;
-        let last_name = check_field("lastName", raw.last_name, false)?;
-        let email = check_field("emailId", raw.email_id, true)?;
-        if !looks_like_email(&email) {
-            return Err(PayloadError::InvalidEmail);
-        }
-        let groups = raw.reader_group_ids.unwrap_or_default();
-        if groups.len() > MAX_READER_GROUPS {
-            return Err(PayloadError::TooManyGroups);
-        }
-        let reader_group_ids = groups
-            .into_iter()
-            .map(|g| check_field("readerGroupIds", g, true))
-            .collect::<Result<Vec<_>, _>>()?;
+        let identity = ReaderIdentity::from_fields(
+            raw.username,
+            raw.first_name,
+            raw.last_name,
+            raw.email_id,
+            raw.reader_group_ids,
+        )?;
         let validity = TokenValidity::from_minutes(parse_validity(raw.token_validity)?);
         let code_challenge = match raw.code_challenge {
             None => None,
@@ -211,22 +209,58 @@ impl CodeRequest {
             Some(_) => return Err(PayloadError::InvalidCodeChallenge),
         };
         Ok(Self {
-            identity: ReaderIdentity {
-                username,
-                first_name,
-                last_name,
-                email,
-                reader_group_ids,
-            },
+            identity,
             validity,
             code_challenge,
         })
     }
 }
 
+impl ReaderIdentity {
+    /// Checks the identity fields of a request body, as the code and widget
+    /// flows both send them: `username` and `emailId` required, no control
+    /// characters, at most [`MAX_FIELD_CHARS`] each, at most
+    /// [`MAX_READER_GROUPS`] non-empty group ids.
+    pub(crate) fn from_fields(
+        username: String,
+        first_name: String,
+        last_name: String,
+        email_id: String,
+        reader_group_ids: Option<Vec<String>>,
+    ) -> Result<Self, PayloadError> {
+        let username = check_field("username", username, true)?;
+        let first_name = check_field("firstName", first_name, false)?;
+        let last_name = check_field("lastName", last_name, false)?;
+        let email = check_field("emailId", email_id, true)?;
+        if !looks_like_email(&email) {
+            return Err(PayloadError::InvalidEmail);
+        }
+        let groups = reader_group_ids.unwrap_or_default();
+        if groups.len() > MAX_READER_GROUPS {
+            return Err(PayloadError::TooManyGroups);
+        }
+        let reader_group_ids = groups
+            .into_iter()
+            .map(|g| check_field("readerGroupIds", g, true))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            username,
+            first_name,
+            last_name,
+            email,
+            reader_group_ids,
+        })
+    }
+
+    /// `first_name last_name`, trimmed: the `name` claim.
+    pub(crate) fn full_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name).trim().to_owned()
+    }
+}
+
 /// A JSON number of any size as `f64` (out-of-range values become
 /// infinities, which clamping handles); `null` as absent.
-fn parse_validity(raw: Option<&RawValue>) -> Result<Option<f64>, PayloadError> {
+pub(crate) fn parse_validity(raw: Option<&RawValue>) -> Result<Option<f64>, PayloadError> {
     let Some(raw) = raw else { return Ok(None) };
     let text = raw.get().trim();
     if text == "null" {
@@ -267,7 +301,7 @@ fn looks_like_email(s: &str) -> bool {
 
 /// serde_json's message names the field, type and position; keep it but
 /// never echo input text back.
-fn describe_json_error(e: &serde_json::Error) -> String {
+pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
     match e.classify() {
         Category::Eof => "the JSON ends early".to_owned(),

@@ -569,7 +569,7 @@ fn check_name(name: &str) -> Result<String, ConfigError> {
     Ok(name.to_owned())
 }
 
-fn check_url(text: &str) -> Result<Url, &'static str> {
+pub(crate) fn check_url(text: &str) -> Result<Url, &'static str> {
     let text = text.trim();
     if text.is_empty() {
         return Err("it is empty");

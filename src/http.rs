@@ -32,6 +32,7 @@ use url::Url;
 use crate::clock::Clock;
 use crate::code::{CodeError, CodeStore, GrantProblem};
 use crate::config::ConfigStore;
+use crate::handshake::{HandshakeErrorKind, HandshakeVerifier};
 use crate::identity::IdentityServer;
 use crate::limit::{Decision, Limit, Limits, MemoryRateLimiter, RateLimiter};
 use crate::login_page::{HtmlLoginRenderer, LoginPage, LoginPageRenderer, RenderContext};
@@ -39,8 +40,11 @@ use crate::redirect::{RedirectError, RedirectPolicy, SafeRedirect, append_query}
 use crate::routing::{DomainRouter, Route};
 use crate::secret::{BasicAuthError, ClientCredentials, ClientId, ClientSecret};
 use crate::session::{ReaderSession, SESSION_COOKIE, SessionCodec, SessionRevocations};
-use crate::store::memory::MemorySessionRevocations;
+use crate::store::memory::{MemoryReplayCache, MemorySessionRevocations};
 use crate::token::{IdTokenClaims, KeySet, UntrustedToken, Validation, Verifier};
+
+/// The cookie a customer app may set with a handshake token.
+pub const HANDSHAKE_COOKIE: &str = "jwt";
 
 /// The cookie holding the login binding verifier (DESIGN 3.14), scoped to
 /// the callback path.
@@ -71,6 +75,8 @@ pub mod paths {
     pub const LOGIN: &str = "/login";
     /// The login page's domain field posts here.
     pub const LOGIN_DOMAIN: &str = "/login/domain";
+    /// Handshake tokens signed by the customer app arrive here.
+    pub const HANDSHAKE_CALLBACK: &str = "/api/auth/jwt/callback";
 }
 
 /// What [`SsoService::handle`] decided.
@@ -126,6 +132,8 @@ pub struct SsoService<CS, S, C, L = MemoryRateLimiter, R = MemorySessionRevocati
     secure_cookies: bool,
     client_auth: ClientAuthentication,
     renderer: Arc<dyn LoginPageRenderer>,
+    handshakes: Option<HandshakeVerifier>,
+    replay: MemoryReplayCache,
 }
 
 impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLimiter, MemorySessionRevocations> {
@@ -154,6 +162,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLim
             secure_cookies: kb_url.scheme() == "https",
             client_auth: ClientAuthentication::Optional,
             renderer: Arc::new(HtmlLoginRenderer),
+            handshakes: None,
+            replay: MemoryReplayCache::new(),
         })
     }
 }
@@ -173,6 +183,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             secure_cookies: self.secure_cookies,
             client_auth: self.client_auth,
             renderer: self.renderer,
+            handshakes: self.handshakes,
+            replay: self.replay,
         }
     }
 
@@ -191,6 +203,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             secure_cookies: self.secure_cookies,
             client_auth: self.client_auth,
             renderer: self.renderer,
+            handshakes: self.handshakes,
+            replay: self.replay,
         }
     }
 
@@ -203,6 +217,17 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// Sets whether the back-channel exchange requires client credentials.
     pub fn client_authentication(mut self, mode: ClientAuthentication) -> Self {
         self.client_auth = mode;
+        self
+    }
+
+    /// Accepts handshake tokens signed by customer apps (the direct flows):
+    /// on `/api/auth/jwt/callback?token=&redirect=`, as `?jwt=` on any page,
+    /// in a `jwt` cookie, or as a form field `jwt` posted to any page. Each
+    /// `jti` is accepted once (in memory: give every instance its own
+    /// verifier only behind sticky sessions, or verify with a shared
+    /// [`ReplayCache`](crate::handshake::ReplayCache) yourself).
+    pub fn handshakes(mut self, verifier: HandshakeVerifier) -> Self {
+        self.handshakes = Some(verifier);
         self
     }
 
@@ -261,6 +286,11 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
                 Some(r) => r,
                 None => self.login_domain(&req).await,
             }),
+            paths::HANDSHAKE_CALLBACK => match *method {
+                Method::GET | Method::POST => respond(self.handshake_callback(&req).await),
+                _ => respond(method_not_allowed(&Method::GET)),
+            },
+            _ if method == Method::POST && self.handshakes.is_some() => respond(self.handshake_post(&req).await),
             _ => match only(Method::GET) {
                 Some(r) => respond(r),
                 None => self.page(&req).await,
@@ -612,6 +642,13 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// redirect to sign in with `redirectPath` set to the requested path.
     pub async fn page<B>(&self, req: &Request<B>) -> Outcome {
         let now = self.identity.codes().clock().now();
+        if self.handshakes.is_some() {
+            let query = parse_form(req.uri().query().unwrap_or("").as_bytes()).unwrap_or_default();
+            if let Some(token) = query.get("jwt") {
+                let target = self.redirects.resolve_or_home(Some(&without_param(req.uri(), "jwt")));
+                return Outcome::Response(self.open_handshake(token, &target, false).await);
+            }
+        }
         let requested = req.uri().path_and_query().map_or("/", |p| p.as_str());
         if let Some(reader) = self.reader(req.headers(), now).await {
             return Outcome::Page(PageRequest {
@@ -620,6 +657,11 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             });
         }
         let back = self.redirects.resolve_or_home(Some(requested));
+        if self.handshakes.is_some()
+            && let Some(token) = cookies(req.headers(), HANDSHAKE_COOKIE).next()
+        {
+            return Outcome::Response(self.open_handshake(token, &back, true).await);
+        }
         let mut resp = match self.sign_in_target(&back).await {
             Ok(SignIn::Customer(login_url)) => {
                 let (binding_cookie, challenge) = self.new_binding();
@@ -634,6 +676,117 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             set_cookie(&mut resp, &self.session_cookie("", 0));
         }
         Outcome::Response(no_store(resp))
+    }
+
+    /// `/api/auth/jwt/callback`: `GET ?token=&redirect=`, or a form `POST`
+    /// with `jwt` (or `token`) and `redirect`.
+    pub async fn handshake_callback<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<Vec<u8>> {
+        if self.handshakes.is_none() {
+            return error(
+                StatusCode::NOT_FOUND,
+                "invalid_request",
+                "this KB takes no handshake tokens",
+            );
+        }
+        let fields = if req.method() == Method::POST {
+            parse_form(req.body().as_ref())
+        } else {
+            parse_form(req.uri().query().unwrap_or("").as_bytes())
+        };
+        let fields = match fields {
+            Ok(f) => f,
+            Err(r) => return r.into_response(),
+        };
+        let token = fields
+            .get("token")
+            .or_else(|| fields.get("jwt"))
+            .map_or("", String::as_str);
+        let target = self
+            .redirects
+            .resolve_or_home(fields.get("redirect").map(String::as_str));
+        self.open_handshake(token, &target, false).await
+    }
+
+    /// A form `POST` with field `jwt` to any page: the token opens a session
+    /// and the reader is sent to that page.
+    async fn handshake_post<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<Vec<u8>> {
+        let form = match parse_form(req.body().as_ref()) {
+            Ok(f) => f,
+            Err(r) => return r.into_response(),
+        };
+        let target = self
+            .redirects
+            .resolve_or_home(Some(req.uri().path_and_query().map_or("/", |p| p.as_str())));
+        match form.get("jwt") {
+            Some(token) => self.open_handshake(token, &target, false).await,
+            None => method_not_allowed(&Method::GET),
+        }
+    }
+
+    /// Verifies a handshake token and answers: a session and a redirect to
+    /// `target` (which carries no token), or a redirect to the login URL of
+    /// the token's configuration with `jwt_error`, `expected_aud` and
+    /// `from_url` (to `/login` when the configuration cannot be told).
+    async fn open_handshake(&self, token: &str, target: &SafeRedirect, from_cookie: bool) -> Response<Vec<u8>> {
+        let Some(verifier) = &self.handshakes else {
+            return redirect(target);
+        };
+        let now = self.identity.codes().clock().now();
+        let verified = verifier.verify_str(token, now, &self.replay).await;
+        let project = match self.identity.configs().project().await {
+            Ok(p) => p,
+            Err(_) => return unavailable(),
+        };
+        let mut resp = match verified {
+            Ok(v) => match project.jwt_config(v.client_id()) {
+                Some(c) if c.is_enabled() => {
+                    let session = v.into_session(now);
+                    let max_age = (session.expires_at.unix_timestamp() - now.unix_timestamp()).max(0);
+                    let mut resp = redirect(target);
+                    set_cookie(
+                        &mut resp,
+                        &self.session_cookie(&self.sessions.encode(&session), max_age),
+                    );
+                    resp
+                }
+                Some(c) => self.handshake_failure(Some(c.login_url()), "disabled", None, target),
+                None => self.handshake_failure(None, "disabled", None, target),
+            },
+            Err(e) if matches!(e.kind(), HandshakeErrorKind::ReplayStore) => return unavailable(),
+            Err(e) => {
+                let login = e
+                    .client_id()
+                    .and_then(|id| project.jwt_config(id))
+                    .map(|c| c.login_url());
+                self.handshake_failure(login, e.reason(), e.expected_aud(), target)
+            }
+        };
+        if from_cookie {
+            set_cookie(&mut resp, &format!("{HANDSHAKE_COOKIE}=; Path=/; Max-Age=0"));
+        }
+        set(&mut resp, header::REFERRER_POLICY, "no-referrer");
+        no_store(resp)
+    }
+
+    fn handshake_failure(
+        &self,
+        login_url: Option<&Url>,
+        reason: &str,
+        expected_aud: Option<&str>,
+        target: &SafeRedirect,
+    ) -> Response<Vec<u8>> {
+        let mut pairs = vec![("jwt_error", reason)];
+        if let Some(aud) = expected_aud {
+            pairs.push(("expected_aud", aud));
+        }
+        pairs.push(("from_url", target.as_str()));
+        match login_url {
+            Some(url) => redirect_to(append_query(url, &pairs).as_str()),
+            None => match self.login_page_url(target) {
+                Ok(url) => redirect_to(append_query(&url, &pairs).as_str()),
+                Err(r) => r.into_response(),
+            },
+        }
     }
 
     /// Where a reader without a session is sent: the login URL of the one
@@ -927,6 +1080,26 @@ fn set_cookie(resp: &mut Response<Vec<u8>>, cookie: &str) {
 
 fn set(resp: &mut Response<Vec<u8>>, name: HeaderName, value: &'static str) {
     resp.headers_mut().insert(name, HeaderValue::from_static(value));
+}
+
+/// The request's path and query without parameter `name` (a token that
+/// came in the URL must not stay in it).
+fn without_param(uri: &http::Uri, name: &str) -> String {
+    let path = uri.path();
+    let Some(query) = uri.query() else {
+        return path.to_owned();
+    };
+    let kept: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        return path.to_owned();
+    }
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(kept)
+        .finish();
+    format!("{path}?{query}")
 }
 
 /// The client's network address, as the host put it in the request's

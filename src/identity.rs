@@ -195,7 +195,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         let validity = grant.token_validity().max(Duration::SECOND);
         let exp = (now + validity).unix_timestamp();
         let who = &grant.identity;
-        let name = format!("{} {}", who.first_name, who.last_name).trim().to_owned();
+        let name = who.full_name();
         let id = IdTokenClaims {
             iss: self.issuer.clone(),
             sub: who.username.clone(),

@@ -102,6 +102,8 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+#[cfg(feature = "http")]
+pub mod client;
 pub mod clock;
 pub mod code;
 pub mod config;
@@ -119,10 +121,15 @@ pub mod session;
 pub mod store;
 pub mod token;
 pub mod validity;
+pub mod widget;
 
 pub use audit::{
     Administrator, AuditAction, AuditEntry, AuditEvent, AuditSink, AuditValue, ChainError, FieldChange,
     MemoryAuditSink, MemoryNotifier, Notification, Notifier, Principal, Recipients, SecurityAuditAccess, verify_chain,
+};
+#[cfg(feature = "http")]
+pub use client::{
+    ClientError, CodeRequestBuilder, HandshakeClaimsBuilder, HandshakeSigner, WidgetAnswer, WidgetTokenRequestBuilder,
 };
 pub use clock::{Clock, SettableClock, SystemClock};
 pub use code::{
@@ -140,7 +147,7 @@ pub use handshake::{
 pub use identity::{AccessTokenClaims, IdentityServer, TokenResponse};
 pub use login_page::{JwtButton, LoginOptions, LoginPage, MAX_SSO_BUTTONS, NO_OPTIONS_MESSAGE, SsoButton};
 pub use project::{
-    Change, JwtConfigFile, Project, ProjectFile, ProjectFileError, ProjectSettings, SsoKind, SsoProvider,
+    Change, HandshakeFile, JwtConfigFile, Project, ProjectFile, ProjectFileError, ProjectSettings, SsoKind, SsoProvider,
 };
 pub use redirect::{RedirectError, RedirectPolicy, SafeRedirect};
 pub use routing::{DomainInputError, DomainRouter, Route, normalize_domain};
@@ -153,6 +160,10 @@ pub use token::{
     VerificationKey, Verified, Verifier, VerifyError,
 };
 pub use validity::{TokenValidity, ValidityBand};
+pub use widget::{
+    WidgetClaims, WidgetError, WidgetPayload, WidgetProject, WidgetProjectBuilder, WidgetSetupError, WidgetTokenIssuer,
+    WidgetTokenRequest, WidgetTokenResponse, verify_widget_token,
+};
 
 /// The README's examples, compiled and run as doc-tests.
 #[cfg(doctest)]

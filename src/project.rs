@@ -523,6 +523,38 @@ pub struct JwtConfigFile {
     /// Require login binding (default false).
     #[serde(default)]
     pub require_login_binding: bool,
+    /// Handshake tokens signed by the customer app, if this configuration
+    /// takes them.
+    #[serde(default)]
+    pub handshake: Option<HandshakeFile>,
+}
+
+/// A configuration's handshake token settings in a [`ProjectFile`].
+///
+/// `{"alg": "EdDSA", "public_key_pem": "...", "issuer": null, "audience": null,
+/// "session_duration_minutes": null, "max_age_seconds": null}`, or
+/// `{"alg": "HS256", ...}` which uses the configuration's primary and
+/// secondary secrets as HMAC keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandshakeFile {
+    /// `EdDSA` (or `Ed25519`) or `HS256`.
+    pub alg: String,
+    /// The customer's Ed25519 public key (SPKI PEM), for `EdDSA`.
+    #[serde(default)]
+    pub public_key_pem: Option<String>,
+    /// Expected `iss`.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Expected `aud`.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// How long the sessions opened last (default 14 days).
+    #[serde(default)]
+    pub session_duration_minutes: Option<i64>,
+    /// The largest `exp - iat` accepted.
+    #[serde(default)]
+    pub max_age_seconds: Option<i64>,
 }
 
 impl fmt::Debug for JwtConfigFile {
@@ -594,6 +626,65 @@ impl ProjectFile {
             check_provider(p).map_err(|e| err(format!("sso[{i}].name"), e.to_string()))?;
         }
         Project::new(self.settings, jwt, self.sso).map_err(|e| err("project".to_owned(), e.to_string()))
+    }
+}
+
+impl ProjectFile {
+    /// The handshake token settings of the file's configurations, checked:
+    /// a weak or malformed public key, an unknown algorithm or an HMAC
+    /// secret under 32 bytes is refused, naming the field.
+    ///
+    /// # Errors
+    /// [`ProjectFileError`] naming the first field that fails.
+    pub fn handshakes(&self) -> Result<crate::handshake::HandshakeVerifier, ProjectFileError> {
+        use crate::handshake::{HandshakeKey, HandshakeSettings};
+        let mut verifier = crate::handshake::HandshakeVerifier::new();
+        for (i, c) in self.jwt.iter().enumerate() {
+            let Some(h) = &c.handshake else { continue };
+            let at = |f: &str| format!("jwt[{i}].handshake.{f}");
+            let err = |field: String, e: &dyn std::fmt::Display| ProjectFileError {
+                field,
+                message: e.to_string(),
+            };
+            let key = match h.alg.as_str() {
+                "EdDSA" | "Ed25519" => {
+                    let pem = h
+                        .public_key_pem
+                        .as_deref()
+                        .ok_or_else(|| err(at("public_key_pem"), &"an EdDSA handshake needs the public key"))?;
+                    HandshakeKey::ed25519_from_spki_pem(pem).map_err(|e| err(at("public_key_pem"), &e))?
+                }
+                "HS256" => {
+                    let primary = ClientSecret::new(c.primary_secret.clone());
+                    let secondary = ClientSecret::new(c.secondary_secret.clone());
+                    HandshakeKey::hs256(&primary, Some(&secondary))
+                        .map_err(|e| err(format!("jwt[{i}].primary_secret"), &e))?
+                }
+                _ => return Err(err(at("alg"), &"the algorithm must be EdDSA (or Ed25519) or HS256")),
+            };
+            let mut b = HandshakeSettings::builder(key).enabled(c.enabled);
+            if let Some(iss) = &h.issuer {
+                b = b.issuer(iss.clone());
+            }
+            if let Some(aud) = &h.audience {
+                b = b.audience(aud.clone());
+            }
+            if let Some(m) = h.session_duration_minutes {
+                b = b.session_duration(time::Duration::minutes(m));
+            }
+            if let Some(a) = h.max_age_seconds {
+                if a <= 0 {
+                    return Err(err(at("max_age_seconds"), &"must be more than zero"));
+                }
+                b = b.max_token_age(time::Duration::seconds(a));
+            }
+            let settings = b.build().map_err(|e| err(format!("jwt[{i}].handshake"), &e))?;
+            let id = ClientId::parse(&c.client_id).map_err(|e| err(format!("jwt[{i}].client_id"), &e))?;
+            verifier
+                .insert(id, settings)
+                .map_err(|e| err(format!("jwt[{i}].handshake"), &e))?;
+        }
+        Ok(verifier)
     }
 }
 

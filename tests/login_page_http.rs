@@ -33,12 +33,14 @@ fn sso(name: &str, enabled: bool) -> Value {
 async fn serve(project: Value) -> common::server::Running<SystemClock> {
     let path = std::env::temp_dir().join(format!("kb-sso-login-{}-{}.json", std::process::id(), rand_suffix()));
     std::fs::write(&path, project.to_string()).unwrap();
-    let (kb_url, project) = common::server::load_project_file(path.to_str().unwrap()).unwrap();
+    let loaded = common::server::load_project_file(path.to_str().unwrap()).unwrap();
     let _ = std::fs::remove_file(&path);
+    let (kb_url, project) = (loaded.kb_url.clone(), loaded.project.clone());
     common::server::start_project(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         kb_url.as_deref(),
         project,
+        loaded.handshakes,
         SystemClock,
     )
     .await

@@ -12,8 +12,8 @@ use http::{HeaderValue, Response, StatusCode, header};
 use kb_sso::http::{MAX_BODY_BYTES, Outcome, PageRequest, RemoteAddr, SsoService};
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::{
-    Clock, CodeIssuer, IdentityServer, JwtConfig, Project, ProjectFile, ProjectSettings, SessionCodec, SigningKey,
-    TokenSigner,
+    Clock, CodeIssuer, HandshakeVerifier, IdentityServer, JwtConfig, Project, ProjectFile, ProjectSettings,
+    SessionCodec, SigningKey, TokenSigner,
 };
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -95,13 +95,17 @@ pub(crate) async fn start_project<C: Clock + 'static>(
     listen: SocketAddr,
     kb_url: Option<&str>,
     project: Project,
+    handshakes: HandshakeVerifier,
     clock: C,
 ) -> Result<Running<C>, Box<dyn std::error::Error + Send + Sync>> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
     let kb_url = Url::parse(kb_url.unwrap_or(&base))?;
-    let service = project_service(&kb_url, project, clock)?;
+    let mut service = project_service(&kb_url, project, clock)?;
+    if !handshakes.is_empty() {
+        service = service.handshakes(handshakes);
+    }
     let none = DemoProject {
         client_id: String::new(),
         primary_secret: String::new(),
@@ -112,12 +116,24 @@ pub(crate) async fn start_project<C: Clock + 'static>(
 }
 
 /// Reads and checks a project file: the message names the field.
-pub(crate) fn load_project_file(path: &str) -> Result<(Option<String>, Project), String> {
+pub(crate) fn load_project_file(path: &str) -> Result<LoadedProject, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     let file = ProjectFile::parse(&text).map_err(|e| format!("{path}: {e}"))?;
     let kb_url = file.kb_url.clone();
+    let handshakes = file.handshakes().map_err(|e| format!("{path}: {e}"))?;
     let project = file.into_project().map_err(|e| format!("{path}: {e}"))?;
-    Ok((kb_url, project))
+    Ok(LoadedProject {
+        kb_url,
+        project,
+        handshakes,
+    })
+}
+
+/// A checked project file.
+pub(crate) struct LoadedProject {
+    pub(crate) kb_url: Option<String>,
+    pub(crate) project: Project,
+    pub(crate) handshakes: HandshakeVerifier,
 }
 
 fn serve_on<C: Clock + 'static>(
