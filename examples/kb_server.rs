@@ -42,9 +42,7 @@ async fn main() -> ExitCode {
     }
     let started = match project_file {
         Some(path) => match common::server::load_project_file(&path) {
-            Ok(p) => {
-                common::server::start_project(listen, p.kb_url.as_deref(), p.project, p.handshakes, SystemClock).await
-            }
+            Ok(loaded) => common::server::start_project(listen, loaded, SystemClock).await,
             Err(message) => return fail(&message),
         },
         None => common::server::start(listen, &login_url, SystemClock).await,

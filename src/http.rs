@@ -42,6 +42,7 @@ use crate::secret::{BasicAuthError, ClientCredentials, ClientId, ClientSecret};
 use crate::session::{ReaderSession, SESSION_COOKIE, SessionCodec, SessionRevocations};
 use crate::store::memory::{MemoryReplayCache, MemorySessionRevocations};
 use crate::token::{IdTokenClaims, KeySet, UntrustedToken, Validation, Verifier};
+use crate::widget::{WidgetError, WidgetProject, WidgetTokenIssuer, WidgetTokenRequest};
 
 /// The cookie a customer app may set with a handshake token.
 pub const HANDSHAKE_COOKIE: &str = "jwt";
@@ -75,6 +76,8 @@ pub mod paths {
     pub const LOGIN: &str = "/login";
     /// The login page's domain field posts here.
     pub const LOGIN_DOMAIN: &str = "/login/domain";
+    /// Widget token requests (`grant_type=Widget`).
+    pub const WIDGET_TOKEN: &str = "/api/jwt/widget-token";
     /// Handshake tokens signed by the customer app arrive here.
     pub const HANDSHAKE_CALLBACK: &str = "/api/auth/jwt/callback";
 }
@@ -134,6 +137,7 @@ pub struct SsoService<CS, S, C, L = MemoryRateLimiter, R = MemorySessionRevocati
     renderer: Arc<dyn LoginPageRenderer>,
     handshakes: Option<HandshakeVerifier>,
     replay: MemoryReplayCache,
+    widgets: Option<WidgetProject>,
 }
 
 impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLimiter, MemorySessionRevocations> {
@@ -164,6 +168,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLim
             renderer: Arc::new(HtmlLoginRenderer),
             handshakes: None,
             replay: MemoryReplayCache::new(),
+            widgets: None,
         })
     }
 }
@@ -185,6 +190,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             renderer: self.renderer,
             handshakes: self.handshakes,
             replay: self.replay,
+            widgets: self.widgets,
         }
     }
 
@@ -205,6 +211,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             renderer: self.renderer,
             handshakes: self.handshakes,
             replay: self.replay,
+            widgets: self.widgets,
         }
     }
 
@@ -228,6 +235,13 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// [`ReplayCache`](crate::handshake::ReplayCache) yourself).
     pub fn handshakes(mut self, verifier: HandshakeVerifier) -> Self {
         self.handshakes = Some(verifier);
+        self
+    }
+
+    /// Serves widget tokens for this project's widgets on
+    /// `POST /api/jwt/widget-token`.
+    pub fn widgets(mut self, project: WidgetProject) -> Self {
+        self.widgets = Some(project);
         self
     }
 
@@ -285,6 +299,10 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             paths::LOGIN_DOMAIN => respond(match only(Method::POST) {
                 Some(r) => r,
                 None => self.login_domain(&req).await,
+            }),
+            paths::WIDGET_TOKEN => respond(match only(Method::POST) {
+                Some(r) => r,
+                None => self.widget_token(&req).await,
             }),
             paths::HANDSHAKE_CALLBACK => match *method {
                 Method::GET | Method::POST => respond(self.handshake_callback(&req).await),
@@ -678,6 +696,45 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         Outcome::Response(no_store(resp))
     }
 
+    /// `POST /api/jwt/widget-token`: form `grant_type=Widget`, client
+    /// credentials (Basic or form), `payload` (JSON text) and `id`; answers
+    /// `{"access_token","token_type":"Bearer","expires_in"}`.
+    pub async fn widget_token<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<Vec<u8>> {
+        let addr = remote_addr(req);
+        let headers = req
+            .headers()
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .map(HeaderValue::as_bytes);
+        let request = match WidgetTokenRequest::parse(headers, req.body().as_ref()) {
+            Ok(r) => r,
+            Err(e) => return widget_error(&e),
+        };
+        let key = auth_key(request.client_id(), &addr);
+        if let Some(r) = self.limited(&key, self.limits.failed_auth).await {
+            return r;
+        }
+        let project = self.widgets.as_ref().filter(|p| p.project_id() == request.client_id());
+        let clock = self.identity.codes().clock();
+        let issuer = WidgetTokenIssuer::new(self.identity.signer(), self.identity.issuer(), clock);
+        match issuer.issue(project, &request) {
+            Ok(answer) => match serde_json::to_value(&answer) {
+                Ok(body) => no_store(json_response(StatusCode::OK, &body)),
+                Err(_) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "could not encode the token",
+                ),
+            },
+            Err(e) => {
+                if matches!(e, WidgetError::InvalidClient) {
+                    self.failed(&key, self.limits.failed_auth).await;
+                }
+                widget_error(&e)
+            }
+        }
+    }
+
     /// `/api/auth/jwt/callback`: `GET ?token=&redirect=`, or a form `POST`
     /// with `jwt` (or `token`) and `redirect`.
     pub async fn handshake_callback<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<Vec<u8>> {
@@ -1001,6 +1058,15 @@ fn code_error(e: &CodeError) -> Response<Vec<u8>> {
         }
         _ => unavailable(),
     }
+}
+
+/// A widget error as an OAuth answer with its status.
+fn widget_error(e: &WidgetError) -> Response<Vec<u8>> {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    if status == StatusCode::UNAUTHORIZED {
+        return unauthorized("client authentication failed");
+    }
+    error(status, e.oauth_error(), &e.to_string())
 }
 
 fn unavailable() -> Response<Vec<u8>> {

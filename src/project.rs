@@ -489,6 +489,33 @@ pub struct ProjectFile {
     /// The SSO providers.
     #[serde(default)]
     pub sso: Vec<SsoProvider>,
+    /// The project's widgets, if they take JWT.
+    #[serde(default)]
+    pub widget: Option<WidgetFile>,
+}
+
+/// The widget settings in a [`ProjectFile`]: the project id (the widget
+/// token requests' client id), the shared widget client secret and the
+/// JWT-enabled widget ids.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WidgetFile {
+    /// The project id.
+    pub client_id: String,
+    /// The widget client secret, 43 base64url characters.
+    pub client_secret: String,
+    /// The widgets that take JWT.
+    #[serde(default)]
+    pub widget_ids: Vec<String>,
+}
+
+impl fmt::Debug for WidgetFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WidgetFile")
+            .field("client_id", &self.client_id)
+            .field("widget_ids", &self.widget_ids)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One JWT configuration in a [`ProjectFile`].
@@ -630,6 +657,24 @@ impl ProjectFile {
 }
 
 impl ProjectFile {
+    /// The widget settings, checked.
+    ///
+    /// # Errors
+    /// [`ProjectFileError`] naming the field that fails.
+    pub fn widget_project(&self) -> Result<Option<crate::widget::WidgetProject>, ProjectFileError> {
+        let Some(w) = &self.widget else { return Ok(None) };
+        let err = |field: &str, e: &dyn std::fmt::Display| ProjectFileError {
+            field: format!("widget.{field}"),
+            message: e.to_string(),
+        };
+        let secret = ClientSecret::parse_generated(&w.client_secret).map_err(|e| err("client_secret", &e))?;
+        crate::widget::WidgetProject::builder(w.client_id.clone())
+            .widgets(w.widget_ids.iter().cloned())
+            .build_with_secret(&secret)
+            .map(Some)
+            .map_err(|e| err("widget_ids", &e))
+    }
+
     /// The handshake token settings of the file's configurations, checked:
     /// a weak or malformed public key, an unknown algorithm or an HMAC
     /// secret under 32 bytes is refused, naming the field.

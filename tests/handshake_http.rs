@@ -54,15 +54,9 @@ async fn kb() -> Kb {
     std::fs::write(&path, project.to_string()).unwrap();
     let loaded = common::server::load_project_file(path.to_str().unwrap()).unwrap();
     let _ = std::fs::remove_file(&path);
-    let server = common::server::start_project(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        None,
-        loaded.project,
-        loaded.handshakes,
-        SystemClock,
-    )
-    .await
-    .unwrap();
+    let server = common::server::start_project(SocketAddr::from(([127, 0, 0, 1], 0)), loaded, SystemClock)
+        .await
+        .unwrap();
     Kb {
         server,
         ed_private_pem: private.to_string(),

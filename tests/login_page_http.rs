@@ -35,16 +35,9 @@ async fn serve(project: Value) -> common::server::Running<SystemClock> {
     std::fs::write(&path, project.to_string()).unwrap();
     let loaded = common::server::load_project_file(path.to_str().unwrap()).unwrap();
     let _ = std::fs::remove_file(&path);
-    let (kb_url, project) = (loaded.kb_url.clone(), loaded.project.clone());
-    common::server::start_project(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        kb_url.as_deref(),
-        project,
-        loaded.handshakes,
-        SystemClock,
-    )
-    .await
-    .unwrap()
+    common::server::start_project(SocketAddr::from(([127, 0, 0, 1], 0)), loaded, SystemClock)
+        .await
+        .unwrap()
 }
 
 fn rand_suffix() -> String {

@@ -13,7 +13,7 @@ use kb_sso::http::{MAX_BODY_BYTES, Outcome, PageRequest, RemoteAddr, SsoService}
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::{
     Clock, CodeIssuer, HandshakeVerifier, IdentityServer, JwtConfig, Project, ProjectFile, ProjectSettings,
-    SessionCodec, SigningKey, TokenSigner,
+    SessionCodec, SigningKey, TokenSigner, WidgetProject,
 };
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -30,6 +30,9 @@ pub(crate) struct DemoProject {
     pub(crate) primary_secret: String,
     pub(crate) secondary_secret: String,
     pub(crate) login_url: String,
+    pub(crate) widget_client_id: String,
+    pub(crate) widget_client_secret: String,
+    pub(crate) widget_id: String,
 }
 
 /// A running server.
@@ -57,6 +60,9 @@ impl<C> Running<C> {
             "primary_secret": self.project.primary_secret,
             "secondary_secret": self.project.secondary_secret,
             "login_url": self.project.login_url,
+            "widget_client_id": self.project.widget_client_id,
+            "widget_client_secret": self.project.widget_client_secret,
+            "widget_id": self.project.widget_id,
         })
         .to_string()
     }
@@ -93,11 +99,16 @@ pub(crate) async fn start<C: Clock + 'static>(
 /// listening URL.
 pub(crate) async fn start_project<C: Clock + 'static>(
     listen: SocketAddr,
-    kb_url: Option<&str>,
-    project: Project,
-    handshakes: HandshakeVerifier,
+    loaded: LoadedProject,
     clock: C,
 ) -> Result<Running<C>, Box<dyn std::error::Error + Send + Sync>> {
+    let LoadedProject {
+        kb_url,
+        project,
+        handshakes,
+        widgets,
+    } = loaded;
+    let kb_url = kb_url.as_deref();
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
@@ -106,11 +117,17 @@ pub(crate) async fn start_project<C: Clock + 'static>(
     if !handshakes.is_empty() {
         service = service.handshakes(handshakes);
     }
+    if let Some(w) = widgets {
+        service = service.widgets(w);
+    }
     let none = DemoProject {
         client_id: String::new(),
         primary_secret: String::new(),
         secondary_secret: String::new(),
         login_url: String::new(),
+        widget_client_id: String::new(),
+        widget_client_secret: String::new(),
+        widget_id: String::new(),
     };
     Ok(serve_on(listener, base, service, none, true))
 }
@@ -121,11 +138,13 @@ pub(crate) fn load_project_file(path: &str) -> Result<LoadedProject, String> {
     let file = ProjectFile::parse(&text).map_err(|e| format!("{path}: {e}"))?;
     let kb_url = file.kb_url.clone();
     let handshakes = file.handshakes().map_err(|e| format!("{path}: {e}"))?;
+    let widgets = file.widget_project().map_err(|e| format!("{path}: {e}"))?;
     let project = file.into_project().map_err(|e| format!("{path}: {e}"))?;
     Ok(LoadedProject {
         kb_url,
         project,
         handshakes,
+        widgets,
     })
 }
 
@@ -134,6 +153,7 @@ pub(crate) struct LoadedProject {
     pub(crate) kb_url: Option<String>,
     pub(crate) project: Project,
     pub(crate) handshakes: HandshakeVerifier,
+    pub(crate) widgets: Option<WidgetProject>,
 }
 
 fn serve_on<C: Clock + 'static>(
@@ -176,14 +196,24 @@ pub(crate) fn demo_service<C: Clock>(
     clock: C,
 ) -> Result<(Service<C>, DemoProject), Box<dyn std::error::Error + Send + Sync>> {
     let (config, secrets) = JwtConfig::builder("Demo customer app", login_url).build()?;
+    let widget_id = uuid_like();
+    let (widgets, widget_secret) = WidgetProject::builder(uuid_like()).widget(widget_id.clone()).build()?;
     let project = DemoProject {
         client_id: config.client_id().to_string(),
         primary_secret: secrets.primary.expose().to_owned(),
         secondary_secret: secrets.secondary.expose().to_owned(),
         login_url: config.login_url().to_string(),
+        widget_client_id: widgets.project_id().to_owned(),
+        widget_client_secret: widget_secret.expose().to_owned(),
+        widget_id,
     };
     let demo = Project::new(ProjectSettings::default(), vec![config], vec![])?;
-    Ok((project_service(kb_url, demo, clock)?, project))
+    Ok((project_service(kb_url, demo, clock)?.widgets(widgets), project))
+}
+
+/// A fresh random id in UUID form (the spec's project and widget ids).
+fn uuid_like() -> String {
+    kb_sso::ClientId::generate().to_string()
 }
 
 /// The service for `project` at `kb_url`: memory stores, an Ed25519 token
