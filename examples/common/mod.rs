@@ -12,3 +12,5 @@ pub(crate) const SPEC_CODE_REQUEST: &str = r#"{
 "readerGroupIds": ["group1", "group2"],
 "tokenValidity": 15
 }"#;
+
+pub(crate) mod customer;

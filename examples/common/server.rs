@@ -12,8 +12,8 @@ use http::{HeaderValue, Response, StatusCode, header};
 use kb_sso::http::{MAX_BODY_BYTES, Outcome, PageRequest, RemoteAddr, SsoService};
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::{
-    Clock, CodeIssuer, HandshakeVerifier, IdentityServer, JwtConfig, Project, ProjectFile, ProjectSettings,
-    SessionCodec, SigningKey, TokenSigner, WidgetProject,
+    Clock, CodeIssuer, HandshakeKey, HandshakeSettings, HandshakeVerifier, IdentityServer, JwtConfig, Project,
+    ProjectFile, ProjectSettings, SessionCodec, SigningKey, TokenSigner, WidgetProject,
 };
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -207,8 +207,17 @@ pub(crate) fn demo_service<C: Clock>(
         widget_client_secret: widget_secret.expose().to_owned(),
         widget_id,
     };
+    let config_id = config.client_id().clone();
     let demo = Project::new(ProjectSettings::default(), vec![config], vec![])?;
-    Ok((project_service(kb_url, demo, clock)?.widgets(widgets), project))
+    // The demo configuration also takes HS256 handshake tokens signed with
+    // its secrets (the direct flow), named by its client id.
+    let mut handshakes = HandshakeVerifier::new();
+    let key = HandshakeKey::hs256(&secrets.primary, Some(&secrets.secondary))?;
+    handshakes.insert(config_id, HandshakeSettings::builder(key).build()?)?;
+    let service = project_service(kb_url, demo, clock)?
+        .widgets(widgets)
+        .handshakes(handshakes);
+    Ok((service, project))
 }
 
 /// A fresh random id in UUID form (the spec's project and widget ids).

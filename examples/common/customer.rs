@@ -1,0 +1,260 @@
+//! A small customer app: its own login, and the customer's half of every
+//! flow through `kb_sso::client` — the code flow, a handshake token, and
+//! the widget token endpoint. Shared by `customer_app` and the tests.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Form;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse};
+use axum::routing::{get, post};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use kb_sso::client::{
+    CodeRequestBuilder, HandshakeClaimsBuilder, HandshakeSigner, WidgetAnswer, WidgetTokenRequestBuilder,
+    authorize_url, handshake_callback_url, parse_code_response, parse_widget_token_response,
+};
+use kb_sso::{ClientCredentials, ClientSecret, Clock, SystemClock};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use url::Url;
+
+/// The one account of the demo customer app.
+pub(crate) const DEMO_USER: &str = "john.doe";
+/// Its password.
+pub(crate) const DEMO_PASSWORD: &str = "correct horse battery staple";
+const SESSION: &str = "customer_session";
+
+/// What the customer app knows about the KB.
+#[derive(Debug, Clone)]
+pub(crate) struct KbLink {
+    pub(crate) kb_url: Url,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
+    pub(crate) widget_client_id: String,
+    pub(crate) widget_client_secret: String,
+    pub(crate) widget_id: String,
+}
+
+struct App {
+    kb: KbLink,
+    http: reqwest::Client,
+    /// A random value proving "logged in here" (one user, one demo).
+    session: String,
+}
+
+/// Serves the customer app on `listener` until the task is dropped.
+pub(crate) fn serve(listener: TcpListener, kb: KbLink) -> tokio::task::JoinHandle<()> {
+    let app = Arc::new(App {
+        kb,
+        http: reqwest::Client::new(),
+        session: ClientSecret::generate().expose().to_owned(),
+    });
+    let router = axum::Router::new()
+        .route("/login", get(login_page).post(login_submit))
+        .route("/kb/handshake", get(handshake))
+        .route("/widget-token", post(widget_token))
+        .with_state(app);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    })
+}
+
+/// Binds the customer app's port first, so the KB can be told its login URL.
+pub(crate) async fn bind() -> std::io::Result<(TcpListener, String)> {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    Ok((listener, base))
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    #[serde(rename = "redirectPath")]
+    redirect_path: Option<String>,
+    #[serde(rename = "codeChallenge")]
+    code_challenge: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(rename = "redirectPath")]
+    redirect_path: Option<String>,
+    #[serde(rename = "codeChallenge")]
+    code_challenge: Option<String>,
+}
+
+fn logged_in(app: &App, headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|c| c.trim() == format!("{SESSION}={}", app.session))
+}
+
+/// `GET /login`: the KB sent the reader here. Already logged in: straight
+/// on to the KB; otherwise the login form, carrying `redirectPath` and
+/// `codeChallenge` along.
+async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response<Body> {
+    if logged_in(&app, &headers) {
+        return to_kb(&app, q.redirect_path.as_deref(), q.code_challenge.as_deref(), None).await;
+    }
+    let esc = kb_sso::login_page::escape_html;
+    Html(format!(
+        concat!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Customer app</title></head><body>",
+            "<h1>Sign in to the customer app</h1><form method=\"post\" action=\"/login\">",
+            "<input type=\"hidden\" name=\"redirectPath\" value=\"{}\">",
+            "<input type=\"hidden\" name=\"codeChallenge\" value=\"{}\">",
+            "<label for=\"u\">Username</label><input id=\"u\" name=\"username\">",
+            "<label for=\"p\">Password</label><input id=\"p\" name=\"password\" type=\"password\">",
+            "<button type=\"submit\">Sign in</button></form></body></html>"
+        ),
+        esc(q.redirect_path.as_deref().unwrap_or("/")),
+        esc(q.code_challenge.as_deref().unwrap_or(""))
+    ))
+    .into_response()
+}
+
+/// `POST /login`: checks the password, then asks the KB for a code.
+async fn login_submit(State(app): State<Arc<App>>, Form(f): Form<LoginForm>) -> Response<Body> {
+    if f.username != DEMO_USER || f.password != DEMO_PASSWORD {
+        return (StatusCode::UNAUTHORIZED, "wrong username or password").into_response();
+    }
+    let cookie = format!("{SESSION}={}; Path=/; HttpOnly; SameSite=Lax", app.session);
+    to_kb(
+        &app,
+        f.redirect_path.as_deref(),
+        f.code_challenge.as_deref().filter(|c| !c.is_empty()),
+        Some(cookie),
+    )
+    .await
+}
+
+/// The code flow's customer half: code request over the back channel, then
+/// the redirect to the KB's callback with `redirectUrl`.
+async fn to_kb(
+    app: &App,
+    redirect_path: Option<&str>,
+    challenge: Option<&str>,
+    cookie: Option<String>,
+) -> Response<Body> {
+    let credentials = ClientCredentials::new(
+        app.kb.client_id.clone(),
+        ClientSecret::new(app.kb.client_secret.clone()),
+    );
+    let Ok(endpoint) = app.kb.kb_url.join("/api/jwt/generate-code") else {
+        return (StatusCode::BAD_GATEWAY, "bad KB URL").into_response();
+    };
+    let mut request = CodeRequestBuilder::new(endpoint.as_str(), credentials)
+        .username(DEMO_USER)
+        .first_name("John")
+        .last_name("Doe")
+        .email("john.doe@example.com")
+        .reader_groups(["group1", "group2"])
+        .token_validity_minutes(15);
+    if let Some(c) = challenge {
+        request = request.code_challenge(c);
+    }
+    let answer = match request.build() {
+        Ok(req) => send(&app.http, req).await,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let code = match answer.as_ref().map(parse_code_response) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        Err(e) => return (StatusCode::BAD_GATEWAY, e.clone()).into_response(),
+    };
+    let target = authorize_url(&app.kb.kb_url, &code, redirect_path);
+    redirect(target.as_str(), cookie)
+}
+
+#[derive(Deserialize)]
+struct HandshakeQuery {
+    redirect: Option<String>,
+}
+
+/// `GET /kb/handshake?redirect=`: the direct flow — sign a short HS256
+/// token with the configuration's secret and send the reader to the KB.
+async fn handshake(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<HandshakeQuery>) -> Response<Body> {
+    if !logged_in(&app, &headers) {
+        return (StatusCode::UNAUTHORIZED, "log in first").into_response();
+    }
+    let secret = ClientSecret::new(app.kb.client_secret.clone());
+    let signer = match HandshakeSigner::hs256(app.kb.client_id.clone(), &secret) {
+        Ok(s) => s,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let claims = HandshakeClaimsBuilder::new()
+        .subject(DEMO_USER)
+        .email("john.doe@example.com")
+        .name("John Doe")
+        .groups(["group1"]);
+    match signer.sign(&claims, SystemClock.now()) {
+        Ok(token) => redirect(
+            handshake_callback_url(&app.kb.kb_url, &token, q.redirect.as_deref()).as_str(),
+            None,
+        ),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// `POST /widget-token`: what the KB widget calls on the customer's
+/// backend; answers `{"accessToken","expiresIn"}`.
+async fn widget_token(State(app): State<Arc<App>>, headers: HeaderMap) -> Response<Body> {
+    if !logged_in(&app, &headers) {
+        return (StatusCode::UNAUTHORIZED, "log in first").into_response();
+    }
+    let credentials = ClientCredentials::new(
+        app.kb.widget_client_id.clone(),
+        ClientSecret::new(app.kb.widget_client_secret.clone()),
+    );
+    let Ok(endpoint) = app.kb.kb_url.join("/api/jwt/widget-token") else {
+        return (StatusCode::BAD_GATEWAY, "bad KB URL").into_response();
+    };
+    let request = WidgetTokenRequestBuilder::new(endpoint.as_str(), credentials, app.kb.widget_id.clone())
+        .username(DEMO_USER)
+        .first_name("John")
+        .last_name("Doe")
+        .email("john.doe@example.com")
+        .reader_groups(["group1"])
+        .token_validity_seconds(900);
+    let answer = match request.build() {
+        Ok(req) => send(&app.http, req).await,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    match answer.as_ref().map(parse_widget_token_response) {
+        Ok(Ok(token)) => WidgetAnswer::from(token).to_response().map(Body::from),
+        Ok(Err(e)) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        Err(e) => (StatusCode::BAD_GATEWAY, e.clone()).into_response(),
+    }
+}
+
+/// Sends a `kb_sso::client` request with reqwest and returns the answer as
+/// an `http::Response`.
+async fn send(http: &reqwest::Client, req: http::Request<Vec<u8>>) -> Result<Response<Vec<u8>>, String> {
+    let req = reqwest::Request::try_from(req).map_err(|e| e.to_string())?;
+    let resp = http.execute(req).await.map_err(|e| e.to_string())?;
+    let mut out = Response::builder().status(resp.status());
+    for (k, v) in resp.headers() {
+        out = out.header(k, v);
+    }
+    let body = resp.bytes().await.map_err(|e| e.to_string())?.to_vec();
+    out.body(body).map_err(|e| e.to_string())
+}
+
+fn redirect(location: &str, cookie: Option<String>) -> Response<Body> {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::FOUND;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        resp.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    resp
+}
