@@ -11,6 +11,11 @@
 //! and, when ready, prints one JSON line to stdout:
 //! `{"listening":"http://127.0.0.1:PORT","client_id":"...","primary_secret":"...","secondary_secret":"...","login_url":"..."}`.
 //! It speaks HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on one port.
+//!
+//! `--redis URL` (feature `redis`) keeps one-time codes in Redis, so that
+//! several instances serving the same project file redeem each code once
+//! between them. `--max-failed-auth N` and `--max-failed-redemptions N` set
+//! the brute-force limits (per minute; defaults 20 and 120).
 
 mod common;
 
@@ -20,13 +25,16 @@ use std::process::ExitCode;
 
 use kb_sso::SystemClock;
 
-const USAGE: &str = "usage: kb_server [--listen ADDR] [--login-url URL | --project FILE]";
+const USAGE: &str = "usage: kb_server [--listen ADDR] [--login-url URL | --project FILE] [--redis URL] \
+[--max-failed-auth N] [--max-failed-redemptions N]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080));
     let mut login_url = common::server::DEFAULT_LOGIN_URL.to_owned();
     let mut project_file = None;
+    let mut redis_url: Option<String> = None;
+    let mut limits = kb_sso::limit::Limits::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let value = args.next();
@@ -37,15 +45,32 @@ async fn main() -> ExitCode {
             },
             ("--login-url", Some(v)) => login_url = v,
             ("--project", Some(v)) => project_file = Some(v),
+            ("--redis", Some(v)) => redis_url = Some(v),
+            ("--max-failed-auth", Some(v)) => match v.parse() {
+                Ok(n) if n > 0 => limits.failed_auth = kb_sso::limit::Limit::per_minute(n),
+                _ => return fail(&format!("--max-failed-auth: not a positive number: {v}")),
+            },
+            ("--max-failed-redemptions", Some(v)) => match v.parse() {
+                Ok(n) if n > 0 => limits.failed_redemption = kb_sso::limit::Limit::per_minute(n),
+                _ => return fail(&format!("--max-failed-redemptions: not a positive number: {v}")),
+            },
             _ => return fail(USAGE),
         }
     }
-    let started = match project_file {
-        Some(path) => match common::server::load_project_file(&path) {
-            Ok(loaded) => common::server::start_project(listen, loaded, SystemClock).await,
+    let codes = match redis_url {
+        None => common::server::Codes::default(),
+        Some(url) => match redis_codes(&url).await {
+            Ok(c) => c,
             Err(message) => return fail(&message),
         },
-        None => common::server::start(listen, &login_url, SystemClock).await,
+    };
+    let options = common::server::Options { codes, limits };
+    let started = match project_file {
+        Some(path) => match common::server::load_project_file(&path) {
+            Ok(loaded) => common::server::start_project_with(listen, loaded, SystemClock, options).await,
+            Err(message) => return fail(&message),
+        },
+        None => common::server::start_demo_with(listen, &login_url, SystemClock, options).await,
     };
     let running = match started {
         Ok(r) => r,
@@ -62,6 +87,22 @@ async fn main() -> ExitCode {
     let _ = tokio::signal::ctrl_c().await;
     running.stop().await;
     ExitCode::SUCCESS
+}
+
+/// A code store shared through the Redis at `url`.
+#[cfg(feature = "redis")]
+async fn redis_codes(url: &str) -> Result<common::server::Codes, String> {
+    use kb_sso::store::redis::{RedisCodeStore, RedisConnection};
+    let connection = RedisConnection::connect(url)
+        .await
+        .map_err(|e| format!("--redis: {e}"))?;
+    Ok(common::server::Codes::Redis(RedisCodeStore::new(connection)))
+}
+
+/// Without the `redis` feature there is no Redis store.
+#[cfg(not(feature = "redis"))]
+async fn redis_codes(_url: &str) -> Result<common::server::Codes, String> {
+    Err("--redis: this build has no Redis support (build with --features redis)".to_owned())
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -20,7 +20,7 @@ fn kb_server() -> PathBuf {
         // built yet: build the one we need.
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--example", "kb_server", "--features", "http"])
+            .args(["build", "--example", "kb_server", "--all-features"])
             .status()
             .unwrap();
         assert!(status.success(), "could not build kb_server");

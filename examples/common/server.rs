@@ -10,18 +10,90 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use http::{HeaderValue, Response, StatusCode, header};
 use kb_sso::http::{MAX_BODY_BYTES, Outcome, PageRequest, RemoteAddr, SsoService};
+use std::future::Future;
+
+use kb_sso::limit::Limits;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::{
     Clock, CodeIssuer, HandshakeKey, HandshakeSettings, HandshakeVerifier, IdentityServer, JwtConfig, Project,
     ProjectFile, ProjectSettings, SessionCodec, SigningKey, TokenSigner, WidgetProject,
 };
+use kb_sso::{CodeDigest, CodeGrant, CodeStore, Redemption};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use url::Url;
 
 /// The service type of the reference server.
-pub(crate) type Service<C> = SsoService<MemoryConfigStore, MemoryCodeStore, C>;
+pub(crate) type Service<C> = SsoService<MemoryConfigStore, Codes, C>;
+
+/// How a server is set up beyond its project.
+#[derive(Default)]
+pub(crate) struct Options {
+    /// Where codes live.
+    pub(crate) codes: Codes,
+    /// Brute-force limits.
+    pub(crate) limits: Limits,
+}
+
+/// The code store: in memory, or shared on Redis (feature `redis`).
+pub(crate) enum Codes {
+    /// One process.
+    Memory(MemoryCodeStore),
+    /// Many instances, one Redis.
+    #[cfg(feature = "redis")]
+    Redis(kb_sso::store::redis::RedisCodeStore),
+}
+
+impl Default for Codes {
+    fn default() -> Self {
+        Self::Memory(MemoryCodeStore::new())
+    }
+}
+
+/// A failure of the code store behind [`Codes`].
+#[derive(Debug)]
+pub(crate) struct CodesError(Box<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for CodesError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for CodesError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+impl CodeStore for Codes {
+    type Error = CodesError;
+
+    fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> impl Future<Output = Result<(), CodesError>> + Send {
+        async move {
+            match self {
+                Self::Memory(m) => m.insert(digest, grant).await.map_err(|e| CodesError(Box::new(e))),
+                #[cfg(feature = "redis")]
+                Self::Redis(r) => r.insert(digest, grant).await.map_err(|e| CodesError(Box::new(e))),
+            }
+        }
+    }
+
+    fn redeem(
+        &self,
+        digest: CodeDigest,
+        now: time::OffsetDateTime,
+    ) -> impl Future<Output = Result<Redemption, CodesError>> + Send {
+        async move {
+            match self {
+                Self::Memory(m) => m.redeem(digest, now).await.map_err(|e| CodesError(Box::new(e))),
+                #[cfg(feature = "redis")]
+                Self::Redis(r) => r.redeem(digest, now).await.map_err(|e| CodesError(Box::new(e))),
+            }
+        }
+    }
+}
 
 /// What the demo project looks like to its customer app.
 #[derive(Debug, Clone)]
@@ -87,10 +159,20 @@ pub(crate) async fn start<C: Clock + 'static>(
     login_url: &str,
     clock: C,
 ) -> Result<Running<C>, Box<dyn std::error::Error + Send + Sync>> {
+    start_demo_with(listen, login_url, clock, Options::default()).await
+}
+
+/// [`start`] with [`Options`].
+pub(crate) async fn start_demo_with<C: Clock + 'static>(
+    listen: SocketAddr,
+    login_url: &str,
+    clock: C,
+    options: Options,
+) -> Result<Running<C>, Box<dyn std::error::Error + Send + Sync>> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
-    let (service, project) = demo_service(&Url::parse(&base)?, login_url, clock)?;
+    let (service, project) = demo_service_with(&Url::parse(&base)?, login_url, clock, options)?;
     Ok(serve_on(listener, base, service, project, false))
 }
 
@@ -101,6 +183,16 @@ pub(crate) async fn start_project<C: Clock + 'static>(
     listen: SocketAddr,
     loaded: LoadedProject,
     clock: C,
+) -> Result<Running<C>, Box<dyn std::error::Error + Send + Sync>> {
+    start_project_with(listen, loaded, clock, Options::default()).await
+}
+
+/// [`start_project`] with [`Options`].
+pub(crate) async fn start_project_with<C: Clock + 'static>(
+    listen: SocketAddr,
+    loaded: LoadedProject,
+    clock: C,
+    options: Options,
 ) -> Result<Running<C>, Box<dyn std::error::Error + Send + Sync>> {
     let LoadedProject {
         kb_url,
@@ -113,7 +205,7 @@ pub(crate) async fn start_project<C: Clock + 'static>(
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
     let kb_url = Url::parse(kb_url.unwrap_or(&base))?;
-    let mut service = project_service(&kb_url, project, clock)?;
+    let mut service = project_service(&kb_url, project, clock, options)?;
     if !handshakes.is_empty() {
         service = service.handshakes(handshakes);
     }
@@ -195,6 +287,16 @@ pub(crate) fn demo_service<C: Clock>(
     login_url: &str,
     clock: C,
 ) -> Result<(Service<C>, DemoProject), Box<dyn std::error::Error + Send + Sync>> {
+    demo_service_with(kb_url, login_url, clock, Options::default())
+}
+
+/// [`demo_service`] with [`Options`].
+pub(crate) fn demo_service_with<C: Clock>(
+    kb_url: &Url,
+    login_url: &str,
+    clock: C,
+    options: Options,
+) -> Result<(Service<C>, DemoProject), Box<dyn std::error::Error + Send + Sync>> {
     let (config, secrets) = JwtConfig::builder("Demo customer app", login_url).build()?;
     let widget_id = uuid_like();
     let (widgets, widget_secret) = WidgetProject::builder(uuid_like()).widget(widget_id.clone()).build()?;
@@ -214,7 +316,7 @@ pub(crate) fn demo_service<C: Clock>(
     let mut handshakes = HandshakeVerifier::new();
     let key = HandshakeKey::hs256(&secrets.primary, Some(&secrets.secondary))?;
     handshakes.insert(config_id, HandshakeSettings::builder(key).build()?)?;
-    let service = project_service(kb_url, demo, clock)?
+    let service = project_service(kb_url, demo, clock, options)?
         .widgets(widgets)
         .handshakes(handshakes);
     Ok((service, project))
@@ -231,13 +333,14 @@ pub(crate) fn project_service<C: Clock>(
     kb_url: &Url,
     project: Project,
     clock: C,
+    options: Options,
 ) -> Result<Service<C>, Box<dyn std::error::Error + Send + Sync>> {
     let issuer = kb_url.as_str().trim_end_matches('/').to_owned();
     let signer = TokenSigner::new(SigningKey::generate_ed25519("kb-sso-1")?);
-    let codes = CodeIssuer::new(MemoryCodeStore::new(), clock);
+    let codes = CodeIssuer::new(options.codes, clock);
     let identity = IdentityServer::new(MemoryConfigStore::new(project), codes, signer, issuer);
     let sessions = SessionCodec::new(SessionCodec::generate_key().as_ref())?;
-    Ok(SsoService::new(identity, sessions, kb_url)?)
+    Ok(SsoService::new(identity, sessions, kb_url)?.limits(options.limits))
 }
 
 async fn serve<C: Clock + 'static>(

@@ -190,16 +190,37 @@ impl RedisConnection {
     }
 
     /// Runs one command, bounded by the command timeout.
+    ///
+    /// A command that fails on a broken connection is sent once more: the
+    /// manager reconnects after the first failure, so the first command
+    /// after a Redis restart still succeeds. (For a redemption this can at
+    /// worst answer "already used" for a code whose first attempt did run:
+    /// it fails closed.)
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, RedisStoreError> {
         let mut conn = self.manager.clone();
-        bounded(self.timeout, cmd.query_async(&mut conn)).await
+        match bounded(self.timeout, cmd.query_async(&mut conn)).await {
+            Err(e) if e.is_connection_loss() => bounded(self.timeout, cmd.query_async(&mut conn)).await,
+            other => other,
+        }
     }
 
     /// Runs one script (`EVALSHA`, loading it on `NOSCRIPT`), bounded by the
     /// command timeout as a whole.
+    /// Retried once on a broken connection, as [`query`](Self::query).
     pub(crate) async fn eval<T: FromRedisValue>(&self, script: &ScriptInvocation<'_>) -> Result<T, RedisStoreError> {
         let mut conn = self.manager.clone();
-        bounded(self.timeout, script.invoke_async(&mut conn)).await
+        match bounded(self.timeout, script.invoke_async(&mut conn)).await {
+            Err(e) if e.is_connection_loss() => bounded(self.timeout, script.invoke_async(&mut conn)).await,
+            other => other,
+        }
+    }
+}
+
+impl RedisStoreError {
+    /// Whether the connection broke (refused or dropped), as opposed to a
+    /// timeout, a server error or bad data.
+    fn is_connection_loss(&self) -> bool {
+        matches!(self, Self::ConnectionRefused | Self::Connection(_))
     }
 }
 

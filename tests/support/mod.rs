@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub(crate) mod redis;
+
 /// Whether tests must fail rather than skip when a tool or server is
 /// missing (`KB_SSO_REQUIRE_SERVERS=1`, as CI sets it).
 pub(crate) fn servers_required() -> bool {
