@@ -10,8 +10,6 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use http::{HeaderValue, Response, StatusCode, header};
 use kb_sso::http::{MAX_BODY_BYTES, Outcome, PageRequest, RemoteAddr, SsoService};
-use std::future::Future;
-
 use kb_sso::limit::Limits;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::{
@@ -70,27 +68,19 @@ impl std::error::Error for CodesError {
 impl CodeStore for Codes {
     type Error = CodesError;
 
-    fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> impl Future<Output = Result<(), CodesError>> + Send {
-        async move {
-            match self {
-                Self::Memory(m) => m.insert(digest, grant).await.map_err(|e| CodesError(Box::new(e))),
-                #[cfg(feature = "redis")]
-                Self::Redis(r) => r.insert(digest, grant).await.map_err(|e| CodesError(Box::new(e))),
-            }
+    async fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> Result<(), CodesError> {
+        match self {
+            Self::Memory(m) => m.insert(digest, grant).await.map_err(|e| CodesError(Box::new(e))),
+            #[cfg(feature = "redis")]
+            Self::Redis(r) => r.insert(digest, grant).await.map_err(|e| CodesError(Box::new(e))),
         }
     }
 
-    fn redeem(
-        &self,
-        digest: CodeDigest,
-        now: time::OffsetDateTime,
-    ) -> impl Future<Output = Result<Redemption, CodesError>> + Send {
-        async move {
-            match self {
-                Self::Memory(m) => m.redeem(digest, now).await.map_err(|e| CodesError(Box::new(e))),
-                #[cfg(feature = "redis")]
-                Self::Redis(r) => r.redeem(digest, now).await.map_err(|e| CodesError(Box::new(e))),
-            }
+    async fn redeem(&self, digest: CodeDigest, now: time::OffsetDateTime) -> Result<Redemption, CodesError> {
+        match self {
+            Self::Memory(m) => m.redeem(digest, now).await.map_err(|e| CodesError(Box::new(e))),
+            #[cfg(feature = "redis")]
+            Self::Redis(r) => r.redeem(digest, now).await.map_err(|e| CodesError(Box::new(e))),
         }
     }
 }
