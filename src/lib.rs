@@ -53,7 +53,7 @@
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(quickstart()).unwrap();
 //! ```
 //!
-//! With the `http` feature, [`http::SsoService`] serves all of this over
+//! With the `http` feature, `http::SsoService` serves all of this over
 //! `http::Request` / `http::Response` for any web framework; see
 //! `examples/kb_server.rs` and `cargo run --example demo`.
 //!
@@ -75,6 +75,49 @@
 //! 5..=1440 (a value of 3600 from sample code meant as seconds becomes 1440
 //! minutes). **Codes** are 32 random bytes (43 base64url characters), live
 //! 5 minutes by default (at most 10), and redeem exactly once.
+//!
+//! ## Handshake tokens (the direct flows)
+//!
+//! The customer app signs a short JWT itself — HS256 with the
+//! configuration's secret, or EdDSA with its own Ed25519 key whose public
+//! half the KB holds ([`generate_ed25519_key_pair`]) — and sends the reader
+//! to `/api/auth/jwt/callback?token=…&redirect=…` (or `?jwt=` on any page, a
+//! `jwt` cookie, a form `POST`). [`HandshakeVerifier`] turns the
+//! [`UntrustedToken`] into a [`VerifiedHandshake`] only after the signature
+//! (algorithm pinned by the key), `exp`, `iat`, `nbf`, `aud`, `iss`, the
+//! maximum age and single use of the `jti` ([`ReplayCache`]); reader groups
+//! follow `accessRoles` (`["*"]` = every group) or `groups`. Failures carry
+//! the `jwt_error` reason the login URL receives.
+//!
+//! ## Widgets
+//!
+//! [`WidgetTokenIssuer`] serves `grant_type=Widget` requests: a
+//! project-level secret shared by all widgets ([`WidgetProject`]), the
+//! reader's identity and groups in a JSON `payload`, `tokenValidity` in
+//! **seconds** (300..=86400, default 900). Its access tokens have an
+//! audience of their own, so they are refused wherever an `id_token`,
+//! session or handshake token is expected ([`verify_widget_token`]).
+//!
+//! ## The customer app's side
+//!
+//! With the `http` feature, `client` builds the customer app's requests as
+//! `http::Request` values and parses the answers: the code request (checked
+//! before it is sent), the callback URL, handshake token signing and the
+//! widget token request.
+//!
+//! ## Login page, domain routing, administration
+//!
+//! [`LoginPage::resolve`] decides what a reader sees (the spec's six states,
+//! button limits, Direct JWT login); [`DomainRouter`] sends a typed domain to
+//! the most specific configuration. [`Project`] keeps the admin rules (at
+//! most 5 configurations, unique domains, at most 3 login buttons) and
+//! returns the [`AuditEvent`] of every operation; [`AuditSink`] chains them
+//! so that tampering is found.
+//!
+//! ## Many instances
+//!
+//! Every instance must share one atomic [`CodeStore`]: the `redis` feature
+//! provides `store::redis::RedisCodeStore`.
 //!
 //! ## Security
 //!
