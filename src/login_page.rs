@@ -354,12 +354,13 @@ impl LoginPageRenderer for HtmlLoginRenderer {
     fn render(&self, options: &LoginOptions, context: &RenderContext) -> String {
         let e = escape_html;
         let back = e(&context.redirect_path);
-        let mut body = String::new();
+        // Each way in is a section; sections are separated by "or".
+        let mut sections: Vec<String> = Vec::new();
         if let Some(message) = options.message {
-            body.push_str(&format!("<p class=\"message\" role=\"status\">{}</p>\n", e(message)));
+            sections.push(format!("<p class=\"message\" role=\"status\">{}</p>\n", e(message)));
         }
         if options.email_password_form {
-            body.push_str(&format!(
+            sections.push(format!(
                 concat!(
                     "<form class=\"password\" method=\"post\" action=\"{action}\">\n",
                     "<input type=\"hidden\" name=\"redirectPath\" value=\"{back}\">\n",
@@ -375,7 +376,7 @@ impl LoginPageRenderer for HtmlLoginRenderer {
             ));
         }
         if !options.jwt_buttons.is_empty() || !options.sso_buttons.is_empty() {
-            body.push_str("<ul class=\"providers\">\n");
+            let mut body = String::from("<ul class=\"providers\">\n");
             for b in &options.jwt_buttons {
                 let href = crate::redirect::append_query(&b.login_url, &[("redirectPath", &context.redirect_path)]);
                 let logo = b.logo.as_ref().map_or(String::new(), |l| {
@@ -402,15 +403,17 @@ impl LoginPageRenderer for HtmlLoginRenderer {
                 ));
             }
             body.push_str("</ul>\n");
+            sections.push(body);
         }
         if options.domain_field {
-            body.push_str(&format!(
+            sections.push(format!(
                 concat!(
                     "<form class=\"domain\" method=\"post\" action=\"{action}\">\n",
                     "<input type=\"hidden\" name=\"redirectPath\" value=\"{back}\">\n",
                     "<label for=\"domain\">Domain name</label>\n",
+                    "<p class=\"hint\" id=\"domain-hint\">Your organisation's domain, or your work email address.</p>\n",
                     "<input id=\"domain\" name=\"domain\" type=\"text\" inputmode=\"url\" autocomplete=\"organization\" ",
-                    "placeholder=\"example.com\" required>\n",
+                    "aria-describedby=\"domain-hint\" placeholder=\"example.com\" required>\n",
                     "<button type=\"submit\">Continue</button>\n",
                     "</form>\n"
                 ),
@@ -418,6 +421,7 @@ impl LoginPageRenderer for HtmlLoginRenderer {
                 back = back
             ));
         }
+        let body = sections.join("<p class=\"or\"><span>or</span></p>\n");
         format!(
             concat!(
                 "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
@@ -437,7 +441,9 @@ input[type=email],input[type=password],input[type=text]{width:100%;box-sizing:bo
 button,.button{display:flex;gap:.5rem;align-items:center;justify-content:center;width:100%;box-sizing:border-box;\
 margin-top:.8rem;padding:.6rem;font-size:1rem;border:1px solid #345;border-radius:4px;background:#234;color:#fff;text-decoration:none}\
 .button.sso{background:#fff;color:#234}ul.providers{list-style:none;padding:0}\
-.message{padding:1rem;background:#fff4e5;border-left:4px solid #f0a020}";
+.message{padding:1rem;background:#fff4e5;border-left:4px solid #f0a020}\
+.hint{margin:0 0 .3rem;color:#555;font-size:.9rem}\
+.or{display:flex;align-items:center;gap:.6rem;color:#666;margin:1.2rem 0}.or::before,.or::after{content:\"\";flex:1;border-top:1px solid #ccd}";
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape_html(s: &str) -> String {
