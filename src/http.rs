@@ -127,6 +127,12 @@ pub struct SsoService<CS, S, C, L = MemoryRateLimiter, R = MemorySessionRevocati
     identity: IdentityServer<CS, S, C>,
     limiter: L,
     revocations: R,
+    site: Site,
+}
+
+/// The KB site's own settings, whatever the stores.
+#[derive(Debug)]
+struct Site {
     limits: Limits,
     verifier: Verifier,
     jwks: Vec<u8>,
@@ -158,17 +164,19 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLim
             identity,
             limiter: MemoryRateLimiter::new(),
             revocations: MemorySessionRevocations::new(),
-            limits: Limits::default(),
-            verifier: Verifier::new(keys, validation),
-            jwks,
-            sessions,
-            redirects,
-            secure_cookies: kb_url.scheme() == "https",
-            client_auth: ClientAuthentication::Optional,
-            renderer: Arc::new(HtmlLoginRenderer),
-            handshakes: None,
-            replay: MemoryReplayCache::new(),
-            widgets: None,
+            site: Site {
+                limits: Limits::default(),
+                verifier: Verifier::new(keys, validation),
+                jwks,
+                sessions,
+                redirects,
+                secure_cookies: kb_url.scheme() == "https",
+                client_auth: ClientAuthentication::Optional,
+                renderer: Arc::new(HtmlLoginRenderer),
+                handshakes: None,
+                replay: MemoryReplayCache::new(),
+                widgets: None,
+            },
         })
     }
 }
@@ -180,17 +188,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             identity: self.identity,
             limiter,
             revocations: self.revocations,
-            limits: self.limits,
-            verifier: self.verifier,
-            jwks: self.jwks,
-            sessions: self.sessions,
-            redirects: self.redirects,
-            secure_cookies: self.secure_cookies,
-            client_auth: self.client_auth,
-            renderer: self.renderer,
-            handshakes: self.handshakes,
-            replay: self.replay,
-            widgets: self.widgets,
+            site: self.site,
         }
     }
 
@@ -201,29 +199,19 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             identity: self.identity,
             limiter: self.limiter,
             revocations,
-            limits: self.limits,
-            verifier: self.verifier,
-            jwks: self.jwks,
-            sessions: self.sessions,
-            redirects: self.redirects,
-            secure_cookies: self.secure_cookies,
-            client_auth: self.client_auth,
-            renderer: self.renderer,
-            handshakes: self.handshakes,
-            replay: self.replay,
-            widgets: self.widgets,
+            site: self.site,
         }
     }
 
     /// Sets the brute-force limits.
     pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+        self.site.limits = limits;
         self
     }
 
     /// Sets whether the back-channel exchange requires client credentials.
     pub fn client_authentication(mut self, mode: ClientAuthentication) -> Self {
-        self.client_auth = mode;
+        self.site.client_auth = mode;
         self
     }
 
@@ -234,20 +222,20 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// verifier only behind sticky sessions, or verify with a shared
     /// [`ReplayCache`](crate::handshake::ReplayCache) yourself).
     pub fn handshakes(mut self, verifier: HandshakeVerifier) -> Self {
-        self.handshakes = Some(verifier);
+        self.site.handshakes = Some(verifier);
         self
     }
 
     /// Serves widget tokens for this project's widgets on
     /// `POST /api/jwt/widget-token`.
     pub fn widgets(mut self, project: WidgetProject) -> Self {
-        self.widgets = Some(project);
+        self.site.widgets = Some(project);
         self
     }
 
     /// Replaces the login page's HTML renderer.
     pub fn login_renderer(mut self, renderer: impl LoginPageRenderer + 'static) -> Self {
-        self.renderer = Arc::new(renderer);
+        self.site.renderer = Arc::new(renderer);
         self
     }
 
@@ -308,7 +296,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
                 Method::GET | Method::POST => respond(self.handshake_callback(&req).await),
                 _ => respond(method_not_allowed(&Method::GET)),
             },
-            _ if method == Method::POST && self.handshakes.is_some() => respond(self.handshake_post(&req).await),
+            _ if method == Method::POST && self.site.handshakes.is_some() => respond(self.handshake_post(&req).await),
             _ => match only(Method::GET) {
                 Some(r) => respond(r),
                 None => self.page(&req).await,
@@ -330,13 +318,13 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         let creds = basic_credentials(req.headers());
         let client = creds.as_ref().map_or("", |c| c.client_id.as_str());
         let auth_key = auth_key(client, &addr);
-        if let Some(r) = self.limited(&auth_key, self.limits.failed_auth).await {
+        if let Some(r) = self.limited(&auth_key, self.site.limits.failed_auth).await {
             return r;
         }
         let creds = match creds {
             Ok(c) => c,
             Err(e) => {
-                self.failed(&auth_key, self.limits.failed_auth).await;
+                self.failed(&auth_key, self.site.limits.failed_auth).await;
                 return unauthorized(basic_error_text(e));
             }
         };
@@ -344,7 +332,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             Ok(code) => no_store(json_response(StatusCode::OK, &json!({ "code": code.expose() }))),
             Err(e) => {
                 if matches!(e, CodeError::InvalidClient) {
-                    self.failed(&auth_key, self.limits.failed_auth).await;
+                    self.failed(&auth_key, self.site.limits.failed_auth).await;
                 }
                 code_error(&e)
             }
@@ -378,12 +366,12 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         verifier: Option<&str>,
     ) -> Result<crate::identity::TokenResponse, Response<Vec<u8>>> {
         let redeem_key = format!("redeem|{addr}");
-        if let Some(r) = self.limited(&redeem_key, self.limits.failed_redemption).await {
+        if let Some(r) = self.limited(&redeem_key, self.site.limits.failed_redemption).await {
             return Err(r);
         }
         if let Some(c) = creds {
             let key = auth_key(&c.client_id, addr);
-            if let Some(r) = self.limited(&key, self.limits.failed_auth).await {
+            if let Some(r) = self.limited(&key, self.site.limits.failed_auth).await {
                 return Err(r);
             }
         }
@@ -400,11 +388,11 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
                 }
                 match (&e, creds) {
                     (CodeError::InvalidClient, Some(c)) => {
-                        self.failed(&auth_key(&c.client_id, addr), self.limits.failed_auth)
+                        self.failed(&auth_key(&c.client_id, addr), self.site.limits.failed_auth)
                             .await;
                     }
                     (CodeError::InvalidGrant(_), _) => {
-                        self.failed(&redeem_key, self.limits.failed_redemption).await;
+                        self.failed(&redeem_key, self.site.limits.failed_redemption).await;
                     }
                     _ => {}
                 }
@@ -441,7 +429,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             Ok(c) => c,
             Err(r) => return r.into_response(),
         };
-        if creds.is_none() && self.client_auth == ClientAuthentication::Required {
+        if creds.is_none() && self.site.client_auth == ClientAuthentication::Required {
             return unauthorized("client authentication is required");
         }
         let verifier = form.get("code_verifier").map(String::as_str);
@@ -474,6 +462,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             return error(StatusCode::BAD_REQUEST, "invalid_request", "code is missing");
         };
         let target = self
+            .site
             .redirects
             .resolve_or_home(query.get("redirectUrl").map(String::as_str));
         let verifier = cookies(req.headers(), VERIFIER_COOKIE).next();
@@ -496,7 +485,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         let max_age = (session.expires_at.unix_timestamp() - now.unix_timestamp()).max(0);
         set_cookie(
             &mut resp,
-            &self.session_cookie(&self.sessions.encode(&session), max_age),
+            &self.session_cookie(&self.site.sessions.encode(&session), max_age),
         );
         if verifier.is_some() {
             set_cookie(&mut resp, &self.verifier_cookie("", 0));
@@ -508,7 +497,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// Builds a session from an `id_token` this KB's verifier accepts.
     fn session_from_id_token(&self, id_token: &str, now: OffsetDateTime) -> Option<ReaderSession> {
         let untrusted = UntrustedToken::parse(id_token).ok()?;
-        let claims: IdTokenClaims = self.verifier.verify(&untrusted, now).ok()?.into_claims();
+        let claims: IdTokenClaims = self.site.verifier.verify(&untrusted, now).ok()?.into_claims();
         let client_id = ClientId::parse(&claims.aud).ok()?;
         let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp).ok()?;
         Some(ReaderSession {
@@ -536,7 +525,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         }
         let mut resp = match logout_url {
             Some(url) => redirect_to(url.as_str()),
-            None => redirect(&self.redirects.home()),
+            None => redirect(&self.site.redirects.home()),
         };
         set_cookie(&mut resp, &self.session_cookie("", 0));
         no_store(resp)
@@ -544,7 +533,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
 
     /// `GET /.well-known/jwks.json`.
     pub fn jwks(&self) -> Response<Vec<u8>> {
-        let mut resp = Response::new(self.jwks.clone());
+        let mut resp = Response::new(self.site.jwks.clone());
         set(&mut resp, header::CONTENT_TYPE, "application/json");
         set(&mut resp, header::CACHE_CONTROL, "public, max-age=300");
         resp
@@ -557,6 +546,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     pub async fn login<B>(&self, req: &Request<B>) -> Response<Vec<u8>> {
         let query = parse_form(req.uri().query().unwrap_or("").as_bytes()).unwrap_or_default();
         let back = self
+            .site
             .redirects
             .resolve_or_home(query.get("redirectPath").map(String::as_str));
         let project = match self.identity.configs().project().await {
@@ -602,7 +592,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
                 redirect_path: back.path_and_query().to_owned(),
                 ..RenderContext::default()
             };
-            let mut resp = Response::new(self.renderer.render(&options, &context).into_bytes());
+            let mut resp = Response::new(self.site.renderer.render(&options, &context).into_bytes());
             set(&mut resp, header::CONTENT_TYPE, "text/html; charset=utf-8");
             set(&mut resp, header::X_FRAME_OPTIONS, "DENY");
             set(
@@ -629,6 +619,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             Err(r) => return r.into_response(),
         };
         let back = self
+            .site
             .redirects
             .resolve_or_home(form.get("redirectPath").map(String::as_str));
         let project = match self.identity.configs().project().await {
@@ -660,10 +651,13 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// redirect to sign in with `redirectPath` set to the requested path.
     pub async fn page<B>(&self, req: &Request<B>) -> Outcome {
         let now = self.identity.codes().clock().now();
-        if self.handshakes.is_some() {
+        if self.site.handshakes.is_some() {
             let query = parse_form(req.uri().query().unwrap_or("").as_bytes()).unwrap_or_default();
             if let Some(token) = query.get("jwt") {
-                let target = self.redirects.resolve_or_home(Some(&without_param(req.uri(), "jwt")));
+                let target = self
+                    .site
+                    .redirects
+                    .resolve_or_home(Some(&without_param(req.uri(), "jwt")));
                 return Outcome::Response(self.open_handshake(token, &target, false).await);
             }
         }
@@ -674,8 +668,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
                 path: requested.to_owned(),
             });
         }
-        let back = self.redirects.resolve_or_home(Some(requested));
-        if self.handshakes.is_some()
+        let back = self.site.redirects.resolve_or_home(Some(requested));
+        if self.site.handshakes.is_some()
             && let Some(token) = cookies(req.headers(), HANDSHAKE_COOKIE).next()
         {
             return Outcome::Response(self.open_handshake(token, &back, true).await);
@@ -711,10 +705,14 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             Err(e) => return widget_error(&e),
         };
         let key = auth_key(request.client_id(), &addr);
-        if let Some(r) = self.limited(&key, self.limits.failed_auth).await {
+        if let Some(r) = self.limited(&key, self.site.limits.failed_auth).await {
             return r;
         }
-        let project = self.widgets.as_ref().filter(|p| p.project_id() == request.client_id());
+        let project = self
+            .site
+            .widgets
+            .as_ref()
+            .filter(|p| p.project_id() == request.client_id());
         let clock = self.identity.codes().clock();
         let issuer = WidgetTokenIssuer::new(self.identity.signer(), self.identity.issuer(), clock);
         match issuer.issue(project, &request) {
@@ -728,7 +726,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             },
             Err(e) => {
                 if matches!(e, WidgetError::InvalidClient) {
-                    self.failed(&key, self.limits.failed_auth).await;
+                    self.failed(&key, self.site.limits.failed_auth).await;
                 }
                 widget_error(&e)
             }
@@ -738,7 +736,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// `/api/auth/jwt/callback`: `GET ?token=&redirect=`, or a form `POST`
     /// with `jwt` (or `token`) and `redirect`.
     pub async fn handshake_callback<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<Vec<u8>> {
-        if self.handshakes.is_none() {
+        if self.site.handshakes.is_none() {
             return error(
                 StatusCode::NOT_FOUND,
                 "invalid_request",
@@ -759,6 +757,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             .or_else(|| fields.get("jwt"))
             .map_or("", String::as_str);
         let target = self
+            .site
             .redirects
             .resolve_or_home(fields.get("redirect").map(String::as_str));
         self.open_handshake(token, &target, false).await
@@ -772,6 +771,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             Err(r) => return r.into_response(),
         };
         let target = self
+            .site
             .redirects
             .resolve_or_home(Some(req.uri().path_and_query().map_or("/", |p| p.as_str())));
         match form.get("jwt") {
@@ -785,11 +785,11 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// the token's configuration with `jwt_error`, `expected_aud` and
     /// `from_url` (to `/login` when the configuration cannot be told).
     async fn open_handshake(&self, token: &str, target: &SafeRedirect, from_cookie: bool) -> Response<Vec<u8>> {
-        let Some(verifier) = &self.handshakes else {
+        let Some(verifier) = &self.site.handshakes else {
             return redirect(target);
         };
         let now = self.identity.codes().clock().now();
-        let verified = verifier.verify_str(token, now, &self.replay).await;
+        let verified = verifier.verify_str(token, now, &self.site.replay).await;
         let project = match self.identity.configs().project().await {
             Ok(p) => p,
             Err(_) => return unavailable(),
@@ -802,7 +802,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
                     let mut resp = redirect(target);
                     set_cookie(
                         &mut resp,
-                        &self.session_cookie(&self.sessions.encode(&session), max_age),
+                        &self.session_cookie(&self.site.sessions.encode(&session), max_age),
                     );
                     resp
                 }
@@ -866,6 +866,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// `/login` on the KB with `redirectPath`.
     fn login_page_url(&self, back: &SafeRedirect) -> Result<Url, Rejection> {
         let login = self
+            .site
             .redirects
             .base()
             .join(paths::LOGIN)
@@ -876,7 +877,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// The reader behind the request's session cookie, if it is valid at
     /// `now` and not revoked.
     pub async fn reader(&self, headers: &HeaderMap, now: OffsetDateTime) -> Option<ReaderSession> {
-        let session = cookies(headers, SESSION_COOKIE).find_map(|v| self.sessions.decode(v, now).ok())?;
+        let session = cookies(headers, SESSION_COOKIE).find_map(|v| self.site.sessions.decode(v, now).ok())?;
         match self.revocations.is_revoked(&session.jti, now).await {
             Ok(false) => Some(session),
             // Revoked, or the list cannot be read: no session.
@@ -886,7 +887,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
 
     /// The login binding cookie: sent only to the callback path.
     fn verifier_cookie(&self, value: &str, max_age: i64) -> String {
-        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        let secure = if self.site.secure_cookies { "; Secure" } else { "" };
         format!(
             "{VERIFIER_COOKIE}={value}; Path={}; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
             paths::AUTHORIZE
@@ -902,7 +903,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     }
 
     fn session_cookie(&self, value: &str, max_age: i64) -> String {
-        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        let secure = if self.site.secure_cookies { "; Secure" } else { "" };
         format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
     }
 }

@@ -11,7 +11,8 @@
 //! default login options — there is no fall-back to a parent.
 //!
 //! A lookup walks the input's labels, one hash lookup per label: its cost
-//! does not grow with the number of configurations.
+//! does not grow with the number of configurations. [`MultiProjectRouter`]
+//! does the same for many projects in one map keyed by (project, domain).
 
 use std::collections::HashMap;
 
@@ -113,20 +114,129 @@ impl DomainRouter {
     /// Where an already normalised domain leads: the longest configured
     /// domain equal to it or a parent of it on a label boundary.
     pub fn route_normalized(&self, domain: &str) -> Route {
-        let mut candidate = domain;
-        loop {
-            if let Some((id, active)) = self.by_domain.get(candidate) {
-                return if *active {
-                    Route::Config(id.clone())
-                } else {
-                    Route::DefaultOptions
-                };
-            }
-            match candidate.split_once('.') {
-                Some((_, parent)) if !parent.is_empty() => candidate = parent,
-                _ => return Route::DefaultOptions,
-            }
+        walk_labels(domain, domain.len(), |candidate| self.by_domain.get(candidate))
+    }
+}
+
+/// The label walk shared by the routers: `key` is a domain (its first
+/// `domain_len` bytes) followed by a fixed suffix. Looks up `key`, then the
+/// key of each parent domain on a label boundary (a suffix of `key`), and
+/// answers the first hit. One hash lookup per label, no allocation.
+fn walk_labels<'m>(key: &str, domain_len: usize, get: impl Fn(&str) -> Option<&'m (ClientId, bool)>) -> Route {
+    let domain = key.get(..domain_len).unwrap_or("");
+    let mut start = 0;
+    loop {
+        if let Some((id, active)) = key.get(start..).and_then(&get) {
+            return if *active {
+                Route::Config(id.clone())
+            } else {
+                Route::DefaultOptions
+            };
         }
+        match domain.get(start..).and_then(|d| d.split_once('.')) {
+            Some((label, parent)) if !parent.is_empty() => start += label.len() + 1,
+            _ => return Route::DefaultOptions,
+        }
+    }
+}
+
+/// The separator between a domain and its project id in
+/// [`MultiProjectRouter`] keys: it never occurs in a normalised domain.
+const PROJECT_SEPARATOR: char = '\0';
+
+/// Routes typed domains for many projects at once: one map keyed by
+/// (project id, domain), with the same rules as [`DomainRouter`] (most
+/// specific domain wins, an inactive match gives the default options, no
+/// fall-back to a parent).
+///
+/// A lookup walks the input's labels, one hash lookup per label, whatever
+/// the number of projects or configurations.
+///
+/// ```
+/// use kb_sso::routing::{MultiProjectRouter, Route};
+/// use kb_sso::ClientId;
+/// let mut router = MultiProjectRouter::new();
+/// let id = ClientId::generate();
+/// router.insert("project-1", "example.com", id.clone(), true).unwrap();
+/// assert_eq!(router.route("project-1", "alice@support.example.com"), Route::Config(id));
+/// assert_eq!(router.route("project-2", "example.com"), Route::DefaultOptions);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct MultiProjectRouter {
+    /// `domain` + NUL + `project id`: a parent domain's key is a suffix of
+    /// its child's, so the walk slices one string.
+    by_key: HashMap<Box<str>, (ClientId, bool)>,
+}
+
+impl MultiProjectRouter {
+    /// An empty router.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Routes `domain` (normalised with [`normalize_domain`]) in `project`
+    /// to `client_id`; an inactive entry still captures its domain.
+    /// Replaces an earlier entry for the same project and domain.
+    ///
+    /// # Errors
+    /// [`DomainInputError`] when `domain` is not a domain name.
+    pub fn insert(
+        &mut self,
+        project: &str,
+        domain: &str,
+        client_id: ClientId,
+        active: bool,
+    ) -> Result<(), DomainInputError> {
+        let domain = normalize_domain(domain)?;
+        self.by_key.insert(
+            format!("{domain}{PROJECT_SEPARATOR}{project}").into_boxed_str(),
+            (client_id, active),
+        );
+        Ok(())
+    }
+
+    /// Adds every configuration of `project`, as [`DomainRouter::new`] does.
+    pub fn insert_configs<'a>(&mut self, project: &str, configs: impl IntoIterator<Item = &'a JwtConfig>) {
+        for c in configs {
+            let key = format!("{}{PROJECT_SEPARATOR}{project}", c.domain().to_ascii_lowercase());
+            self.by_key
+                .insert(key.into_boxed_str(), (c.client_id().clone(), c.is_enabled()));
+        }
+    }
+
+    /// Removes every domain of `project` (one pass over the map).
+    pub fn remove_project(&mut self, project: &str) {
+        let tail = format!("{PROJECT_SEPARATOR}{project}");
+        self.by_key
+            .retain(|k, _| !k.ends_with(&tail) || k[..k.len() - tail.len()].contains(PROJECT_SEPARATOR));
+    }
+
+    /// Number of (project, domain) entries.
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Whether the router holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// Where `input` leads in `project`. Input that is not a domain gets
+    /// the default options.
+    pub fn route(&self, project: &str, input: &str) -> Route {
+        match normalize_domain(input) {
+            Ok(domain) => self.route_normalized(project, &domain),
+            Err(_) => Route::DefaultOptions,
+        }
+    }
+
+    /// Where an already normalised domain leads in `project`.
+    pub fn route_normalized(&self, project: &str, domain: &str) -> Route {
+        if domain.contains(PROJECT_SEPARATOR) {
+            return Route::DefaultOptions;
+        }
+        let key = format!("{domain}{PROJECT_SEPARATOR}{project}");
+        walk_labels(&key, domain.len(), |candidate| self.by_key.get(candidate))
     }
 }
 
@@ -200,6 +310,55 @@ mod tests {
         }
         assert_eq!(normalize_domain(""), Err(DomainInputError::Empty));
         assert_eq!(normalize_domain(&"a".repeat(400)), Err(DomainInputError::TooLong));
+    }
+
+    #[test]
+    fn the_multi_project_router_keeps_projects_apart_and_follows_the_same_rules() {
+        let parent = config("example.com", true);
+        let support = config("support.example.com", false);
+        let other = config("example.com", true);
+        let mut router = MultiProjectRouter::new();
+        router.insert_configs("p1", [&parent, &support]);
+        router.insert_configs("p2", [&other]);
+        assert_eq!(router.len(), 3);
+        assert_eq!(
+            router.route("p1", "www.example.com"),
+            Route::Config(parent.client_id().clone())
+        );
+        assert_eq!(router.route("p1", "eu.support.example.com"), Route::DefaultOptions);
+        assert_eq!(
+            router.route("p2", "eu.support.example.com"),
+            Route::Config(other.client_id().clone())
+        );
+        assert_eq!(router.route("p3", "example.com"), Route::DefaultOptions);
+        assert_eq!(router.route("p1", "badexample.com"), Route::DefaultOptions);
+        assert_eq!(router.route("p1", "com"), Route::DefaultOptions);
+        // A project id that looks like a domain suffix does not leak across.
+        assert_eq!(router.route("", "example.com"), Route::DefaultOptions);
+        router.remove_project("p1");
+        assert_eq!(router.route("p1", "www.example.com"), Route::DefaultOptions);
+        assert_eq!(router.len(), 1);
+        assert!(
+            router
+                .insert("p1", "*.example.com", ClientId::generate(), true)
+                .is_err()
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn both_routers_agree(
+            domains in proptest::collection::vec("[a-c]{1,2}(\\.[a-c]{1,2}){0,2}", 1..6),
+            enabled in proptest::collection::vec(proptest::bool::ANY, 6),
+            input in "([a-c]{1,2}\\.){0,3}[a-c]{1,2}",
+        ) {
+            let configs: Vec<JwtConfig> = domains.iter().zip(&enabled).map(|(d, e)| config(d, *e)).collect();
+            let single = DomainRouter::new(&configs);
+            let mut multi = MultiProjectRouter::new();
+            multi.insert_configs("p", &configs);
+            multi.insert_configs("q", [&config(&input, true)]);
+            proptest::prop_assert_eq!(single.route(&input), multi.route("p", &input));
+        }
     }
 
     #[test]

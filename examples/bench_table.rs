@@ -1,0 +1,572 @@
+//! A quick table of the hot operations beside the raw cryptography each
+//! cannot avoid: `cargo run --release --example bench_table`.
+//!
+//! One tab-separated line per operation: `operation`, median ns, baseline
+//! name, baseline median ns, ratio. Medians are over batches timed with
+//! `std::time::Instant`; the whole run takes well under two minutes.
+//! `memory_store_2_threads` compares redemption throughput on two threads
+//! with one (its "ns" columns are operations per second), and
+//! `memory_bytes_per_code` is the resident-memory growth per outstanding
+//! code over 1,000,000 codes (Linux only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::Signer as _;
+use hmac::{Hmac, Mac};
+use kb_sso::handshake::{HandshakeKey, HandshakeSettings, HandshakeVerifier, generate_ed25519_key_pair};
+use kb_sso::http::{Outcome, SsoService};
+use kb_sso::routing::MultiProjectRouter;
+use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemoryReplayCache};
+use kb_sso::*;
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+
+/// The spec's code request body.
+pub(crate) const BODY: &[u8] = br#"{"username":"john.doe","firstName":"John","lastName":"Doe","emailId":"john.doe@example.com","readerGroupIds":["group1","group2"],"tokenValidity":15}"#;
+
+/// Runs a future that the memory stores answer at once.
+pub(crate) fn now_or_never<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out,
+        Poll::Pending => panic!("a memory store answered later"),
+    }
+}
+
+/// Median nanoseconds per call of `f` and of `base`, over `batches`
+/// batches of `batch` calls each, the two interleaved batch by batch so
+/// that load from other processes weighs on both alike (after one warm-up
+/// batch of each).
+pub(crate) fn paired_ns(batch: usize, batches: usize, mut f: impl FnMut(), mut base: impl FnMut()) -> (f64, f64) {
+    let time = |g: &mut dyn FnMut()| {
+        let start = Instant::now();
+        for _ in 0..batch {
+            g();
+        }
+        start.elapsed().as_nanos() as f64 / batch as f64
+    };
+    time(&mut f);
+    time(&mut base);
+    let (mut a, mut b): (Vec<f64>, Vec<f64>) = (0..batches).map(|_| (time(&mut f), time(&mut base))).unzip();
+    (median(&mut a), median(&mut b))
+}
+
+/// The median of `v`.
+pub(crate) fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Prints one table line.
+pub(crate) fn line(op: &str, ns: f64, baseline: &str, baseline_ns: f64) {
+    println!("{op}\t{ns:.0}\t{baseline}\t{baseline_ns:.0}\t{:.2}", ns / baseline_ns);
+}
+
+/// The fields of a code request, parsed the way the crate does (borrowing
+/// where it can): the JSON parse part of the issuance baseline.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(crate) struct RawRequest<'a> {
+    username: String,
+    first_name: String,
+    last_name: String,
+    email_id: String,
+    reader_group_ids: Option<Vec<String>>,
+    #[serde(borrow)]
+    token_validity: Option<&'a serde_json::value::RawValue>,
+    code_challenge: Option<String>,
+}
+
+/// A configuration whose login URL is on `host`.
+pub(crate) fn config(host: &str) -> (JwtConfig, IssuedSecrets) {
+    JwtConfig::builder(host, format!("https://{host}/login"))
+        // At most three configurations show a button.
+        .show_login_button(host.ends_with(".com"))
+        .login_button_text(format!("Sign in with {host}"))
+        .build()
+        .unwrap()
+}
+
+/// An identity server over memory stores with one configuration.
+pub(crate) fn identity(
+    key: SigningKey,
+) -> (
+    IdentityServer<MemoryConfigStore, MemoryCodeStore, SystemClock>,
+    JwtConfig,
+    IssuedSecrets,
+) {
+    let (config, secrets) = config("app.example.com");
+    let project = Project::new(ProjectSettings::default(), vec![config.clone()], vec![]).unwrap();
+    let server = IdentityServer::new(
+        MemoryConfigStore::new(project),
+        CodeIssuer::new(MemoryCodeStore::new(), SystemClock),
+        TokenSigner::new(key),
+        "https://kb.example.com",
+    );
+    (server, config, secrets)
+}
+
+/// Resident memory of this process, in bytes (Linux), if known.
+pub(crate) fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+fn code_issue() {
+    let (config, secrets) = config("app.example.com");
+    let issuer = CodeIssuer::new(MemoryCodeStore::new(), SystemClock);
+    let secret = secrets.primary.expose().as_bytes().to_vec();
+    let (ns, base) = paired_ns(
+        1000,
+        41,
+        || {
+            black_box(now_or_never(issuer.issue_json(Some(&config), &secret, black_box(BODY))).unwrap());
+        },
+        || {
+            black_box(Sha256::digest(black_box(&secret)));
+            let mut code = [0u8; 32];
+            OsRng.fill_bytes(&mut code);
+            black_box(Sha256::digest(URL_SAFE_NO_PAD.encode(code)));
+            black_box(serde_json::from_slice::<RawRequest<'_>>(black_box(BODY)).unwrap());
+        },
+    );
+    line("code_issue", ns, "sha256x2+rand32+json_parse", base);
+}
+
+fn code_redeem(name: &str, key: SigningKey, baseline: &str, raw: &dyn Fn(&[u8])) {
+    let (server, config, secrets) = identity(key);
+    let creds = ClientCredentials::new(config.client_id().as_str(), secrets.primary.clone());
+    let (batch, batches) = (100, 21);
+    let mut codes: Vec<AuthCode> = (0..batch * (batches + 1) * 2 + 1)
+        .map(|_| now_or_never(server.issue_code(&creds, BODY)).unwrap())
+        .collect();
+    let next = |codes: &mut Vec<AuthCode>| codes.pop().unwrap();
+    let token = now_or_never(server.exchange(next(&mut codes).expose(), None))
+        .unwrap()
+        .id_token;
+    let input = token.rsplit_once('.').unwrap().0.as_bytes().to_vec();
+    let mut next = || codes.pop().unwrap();
+    let (ns, base) = paired_ns(
+        batch,
+        batches,
+        || {
+            black_box(now_or_never(server.exchange(next().expose(), None)).unwrap());
+        },
+        || raw(black_box(&input)),
+    );
+    // One token only: redeem and sign the id_token, as `exchange` does.
+    let (id_only, _) = paired_ns(
+        batch,
+        batches,
+        || {
+            let grant = now_or_never(server.codes().redeem(next().expose(), None)).unwrap();
+            let now = SystemClock.now().unix_timestamp();
+            let claims = IdTokenClaims {
+                iss: server.issuer().to_owned(),
+                sub: grant.identity.username.clone(),
+                aud: grant.client_id.to_string(),
+                iat: now,
+                exp: now + grant.token_validity_seconds,
+                jti: "j".into(),
+                given_name: grant.identity.first_name.clone(),
+                family_name: grant.identity.last_name.clone(),
+                name: grant.identity.full_name_for_bench(),
+                email: grant.identity.email.clone(),
+                groups: grant.identity.reader_group_ids.clone(),
+            };
+            black_box(server.signer().sign(&claims).unwrap());
+        },
+        || raw(black_box(&input)),
+    );
+    line(name, ns, baseline, base);
+    line(&format!("{name}_id_token_only"), id_only, baseline, base);
+}
+
+/// `ReaderIdentity::full_name` is crate-internal; the same text.
+pub(crate) trait FullName {
+    /// `first last`, trimmed.
+    fn full_name_for_bench(&self) -> String;
+}
+
+impl FullName for ReaderIdentity {
+    fn full_name_for_bench(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name).trim().to_owned()
+    }
+}
+
+fn session_verify() {
+    let key = SessionCodec::generate_key();
+    let codec = SessionCodec::new(key.as_ref()).unwrap();
+    let session = ReaderSession {
+        username: "john.doe".into(),
+        email: "john.doe@example.com".into(),
+        first_name: "John".into(),
+        last_name: "Doe".into(),
+        groups: vec!["group1".into(), "group2".into()],
+        client_id: ClientId::generate(),
+        jti: "uJ7dG3b4wP0c1xQzN5sV8kYhT2aR6mLfE9oIiWnZqXg".into(),
+        expires_at: SystemClock.now() + time::Duration::minutes(15),
+    };
+    let cookie = codec.encode(&session);
+    let now = SystemClock.now();
+    let (ns, base) = paired_ns(
+        2000,
+        41,
+        || {
+            black_box(codec.decode(black_box(&cookie), now).unwrap());
+        },
+        || {
+            let mut m = Hmac::<Sha256>::new_from_slice(key.as_ref()).unwrap();
+            m.update(black_box(cookie.as_bytes()));
+            black_box(m.finalize());
+        },
+    );
+    line("session_verify", ns, "hmac_sha256(cookie)", base);
+}
+
+fn handshake_claims(now: i64) -> serde_json::Value {
+    serde_json::json!({
+        "sub": "alice", "email": "Alice@Example.com", "firstname": "Alice",
+        "accessRoles": ["engineering", "sre"], "aud": "docs.example.com",
+        "iss": "https://app.example.com", "iat": now, "exp": now + 3600,
+    })
+}
+
+fn handshake_verify() {
+    let now = SystemClock.now();
+    let claims = handshake_claims(now.unix_timestamp());
+    let cache = MemoryReplayCache::new();
+    let settings = |key| {
+        HandshakeSettings::builder(key)
+            .audience("docs.example.com")
+            .issuer("https://app.example.com")
+            .build()
+            .unwrap()
+    };
+    let b64 = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+
+    // EdDSA
+    let (private_pem, public_pem) = generate_ed25519_key_pair().unwrap();
+    use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+    let private = ed25519_dalek::SigningKey::from_pkcs8_pem(&private_pem).unwrap();
+    let mut verifier = HandshakeVerifier::new();
+    let id = ClientId::generate();
+    verifier
+        .insert(
+            id.clone(),
+            settings(HandshakeKey::ed25519_from_spki_pem(&public_pem).unwrap()),
+        )
+        .unwrap();
+    let input = format!(
+        "{}.{}",
+        b64(&serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": id.as_str()})),
+        b64(&claims)
+    );
+    let sig = private.sign(input.as_bytes());
+    let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()));
+    let public = private.verifying_key();
+    let (ns, base) = paired_ns(
+        200,
+        41,
+        || {
+            black_box(now_or_never(verifier.verify_str(black_box(&token), now, &cache)).unwrap());
+        },
+        || public.verify_strict(black_box(input.as_bytes()), &sig).unwrap(),
+    );
+    line("handshake_verify_eddsa", ns, "ed25519_verify", base);
+
+    // HS256
+    let secret = ClientSecret::generate();
+    let mut verifier = HandshakeVerifier::new();
+    let id = ClientId::generate();
+    verifier
+        .insert(id.clone(), settings(HandshakeKey::hs256(&secret, None).unwrap()))
+        .unwrap();
+    let input = format!(
+        "{}.{}",
+        b64(&serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": id.as_str()})),
+        b64(&claims)
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+    let (ns, base) = paired_ns(
+        2000,
+        41,
+        || {
+            black_box(now_or_never(verifier.verify_str(black_box(&token), now, &cache)).unwrap());
+        },
+        || {
+            let mut m = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).unwrap();
+            m.update(black_box(input.as_bytes()));
+            black_box(m.finalize());
+        },
+    );
+    line("handshake_verify_hs256", ns, "hmac_sha256(token)", base);
+}
+
+fn routing_and_login_page() {
+    let hosts = [
+        "example.com",
+        "support.example.com",
+        "docs.example.org",
+        "kb.example.net",
+        "help.example.io",
+    ];
+    let configs: Vec<JwtConfig> = hosts.iter().map(|h| config(h).0).collect();
+    let input = "alice@eu.support.example.com";
+    let one = DomainRouter::new(&configs[1..2]);
+    let five = DomainRouter::new(&configs);
+    let (ns5, base) = paired_ns(
+        2000,
+        41,
+        || {
+            black_box(five.route(black_box(input)));
+        },
+        || {
+            black_box(one.route(black_box(input)));
+        },
+    );
+    line("route_5_configs", ns5, "route_1_config", base);
+
+    let mut many = MultiProjectRouter::new();
+    for p in 0..1_000_000u32 {
+        many.insert(
+            &format!("project-{p}"),
+            &format!("support{}.example.com", p % 1000),
+            ClientId::generate(),
+            true,
+        )
+        .unwrap();
+    }
+    many.insert_configs("project-424242", &configs);
+    let (ns, ns5) = paired_ns(
+        2000,
+        41,
+        || {
+            black_box(many.route(black_box("project-424242"), black_box(input)));
+        },
+        || {
+            black_box(five.route(black_box(input)));
+        },
+    );
+    line("route_1m_projects", ns, "route_5_configs", ns5);
+    drop(many);
+
+    let project = |configs: Vec<JwtConfig>| Project::new(ProjectSettings::default(), configs, vec![]).unwrap();
+    let p1 = project(configs[..1].to_vec());
+    let p5 = project(configs.clone());
+    let (ns, base) = paired_ns(
+        2000,
+        41,
+        || {
+            black_box(LoginPage::resolve(black_box(&p5)));
+        },
+        || {
+            black_box(LoginPage::resolve(black_box(&p1)));
+        },
+    );
+    line("login_page", ns, "login_page_1_config", base);
+}
+
+fn http_flow() {
+    let (server, config, secrets) = identity(SigningKey::generate_ed25519("k1").unwrap());
+    let creds = ClientCredentials::new(config.client_id().as_str(), secrets.primary.clone());
+    let basic = creds.to_basic_header();
+    let key = SessionCodec::generate_key();
+    let service = SsoService::new(
+        server,
+        SessionCodec::new(key.as_ref()).unwrap(),
+        &url::Url::parse("https://kb.example.com").unwrap(),
+    )
+    .unwrap();
+    let flow = || {
+        let req = ::http::Request::post("/api/jwt/generate-code")
+            .header(::http::header::AUTHORIZATION, basic.as_str())
+            .header(::http::header::CONTENT_TYPE, "application/json")
+            .body(BODY.to_vec())
+            .unwrap();
+        let Outcome::Response(resp) = now_or_never(service.handle(req)) else {
+            panic!("generate-code answers a response")
+        };
+        let code: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+        let code = code["code"].as_str().unwrap();
+        let req = ::http::Request::get(format!("/jwt/authorize?code={code}&redirectUrl=%2Fdocs%2Fpage"))
+            .body(Vec::new())
+            .unwrap();
+        let Outcome::Response(resp) = now_or_never(service.handle(req)) else {
+            panic!("authorize answers a response")
+        };
+        let cookie = resp
+            .headers()
+            .get_all(::http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("kb_session="))
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let req = ::http::Request::get("/docs/page")
+            .header(::http::header::COOKIE, cookie)
+            .body(Vec::new())
+            .unwrap();
+        let Outcome::Page(page) = now_or_never(service.handle(req)) else {
+            panic!("the page opens")
+        };
+        black_box(page);
+    };
+    let raw = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let msg = [b'x'; 300];
+    let sig = raw.sign(&msg);
+    let public = raw.verifying_key();
+    let (ns, base) = paired_ns(50, 21, flow, || {
+        black_box(raw.sign(black_box(&msg)));
+        black_box(raw.sign(black_box(&msg)));
+        public.verify_strict(black_box(&msg), &sig).unwrap();
+    });
+    line("http_code_flow", ns, "ed25519_sign_x2+verify", base);
+}
+
+fn memory_store() {
+    // Throughput of redemptions (digest + atomic take + unpack) on one and
+    // on two threads, each over its own codes.
+    let issuer = Arc::new(CodeIssuer::new(MemoryCodeStore::new(), SystemClock));
+    let (config, secrets) = config("app.example.com");
+    let secret = secrets.primary.expose().as_bytes().to_vec();
+    let per_run = 200_000;
+    let run = |threads: usize| -> f64 {
+        let codes: Vec<Vec<String>> = (0..threads)
+            .map(|_| {
+                (0..per_run / threads)
+                    .map(|_| {
+                        now_or_never(issuer.issue_json(Some(&config), &secret, BODY))
+                            .unwrap()
+                            .expose()
+                            .to_owned()
+                    })
+                    .collect()
+            })
+            .collect();
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for mine in &codes {
+                let issuer = &issuer;
+                s.spawn(move || {
+                    for code in mine {
+                        black_box(now_or_never(issuer.redeem(code, None)).unwrap());
+                    }
+                });
+            }
+        });
+        per_run as f64 / start.elapsed().as_secs_f64()
+    };
+    run(1);
+    let (mut one, mut two): (Vec<f64>, Vec<f64>) = (0..7).map(|_| (run(1), run(2))).unzip();
+    let (one, two) = (median(&mut one), median(&mut two));
+    println!(
+        "memory_store_2_threads\t{two:.0}\tmemory_store_1_thread\t{one:.0}\t{:.2}",
+        two / one
+    );
+
+    // The control: the same split of pure SHA-256 work, which shares
+    // nothing. Its ratio is what this machine's free cores allow.
+    let sha = |threads: usize| -> f64 {
+        let n = 400_000;
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(move || {
+                    for i in 0..n / threads {
+                        black_box(Sha256::digest(i.to_le_bytes()));
+                    }
+                });
+            }
+        });
+        n as f64 / start.elapsed().as_secs_f64()
+    };
+    let (mut one, mut two): (Vec<f64>, Vec<f64>) = (0..7).map(|_| (sha(1), sha(2))).unzip();
+    let (one, two) = (median(&mut one), median(&mut two));
+    println!(
+        "control_sha256_2_threads\t{two:.0}\tcontrol_sha256_1_thread\t{one:.0}\t{:.2}",
+        two / one
+    );
+}
+
+/// Resident-memory growth per outstanding code, in a fresh process so that
+/// memory freed by the other measurements does not hide it.
+fn memory_per_code() {
+    let (config, secrets) = config("app.example.com");
+    let secret = secrets.primary.expose().as_bytes().to_vec();
+
+    // Resident memory per outstanding code.
+    let Some(before) = rss_bytes() else {
+        println!("memory_bytes_per_code\tunknown (no /proc/self/statm)");
+        return;
+    };
+    let issuer = CodeIssuer::new(MemoryCodeStore::new(), SystemClock);
+    let n = 1_000_000u64;
+    for _ in 0..n {
+        now_or_never(issuer.issue_json(Some(&config), &secret, BODY)).unwrap();
+    }
+    let after = rss_bytes().unwrap_or(before);
+    let per_code = (after.saturating_sub(before)) as f64 / n as f64;
+    println!(
+        "memory_bytes_per_code\t{per_code:.0}\ttotal_mb_for_1m\t{:.0}\t-",
+        per_code * n as f64 / 1e6
+    );
+    black_box(issuer.store().len());
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--memory-per-code") {
+        memory_per_code();
+        return;
+    }
+    let started = Instant::now();
+    println!("operation\tmedian_ns\tbaseline\tbaseline_ns\tratio");
+    code_issue();
+    let raw = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    code_redeem(
+        "code_redeem_sign",
+        SigningKey::generate_ed25519("k1").unwrap(),
+        "ed25519_sign",
+        &|m| {
+            black_box(raw.sign(m));
+        },
+    );
+    let hs_secret = [0x5au8; 32];
+    code_redeem(
+        "code_redeem_sign_hs256",
+        SigningKey::hs256("k2", &hs_secret).unwrap(),
+        "hmac_sha256(token)",
+        &|m| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(&hs_secret).unwrap();
+            mac.update(m);
+            black_box(mac.finalize());
+        },
+    );
+    session_verify();
+    handshake_verify();
+    routing_and_login_page();
+    http_flow();
+    memory_store();
+    let child = std::env::current_exe()
+        .ok()
+        .and_then(|exe| std::process::Command::new(exe).arg("--memory-per-code").output().ok());
+    match child {
+        Some(out) => print!("{}", String::from_utf8_lossy(&out.stdout)),
+        None => println!("memory_bytes_per_code\tunknown"),
+    }
+    eprintln!("total: {:.1} s", started.elapsed().as_secs_f64());
+}
