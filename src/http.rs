@@ -39,7 +39,7 @@ use crate::login_page::{HtmlLoginRenderer, LoginPage, LoginPageRenderer, RenderC
 use crate::redirect::{RedirectError, RedirectPolicy, SafeRedirect, append_query};
 use crate::routing::{DomainRouter, Route};
 use crate::secret::{BasicAuthError, ClientCredentials, ClientId, ClientSecret};
-use crate::session::{ReaderSession, SESSION_COOKIE, SessionCodec, SessionRevocations};
+use crate::session::{ReaderSession, SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionCodec, SessionRevocations};
 use crate::store::memory::{MemoryReplayCache, MemorySessionRevocations};
 use crate::token::{IdTokenClaims, KeySet, UntrustedToken, Validation, Verifier};
 use crate::widget::{WidgetError, WidgetProject, WidgetTokenIssuer, WidgetTokenRequest};
@@ -684,7 +684,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             Ok(SignIn::LoginPage(url)) => redirect_to(url.as_str()),
             Err(r) => r.into_response(),
         };
-        if has_cookie(req.headers(), SESSION_COOKIE) {
+        if has_cookie(req.headers(), self.session_cookie_name()) {
             set_cookie(&mut resp, &self.session_cookie("", 0));
         }
         Outcome::Response(no_store(resp))
@@ -877,7 +877,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// The reader behind the request's session cookie, if it is valid at
     /// `now` and not revoked.
     pub async fn reader(&self, headers: &HeaderMap, now: OffsetDateTime) -> Option<ReaderSession> {
-        let session = cookies(headers, SESSION_COOKIE).find_map(|v| self.site.sessions.decode(v, now).ok())?;
+        let session =
+            cookies(headers, self.session_cookie_name()).find_map(|v| self.site.sessions.decode(v, now).ok())?;
         match self.revocations.is_revoked(&session.jti, now).await {
             Ok(false) => Some(session),
             // Revoked, or the list cannot be read: no session.
@@ -904,7 +905,19 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
 
     fn session_cookie(&self, value: &str, max_age: i64) -> String {
         let secure = if self.site.secure_cookies { "; Secure" } else { "" };
-        format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+        let name = self.session_cookie_name();
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+    }
+
+    /// `__Host-kb_session` on https, so that no sibling subdomain can set or
+    /// shadow it; `kb_session` on plain http (local development), where the
+    /// prefix is not allowed.
+    fn session_cookie_name(&self) -> &'static str {
+        if self.site.secure_cookies {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
     }
 }
 

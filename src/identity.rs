@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::code::{CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeStore, GrantProblem, authenticate};
 use crate::config::ConfigStore;
 use crate::secret::{ClientCredentials, ClientId, random_token};
-use crate::token::{IdTokenClaims, TokenSigner};
+use crate::token::{IdTokenClaims, SigningKey, TokenSigner, VerificationKey};
 
 /// The answer of the code exchange (RFC 6749 section 5.1).
 #[derive(Clone, Serialize, Deserialize)]
@@ -68,6 +68,10 @@ pub struct IdentityServer<CS, S, C> {
     configs: CS,
     codes: CodeIssuer<S, C>,
     signer: TokenSigner,
+    /// Signs access tokens: a key of the KB's own (HS256 by default), since
+    /// only the KB verifies them. `None` when no key could be made: the
+    /// `id_token` signer is used.
+    access_signer: Option<TokenSigner>,
     issuer: String,
 }
 
@@ -75,12 +79,36 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     /// An identity server named `issuer` (the `iss` of its tokens, usually
     /// its base URL).
     pub fn new(configs: CS, codes: CodeIssuer<S, C>, signer: TokenSigner, issuer: impl Into<String>) -> Self {
+        let key = crate::secret::random_token();
+        let access_signer = SigningKey::hs256("kb-access", key.as_bytes())
+            .ok()
+            .map(TokenSigner::new);
         Self {
             configs,
             codes,
             signer,
+            access_signer,
             issuer: issuer.into(),
         }
+    }
+
+    /// Signs access tokens with `signer` instead of the random HS256 key made
+    /// at start (share one key between instances whose KB APIs verify
+    /// access tokens).
+    pub fn with_access_signer(mut self, signer: TokenSigner) -> Self {
+        self.access_signer = Some(signer);
+        self
+    }
+
+    /// The key that verifies this server's access tokens (their audience is
+    /// [`access_audience`](Self::access_audience)). An HMAC key: never
+    /// publish it.
+    pub fn access_verification_key(&self) -> VerificationKey {
+        self.access_signer
+            .as_ref()
+            .unwrap_or(&self.signer)
+            .key()
+            .verification_key()
     }
 
     /// The configurations.
@@ -222,7 +250,12 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         let sign_err = |e: crate::token::SignError| CodeError::Store(Box::new(e));
         Ok(TokenResponse {
             id_token: self.signer.sign(&id).map_err(sign_err)?,
-            access_token: self.signer.sign(&access).map_err(sign_err)?,
+            access_token: self
+                .access_signer
+                .as_ref()
+                .unwrap_or(&self.signer)
+                .sign(&access)
+                .map_err(sign_err)?,
             token_type: "Bearer".to_owned(),
             expires_in: exp - iat,
         })

@@ -193,7 +193,7 @@ pub use project::{
     Change, HandshakeFile, JwtConfigFile, Project, ProjectFile, ProjectFileError, ProjectSettings, SsoKind, SsoProvider,
 };
 pub use redirect::{RedirectError, RedirectPolicy, SafeRedirect};
-pub use routing::{DomainInputError, DomainRouter, Route, normalize_domain};
+pub use routing::{DomainInputError, DomainRouter, MultiProjectRouter, Route, normalize_domain};
 pub use secret::{
     BasicAuthError, ClientCredentials, ClientId, ClientSecret, InvalidClientId, MalformedSecret, SecretDigest,
 };

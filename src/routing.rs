@@ -78,11 +78,26 @@ pub fn normalize_domain(input: &str) -> Result<String, DomainInputError> {
         return Err(DomainInputError::Invalid);
     }
     // The URL parser's host rules: UTS 46 mapping to lower-case ASCII.
-    match url::Host::parse(host).map_err(|_| DomainInputError::Invalid)? {
-        url::Host::Domain(d) if !d.is_empty() && !d.ends_with('.') && !d.starts_with('.') && !d.contains("..") => Ok(d),
-        url::Host::Ipv4(ip) => Ok(ip.to_string()),
-        _ => Err(DomainInputError::Invalid),
+    // Percent-escapes are decoded by the host parser; a typed domain has
+    // no business carrying them (`%2A` would smuggle in a wildcard).
+    if host.contains('%') {
+        return Err(DomainInputError::Invalid);
     }
+    let domain = match url::Host::parse(host).map_err(|_| DomainInputError::Invalid)? {
+        url::Host::Domain(d) => d,
+        url::Host::Ipv4(ip) => return Ok(ip.to_string()),
+        url::Host::Ipv6(_) => return Err(DomainInputError::Invalid),
+    };
+    // What comes out is a DNS name: letters, digits, hyphens, underscores
+    // and dots; at most 253 bytes, labels of 1 to 63.
+    let ok_chars = domain
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.');
+    let ok_labels = domain.split('.').all(|l| !l.is_empty() && l.len() <= 63);
+    if !ok_chars || !ok_labels || domain.len() > 253 {
+        return Err(DomainInputError::Invalid);
+    }
+    Ok(domain)
 }
 
 /// Routes typed domains to a project's JWT configurations.

@@ -286,15 +286,12 @@ fn form_decode(s: &str) -> Result<Zeroizing<String>, BasicAuthError> {
     if !s.contains(['%', '+']) {
         return Ok(Zeroizing::new(s.to_owned()));
     }
-    let bytes: Vec<u8> = url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned().into_bytes())
-        .unwrap_or_default();
-    let out = String::from_utf8(bytes).map_err(|_| BasicAuthError::Malformed)?;
-    if out.contains('\u{FFFD}') && !s.contains('\u{FFFD}') {
-        return Err(BasicAuthError::Malformed);
-    }
-    Ok(Zeroizing::new(out))
+    // Strict form decoding: `+` is a space, `%XX` a byte, and the bytes must
+    // be UTF-8 (no silent replacement characters).
+    let spaced = Zeroizing::new(s.replace('+', " "));
+    let bytes = Zeroizing::new(percent_encoding::percent_decode_str(&spaced).collect::<Vec<u8>>());
+    let out = std::str::from_utf8(&bytes).map_err(|_| BasicAuthError::Malformed)?;
+    Ok(Zeroizing::new(out.to_owned()))
 }
 
 mod digest_b64 {
@@ -426,6 +423,20 @@ mod tests {
         let raw = format!("bAsIc {}", STANDARD.encode("abc:def:ghi"));
         let c = ClientCredentials::from_basic_header(raw.as_bytes()).unwrap();
         assert_eq!((c.client_id.as_str(), c.secret.expose()), ("abc", "def:ghi"));
+    }
+
+    #[test]
+    fn replacement_characters_round_trip_and_invalid_utf8_is_refused() {
+        let creds = ClientCredentials::new("\u{FFFD}", ClientSecret::new("a\u{FFFD}+%"));
+        let back = ClientCredentials::from_basic_header(creds.to_basic_header().as_bytes()).unwrap();
+        assert_eq!(back.client_id, "\u{FFFD}");
+        assert_eq!(back.secret.expose(), "a\u{FFFD}+%");
+        use base64::engine::general_purpose::STANDARD;
+        let bad = format!("Basic {}", STANDARD.encode("id:%FF%FE"));
+        assert_eq!(
+            ClientCredentials::from_basic_header(bad.as_bytes()).map(|_| ()),
+            Err(BasicAuthError::Malformed)
+        );
     }
 
     #[test]

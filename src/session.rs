@@ -21,8 +21,11 @@ use zeroize::Zeroizing;
 
 use crate::secret::ClientId;
 
-/// The session cookie's name.
+/// The session cookie's name on plain http.
 pub const SESSION_COOKIE: &str = "kb_session";
+/// The session cookie's name on https: the `__Host-` prefix binds it to the
+/// KB's own host (`Secure`, `Path=/`, no `Domain`).
+pub const SECURE_SESSION_COOKIE: &str = "__Host-kb_session";
 /// The longest cookie value accepted, in bytes (browsers keep about 4 KiB).
 pub const MAX_COOKIE_LEN: usize = 4096;
 /// The shortest HMAC key accepted, in bytes.

@@ -188,7 +188,7 @@ fn session_cookie(resp: &Response<Vec<u8>>) -> Option<String> {
         .get_all(header::SET_COOKIE)
         .iter()
         .map(|v| v.to_str().unwrap())
-        .find(|c| c.starts_with("kb_session=") && !c.starts_with("kb_session=;"))
+        .find(|c| c.starts_with("__Host-kb_session=") && !c.starts_with("__Host-kb_session=;"))
         .map(|c| c.split(';').next().unwrap().to_owned())
 }
 

@@ -393,6 +393,9 @@ fn code_flow_tokens_are_refused_as_widget_tokens() {
             let code = identity.issue_code(&credentials, body).await.unwrap();
             identity.exchange(code.expose(), None).await.unwrap()
         });
+    // The access token is signed with the KB's own key: with every key at
+    // hand, both tokens are still refused for their audience.
+    let keys = KeySet::from_keys(keys.iter().cloned().chain([identity.access_verification_key()])).unwrap();
     for token in [&tokens.id_token, &tokens.access_token] {
         assert_eq!(
             verify_widget_token(&keys, ISSUER, token, T0).unwrap_err(),
