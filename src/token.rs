@@ -25,8 +25,12 @@
 //!    against an HMAC key and every other algorithm are refused.
 //!    `Ed25519` (RFC 9864) names the same verification as `EdDSA` and is
 //!    accepted for an Ed25519 key; tokens signed here say `EdDSA`.
-//! 5. Signature, checked once with `jsonwebtoken::crypto::verify` and the
-//!    key's prebuilt `DecodingKey`.
+//! 5. Signature, checked once against key material prepared when the key
+//!    was built: a parsed Ed25519 public key, checked with
+//!    `verify_strict` (which also refuses a small-order `R` and
+//!    non-canonical encodings), or an HMAC-SHA256 state already keyed with
+//!    the secret, compared in constant time. The signature must decode to
+//!    exactly 64 (Ed25519) or 32 (HS256) bytes.
 //! 6. Registered claims, read into a typed struct (a claim given twice is
 //!    malformed) and checked against the `now` the caller passes, never the
 //!    system clock: `exp` required; `nbf` when present; `iat` required unless
@@ -39,11 +43,11 @@
 //!    Use a typed struct: a `serde_json::Value` silently keeps the last of
 //!    two duplicate keys.
 //!
-//! jsonwebtoken's own `decode` and `Validation` are not used: they would read
+//! The `jsonwebtoken` crate is not used to verify: its `decode` and `Validation` would read
 //! the system clock, accept a missing `aud`, a non-string `aud`/`iss` and an
 //! `exp` of `2^64 - 1`, never check `iat`, ignore `crit`, not accept the
 //! `Ed25519` algorithm name, and would need one signature check per claims
-//! type read.
+//! type read; its `crypto::verify` rebuilds the key on every call.
 //!
 //! # Keys
 //!
@@ -52,6 +56,7 @@
 //! exactly 32 bytes, a valid curve point, and not weak (small order): a weak
 //! key verifies a forged signature for any claims.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -62,7 +67,7 @@ use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey};
 use hmac::Mac as _;
 use rand_core::RngCore as _;
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::{self, DeserializeOwned, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::Digest as _;
 use time::OffsetDateTime;
@@ -110,13 +115,6 @@ impl Algorithm {
         match self {
             Self::EdDSA => "EdDSA",
             Self::HS256 => "HS256",
-        }
-    }
-
-    const fn to_jwt(self) -> jsonwebtoken::Algorithm {
-        match self {
-            Self::EdDSA => jsonwebtoken::Algorithm::EdDSA,
-            Self::HS256 => jsonwebtoken::Algorithm::HS256,
         }
     }
 
@@ -294,10 +292,54 @@ fn check_secret_len(secret: &[u8]) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// An HMAC-SHA256 state keyed with a secret once, cloned for each message.
+///
+/// The state (the hashes of the padded secret) is as sensitive as the secret.
+/// The hmac crate does not zeroize it, so on drop it is overwritten with a
+/// state keyed by zeros.
+#[derive(Clone)]
+struct KeyedHmac(HmacSha256);
+
+impl KeyedHmac {
+    /// Keys the state. HMAC takes a key of any length, so this fails only
+    /// if the hmac crate ever refuses one; the length is then reported.
+    fn new(secret: &[u8]) -> Result<Self, KeyError> {
+        HmacSha256::new_from_slice(secret)
+            .map(Self)
+            .map_err(|_| KeyError::SecretTooShort {
+                len: secret.len(),
+                min: MIN_HMAC_SECRET_LEN,
+            })
+    }
+
+    /// The HMAC-SHA256 of `message`.
+    fn tag(&self, message: &[u8]) -> [u8; 32] {
+        let mut mac = self.0.clone();
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is the HMAC-SHA256 of `message`, compared in constant
+    /// time.
+    fn verifies(&self, message: &[u8], tag: &[u8; 32]) -> bool {
+        let mut mac = self.0.clone();
+        mac.update(message);
+        mac.verify_slice(tag).is_ok()
+    }
+}
+
+impl Drop for KeyedHmac {
+    fn drop(&mut self) {
+        self.0 = <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default());
+        // Keeps the overwrite from being removed as a dead store.
+        std::hint::black_box(&mut self.0);
+    }
+}
+
 enum SigningSecret {
     /// Zeroized on drop by ed25519-dalek.
     Ed25519(ed25519_dalek::SigningKey),
-    Hs256(Zeroizing<Vec<u8>>),
+    Hs256(KeyedHmac),
 }
 
 /// A private signing key with its key id: an Ed25519 private key or an
@@ -360,7 +402,7 @@ impl SigningKey {
         check_secret_len(secret)?;
         Ok(Self {
             kid,
-            secret: SigningSecret::Hs256(Zeroizing::new(secret.to_vec())),
+            secret: SigningSecret::Hs256(KeyedHmac::new(secret)?),
         })
     }
 
@@ -384,8 +426,11 @@ impl SigningKey {
     #[must_use]
     pub fn verification_key(&self) -> VerificationKey {
         match &self.secret {
-            SigningSecret::Ed25519(key) => VerificationKey::from_dalek(self.kid.clone(), &key.verifying_key()),
-            SigningSecret::Hs256(secret) => VerificationKey::hs256_unchecked(self.kid.clone(), secret),
+            SigningSecret::Ed25519(key) => VerificationKey::from_dalek(self.kid.clone(), key.verifying_key()),
+            SigningSecret::Hs256(mac) => VerificationKey {
+                kid: self.kid.clone(),
+                material: VerifyMaterial::Hs256(mac.clone()),
+            },
         }
     }
 
@@ -407,11 +452,7 @@ impl SigningKey {
     fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         match &self.secret {
             SigningSecret::Ed25519(key) => Ok(key.sign(message).to_bytes().to_vec()),
-            SigningSecret::Hs256(secret) => {
-                let mut mac = HmacSha256::new_from_slice(secret).map_err(|_| SignError::Crypto)?;
-                mac.update(message);
-                Ok(mac.finalize().into_bytes().to_vec())
-            }
+            SigningSecret::Hs256(mac) => Ok(mac.tag(message).to_vec()),
         }
     }
 }
@@ -426,44 +467,63 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-/// A key that verifies signatures: key id, pinned algorithm, and a
-/// `jsonwebtoken::DecodingKey` built once.
+/// What verifies a key's signatures, prepared once.
+#[derive(Clone)]
+enum VerifyMaterial {
+    /// A parsed, non-weak Ed25519 public key.
+    Ed25519(ed25519_dalek::VerifyingKey),
+    /// An HMAC-SHA256 state keyed with the secret.
+    Hs256(KeyedHmac),
+}
+
+/// Decodes base64url `text` into exactly `N` bytes, on the stack; `None` for
+/// any other length or a non-canonical encoding.
+fn decode_exact<const N: usize>(text: &str) -> Option<[u8; N]> {
+    // N bytes take ceil(4N/3) characters without padding.
+    if text.len() != (4 * N).div_ceil(3) {
+        return None;
+    }
+    let mut out = [0u8; N];
+    match URL_SAFE_NO_PAD.decode_slice(text, &mut out) {
+        Ok(len) if len == N => Some(out),
+        _ => None,
+    }
+}
+
+/// A key that verifies signatures: key id, pinned algorithm, and key
+/// material prepared once (a parsed Ed25519 public key or a keyed HMAC).
 ///
-/// An Ed25519 key is public; an HMAC key holds the shared secret (zeroized on
-/// drop, never printed, never published in a JWKS).
+/// An Ed25519 key is public; an HMAC key holds state derived from the shared
+/// secret (overwritten on drop, never printed, never published in a JWKS).
 #[derive(Clone)]
 pub struct VerificationKey {
     kid: String,
-    algorithm: Algorithm,
-    /// The Ed25519 public key; `None` for HMAC.
-    ed25519: Option<[u8; 32]>,
-    decoding: jsonwebtoken::DecodingKey,
+    material: VerifyMaterial,
 }
 
 impl VerificationKey {
-    fn from_dalek(kid: String, key: &ed25519_dalek::VerifyingKey) -> Self {
-        let bytes = key.to_bytes();
+    fn from_dalek(kid: String, key: ed25519_dalek::VerifyingKey) -> Self {
         Self {
             kid,
-            algorithm: Algorithm::EdDSA,
-            ed25519: Some(bytes),
-            decoding: jsonwebtoken::DecodingKey::from_ed_der(&bytes),
+            material: VerifyMaterial::Ed25519(key),
         }
     }
 
-    fn from_checked_dalek(kid: String, key: &ed25519_dalek::VerifyingKey) -> Result<Self, KeyError> {
+    fn from_checked_dalek(kid: String, key: ed25519_dalek::VerifyingKey) -> Result<Self, KeyError> {
         if key.is_weak() {
             return Err(KeyError::WeakKey);
         }
         Ok(Self::from_dalek(kid, key))
     }
 
-    fn hs256_unchecked(kid: String, secret: &[u8]) -> Self {
-        Self {
-            kid,
-            algorithm: Algorithm::HS256,
-            ed25519: None,
-            decoding: jsonwebtoken::DecodingKey::from_secret(secret),
+    /// Whether `signature` (base64url) signs `message` under this key.
+    fn verifies(&self, message: &[u8], signature: &str) -> bool {
+        match &self.material {
+            VerifyMaterial::Ed25519(key) => decode_exact::<64>(signature).is_some_and(|sig| {
+                key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&sig))
+                    .is_ok()
+            }),
+            VerifyMaterial::Hs256(mac) => decode_exact::<32>(signature).is_some_and(|tag| mac.verifies(message, &tag)),
         }
     }
 
@@ -480,7 +540,7 @@ impl VerificationKey {
         check_kid(&kid)?;
         let bytes: &[u8; 32] = bytes.try_into().map_err(|_| KeyError::WrongLength(bytes.len()))?;
         let key = ed25519_dalek::VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidPublicKey)?;
-        Self::from_checked_dalek(kid, &key)
+        Self::from_checked_dalek(kid, key)
     }
 
     /// An Ed25519 public key from SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
@@ -494,7 +554,7 @@ impl VerificationKey {
         let kid = kid.into();
         check_kid(&kid)?;
         let key = ed25519_dalek::VerifyingKey::from_public_key_pem(pem).map_err(|_| KeyError::InvalidPem)?;
-        Self::from_checked_dalek(kid, &key)
+        Self::from_checked_dalek(kid, key)
     }
 
     /// An HMAC-SHA256 key.
@@ -508,7 +568,10 @@ impl VerificationKey {
         let kid = kid.into();
         check_kid(&kid)?;
         check_secret_len(secret)?;
-        Ok(Self::hs256_unchecked(kid, secret))
+        Ok(Self {
+            kid,
+            material: VerifyMaterial::Hs256(KeyedHmac::new(secret)?),
+        })
     }
 
     /// The key id.
@@ -520,13 +583,19 @@ impl VerificationKey {
     /// The one algorithm this key verifies.
     #[must_use]
     pub fn algorithm(&self) -> Algorithm {
-        self.algorithm
+        match self.material {
+            VerifyMaterial::Ed25519(_) => Algorithm::EdDSA,
+            VerifyMaterial::Hs256(_) => Algorithm::HS256,
+        }
     }
 
     /// The raw Ed25519 public key; `None` for HMAC.
     #[must_use]
     pub fn ed25519_public_key(&self) -> Option<&[u8; 32]> {
-        self.ed25519.as_ref()
+        match &self.material {
+            VerifyMaterial::Ed25519(key) => Some(key.as_bytes()),
+            VerifyMaterial::Hs256(_) => None,
+        }
     }
 
     /// The public JWK (RFC 8037) of an Ed25519 key:
@@ -534,7 +603,7 @@ impl VerificationKey {
     /// `None` for HMAC: a secret is never published.
     #[must_use]
     pub fn to_jwk(&self) -> Option<serde_json::Value> {
-        let x = URL_SAFE_NO_PAD.encode(self.ed25519?);
+        let x = URL_SAFE_NO_PAD.encode(self.ed25519_public_key()?);
         Some(serde_json::json!({
             "kty": "OKP",
             "crv": "Ed25519",
@@ -549,7 +618,7 @@ impl VerificationKey {
     /// usable as a key id; `None` for HMAC.
     #[must_use]
     pub fn jwk_thumbprint(&self) -> Option<String> {
-        let x = URL_SAFE_NO_PAD.encode(self.ed25519?);
+        let x = URL_SAFE_NO_PAD.encode(self.ed25519_public_key()?);
         let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
         Some(URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes())))
     }
@@ -558,8 +627,8 @@ impl VerificationKey {
 impl fmt::Debug for VerificationKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("VerificationKey");
-        s.field("kid", &self.kid).field("alg", &self.algorithm);
-        match &self.ed25519 {
+        s.field("kid", &self.kid).field("alg", &self.algorithm());
+        match self.ed25519_public_key() {
             Some(x) => s.field("x", &URL_SAFE_NO_PAD.encode(x)),
             None => s.field("key", &format_args!("[redacted]")),
         };
@@ -774,8 +843,9 @@ impl<'de> Deserialize<'de> for Present {
 /// The header fields read. Others (`typ`, `cty`, `jku`, `jwk`, `x5u`,
 /// `x5c`...) are ignored and never acted on.
 #[derive(Deserialize)]
-struct RawHeader {
-    alg: String,
+struct RawHeader<'a> {
+    #[serde(borrow)]
+    alg: Text<'a>,
     kid: Option<String>,
     #[serde(default)]
     crit: Present,
@@ -834,12 +904,12 @@ impl<'a> UntrustedToken<'a> {
         if !is_json_object(&header_json) {
             return Err(VerifyError::Malformed);
         }
-        let header: RawHeader = serde_json::from_slice(&header_json).map_err(|_| VerifyError::Malformed)?;
+        let header: RawHeader<'_> = serde_json::from_slice(&header_json).map_err(|_| VerifyError::Malformed)?;
         if header.crit.0 {
             return Err(VerifyError::UnsupportedHeader);
         }
         let (algorithm, algorithm_name) =
-            Algorithm::from_header_name(&header.alg).ok_or(VerifyError::UnsupportedAlgorithm)?;
+            Algorithm::from_header_name(&header.alg.0).ok_or(VerifyError::UnsupportedAlgorithm)?;
         Ok(Self {
             signing_input,
             payload,
@@ -984,7 +1054,7 @@ impl Validation {
     }
 
     /// Checks the registered claims; answers `exp`.
-    fn check(&self, claims: &RegisteredClaims, now: i64) -> Result<i64, VerifyError> {
+    fn check(&self, claims: &RegisteredClaims<'_>, now: i64) -> Result<i64, VerifyError> {
         let now = i128::from(now);
         let leeway = i128::from(self.leeway_secs);
         let exp = numeric_date(claims.exp)?.ok_or(VerifyError::MissingClaim("exp"))?;
@@ -1012,14 +1082,14 @@ impl Validation {
             return Err(VerifyError::TooOld);
         }
         if let Some(expected) = &self.issuer
-            && claims.iss.as_deref() != Some(expected.as_str())
+            && claims.iss.as_ref().map(|iss| &*iss.0) != Some(expected.as_str())
         {
             return Err(VerifyError::WrongIssuer);
         }
         if !self.audiences.is_empty() {
             let accepted = match &claims.aud {
-                Some(Audience::One(aud)) => self.audiences.contains(aud),
-                Some(Audience::Many(auds)) => auds.iter().any(|a| self.audiences.contains(a)),
+                Some(Audience::One(aud)) => self.audiences.contains(&*aud.0),
+                Some(Audience::Many(auds)) => auds.iter().any(|aud| self.audiences.contains(&*aud.0)),
                 None => false,
             };
             if !accepted {
@@ -1038,23 +1108,85 @@ fn numeric_date(value: Option<i64>) -> Result<Option<i128>, VerifyError> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
+/// A JSON string, borrowed from the payload unless it has escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Owned(v.to_owned())))
+    }
+}
+
+/// `aud`: one string or an array of strings. Read directly rather than as
+/// an untagged enum, which would first copy the value into a buffer.
+enum Audience<'a> {
+    One(Text<'a>),
+    Many(Vec<Text<'a>>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(AudienceVisitor)
+    }
+}
+
+struct AudienceVisitor;
+
+impl<'de> Visitor<'de> for AudienceVisitor {
+    type Value = Audience<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or an array of strings")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        TextVisitor.visit_borrowed_str(v).map(Audience::One)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        TextVisitor.visit_str(v).map(Audience::One)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
+        while let Some(value) = seq.next_element::<Text<'de>>()? {
+            values.push(value);
+        }
+        Ok(Audience::Many(values))
+    }
 }
 
 /// The registered claims checked here, typed: wrong types and duplicate keys
-/// fail to deserialize.
+/// fail to deserialize. Strings borrow from the decoded payload.
 #[derive(Deserialize)]
-struct RegisteredClaims {
+struct RegisteredClaims<'a> {
     exp: Option<i64>,
     nbf: Option<i64>,
     iat: Option<i64>,
-    iss: Option<String>,
-    aud: Option<Audience>,
-    jti: Option<String>,
+    #[serde(borrow)]
+    iss: Option<Text<'a>>,
+    #[serde(borrow)]
+    aud: Option<Audience<'a>>,
+    #[serde(borrow)]
+    jti: Option<Text<'a>>,
 }
 
 // ---------------------------------------------------------------------------
@@ -1155,16 +1287,10 @@ impl Verifier {
         now: OffsetDateTime,
     ) -> Result<Verified<C>, VerifyError> {
         let key = self.keys.select(token.kid())?;
-        if key.algorithm != token.algorithm {
+        if key.algorithm() != token.algorithm {
             return Err(VerifyError::AlgorithmMismatch);
         }
-        let valid = jsonwebtoken::crypto::verify(
-            token.signature,
-            token.signing_input.as_bytes(),
-            &key.decoding,
-            key.algorithm.to_jwt(),
-        );
-        if !matches!(valid, Ok(true)) {
+        if !key.verifies(token.signing_input.as_bytes(), token.signature) {
             return Err(VerifyError::BadSignature);
         }
         let payload = URL_SAFE_NO_PAD
@@ -1173,7 +1299,7 @@ impl Verifier {
         if !is_json_object(&payload) {
             return Err(VerifyError::Malformed);
         }
-        let registered: RegisteredClaims = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
+        let registered: RegisteredClaims<'_> = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
         let exp = self.validation.check(&registered, now.unix_timestamp())?;
         let expires_at = OffsetDateTime::from_unix_timestamp(exp).map_err(|_| VerifyError::Malformed)?;
         let claims: C = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
@@ -1181,7 +1307,7 @@ impl Verifier {
             claims,
             kid: key.kid.clone(),
             expires_at,
-            jti: registered.jti,
+            jti: registered.jti.map(|jti| jti.0.into_owned()),
         })
     }
 
@@ -1327,7 +1453,7 @@ mod tests {
         };
         // Ours -> jsonwebtoken::decode, both algorithms.
         let ed = ed_key("ed-1");
-        let ed_decoding = ed.verification_key().decoding.clone();
+        let ed_decoding = jsonwebtoken::DecodingKey::from_ed_der(ed.verification_key().ed25519_public_key().unwrap());
         let token = TokenSigner::new(ed).sign(&claims).unwrap();
         let decoded = jsonwebtoken::decode::<IdTokenClaims>(
             &token,
@@ -1454,7 +1580,73 @@ mod tests {
         let vk = v.keys().get("ed").unwrap();
         let mut jwt_validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
         jwt_validation.validate_exp = false;
-        assert!(jsonwebtoken::decode::<IgnoredAny>(&token, &vk.decoding, &jwt_validation).is_err());
+        let decoding = jsonwebtoken::DecodingKey::from_ed_der(vk.ed25519_public_key().unwrap());
+        assert!(jsonwebtoken::decode::<IgnoredAny>(&token, &decoding, &jwt_validation).is_err());
+    }
+
+    #[test]
+    fn signature_must_have_the_algorithm_length() {
+        let payload = json!({"exp": T0 + 60, "iat": T0}).to_string();
+        for key in [ed_key("k1"), SigningKey::hs256("k1", SECRET).unwrap()] {
+            let v = verifier(&[&key], Validation::new());
+            let token = raw_token(&key, &format!(r#"{{"alg":"{}"}}"#, key.algorithm()), &payload);
+            assert_eq!(check(&v, &token, T0), Ok(()));
+            let (input, signature) = token.rsplit_once('.').unwrap();
+            let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+            let n = signature.len();
+            // One byte short, one byte over, doubled, and the other algorithm's length.
+            let short = signature[..n - 1].to_vec();
+            let long = [signature.as_slice(), &[0]].concat();
+            let doubled = [signature.as_slice(), signature.as_slice()].concat();
+            for bad in [short, long, doubled, vec![0u8; 64 + 32 - n]] {
+                let forged = format!("{input}.{}", b64(&bad));
+                assert_eq!(
+                    check(&v, &forged, T0),
+                    Err(VerifyError::BadSignature),
+                    "{} bytes",
+                    bad.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn long_hmac_secret_interoperates() {
+        // Over the 64-byte block, HMAC hashes the secret first.
+        let secret = [SECRET, SECRET].concat();
+        let key = SigningKey::hs256("long", &secret).unwrap();
+        let claims = id_claims(T0);
+        let token = TokenSigner::new(key).sign(&claims).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.set_audience(&[AUD]);
+        let decoded = jsonwebtoken::decode::<IdTokenClaims>(
+            &token,
+            &jsonwebtoken::DecodingKey::from_secret(&secret),
+            &validation,
+        )
+        .unwrap();
+        assert_eq!(decoded.claims, claims);
+        let v = Verifier::new(
+            KeySet::from_keys([VerificationKey::hs256("long", &secret).unwrap()]).unwrap(),
+            full_validation(),
+        );
+        assert_eq!(v.verify_str::<IdTokenClaims>(&token, at(T0)).unwrap().claims(), &claims);
+    }
+
+    #[test]
+    fn escaped_registered_claims_are_read() {
+        let key = SigningKey::hs256("k1", SECRET).unwrap();
+        let v = verifier(&[&key], full_validation());
+        // `\/` is an escaped `/`: the strings cannot be borrowed as written.
+        let iss = ISS.replace('/', "\\/");
+        let payload = format!(
+            r#"{{"iss":"{iss}","aud":["x","{AUD}"],"exp":{},"iat":{T0},"jti":"a\u0062c"}}"#,
+            T0 + 60
+        );
+        let token = raw_token(&key, r#"{"alg":"HS256"}"#, &payload);
+        let verified = v.verify_str::<IgnoredAny>(&token, at(T0)).unwrap();
+        assert_eq!(verified.jti(), Some("abc"));
     }
 
     #[test]
@@ -2057,11 +2249,13 @@ mod tests {
         let secret = URL_SAFE_NO_PAD.decode(K).unwrap();
         let vk = VerificationKey::hs256("a1", &secret).unwrap();
         let (input, signature) = TOKEN.rsplit_once('.').unwrap();
+        assert!(vk.verifies(input.as_bytes(), signature));
+        // jsonwebtoken agrees.
         assert!(
             jsonwebtoken::crypto::verify(
                 signature,
                 input.as_bytes(),
-                &vk.decoding,
+                &jsonwebtoken::DecodingKey::from_secret(&secret),
                 jsonwebtoken::Algorithm::HS256
             )
             .unwrap()
@@ -2131,14 +2325,14 @@ mod tests {
         // A.4 signing (Ed25519 is deterministic).
         assert_eq!(b64(&sk.sign_bytes(INPUT.as_bytes()).unwrap()), SIGNATURE);
         // A.5 validation with the public key.
+        let decoding = jsonwebtoken::DecodingKey::from_ed_der(imported.ed25519_public_key().unwrap());
         let verify = |sig: &str| {
-            jsonwebtoken::crypto::verify(
-                sig,
-                INPUT.as_bytes(),
-                &imported.decoding,
-                jsonwebtoken::Algorithm::EdDSA,
-            )
-            .unwrap()
+            let ours = imported.verifies(INPUT.as_bytes(), sig);
+            // jsonwebtoken agrees.
+            let theirs =
+                jsonwebtoken::crypto::verify(sig, INPUT.as_bytes(), &decoding, jsonwebtoken::Algorithm::EdDSA).unwrap();
+            assert_eq!(ours, theirs);
+            ours
         };
         assert!(verify(SIGNATURE));
         let mut bad = URL_SAFE_NO_PAD.decode(SIGNATURE).unwrap();
