@@ -341,7 +341,7 @@ fn http_flow(c: &mut Criterion) {
                 .get_all(::http::header::SET_COOKIE)
                 .iter()
                 .filter_map(|v| v.to_str().ok())
-                .find(|v| v.starts_with("kb_session="))
+                .find(|v| v.starts_with("__Host-kb_session=") || v.starts_with("kb_session="))
                 .unwrap()
                 .split(';')
                 .next()
