@@ -86,7 +86,7 @@ impl CodeStore for Codes {
 }
 
 /// What the demo project looks like to its customer app.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub(crate) struct DemoProject {
     pub(crate) client_id: String,
     pub(crate) primary_secret: String,
@@ -113,20 +113,20 @@ pub(crate) struct Running<C> {
 impl<C> Running<C> {
     /// The one JSON line `kb_server` prints when it is ready.
     pub(crate) fn ready_line(&self) -> String {
-        if self.from_file {
-            return json!({ "listening": self.base }).to_string();
+        /// The ready line, fields in the documented order (`listening`
+        /// first).
+        #[derive(serde::Serialize)]
+        struct Ready<'a> {
+            listening: &'a str,
+            #[serde(flatten)]
+            demo: Option<&'a DemoProject>,
         }
-        json!({
-            "listening": self.base,
-            "client_id": self.project.client_id,
-            "primary_secret": self.project.primary_secret,
-            "secondary_secret": self.project.secondary_secret,
-            "login_url": self.project.login_url,
-            "widget_client_id": self.project.widget_client_id,
-            "widget_client_secret": self.project.widget_client_secret,
-            "widget_id": self.project.widget_id,
+        let demo = (!self.from_file).then_some(&self.project);
+        serde_json::to_string(&Ready {
+            listening: &self.base,
+            demo,
         })
-        .to_string()
+        .unwrap_or_default()
     }
 
     /// Stops accepting connections and waits for the server task.
