@@ -57,14 +57,15 @@ async fn main() -> ExitCode {
             _ => return fail(USAGE),
         }
     }
-    let codes = match redis_url {
-        None => common::server::Codes::default(),
-        Some(url) => match redis_codes(&url).await {
-            Ok(c) => c,
-            Err(message) => return fail(&message),
-        },
+    let mut options = common::server::Options {
+        limits,
+        ..common::server::Options::default()
     };
-    let options = common::server::Options { codes, limits };
+    if let Some(url) = redis_url
+        && let Err(message) = use_redis(&url, &mut options).await
+    {
+        return fail(&message);
+    }
     let started = match project_file {
         Some(path) => match common::server::load_project_file(&path) {
             Ok(loaded) => common::server::start_project_with(listen, loaded, SystemClock, options).await,
@@ -89,19 +90,23 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// A code store shared through the Redis at `url`.
+/// Codes, handshake `jti`s and revoked sessions shared through the Redis at
+/// `url`.
 #[cfg(feature = "redis")]
-async fn redis_codes(url: &str) -> Result<common::server::Codes, String> {
-    use kb_sso::store::redis::{RedisCodeStore, RedisConnection};
+async fn use_redis(url: &str, options: &mut common::server::Options) -> Result<(), String> {
+    use kb_sso::store::redis::{RedisCodeStore, RedisConnection, RedisReplayCache, RedisSessionRevocations};
     let connection = RedisConnection::connect(url)
         .await
         .map_err(|e| format!("--redis: {e}"))?;
-    Ok(common::server::Codes::Redis(RedisCodeStore::new(connection)))
+    options.codes = common::server::Codes::Redis(RedisCodeStore::new(connection.clone()));
+    options.revocations = common::server::Revocations::Redis(RedisSessionRevocations::new(connection.clone()));
+    options.replay = Some(RedisReplayCache::new(connection));
+    Ok(())
 }
 
 /// Without the `redis` feature there is no Redis store.
 #[cfg(not(feature = "redis"))]
-async fn redis_codes(_url: &str) -> Result<common::server::Codes, String> {
+async fn use_redis(_url: &str, _options: &mut common::server::Options) -> Result<(), String> {
     Err("--redis: this build has no Redis support (build with --features redis)".to_owned())
 }
 

@@ -130,6 +130,16 @@ pub struct SsoService<CS, S, C, L = MemoryRateLimiter, R = MemorySessionRevocati
     site: Site,
 }
 
+/// Where handshake `jti`s are remembered.
+#[derive(Debug)]
+enum Replay {
+    /// In this process.
+    Memory(MemoryReplayCache),
+    /// Shared by every instance.
+    #[cfg(feature = "redis")]
+    Redis(crate::store::redis::RedisReplayCache),
+}
+
 /// The KB site's own settings, whatever the stores.
 #[derive(Debug)]
 struct Site {
@@ -142,7 +152,7 @@ struct Site {
     client_auth: ClientAuthentication,
     renderer: Arc<dyn LoginPageRenderer>,
     handshakes: Option<HandshakeVerifier>,
-    replay: MemoryReplayCache,
+    replay: Replay,
     widgets: Option<WidgetProject>,
 }
 
@@ -174,7 +184,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLim
                 client_auth: ClientAuthentication::Optional,
                 renderer: Arc::new(HtmlLoginRenderer),
                 handshakes: None,
-                replay: MemoryReplayCache::new(),
+                replay: Replay::Memory(MemoryReplayCache::new()),
                 widgets: None,
             },
         })
@@ -218,9 +228,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// Accepts handshake tokens signed by customer apps (the direct flows):
     /// on `/api/auth/jwt/callback?token=&redirect=`, as `?jwt=` on any page,
     /// in a `jwt` cookie, or as a form field `jwt` posted to any page. Each
-    /// `jti` is accepted once (in memory: give every instance its own
-    /// verifier only behind sticky sessions, or verify with a shared
-    /// [`ReplayCache`](crate::handshake::ReplayCache) yourself).
+    /// `jti` is accepted once (in memory unless a Redis replay cache is set
+    /// with `redis_replay_cache`, feature `redis`).
     pub fn handshakes(mut self, verifier: HandshakeVerifier) -> Self {
         self.site.handshakes = Some(verifier);
         self
@@ -230,6 +239,14 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// `POST /api/jwt/widget-token`.
     pub fn widgets(mut self, project: WidgetProject) -> Self {
         self.site.widgets = Some(project);
+        self
+    }
+
+    /// Remembers handshake `jti`s in Redis instead of in memory, so that a
+    /// token is accepted once across every instance.
+    #[cfg(feature = "redis")]
+    pub fn redis_replay_cache(mut self, cache: crate::store::redis::RedisReplayCache) -> Self {
+        self.site.replay = Replay::Redis(cache);
         self
     }
 
@@ -789,7 +806,11 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             return redirect(target);
         };
         let now = self.identity.codes().clock().now();
-        let verified = verifier.verify_str(token, now, &self.site.replay).await;
+        let verified = match &self.site.replay {
+            Replay::Memory(cache) => verifier.verify_str(token, now, cache).await,
+            #[cfg(feature = "redis")]
+            Replay::Redis(cache) => verifier.verify_str(token, now, cache).await,
+        };
         let project = match self.identity.configs().project().await {
             Ok(p) => p,
             Err(_) => return unavailable(),

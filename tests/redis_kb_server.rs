@@ -39,7 +39,7 @@ async fn two_instances(redis: &RedisServer) -> Setup {
         let store = RedisCodeStore::new(RedisConnection::connect(&redis.url()).await.unwrap());
         let options = common::server::Options {
             codes: common::server::Codes::Redis(store),
-            limits: kb_sso::limit::Limits::default(),
+            ..common::server::Options::default()
         };
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         instances.push(

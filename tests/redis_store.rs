@@ -424,3 +424,74 @@ async fn a_hung_server_times_out_and_a_redeemed_code_stays_used() {
     }
     assert_eq!(answer, Some(Redemption::AlreadyUsed(Box::new(g))));
 }
+
+#[tokio::test]
+async fn the_replay_cache_accepts_a_jti_once_across_connections_until_it_expires() {
+    use kb_sso::ReplayCache as _;
+    use kb_sso::store::redis::RedisReplayCache;
+    let Some(server) = RedisServer::start("the_replay_cache_accepts_a_jti_once_across_connections_until_it_expires")
+    else {
+        return;
+    };
+    let a = RedisReplayCache::new(RedisConnection::connect(&server.url()).await.unwrap());
+    let b = RedisReplayCache::new(RedisConnection::connect(&server.url()).await.unwrap());
+    let later = OffsetDateTime::now_utc() + Duration::minutes(5);
+    assert!(a.insert_if_absent("jti-digest-1", later).await.unwrap());
+    assert!(
+        !b.insert_if_absent("jti-digest-1", later).await.unwrap(),
+        "seen on another instance"
+    );
+    assert!(b.insert_if_absent("jti-digest-2", later).await.unwrap());
+
+    // Many instances at once: exactly one wins.
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let cache = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { cache.insert_if_absent("raced", later).await.unwrap() })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+
+    // Remembered only until the token expires.
+    let soon = OffsetDateTime::now_utc() + Duration::milliseconds(300);
+    assert!(a.insert_if_absent("short", soon).await.unwrap());
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    while !a.insert_if_absent("short", soon + Duration::minutes(5)).await.unwrap() {
+        assert!(Instant::now() < deadline, "Redis never forgot the jti");
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn revocations_are_shared_and_expire_with_the_session() {
+    use kb_sso::SessionRevocations as _;
+    use kb_sso::store::redis::RedisSessionRevocations;
+    let Some(mut server) = RedisServer::start("revocations_are_shared_and_expire_with_the_session") else {
+        return;
+    };
+    let a = RedisSessionRevocations::new(RedisConnection::connect(&server.url()).await.unwrap());
+    let b = RedisSessionRevocations::new(RedisConnection::connect(&server.url()).await.unwrap());
+    let now = OffsetDateTime::now_utc();
+    assert!(!b.is_revoked("session-1", now).await.unwrap());
+    a.revoke("session-1", now + Duration::minutes(5)).await.unwrap();
+    assert!(
+        b.is_revoked("session-1", now).await.unwrap(),
+        "seen on another instance"
+    );
+    assert!(!b.is_revoked("session-2", now).await.unwrap());
+    a.revoke("short", now + Duration::milliseconds(300)).await.unwrap();
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    while b.is_revoked("short", OffsetDateTime::now_utc()).await.unwrap() {
+        assert!(Instant::now() < deadline, "Redis never dropped the revocation");
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    server.kill();
+    assert!(
+        b.is_revoked("session-1", now).await.is_err(),
+        "an outage is an error, never 'not revoked'"
+    );
+}

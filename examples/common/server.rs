@@ -9,9 +9,11 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use http::{HeaderValue, Response, StatusCode, header};
+use kb_sso::SessionRevocations;
 use kb_sso::http::{MAX_BODY_BYTES, Outcome, PageRequest, RemoteAddr, SsoService};
 use kb_sso::limit::Limits;
-use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
+use kb_sso::limit::MemoryRateLimiter;
+use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::{
     Clock, CodeIssuer, HandshakeKey, HandshakeSettings, HandshakeVerifier, IdentityServer, JwtConfig, Project,
     ProjectFile, ProjectSettings, SessionCodec, SigningKey, TokenSigner, WidgetProject,
@@ -23,7 +25,7 @@ use tokio::sync::oneshot;
 use url::Url;
 
 /// The service type of the reference server.
-pub(crate) type Service<C> = SsoService<MemoryConfigStore, Codes, C>;
+pub(crate) type Service<C> = SsoService<MemoryConfigStore, Codes, C, MemoryRateLimiter, Revocations>;
 
 /// How a server is set up beyond its project.
 #[derive(Default)]
@@ -32,6 +34,46 @@ pub(crate) struct Options {
     pub(crate) codes: Codes,
     /// Brute-force limits.
     pub(crate) limits: Limits,
+    /// Where revoked sessions are listed.
+    pub(crate) revocations: Revocations,
+    /// A shared handshake replay cache, if any.
+    #[cfg(feature = "redis")]
+    pub(crate) replay: Option<kb_sso::store::redis::RedisReplayCache>,
+}
+
+/// The revoked-session list: in memory, or shared on Redis.
+pub(crate) enum Revocations {
+    /// One process.
+    Memory(MemorySessionRevocations),
+    /// Many instances, one Redis.
+    #[cfg(feature = "redis")]
+    Redis(kb_sso::store::redis::RedisSessionRevocations),
+}
+
+impl Default for Revocations {
+    fn default() -> Self {
+        Self::Memory(MemorySessionRevocations::new())
+    }
+}
+
+impl SessionRevocations for Revocations {
+    type Error = CodesError;
+
+    async fn revoke(&self, session_id: &str, until: time::OffsetDateTime) -> Result<(), CodesError> {
+        match self {
+            Self::Memory(m) => m.revoke(session_id, until).await.map_err(|e| CodesError(Box::new(e))),
+            #[cfg(feature = "redis")]
+            Self::Redis(r) => r.revoke(session_id, until).await.map_err(|e| CodesError(Box::new(e))),
+        }
+    }
+
+    async fn is_revoked(&self, session_id: &str, now: time::OffsetDateTime) -> Result<bool, CodesError> {
+        match self {
+            Self::Memory(m) => m.is_revoked(session_id, now).await.map_err(|e| CodesError(Box::new(e))),
+            #[cfg(feature = "redis")]
+            Self::Redis(r) => r.is_revoked(session_id, now).await.map_err(|e| CodesError(Box::new(e))),
+        }
+    }
 }
 
 /// The code store: in memory, or shared on Redis (feature `redis`).
@@ -330,7 +372,15 @@ pub(crate) fn project_service<C: Clock>(
     let codes = CodeIssuer::new(options.codes, clock);
     let identity = IdentityServer::new(MemoryConfigStore::new(project), codes, signer, issuer);
     let sessions = SessionCodec::new(SessionCodec::generate_key().as_ref())?;
-    Ok(SsoService::new(identity, sessions, kb_url)?.limits(options.limits))
+    let service = SsoService::new(identity, sessions, kb_url)?
+        .limits(options.limits)
+        .session_revocations(options.revocations);
+    #[cfg(feature = "redis")]
+    let service = match options.replay {
+        Some(cache) => service.redis_replay_cache(cache),
+        None => service,
+    };
+    Ok(service)
 }
 
 async fn serve<C: Clock + 'static>(

@@ -429,6 +429,133 @@ impl CodeStore for RedisCodeStore {
     }
 }
 
+/// The default key prefix of [`RedisReplayCache`].
+pub const DEFAULT_REPLAY_PREFIX: &str = "kb-sso:jti:";
+/// The default key prefix of [`RedisSessionRevocations`].
+pub const DEFAULT_REVOCATION_PREFIX: &str = "kb-sso:revoked:";
+
+/// A [`ReplayCache`](crate::handshake::ReplayCache) on Redis, shared by
+/// every instance: `SET key 1 NX PXAT <expiry>` is one atomic
+/// insert-if-absent, and Redis forgets the key when the token could no
+/// longer verify anyway. Needs Redis 6.2 or later (`PXAT`).
+#[derive(Debug, Clone)]
+pub struct RedisReplayCache {
+    conn: RedisConnection,
+    prefix: KeyPrefix,
+}
+
+impl RedisReplayCache {
+    /// A cache on `conn` whose keys start with [`DEFAULT_REPLAY_PREFIX`].
+    pub fn new(conn: RedisConnection) -> Self {
+        Self {
+            conn,
+            prefix: KeyPrefix::new(DEFAULT_REPLAY_PREFIX),
+        }
+    }
+
+    /// Uses another key prefix (the same on every instance).
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = KeyPrefix::new(prefix);
+        self
+    }
+
+    async fn insert(&self, key: &str, expires_at: OffsetDateTime) -> Result<bool, RedisStoreError> {
+        let mut cmd = ::redis::cmd("SET");
+        cmd.arg(self.prefix.key(key))
+            .arg(1)
+            .arg("NX")
+            .arg("PXAT")
+            .arg(unix_millis(expires_at).max(1));
+        // `OK` when this call wrote the key, nil when it was there.
+        let written: Option<String> = self.conn.query(&cmd).await?;
+        Ok(written.is_some())
+    }
+}
+
+impl crate::handshake::ReplayCache for RedisReplayCache {
+    type Error = RedisStoreError;
+
+    /// `SET key 1 NX PXAT expiry`; `true` only when this call wrote it.
+    ///
+    /// # Errors
+    /// Any connection, timeout or server failure (never `true` then).
+    fn insert_if_absent(
+        &self,
+        key: &str,
+        expires_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, RedisStoreError>> + Send {
+        self.insert(key, expires_at)
+    }
+}
+
+/// [`SessionRevocations`](crate::session::SessionRevocations) on Redis,
+/// shared by every instance. Keys hold the SHA-256 of the session id and
+/// expire when the session would have.
+#[derive(Debug, Clone)]
+pub struct RedisSessionRevocations {
+    conn: RedisConnection,
+    prefix: KeyPrefix,
+}
+
+impl RedisSessionRevocations {
+    /// A list on `conn` whose keys start with [`DEFAULT_REVOCATION_PREFIX`].
+    pub fn new(conn: RedisConnection) -> Self {
+        Self {
+            conn,
+            prefix: KeyPrefix::new(DEFAULT_REVOCATION_PREFIX),
+        }
+    }
+
+    /// Uses another key prefix (the same on every instance).
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = KeyPrefix::new(prefix);
+        self
+    }
+
+    fn key(&self, session_id: &str) -> String {
+        self.prefix.key(&CodeDigest::of(session_id).to_hex())
+    }
+
+    async fn revoke_now(&self, session_id: &str, until: OffsetDateTime) -> Result<(), RedisStoreError> {
+        let mut cmd = ::redis::cmd("SET");
+        cmd.arg(self.key(session_id))
+            .arg(1)
+            .arg("PXAT")
+            .arg(unix_millis(until).max(1));
+        let _: Option<String> = self.conn.query(&cmd).await?;
+        Ok(())
+    }
+
+    async fn revoked(&self, session_id: &str) -> Result<bool, RedisStoreError> {
+        let mut cmd = ::redis::cmd("EXISTS");
+        cmd.arg(self.key(session_id));
+        let n: i64 = self.conn.query(&cmd).await?;
+        Ok(n > 0)
+    }
+}
+
+impl crate::session::SessionRevocations for RedisSessionRevocations {
+    type Error = RedisStoreError;
+
+    fn revoke(
+        &self,
+        session_id: &str,
+        until: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), RedisStoreError>> + Send {
+        self.revoke_now(session_id, until)
+    }
+
+    /// Redis drops a revocation when the session would have expired, so a
+    /// key that exists is a revocation in force.
+    fn is_revoked(
+        &self,
+        session_id: &str,
+        _now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, RedisStoreError>> + Send {
+        self.revoked(session_id)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
