@@ -216,7 +216,7 @@ fn session_verify() {
         jti: "uJ7dG3b4wP0c1xQzN5sV8kYhT2aR6mLfE9oIiWnZqXg".into(),
         expires_at: SystemClock.now() + time::Duration::minutes(15),
     };
-    let cookie = codec.encode(&session);
+    let cookie = codec.encode(&session).unwrap();
     let now = SystemClock.now();
     let (ns, base) = paired_ns(
         2000,

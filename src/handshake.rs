@@ -1032,10 +1032,11 @@ impl HandshakeVerifier {
             let Some(entry) = self.entries.iter().find(|e| e.is_named(kid)) else {
                 return Err(token_error(VerifyError::UnknownKey, self.only_enabled()));
             };
-            if !entry.settings.enabled {
-                return Err(HandshakeError::new(HandshakeErrorKind::Disabled, Some(entry)));
-            }
             return match entry.verify(token, now) {
+                // A disabled configuration is named only to a caller who
+                // holds its key: an unsigned guess learns nothing.
+                Err(e) if is_signature_error(&e) => Err(token_error(e, Some(entry))),
+                _ if !entry.settings.enabled => Err(HandshakeError::new(HandshakeErrorKind::Disabled, Some(entry))),
                 Ok(verified) => Ok((entry, verified)),
                 Err(e) => Err(token_error(e, Some(entry))),
             };

@@ -11,7 +11,7 @@
 //! | `POST /api/jwt/generate-code` (alias `/jwt/generateCode`) | 200 `{"code"}`; 400; 401 with `WWW-Authenticate: Basic`; 403 when disabled |
 //! | `POST /api/jwt/token` | 200 `{"id_token","access_token","token_type","expires_in"}`; 400 `invalid_grant` |
 //! | `GET /jwt/authorize?code=&redirectUrl=` | 302 to the safe target with the session cookie |
-//! | `GET /jwt/logout` | 302 to the logout URL (or home), cookie cleared |
+//! | `GET /jwt/logout` | session revoked on the server, cookies cleared, 302 to the logout URL (or home) |
 //! | `GET /.well-known/jwks.json` | the token signer's public keys |
 //! | `GET /login` | the sign-in options |
 //! | any other `GET` | [`Outcome::Page`] with a session; else 302 to the login URL with `redirectPath` |
@@ -47,9 +47,17 @@ use crate::widget::{WidgetError, WidgetProject, WidgetTokenIssuer, WidgetTokenRe
 /// The cookie a customer app may set with a handshake token.
 pub const HANDSHAKE_COOKIE: &str = "jwt";
 
-/// The cookie holding the login binding verifier (DESIGN 3.14), scoped to
-/// the callback path.
+/// The `Set-Cookie` value that removes the handshake cookie.
+const HANDSHAKE_COOKIE_CLEARED: &str = "jwt=; Path=/; Max-Age=0";
+
+/// The cookie holding the login binding verifier (DESIGN 3.14) on plain
+/// http, scoped to the callback path.
 pub const VERIFIER_COOKIE: &str = "kb_login_verifier";
+
+/// The login binding cookie on https. The `__Host-` prefix makes the
+/// browser refuse it from any other host (a sibling subdomain cannot plant
+/// a verifier it knows), which requires `Path=/`.
+pub const SECURE_VERIFIER_COOKIE: &str = "__Host-kb_login_verifier";
 
 /// The longest a session can last: the longest token validity, 1440
 /// minutes (revocations are kept this long).
@@ -227,7 +235,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
 
     /// Accepts handshake tokens signed by customer apps (the direct flows):
     /// on `/api/auth/jwt/callback?token=&redirect=`, as `?jwt=` on any page,
-    /// in a `jwt` cookie, or as a form field `jwt` posted to any page. Each
+    /// in a `jwt` cookie, or as a form field `jwt` posted to the callback
+    /// from this KB's site or the customer app's. Each
     /// `jti` is accepted once (in memory unless a Redis replay cache is set
     /// with `redis_replay_cache`, feature `redis`).
     pub fn handshakes(mut self, verifier: HandshakeVerifier) -> Self {
@@ -313,7 +322,6 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
                 Method::GET | Method::POST => respond(self.handshake_callback(&req).await),
                 _ => respond(method_not_allowed(&Method::GET)),
             },
-            _ if method == Method::POST && self.site.handshakes.is_some() => respond(self.handshake_post(&req).await),
             _ => match only(Method::GET) {
                 Some(r) => respond(r),
                 None => self.page(&req).await,
@@ -373,8 +381,33 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         let _ = self.limiter.fail(key, limit, now).await;
     }
 
-    /// Redeems a code through the identity server, counting failures per
-    /// remote address.
+    /// Redeems a code through the identity server. When the code was used
+    /// before, the session its first use opened is revoked (RFC 6749
+    /// section 4.1.2); a revocation that cannot be recorded is a 503.
+    async fn redeem(
+        &self,
+        code: &str,
+        creds: Option<&ClientCredentials>,
+        verifier: Option<&str>,
+    ) -> Result<crate::identity::TokenResponse, Redeem> {
+        match self.identity.exchange_with_verifier(code, creds, verifier).await {
+            Ok(tokens) => Ok(tokens),
+            Err(e) => {
+                if matches!(e, CodeError::InvalidGrant(GrantProblem::AlreadyUsed)) {
+                    let session = IdentityServer::<CS, S, C>::token_id_for_code(code);
+                    let until = self.identity.codes().clock().now() + MAX_SESSION;
+                    if self.revocations.revoke(&session, until).await.is_err() {
+                        return Err(Redeem::Unavailable);
+                    }
+                }
+                Err(Redeem::Refused(e))
+            }
+        }
+    }
+
+    /// Redeems a code on the back channel, counting failed client
+    /// authentications per client and address and failed redemptions per
+    /// address.
     async fn exchange_limited(
         &self,
         addr: &str,
@@ -392,17 +425,10 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
                 return Err(r);
             }
         }
-        match self.identity.exchange_with_verifier(code, creds, verifier).await {
+        match self.redeem(code, creds, verifier).await {
             Ok(tokens) => Ok(tokens),
-            Err(e) => {
-                if matches!(e, CodeError::InvalidGrant(GrantProblem::AlreadyUsed)) {
-                    // RFC 6749 section 4.1.2: revoke what the first use issued.
-                    let session = IdentityServer::<CS, S, C>::token_id_for_code(code);
-                    let until = self.identity.codes().clock().now() + MAX_SESSION;
-                    if self.revocations.revoke(&session, until).await.is_err() {
-                        return Err(unavailable());
-                    }
-                }
+            Err(Redeem::Unavailable) => Err(unavailable()),
+            Err(Redeem::Refused(e)) => {
                 match (&e, creds) {
                     (CodeError::InvalidClient, Some(c)) => {
                         self.failed(&auth_key(&c.client_id, addr), self.site.limits.failed_auth)
@@ -470,6 +496,11 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// back channel, opens the reader's session and redirects to the safe
     /// target (the home page when `redirectUrl` is missing or not a path on
     /// the KB).
+    ///
+    /// Failed redemptions here are not rate-limited: a code is 256 random
+    /// bits, so failures teach an attacker nothing, and counting them per
+    /// address would let any web page (`<img src=".../jwt/authorize?code=junk">`)
+    /// lock every reader behind one address out of sign-in.
     pub async fn authorize<B>(&self, req: &Request<B>) -> Response<Vec<u8>> {
         let query = match parse_form(req.uri().query().unwrap_or("").as_bytes()) {
             Ok(q) => q,
@@ -482,10 +513,11 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             .site
             .redirects
             .resolve_or_home(query.get("redirectUrl").map(String::as_str));
-        let verifier = cookies(req.headers(), VERIFIER_COOKIE).next();
-        let tokens = match self.exchange_limited(&remote_addr(req), code, None, verifier).await {
+        let verifier = cookies(req.headers(), self.verifier_cookie_name()).next();
+        let tokens = match self.redeem(code, None, verifier).await {
             Ok(t) => t,
-            Err(r) => return r,
+            Err(Redeem::Unavailable) => return unavailable(),
+            Err(Redeem::Refused(e)) => return code_error(&e),
         };
         let now = self.identity.codes().clock().now();
         let session = match self.session_from_id_token(&tokens.id_token, now) {
@@ -499,11 +531,9 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             }
         };
         let mut resp = redirect(&target);
-        let max_age = (session.expires_at.unix_timestamp() - now.unix_timestamp()).max(0);
-        set_cookie(
-            &mut resp,
-            &self.session_cookie(&self.site.sessions.encode(&session), max_age),
-        );
+        if let Err(r) = self.open_session(&mut resp, &session, now) {
+            return r;
+        }
         if verifier.is_some() {
             set_cookie(&mut resp, &self.verifier_cookie("", 0));
         }
@@ -529,22 +559,31 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         })
     }
 
-    /// `GET /jwt/logout`: clears the session and redirects to the logout URL
-    /// of the reader's configuration, or to the home page.
+    /// `GET /jwt/logout`: revokes the session on the server (a copy of the
+    /// cookie is worthless afterwards), clears the session and `jwt`
+    /// cookies and redirects to the logout URL of the reader's
+    /// configuration, or to the home page. When the revocation cannot be
+    /// recorded the answer is 503, with the cookies still cleared.
     pub async fn logout<B>(&self, req: &Request<B>) -> Response<Vec<u8>> {
         let now = self.identity.codes().clock().now();
         let session = self.reader(req.headers(), now).await;
         let mut logout_url = None;
-        if let Some(s) = session
-            && let Ok(Some(config)) = self.identity.configs().get(&s.client_id).await
-        {
-            logout_url = config.logout_url().cloned();
+        let mut revoked = true;
+        if let Some(s) = &session {
+            revoked = self.revocations.revoke(&s.jti, s.expires_at).await.is_ok();
+            if let Ok(Some(config)) = self.identity.configs().get(&s.client_id).await {
+                logout_url = config.logout_url().cloned();
+            }
         }
         let mut resp = match logout_url {
+            _ if !revoked => unavailable(),
             Some(url) => redirect_to(url.as_str()),
             None => redirect(&self.site.redirects.home()),
         };
         set_cookie(&mut resp, &self.session_cookie("", 0));
+        if self.site.handshakes.is_some() {
+            set_cookie(&mut resp, HANDSHAKE_COOKIE_CLEARED);
+        }
         no_store(resp)
     }
 
@@ -752,6 +791,11 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
 
     /// `/api/auth/jwt/callback`: `GET ?token=&redirect=`, or a form `POST`
     /// with `jwt` (or `token`) and `redirect`.
+    ///
+    /// A `POST` is taken only from this KB's own site or the customer app's
+    /// (see [`post_origin_allowed`](Self::post_origin_allowed)), so that no
+    /// other web page can post its own token and sign a visitor in to
+    /// another account; the `GET` forms stay open, as the spec requires.
     pub async fn handshake_callback<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<Vec<u8>> {
         if self.site.handshakes.is_none() {
             return error(
@@ -761,6 +805,17 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             );
         }
         let fields = if req.method() == Method::POST {
+            match self.post_origin_allowed(req.headers()).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return error(
+                        StatusCode::FORBIDDEN,
+                        "access_denied",
+                        "a handshake token may be posted only from this KB's site or the customer app's",
+                    );
+                }
+                Err(r) => return r.into_response(),
+            }
             parse_form(req.body().as_ref())
         } else {
             parse_form(req.uri().query().unwrap_or("").as_bytes())
@@ -780,21 +835,40 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         self.open_handshake(token, &target, false).await
     }
 
-    /// A form `POST` with field `jwt` to any page: the token opens a session
-    /// and the reader is sent to that page.
-    async fn handshake_post<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<Vec<u8>> {
-        let form = match parse_form(req.body().as_ref()) {
-            Ok(f) => f,
-            Err(r) => return r.into_response(),
-        };
-        let target = self
-            .site
-            .redirects
-            .resolve_or_home(Some(req.uri().path_and_query().map_or("/", |p| p.as_str())));
-        match form.get("jwt") {
-            Some(token) => self.open_handshake(token, &target, false).await,
-            None => method_not_allowed(&Method::GET),
+    /// Whether a browser `POST` comes from a site allowed to post handshake
+    /// tokens. With `Sec-Fetch-Site`, the browser's own verdict decides:
+    /// `same-origin`, `same-site` and `none` (typed or bookmarked) pass. A
+    /// cross-site `POST`, or one with an `Origin` but no `Sec-Fetch-Site`,
+    /// passes only from this KB's origin or the origin of an enabled
+    /// configuration's login URL (the customer app). Without either header
+    /// (a client that is not a browser) it passes.
+    async fn post_origin_allowed(&self, headers: &HeaderMap) -> Result<bool, Rejection> {
+        let fetch_site = headers.get("sec-fetch-site").map(HeaderValue::as_bytes);
+        if matches!(fetch_site, Some(b"same-origin" | b"same-site" | b"none")) {
+            return Ok(true);
         }
+        let origin = headers.get(header::ORIGIN).map(HeaderValue::as_bytes);
+        let Some(origin) = origin else {
+            // No Origin: a browser always sends one on a cross-site POST.
+            return Ok(fetch_site.is_none());
+        };
+        let Some(origin) = std::str::from_utf8(origin).ok().and_then(|o| Url::parse(o).ok()) else {
+            return Ok(false); // `null` (sandboxed frames, data: pages) or junk
+        };
+        let origin = origin.origin();
+        if origin == self.site.redirects.base().origin() {
+            return Ok(true);
+        }
+        let project = self
+            .identity
+            .configs()
+            .project()
+            .await
+            .map_err(|_| Rejection::Unavailable)?;
+        Ok(project
+            .jwt_configs()
+            .iter()
+            .any(|c| c.is_enabled() && c.login_url().origin() == origin))
     }
 
     /// Verifies a handshake token and answers: a session and a redirect to
@@ -819,12 +893,10 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             Ok(v) => match project.jwt_config(v.client_id()) {
                 Some(c) if c.is_enabled() => {
                     let session = v.into_session(now);
-                    let max_age = (session.expires_at.unix_timestamp() - now.unix_timestamp()).max(0);
                     let mut resp = redirect(target);
-                    set_cookie(
-                        &mut resp,
-                        &self.session_cookie(&self.site.sessions.encode(&session), max_age),
-                    );
+                    if let Err(r) = self.open_session(&mut resp, &session, now) {
+                        return r;
+                    }
                     resp
                 }
                 Some(c) => self.handshake_failure(Some(c.login_url()), "disabled", None, target),
@@ -840,7 +912,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             }
         };
         if from_cookie {
-            set_cookie(&mut resp, &format!("{HANDSHAKE_COOKIE}=; Path=/; Max-Age=0"));
+            set_cookie(&mut resp, HANDSHAKE_COOKIE_CLEARED);
         }
         set(&mut resp, header::REFERRER_POLICY, "no-referrer");
         no_store(resp)
@@ -907,13 +979,51 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         }
     }
 
-    /// The login binding cookie: sent only to the callback path.
+    /// The login binding cookie: on https `__Host-` prefixed (so only this
+    /// host can set it) with `Path=/`; on plain http sent only to the
+    /// callback path.
     fn verifier_cookie(&self, value: &str, max_age: i64) -> String {
-        let secure = if self.site.secure_cookies { "; Secure" } else { "" };
-        format!(
-            "{VERIFIER_COOKIE}={value}; Path={}; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-            paths::AUTHORIZE
-        )
+        let name = self.verifier_cookie_name();
+        if self.site.secure_cookies {
+            format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}")
+        } else {
+            format!(
+                "{name}={value}; Path={}; HttpOnly; SameSite=Lax; Max-Age={max_age}",
+                paths::AUTHORIZE
+            )
+        }
+    }
+
+    /// [`SECURE_VERIFIER_COOKIE`] on https, [`VERIFIER_COOKIE`] on plain
+    /// http. Only that name is read: on https an unprefixed cookie, which
+    /// any sibling subdomain could have set, is ignored.
+    fn verifier_cookie_name(&self) -> &'static str {
+        if self.site.secure_cookies {
+            SECURE_VERIFIER_COOKIE
+        } else {
+            VERIFIER_COOKIE
+        }
+    }
+
+    /// Sets the session cookie for `session` on `resp`.
+    ///
+    /// # Errors
+    /// A 400 answer when the session is too large for a cookie a browser
+    /// keeps: it is refused rather than issued and then dropped.
+    fn open_session(
+        &self,
+        resp: &mut Response<Vec<u8>>,
+        session: &ReaderSession,
+        now: OffsetDateTime,
+    ) -> Result<(), Response<Vec<u8>>> {
+        let value = self
+            .site
+            .sessions
+            .encode(session)
+            .map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()))?;
+        let max_age = (session.expires_at.unix_timestamp() - now.unix_timestamp()).max(0);
+        set_cookie(resp, &self.session_cookie(&value, max_age));
+        Ok(())
     }
 
     /// A fresh login binding: the `Set-Cookie` value for the verifier and
@@ -1019,6 +1129,14 @@ fn token_credentials(
         (Some(_), Some(_)) => Err(Rejection::BadRequest("use one client authentication method, not two")),
         (h, f) => Ok(h.or(f)),
     }
+}
+
+/// Why a redemption produced no tokens.
+enum Redeem {
+    /// The identity server refused the code.
+    Refused(CodeError),
+    /// A store did not answer.
+    Unavailable,
 }
 
 /// A request refused before it reaches the protocol logic.
@@ -1215,11 +1333,15 @@ fn remote_addr<B>(req: &Request<B>) -> String {
         .map_or_else(|| "unknown".to_owned(), |a| a.0.to_string())
 }
 
-/// The limiter key of client authentication: client id and address. The
-/// client id is cut so that a huge header cannot make a huge key.
+/// The limiter key of client authentication: the normalized client id
+/// and the address. Every spelling the parser accepts (upper case, 32 hex
+/// digits) counts as the one id it names, and every id that does not parse
+/// shares one key per address, so no spelling buys extra attempts.
 fn auth_key(client_id: &str, addr: &str) -> String {
-    let id: String = client_id.chars().take(64).collect();
-    format!("auth|{id}|{addr}")
+    match ClientId::parse(client_id) {
+        Ok(id) => format!("auth|{id}|{addr}"),
+        Err(_) => format!("auth|-|{addr}"),
+    }
 }
 
 /// 429 with `Retry-After` in whole seconds.

@@ -559,7 +559,7 @@ pub struct JwtConfigFile {
 /// A configuration's handshake token settings in a [`ProjectFile`].
 ///
 /// `{"alg": "EdDSA", "public_key_pem": "...", "issuer": null, "audience": null,
-/// "session_duration_minutes": null, "max_age_seconds": null}`, or
+/// "session_duration_minutes": null, "max_age_seconds": null, "require_jti": false}`, or
 /// `{"alg": "HS256", ...}` which uses the configuration's primary and
 /// secondary secrets as HMAC keys.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -582,6 +582,10 @@ pub struct HandshakeFile {
     /// The largest `exp - iat` accepted.
     #[serde(default)]
     pub max_age_seconds: Option<i64>,
+    /// Every token must carry a `jti`, accepted once (default false: a
+    /// `jti` is optional, and accepted once when present).
+    #[serde(default)]
+    pub require_jti: bool,
 }
 
 impl fmt::Debug for JwtConfigFile {
@@ -707,7 +711,9 @@ impl ProjectFile {
                 }
                 _ => return Err(err(at("alg"), &"the algorithm must be EdDSA (or Ed25519) or HS256")),
             };
-            let mut b = HandshakeSettings::builder(key).enabled(c.enabled);
+            let mut b = HandshakeSettings::builder(key)
+                .enabled(c.enabled)
+                .require_jti(h.require_jti);
             if let Some(iss) = &h.issuer {
                 b = b.issuer(iss.clone());
             }

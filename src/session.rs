@@ -28,10 +28,23 @@ pub const SESSION_COOKIE: &str = "kb_session";
 pub const SECURE_SESSION_COOKIE: &str = "__Host-kb_session";
 /// The longest cookie value accepted, in bytes (browsers keep about 4 KiB).
 pub const MAX_COOKIE_LEN: usize = 4096;
+/// The longest cookie value [`SessionCodec::encode`] makes, in bytes: with
+/// the cookie's name and attributes the whole `Set-Cookie` line stays under
+/// the 4,096 bytes every browser keeps, so a session is never issued and
+/// then dropped.
+pub const MAX_ENCODED_LEN: usize = 3_900;
 /// The shortest HMAC key accepted, in bytes.
 pub const MIN_KEY_LEN: usize = 32;
 
 const VERSION: &str = "v1";
+
+/// Base64url characters of an HMAC-SHA256 tag (32 bytes, no padding).
+const TAG_B64_LEN: usize = 43;
+
+/// Base64url characters (no padding) of `n` bytes.
+const fn base64_len(n: usize) -> usize {
+    (n * 4).div_ceil(3)
+}
 
 /// A reader signed in to the KB.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +94,13 @@ pub enum SessionError {
     /// The session key is shorter than [`MIN_KEY_LEN`] bytes.
     #[error("the session key must be at least {MIN_KEY_LEN} bytes")]
     WeakKey,
+    /// The session is too large for a cookie a browser keeps: the reader's
+    /// identity (for example a long group list) must be smaller.
+    #[error("the reader's session would be {len} bytes, over the {MAX_ENCODED_LEN} a cookie can hold")]
+    TooLarge {
+        /// The cookie value's length, in bytes.
+        len: usize,
+    },
 }
 
 /// Signs and checks session cookies with the KB's own HMAC key.
@@ -118,16 +138,25 @@ impl SessionCodec {
     }
 
     /// The cookie value for `session`.
-    pub fn encode(&self, session: &ReaderSession) -> String {
+    ///
+    /// # Errors
+    /// [`SessionError::TooLarge`] when the value would be longer than
+    /// [`MAX_ENCODED_LEN`] (a browser would drop the cookie and the reader
+    /// would be sent to sign in again and again).
+    pub fn encode(&self, session: &ReaderSession) -> Result<String, SessionError> {
         // Serialising a struct of strings and integers cannot fail.
         let json = serde_json::to_vec(session).unwrap_or_default();
+        let len = VERSION.len() + 2 + base64_len(json.len()) + TAG_B64_LEN;
+        if len > MAX_ENCODED_LEN {
+            return Err(SessionError::TooLarge { len });
+        }
         let payload = URL_SAFE_NO_PAD.encode(json);
         let mut mac = self.mac.clone();
         mac.update(VERSION.as_bytes());
         mac.update(b".");
         mac.update(payload.as_bytes());
         let tag = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        format!("{VERSION}.{payload}.{tag}")
+        Ok(format!("{VERSION}.{payload}.{tag}"))
     }
 
     /// Checks a cookie value and returns its session if it is still open at
@@ -213,7 +242,7 @@ mod tests {
         let codec = SessionCodec::new(&[7u8; 32]).unwrap();
         let t0 = datetime!(2026-01-01 00:00 UTC);
         let s = session(t0 + Duration::minutes(15));
-        let cookie = codec.encode(&s);
+        let cookie = codec.encode(&s).unwrap();
         assert!(cookie.is_ascii() && !cookie.contains([';', ' ', ',']));
         assert_eq!(codec.decode(&cookie, t0).unwrap(), s);
         assert_eq!(
@@ -227,12 +256,12 @@ mod tests {
         let codec = SessionCodec::new(&[7u8; 32]).unwrap();
         let other = SessionCodec::new(&[8u8; 32]).unwrap();
         let t0 = datetime!(2026-01-01 00:00 UTC);
-        let cookie = codec.encode(&session(t0 + Duration::minutes(15)));
+        let cookie = codec.encode(&session(t0 + Duration::minutes(15))).unwrap();
         assert_eq!(other.decode(&cookie, t0), Err(SessionError::Invalid));
         // Re-sign a payload with more groups under a guessed key: refused.
         let mut forged = session(t0 + Duration::days(365));
         forged.groups = vec!["admins".into()];
-        let forged = other.encode(&forged);
+        let forged = other.encode(&forged).unwrap();
         assert_eq!(codec.decode(&forged, t0), Err(SessionError::Invalid));
         // Flip one character anywhere: refused.
         for i in 0..cookie.len() {
@@ -254,5 +283,30 @@ mod tests {
         assert_eq!(SessionCodec::new(b"").unwrap_err(), SessionError::WeakKey);
         let codec = SessionCodec::new(&[0x41u8; 32]).unwrap();
         assert!(!format!("{codec:?}").contains("AAAA"));
+    }
+
+    proptest::proptest! {
+        /// A session is either encoded into a value a browser keeps (and
+        /// that decodes back to it) or refused up front: never a cookie
+        /// over the limit.
+        #[test]
+        fn encoded_sessions_fit_in_a_cookie_or_are_refused(groups in 0usize..200, len in 1usize..40) {
+            let codec = SessionCodec::new(&[7u8; 32]).unwrap();
+            let t0 = datetime!(2026-01-01 00:00 UTC);
+            let mut s = session(t0 + Duration::minutes(15));
+            s.groups = (0..groups).map(|i| format!("{i:0len$}")).collect();
+            match codec.encode(&s) {
+                Ok(cookie) => {
+                    proptest::prop_assert!(cookie.len() <= MAX_ENCODED_LEN);
+                    proptest::prop_assert_eq!(codec.decode(&cookie, t0).unwrap(), s);
+                }
+                Err(SessionError::TooLarge { len }) => {
+                    proptest::prop_assert!(len > MAX_ENCODED_LEN);
+                    let json = serde_json::to_vec(&s).unwrap();
+                    proptest::prop_assert_eq!(len, 3 + URL_SAFE_NO_PAD.encode(json).len() + 1 + TAG_B64_LEN);
+                }
+                Err(e) => proptest::prop_assert!(false, "unexpected {e:?}"),
+            }
+        }
     }
 }

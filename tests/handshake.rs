@@ -925,7 +925,7 @@ fn sessions_last_the_configured_duration() {
     assert_eq!(session.expires_at, now + Duration::days(1));
     // The session cookie outlives the token.
     let codec = SessionCodec::new(&[9u8; 32]).unwrap();
-    let cookie = codec.encode(&session);
+    let cookie = codec.encode(&session).unwrap();
     let later = now + Duration::hours(23);
     assert_eq!(codec.decode(&cookie, later).unwrap(), session);
 }

@@ -175,7 +175,7 @@ async fn an_hs256_token_with_an_audience_array_opens_a_session_via_jwt_and_leave
 }
 
 #[tokio::test]
-async fn a_jwt_cookie_and_a_form_post_also_open_sessions() {
+async fn a_jwt_cookie_and_a_form_post_to_the_callback_also_open_sessions() {
     let kb = kb().await;
     let token = hs256(&kb.hs_secret, help_claims());
     let resp = client()
@@ -197,15 +197,27 @@ async fn a_jwt_cookie_and_a_form_post_also_open_sessions() {
 
     let token = hs256(&kb.hs_secret, help_claims());
     let resp = client()
-        .post(format!("{}/docs/d", kb.server.base))
+        .post(format!("{}/api/auth/jwt/callback", kb.server.base))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("jwt={token}"))
+        .body(format!("jwt={token}&redirect=%2Fdocs%2Fd"))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FOUND);
     assert_eq!(resp.headers()["location"], format!("{}/docs/d", kb.server.base));
     assert!(session_cookie(&resp).is_some());
+
+    // A form post to any other page is not a sign-in.
+    let token = hs256(&kb.hs_secret, help_claims());
+    let resp = client()
+        .post(format!("{}/docs/d", kb.server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("jwt={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(session_cookie(&resp).is_none());
     kb.server.stop().await;
 }
 

@@ -89,23 +89,25 @@ fn honest_traffic_is_never_limited() {
     }
 }
 
+fn back_channel_redemption(code: &str) -> Request<Vec<u8>> {
+    Request::post("/api/jwt/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("grant_type=authorization_code&code={code}").into_bytes())
+        .unwrap()
+}
+
 #[test]
-fn guessing_codes_is_limited_per_address() {
+fn guessing_codes_on_the_back_channel_is_limited_per_address() {
     let f = Fixture::new();
     let mut limited_at = None;
     for i in 0..130 {
-        let req = Request::get(format!("/jwt/authorize?code={}", "A".repeat(43)))
-            .body(Vec::new())
-            .unwrap();
-        let resp = f.send(req, "203.0.113.9");
+        let resp = f.send(back_channel_redemption(&"A".repeat(43)), "203.0.113.9");
         if resp.status() == StatusCode::TOO_MANY_REQUESTS {
             limited_at.get_or_insert(i);
         }
     }
     assert_eq!(limited_at, Some(120));
-    let req = Request::get(format!("/jwt/authorize?code={}", "A".repeat(43)))
-        .body(Vec::new())
-        .unwrap();
+    let req = back_channel_redemption(&"A".repeat(43));
     assert_eq!(
         f.send(req, "198.51.100.2").status(),
         StatusCode::BAD_REQUEST,
@@ -142,7 +144,7 @@ fn binding_of(resp: &Response<Vec<u8>>) -> (String, String) {
         .get_all(header::SET_COOKIE)
         .iter()
         .map(|v| v.to_str().unwrap())
-        .find(|c| c.starts_with("kb_login_verifier="))
+        .find(|c| c.starts_with("__Host-kb_login_verifier="))
         .unwrap();
     (cookie.split(';').next().unwrap().to_owned(), challenge)
 }
@@ -217,7 +219,7 @@ fn a_bound_code_opens_a_session_only_in_the_browser_that_holds_the_verifier() {
         resp.headers()
             .get_all(header::SET_COOKIE)
             .iter()
-            .any(|c| c.to_str().unwrap().starts_with("kb_login_verifier=;"))
+            .any(|c| c.to_str().unwrap().starts_with("__Host-kb_login_verifier=;"))
     );
 }
 
