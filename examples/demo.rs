@@ -56,13 +56,21 @@ async fn run() -> Result<(), Error> {
     expect(resp.status().as_u16() == 302, "a redirect to the login URL")?;
     let login = header(&resp, LOCATION)?;
     println!("  GET {page}\n  -> 302 Location: {login}");
+    let binding = set_cookie(&resp, "kb_login_verifier")?;
+    println!("     Set-Cookie: kb_login_verifier=<random verifier>; Path=/jwt/authorize; HttpOnly");
     let login = url::Url::parse(&login)?;
-    let redirect_path = login
-        .query_pairs()
-        .find(|(k, _)| k == "redirectPath")
-        .map(|(_, v)| v.into_owned())
-        .ok_or("the login URL carries no redirectPath")?;
-    println!("  (the customer app will hand back redirectPath = {redirect_path})\n");
+    let param = |name: &str| {
+        login
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(|| format!("the login URL carries no {name}"))
+    };
+    let redirect_path = param("redirectPath")?;
+    let challenge = param("codeChallenge")?;
+    println!("  (the customer app will hand back redirectPath = {redirect_path} and codeChallenge:");
+    println!("   the SHA-256 of the verifier the KB just left in this browser, so the code it");
+    println!("   gets can open a session only here, never in a browser an attacker lures)\n");
 
     step(2, "The customer app's backend asks for a one-time code");
     let credentials = ClientCredentials::new(
@@ -75,7 +83,8 @@ async fn run() -> Result<(), Error> {
         "lastName": "Doe",
         "emailId": "john.doe@example.com",
         "readerGroupIds": ["group1", "group2"],
-        "tokenValidity": 15
+        "tokenValidity": 15,
+        "codeChallenge": challenge
     });
     let backend = reqwest::Client::new();
     let code = request_code(&backend, &kb, &credentials, &payload).await?;
@@ -89,11 +98,18 @@ async fn run() -> Result<(), Error> {
         .query_pairs_mut()
         .append_pair("code", &code)
         .append_pair("redirectUrl", &redirect_path);
-    let resp = browser.get(callback.as_str()).send().await?;
+    let resp = browser.get(callback.as_str()).header(COOKIE, &binding).send().await?;
     expect(resp.status().as_u16() == 302, "a redirect to the page")?;
     let landing = header(&resp, LOCATION)?;
-    let cookie = header(&resp, SET_COOKIE)?;
-    println!("  GET {callback}\n  -> 302 Location: {landing}");
+    let cookie = resp
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("kb_session="))
+        .ok_or("no session cookie")?
+        .to_owned();
+    println!("  GET {callback}\n      Cookie: kb_login_verifier=<the verifier>\n  -> 302 Location: {landing}");
     println!("     Set-Cookie: {}\n", redact_cookie(&cookie));
     let session = cookie.split(';').next().unwrap_or_default().to_owned();
 
@@ -108,7 +124,7 @@ async fn run() -> Result<(), Error> {
     expect(body["reader"]["username"] == "john.doe", "the reader john.doe")?;
 
     step(5, "The same code, used a second time, is refused");
-    let resp = browser.get(callback.as_str()).send().await?;
+    let resp = browser.get(callback.as_str()).header(COOKIE, &binding).send().await?;
     let status = resp.status();
     let body: Value = resp.json().await?;
     println!("  GET {callback}\n  -> {} {body}", status.as_u16());
@@ -124,7 +140,7 @@ async fn run() -> Result<(), Error> {
         .query_pairs_mut()
         .append_pair("code", &fresh)
         .append_pair("redirectUrl", "//evil.example/phish");
-    let resp = browser.get(hostile.as_str()).send().await?;
+    let resp = browser.get(hostile.as_str()).header(COOKIE, &binding).send().await?;
     let landing = header(&resp, LOCATION)?;
     println!("  redirectUrl=//evil.example/phish -> 302 Location: {landing}");
     expect(landing == format!("{kb}/"), "the KB's home page")?;
@@ -163,6 +179,18 @@ fn expect(ok: bool, what: &str) -> Result<(), Error> {
     } else {
         Err(format!("expected {what}").into())
     }
+}
+
+/// The `name=value` pair of the cookie `name` that `resp` sets.
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Result<String, Error> {
+    resp.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no {name} cookie").into())
 }
 
 fn header(resp: &reqwest::Response, name: reqwest::header::HeaderName) -> Result<String, Error> {

@@ -12,16 +12,27 @@
 //! | handshake token | [`HandshakeClaimsBuilder`], [`HandshakeSigner`] | — | redirect to [`handshake_callback_url`] |
 //! | widget | [`WidgetTokenRequestBuilder`] | [`parse_widget_token_response`] | answer the widget with [`WidgetAnswer`] |
 //!
+//! The KB sends the reader to the app's login URL with `redirectPath` and
+//! a login binding `codeChallenge`; [`SignInRequest`] reads both, and
+//! [`CodeRequestBuilder::for_sign_in`] returns the challenge with the code
+//! request, so that the code opens a session only in the browser that asked
+//! for it (no login CSRF, no code injection).
+//!
 //! ```
-//! use kb_sso::client::{CodeRequestBuilder, authorize_url};
+//! use kb_sso::client::{CodeRequestBuilder, SignInRequest, authorize_url};
 //! use kb_sso::{ClientCredentials, ClientSecret};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The query of the request that reached the app's login URL.
+//! let sign_in = SignInRequest::from_query(
+//!     "redirectPath=%2Fdocs%2Fsetup&codeChallenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+//! );
 //! let credentials = ClientCredentials::new(
 //!     "0b9f4c1e-5f7a-4c55-9d1e-3f1f2a6c7d80",
 //!     ClientSecret::new("the-client-secret"),
 //! );
-//! let request = CodeRequestBuilder::new("https://kb.example.com/api/jwt/generate-code", credentials)
+//! let url = "https://kb.example.com/api/jwt/generate-code";
+//! let request = CodeRequestBuilder::for_sign_in(url, credentials, &sign_in)
 //!     .username("john.doe")
 //!     .first_name("John")
 //!     .last_name("Doe")
@@ -30,8 +41,9 @@
 //!     .token_validity_minutes(15)
 //!     .build()?;
 //! assert_eq!(request.method(), http::Method::POST);
+//! assert!(std::str::from_utf8(request.body())?.contains("codeChallenge"));
 //! // ... send it, then: let code = kb_sso::client::parse_code_response(&response)?;
-//! // and redirect the reader to authorize_url(&kb, &code, redirect_path).
+//! // and redirect the reader to authorize_url(&kb, &code, sign_in.redirect_path()).
 //! # Ok(())
 //! # }
 //! ```
@@ -217,8 +229,61 @@ struct CodeRequestBody<'a> {
     code_challenge: Option<&'a str>,
 }
 
+/// What the KB passed to the customer app's login URL: where the reader was
+/// going (`redirectPath`, also read as `RedirectPath`) and the login
+/// binding challenge (`codeChallenge`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignInRequest {
+    redirect_path: Option<String>,
+    code_challenge: Option<String>,
+}
+
+impl SignInRequest {
+    /// Reads the query string of the request that reached the login URL
+    /// (without the leading `?`). Empty values count as absent; nothing is
+    /// checked here: the identity server checks the challenge's shape and
+    /// the KB checks the path.
+    pub fn from_query(query: &str) -> Self {
+        let mut out = Self::default();
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            if v.is_empty() {
+                continue;
+            }
+            match k.as_ref() {
+                "redirectPath" | "RedirectPath" => out.redirect_path = Some(v.into_owned()),
+                "codeChallenge" => out.code_challenge = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Reads the query of `url`, the full URL that reached the login URL.
+    pub fn from_url(url: &Url) -> Self {
+        Self::from_query(url.query().unwrap_or(""))
+    }
+
+    /// The page the reader asked for on the KB, to return as `redirectUrl`
+    /// ([`authorize_url`]).
+    pub fn redirect_path(&self) -> Option<&str> {
+        self.redirect_path.as_deref()
+    }
+
+    /// The login binding challenge, returned in the code request by
+    /// [`CodeRequestBuilder::for_sign_in`].
+    pub fn code_challenge(&self) -> Option<&str> {
+        self.code_challenge.as_deref()
+    }
+}
+
 /// Builds the code request: `POST` to the code generation URL with Basic
 /// credentials and the reader's identity as JSON.
+///
+/// Made with [`for_sign_in`](Self::for_sign_in), it returns the KB's login
+/// binding challenge, which ties the code to the reader's browser; a code
+/// requested with [`unbound`](Self::unbound) can be redeemed in any browser,
+/// so an attacker who gets one for their own account can sign a victim in
+/// to it (login CSRF).
 #[derive(Debug, Clone)]
 pub struct CodeRequestBuilder {
     url: String,
@@ -234,8 +299,23 @@ pub struct CodeRequestBuilder {
 
 impl CodeRequestBuilder {
     /// A request to `code_generation_url` with the configuration's client
-    /// id and secret (primary or secondary).
-    pub fn new(code_generation_url: impl Into<String>, credentials: ClientCredentials) -> Self {
+    /// id and secret (primary or secondary), for the reader who arrived
+    /// with `sign_in`: the code is bound to the reader's browser when the KB
+    /// sent a `codeChallenge` (every kb-sso KB does).
+    pub fn for_sign_in(
+        code_generation_url: impl Into<String>,
+        credentials: ClientCredentials,
+        sign_in: &SignInRequest,
+    ) -> Self {
+        let mut builder = Self::unbound(code_generation_url, credentials);
+        builder.code_challenge = sign_in.code_challenge.clone();
+        builder
+    }
+
+    /// A request whose code is not bound to a browser, as in the spec's own
+    /// samples. Prefer [`for_sign_in`](Self::for_sign_in): an unbound code
+    /// signs in whichever browser brings it to the KB.
+    pub fn unbound(code_generation_url: impl Into<String>, credentials: ClientCredentials) -> Self {
         Self {
             url: code_generation_url.into(),
             credentials,
@@ -295,15 +375,6 @@ impl CodeRequestBuilder {
     #[must_use]
     pub fn token_validity_minutes(mut self, minutes: i64) -> Self {
         self.token_validity_minutes = Some(minutes);
-        self
-    }
-
-    /// `codeChallenge`: the login binding challenge the KB passed to the
-    /// login URL beside `redirectPath`, returned as is. It binds the code to
-    /// the reader's browser.
-    #[must_use]
-    pub fn code_challenge(mut self, challenge: impl Into<String>) -> Self {
-        self.code_challenge = Some(challenge.into());
         self
     }
 

@@ -4,8 +4,8 @@
 
 use http::{Method, Response, StatusCode, header};
 use kb_sso::client::{
-    ClientError, CodeRequestBuilder, HandshakeClaimsBuilder, HandshakeSigner, WidgetAnswer, WidgetTokenRequestBuilder,
-    authorize_url, handshake_callback_url, parse_code_response, parse_widget_token_response,
+    ClientError, CodeRequestBuilder, HandshakeClaimsBuilder, HandshakeSigner, SignInRequest, WidgetAnswer,
+    WidgetTokenRequestBuilder, authorize_url, handshake_callback_url, parse_code_response, parse_widget_token_response,
 };
 use kb_sso::http::{Outcome, SsoService};
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
@@ -28,7 +28,7 @@ fn query(url: &Url) -> Vec<(String, String)> {
 }
 
 fn spec_code_request(credentials: ClientCredentials) -> CodeRequestBuilder {
-    CodeRequestBuilder::new(CODE_URL, credentials)
+    CodeRequestBuilder::unbound(CODE_URL, credentials)
         .username("john.doe")
         .first_name("John")
         .last_name("Doe")
@@ -59,7 +59,7 @@ fn the_code_request_round_trips_through_the_servers_parsers() {
     assert_eq!(parsed.identity.reader_group_ids, ["group1", "group2"]);
     assert_eq!(parsed.validity.whole_minutes(), 15);
     // Without groups or validity, those fields are left out (server defaults).
-    let bare = CodeRequestBuilder::new(CODE_URL, ClientCredentials::new(CLIENT_ID, ClientSecret::new("s")))
+    let bare = CodeRequestBuilder::unbound(CODE_URL, ClientCredentials::new(CLIENT_ID, ClientSecret::new("s")))
         .username("u")
         .email("u@x")
         .build()
@@ -72,16 +72,35 @@ fn the_code_request_round_trips_through_the_servers_parsers() {
     );
 }
 
+/// The code request for the reader who arrived at the login URL with
+/// `query`, the way an app is meant to build it.
+fn bound_code_request(query: &str) -> CodeRequestBuilder {
+    let sign_in = SignInRequest::from_query(query);
+    CodeRequestBuilder::for_sign_in(
+        CODE_URL,
+        ClientCredentials::new(CLIENT_ID, ClientSecret::new("s")),
+        &sign_in,
+    )
+    .username("john.doe")
+    .email("john.doe@example.com")
+}
+
 #[test]
 fn the_login_binding_challenge_is_returned_as_codechallenge() {
     let creds = || ClientCredentials::new(CLIENT_ID, ClientSecret::new("s"));
     let challenge = kb_sso::code::s256_challenge("a-verifier-kept-in-the-browser-cookie");
-    let request = spec_code_request(creds())
-        .code_challenge(challenge.clone())
-        .build()
-        .unwrap();
+    let query = format!("redirectPath=%2Fdocs%2Fa&codeChallenge={challenge}");
+    let request = bound_code_request(&query).build().unwrap();
     let parsed = CodeRequest::from_json(request.body()).unwrap();
     assert_eq!(parsed.code_challenge.as_deref(), Some(challenge.as_str()));
+    let sign_in = SignInRequest::from_query(&query);
+    assert_eq!(sign_in.redirect_path(), Some("/docs/a"));
+    assert_eq!(
+        SignInRequest::from_query("RedirectPath=%2Fx").redirect_path(),
+        Some("/x"),
+        "the legacy capitalised name"
+    );
+    // Only a code requested without a sign-in request is unbound.
     assert_eq!(
         CodeRequest::from_json(spec_code_request(creds()).build().unwrap().body())
             .unwrap()
@@ -89,10 +108,7 @@ fn the_login_binding_challenge_is_returned_as_codechallenge() {
         None
     );
     assert_eq!(
-        spec_code_request(creds())
-            .code_challenge("not-a-challenge")
-            .build()
-            .unwrap_err(),
+        bound_code_request("codeChallenge=not-a-challenge").build().unwrap_err(),
         ClientError::InvalidCodeRequest(PayloadError::InvalidCodeChallenge)
     );
 }
@@ -100,7 +116,7 @@ fn the_login_binding_challenge_is_returned_as_codechallenge() {
 #[test]
 fn a_code_request_the_server_would_refuse_fails_before_it_is_sent() {
     let creds = || ClientCredentials::new(CLIENT_ID, ClientSecret::new("s"));
-    let no_email = CodeRequestBuilder::new(CODE_URL, creds()).username("u");
+    let no_email = CodeRequestBuilder::unbound(CODE_URL, creds()).username("u");
     assert_eq!(
         no_email.build().unwrap_err(),
         ClientError::InvalidCodeRequest(PayloadError::Empty("emailId"))
@@ -121,10 +137,10 @@ fn a_code_request_the_server_would_refuse_fails_before_it_is_sent() {
         "ftp://x.example.com/",
         "https://user:pw@x.example.com/",
     ] {
-        let b = CodeRequestBuilder::new(url, creds()).username("u").email("u@x");
+        let b = CodeRequestBuilder::unbound(url, creds()).username("u").email("u@x");
         assert!(matches!(b.build(), Err(ClientError::InvalidUrl { .. })), "{url}");
     }
-    let bad_id = CodeRequestBuilder::new(CODE_URL, ClientCredentials::new("a\u{7f}", ClientSecret::new("s")))
+    let bad_id = CodeRequestBuilder::unbound(CODE_URL, ClientCredentials::new("a\u{7f}", ClientSecret::new("s")))
         .username("u")
         .email("u@x");
     assert!(bad_id.build().is_ok(), "form-encoding makes any id header-safe");
@@ -200,7 +216,7 @@ async fn the_code_flow_end_to_end_over_http_values() {
     let service = SsoService::new(identity, SessionCodec::new(key.as_ref()).unwrap(), &kb).unwrap();
 
     let creds = ClientCredentials::new(client_id.as_str(), secrets.secondary.clone());
-    let request = CodeRequestBuilder::new("https://kb.example.com/api/jwt/generate-code", creds)
+    let request = CodeRequestBuilder::unbound("https://kb.example.com/api/jwt/generate-code", creds)
         .username("john.doe")
         .email("john.doe@example.com")
         .reader_groups(["group1"])
@@ -222,7 +238,7 @@ async fn the_code_flow_end_to_end_over_http_values() {
 
     // A wrong secret comes back as a typed refusal.
     let wrong = ClientCredentials::new(client_id.as_str(), ClientSecret::new("wrong"));
-    let request = CodeRequestBuilder::new("https://kb.example.com/api/jwt/generate-code", wrong)
+    let request = CodeRequestBuilder::unbound("https://kb.example.com/api/jwt/generate-code", wrong)
         .username("u")
         .email("u@x")
         .build()

@@ -6,15 +6,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Form;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use kb_sso::client::{
-    CodeRequestBuilder, HandshakeClaimsBuilder, HandshakeSigner, WidgetAnswer, WidgetTokenRequestBuilder,
-    authorize_url, handshake_callback_url, parse_code_response, parse_widget_token_response,
+    CodeRequestBuilder, HandshakeClaimsBuilder, HandshakeSigner, SignInRequest, WidgetAnswer,
+    WidgetTokenRequestBuilder, authorize_url, handshake_callback_url, parse_code_response, parse_widget_token_response,
 };
 use kb_sso::{ClientCredentials, ClientSecret, Clock, SystemClock};
 use serde::Deserialize;
@@ -69,22 +68,17 @@ pub(crate) async fn bind() -> std::io::Result<(TcpListener, String)> {
     Ok((listener, base))
 }
 
-#[derive(Deserialize)]
-struct LoginQuery {
-    #[serde(rename = "redirectPath")]
-    redirect_path: Option<String>,
-    #[serde(rename = "codeChallenge")]
-    code_challenge: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct LoginForm {
-    username: String,
-    password: String,
-    #[serde(rename = "redirectPath")]
-    redirect_path: Option<String>,
-    #[serde(rename = "codeChallenge")]
-    code_challenge: Option<String>,
+/// The username and password fields of the login form.
+fn credentials_in(form: &str) -> (String, String) {
+    let (mut user, mut password) = (String::new(), String::new());
+    for (k, v) in url::form_urlencoded::parse(form.as_bytes()) {
+        match k.as_ref() {
+            "username" => user = v.into_owned(),
+            "password" => password = v.into_owned(),
+            _ => {}
+        }
+    }
+    (user, password)
 }
 
 fn logged_in(app: &App, headers: &HeaderMap) -> bool {
@@ -99,9 +93,10 @@ fn logged_in(app: &App, headers: &HeaderMap) -> bool {
 /// `GET /login`: the KB sent the reader here. Already logged in: straight
 /// on to the KB; otherwise the login form, carrying `redirectPath` and
 /// `codeChallenge` along.
-async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response<Body> {
+async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response<Body> {
+    let sign_in = SignInRequest::from_query(query.as_deref().unwrap_or(""));
     if logged_in(&app, &headers) {
-        return to_kb(&app, q.redirect_path.as_deref(), q.code_challenge.as_deref(), None).await;
+        return to_kb(&app, &sign_in, None).await;
     }
     let esc = kb_sso::login_page::escape_html;
     Html(format!(
@@ -114,35 +109,28 @@ async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Q
             "<label for=\"p\">Password</label><input id=\"p\" name=\"password\" type=\"password\">",
             "<button type=\"submit\">Sign in</button></form></body></html>"
         ),
-        esc(q.redirect_path.as_deref().unwrap_or("/")),
-        esc(q.code_challenge.as_deref().unwrap_or(""))
+        esc(sign_in.redirect_path().unwrap_or("/")),
+        esc(sign_in.code_challenge().unwrap_or(""))
     ))
     .into_response()
 }
 
-/// `POST /login`: checks the password, then asks the KB for a code.
-async fn login_submit(State(app): State<Arc<App>>, Form(f): Form<LoginForm>) -> Response<Body> {
-    if f.username != DEMO_USER || f.password != DEMO_PASSWORD {
+/// `POST /login`: checks the password, then asks the KB for a code. The
+/// form carries `redirectPath` and `codeChallenge` under the names the KB
+/// used, so it reads as the sign-in request itself.
+async fn login_submit(State(app): State<Arc<App>>, form: String) -> Response<Body> {
+    let (user, password) = credentials_in(&form);
+    if user != DEMO_USER || password != DEMO_PASSWORD {
         return (StatusCode::UNAUTHORIZED, "wrong username or password").into_response();
     }
     let cookie = format!("{SESSION}={}; Path=/; HttpOnly; SameSite=Lax", app.session);
-    to_kb(
-        &app,
-        f.redirect_path.as_deref(),
-        f.code_challenge.as_deref().filter(|c| !c.is_empty()),
-        Some(cookie),
-    )
-    .await
+    to_kb(&app, &SignInRequest::from_query(&form), Some(cookie)).await
 }
 
-/// The code flow's customer half: code request over the back channel, then
-/// the redirect to the KB's callback with `redirectUrl`.
-async fn to_kb(
-    app: &App,
-    redirect_path: Option<&str>,
-    challenge: Option<&str>,
-    cookie: Option<String>,
-) -> Response<Body> {
+/// The code flow's customer half: code request over the back channel
+/// (bound to the reader's browser by the KB's `codeChallenge`), then the
+/// redirect to the KB's callback with `redirectUrl`.
+async fn to_kb(app: &App, sign_in: &SignInRequest, cookie: Option<String>) -> Response<Body> {
     let credentials = ClientCredentials::new(
         app.kb.client_id.clone(),
         ClientSecret::new(app.kb.client_secret.clone()),
@@ -150,16 +138,13 @@ async fn to_kb(
     let Ok(endpoint) = app.kb.kb_url.join("/api/jwt/generate-code") else {
         return (StatusCode::BAD_GATEWAY, "bad KB URL").into_response();
     };
-    let mut request = CodeRequestBuilder::new(endpoint.as_str(), credentials)
+    let request = CodeRequestBuilder::for_sign_in(endpoint.as_str(), credentials, sign_in)
         .username(DEMO_USER)
         .first_name("John")
         .last_name("Doe")
         .email("john.doe@example.com")
         .reader_groups(["group1", "group2"])
         .token_validity_minutes(15);
-    if let Some(c) = challenge {
-        request = request.code_challenge(c);
-    }
     let answer = match request.build() {
         Ok(req) => send(&app.http, req).await,
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
@@ -169,7 +154,7 @@ async fn to_kb(
         Ok(Err(e)) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
         Err(e) => return (StatusCode::BAD_GATEWAY, e.clone()).into_response(),
     };
-    let target = authorize_url(&app.kb.kb_url, &code, redirect_path);
+    let target = authorize_url(&app.kb.kb_url, &code, sign_in.redirect_path());
     redirect(target.as_str(), cookie)
 }
 
@@ -193,7 +178,8 @@ async fn handshake(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Qu
         .subject(DEMO_USER)
         .email("john.doe@example.com")
         .name("John Doe")
-        .groups(["group1"]);
+        .groups(["group1"])
+        .audience(app.kb.kb_url.as_str().trim_end_matches('/'));
     match signer.sign(&claims, SystemClock.now()) {
         Ok(token) => redirect(
             handshake_callback_url(&app.kb.kb_url, &token, q.redirect.as_deref()).as_str(),

@@ -128,12 +128,18 @@ impl CodeStore for Codes {
 }
 
 /// What the demo project looks like to its customer app.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub(crate) struct DemoProject {
     pub(crate) client_id: String,
     pub(crate) primary_secret: String,
     pub(crate) secondary_secret: String,
     pub(crate) login_url: String,
+    /// Whether codes must carry the `codeChallenge` the KB passes to the
+    /// login URL (login binding). The demo configuration leaves it optional
+    /// so that the spec's own samples work; the customer app sends it.
+    pub(crate) require_login_binding: bool,
+    /// The `aud` handshake tokens must carry.
+    pub(crate) handshake_audience: String,
     pub(crate) widget_client_id: String,
     pub(crate) widget_client_secret: String,
     pub(crate) widget_id: String,
@@ -244,16 +250,7 @@ pub(crate) async fn start_project_with<C: Clock + 'static>(
     if let Some(w) = widgets {
         service = service.widgets(w);
     }
-    let none = DemoProject {
-        client_id: String::new(),
-        primary_secret: String::new(),
-        secondary_secret: String::new(),
-        login_url: String::new(),
-        widget_client_id: String::new(),
-        widget_client_secret: String::new(),
-        widget_id: String::new(),
-    };
-    Ok(serve_on(listener, base, service, none, true))
+    Ok(serve_on(listener, base, service, DemoProject::default(), true))
 }
 
 /// Reads and checks a project file: the message names the field.
@@ -329,7 +326,11 @@ pub(crate) fn demo_service_with<C: Clock>(
     clock: C,
     options: Options,
 ) -> Result<(Service<C>, DemoProject), Box<dyn std::error::Error + Send + Sync>> {
-    let (config, secrets) = JwtConfig::builder("Demo customer app", login_url).build()?;
+    // Login binding stays optional here so that the spec's samples, which
+    // do not send `codeChallenge`, work as sent; the ready line says so.
+    let (config, secrets) = JwtConfig::builder("Demo customer app", login_url)
+        .require_login_binding(false)
+        .build()?;
     let widget_id = uuid_like();
     let (widgets, widget_secret) = WidgetProject::builder(uuid_like()).widget(widget_id.clone()).build()?;
     let project = DemoProject {
@@ -337,6 +338,8 @@ pub(crate) fn demo_service_with<C: Clock>(
         primary_secret: secrets.primary.expose().to_owned(),
         secondary_secret: secrets.secondary.expose().to_owned(),
         login_url: config.login_url().to_string(),
+        require_login_binding: config.requires_login_binding(),
+        handshake_audience: handshake_audience(kb_url),
         widget_client_id: widgets.project_id().to_owned(),
         widget_client_secret: widget_secret.expose().to_owned(),
         widget_id,
@@ -344,14 +347,26 @@ pub(crate) fn demo_service_with<C: Clock>(
     let config_id = config.client_id().clone();
     let demo = Project::new(ProjectSettings::default(), vec![config], vec![])?;
     // The demo configuration also takes HS256 handshake tokens signed with
-    // its secrets (the direct flow), named by its client id.
+    // its secrets (the direct flow), named by its client id: addressed to
+    // this KB (`aud`), at most 5 minutes long, each accepted once (`jti`).
     let mut handshakes = HandshakeVerifier::new();
     let key = HandshakeKey::hs256(&secrets.primary, Some(&secrets.secondary))?;
-    handshakes.insert(config_id, HandshakeSettings::builder(key).build()?)?;
+    let settings = HandshakeSettings::builder(key)
+        .audience(handshake_audience(kb_url))
+        .max_token_age(time::Duration::minutes(5))
+        .require_jti(true)
+        .build()?;
+    handshakes.insert(config_id, settings)?;
     let service = project_service(kb_url, demo, clock, options)?
         .widgets(widgets)
         .handshakes(handshakes);
     Ok((service, project))
+}
+
+/// The `aud` the demo configuration expects in handshake tokens: the KB's
+/// own URL.
+pub(crate) fn handshake_audience(kb_url: &Url) -> String {
+    kb_url.as_str().trim_end_matches('/').to_owned()
 }
 
 /// A fresh random id in UUID form (the spec's project and widget ids).
