@@ -299,25 +299,68 @@ fn looks_like_email(s: &str) -> bool {
     }
 }
 
-/// serde_json's message names the field, type and position; keep it but
-/// never echo input text back.
+/// The field names a code or widget request may carry: the only quoted
+/// text an error description repeats.
+const DOCUMENTED_FIELDS: [&str; 7] = [
+    "username",
+    "firstName",
+    "lastName",
+    "emailId",
+    "readerGroupIds",
+    "tokenValidity",
+    "codeChallenge",
+];
+
+/// serde_json's message names the problem, the field and the position;
+/// keep that but never echo input text back: a quoted value or an unknown
+/// field name (which may be anything, a pasted secret included) is left
+/// out, and only the documented field names are repeated.
 pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
+    let at = format!("at line {} column {}", e.line(), e.column());
     match e.classify() {
         Category::Eof => "the JSON ends early".to_owned(),
-        Category::Syntax => format!("JSON syntax error at line {} column {}", e.line(), e.column()),
+        Category::Syntax => format!("JSON syntax error {at}"),
         Category::Data => {
             let msg = e.to_string();
-            // Data errors name fields and expected types, e.g. "unknown field
-            // `foo`" or "duplicate field `username`"; cut the echo of values.
-            let msg = msg.split(", expected").next().unwrap_or(&msg).to_owned();
-            if msg.len() > 200 {
-                "a field has the wrong type".to_owned()
-            } else {
-                msg
-            }
+            // "invalid type: string \"...\", expected a string at line 1
+            // column 5", "unknown field `foo`, expected one of ...",
+            // "duplicate field `username` at line ...".
+            let head = msg.split(", expected").next().unwrap_or("");
+            let head = head.split(" at line ").next().unwrap_or("");
+            format!("{} {at}", without_quoted_input(head))
         }
         Category::Io => "the body could not be read".to_owned(),
+    }
+}
+
+/// `text` with every quoted part (between backticks or double quotes)
+/// removed, unless it is a documented field name.
+fn without_quoted_input(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(['`', '"']) {
+        let quote = rest[start..].chars().next().unwrap_or('"');
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let Some(len) = after.find(quote) else {
+            rest = "";
+            break;
+        };
+        let inner = &after[..len];
+        if DOCUMENTED_FIELDS.contains(&inner) {
+            out.push('`');
+            out.push_str(inner);
+            out.push('`');
+        }
+        rest = &after[len + 1..];
+    }
+    out.push_str(rest);
+    let out = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    if out.is_empty() || out.len() > 120 {
+        "a field has the wrong type or name".to_owned()
+    } else {
+        out
     }
 }
 
@@ -658,6 +701,30 @@ mod tests {
         }
         let dup = parse(r#"{"username":"u","username":"v","firstName":"","lastName":"","emailId":"u@x"}"#);
         assert!(dup.unwrap_err().to_string().contains("duplicate field `username`"));
+    }
+
+    #[test]
+    fn error_descriptions_never_echo_what_was_sent() {
+        let secret = "s3cr3t-Zq9xR2mP7vK4wN8bT1yH6jL0cF5dG3a";
+        let cases = [
+            format!(r#"{{"username":"{secret}","username":"v","firstName":"","lastName":"","emailId":"u@x"}}"#),
+            format!(r#"{{"username":"u","firstName":"","lastName":"","emailId":"u@x","{secret}":1}}"#),
+            format!(r#"{{"username":["{secret}"],"firstName":"","lastName":"","emailId":"u@x"}}"#),
+            format!(r#"{{"username":"u","firstName":"","lastName":"","emailId":"u@x","tokenValidity":"{secret}"}}"#),
+            format!(r#"{{"username":"u","firstName":"","lastName":"","emailId":"u@x","readerGroupIds":"{secret}"}}"#),
+            format!(r#"{{"username":"u","firstName":"","lastName":"","emailId":"u@x","{secret}"}}"#),
+            format!(r#"{{"username":"u","firstName":"","lastName":"","emailId":"u@x","codeChallenge":"{secret}"}}"#),
+            format!(r#"{{"username":"u","firstName":"","lastName":"","emailId":"{secret}"}}"#),
+        ];
+        for body in &cases {
+            let text = parse(body).unwrap_err().to_string();
+            assert!(!text.contains("s3cr3t"), "{text}");
+            assert!(!text.is_empty());
+        }
+        let unknown = parse(&cases[1]).unwrap_err().to_string();
+        assert!(unknown.ends_with("unknown field at line 1 column 101"), "{unknown}");
+        let wrong_type = parse(&cases[2]).unwrap_err().to_string();
+        assert!(wrong_type.contains("invalid type: sequence at line 1"), "{wrong_type}");
     }
 
     #[test]
