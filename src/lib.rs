@@ -82,7 +82,7 @@
 //! configuration's secret, or EdDSA with its own Ed25519 key whose public
 //! half the KB holds ([`generate_ed25519_key_pair`]) — and sends the reader
 //! to `/api/auth/jwt/callback?token=…&redirect=…` (or `?jwt=` on any page, a
-//! `jwt` cookie, a form `POST`). [`HandshakeVerifier`] turns the
+//! `jwt` cookie, a form `POST` to the callback from its own site). [`HandshakeVerifier`] turns the
 //! [`UntrustedToken`] into a [`VerifiedHandshake`] only after the signature
 //! (algorithm pinned by the key), `exp`, `iat`, `nbf`, `aud`, `iss`, the
 //! maximum age and single use of the `jti` ([`ReplayCache`]); reader groups
@@ -102,8 +102,9 @@
 //!
 //! With the `http` feature, `client` builds the customer app's requests as
 //! `http::Request` values and parses the answers: the code request (checked
-//! before it is sent), the callback URL, handshake token signing and the
-//! widget token request.
+//! before it is sent, and bound to the reader's browser by the KB's
+//! `codeChallenge`: [`CodeRequestBuilder::for_sign_in`]), the callback URL,
+//! handshake token signing and the widget token request.
 //!
 //! ## Login page, domain routing, administration
 //!
@@ -135,7 +136,11 @@
 //! - Redirect targets are paths on the KB only, checked before and after
 //!   percent-decoding and resolved against the KB's own origin.
 //! - Session cookies are HMAC-signed with the KB's own key, `HttpOnly`,
-//!   `SameSite=Lax`, and `Secure` on https.
+//!   `SameSite=Lax`, and `Secure` on https; logging out revokes the session
+//!   on the server.
+//! - Codes can be bound to the reader's browser (login binding); a
+//!   configuration that does not require it leaves login CSRF open, as
+//!   `SECURITY.md` explains.
 //!
 //! What the host must do: serve everything over HTTPS, keep the token
 //! signing key and the session key secret, use an atomic shared
@@ -172,7 +177,8 @@ pub use audit::{
 };
 #[cfg(feature = "http")]
 pub use client::{
-    ClientError, CodeRequestBuilder, HandshakeClaimsBuilder, HandshakeSigner, WidgetAnswer, WidgetTokenRequestBuilder,
+    ClientError, CodeRequestBuilder, HandshakeClaimsBuilder, HandshakeSigner, SignInRequest, WidgetAnswer,
+    WidgetTokenRequestBuilder,
 };
 pub use clock::{Clock, SettableClock, SystemClock};
 pub use code::{
