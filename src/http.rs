@@ -793,7 +793,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// with `jwt` (or `token`) and `redirect`.
     ///
     /// A `POST` is taken only from this KB's own site or the customer app's
-    /// (see [`post_origin_allowed`](Self::post_origin_allowed)), so that no
+    /// (by `Sec-Fetch-Site`, else `Origin`), so that no
     /// other web page can post its own token and sign a visitor in to
     /// another account; the `GET` forms stay open, as the spec requires.
     pub async fn handshake_callback<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<Vec<u8>> {
