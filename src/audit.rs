@@ -475,6 +475,22 @@ pub enum ChainError {
         /// The head's length.
         len: u64,
     },
+    /// The checkpoint is older than a head seen before: the log and its
+    /// checkpoint were put back to an earlier state.
+    #[error("the audit checkpoint is at {head_len} entries, {seen_len} were seen before")]
+    RolledBack {
+        /// The head seen before.
+        seen_len: u64,
+        /// The checkpoint's head.
+        head_len: u64,
+    },
+    /// A head seen before is not on this chain: the chain was rebuilt
+    /// since.
+    #[error("the audit log no longer passes through the head seen at {len} entries")]
+    Diverged {
+        /// The length of the head seen before.
+        len: u64,
+    },
 }
 
 /// Checks that `entries` are exactly the chain from `anchor` to `head`:
@@ -686,6 +702,46 @@ impl Checkpoint {
     pub fn verify(&self, key: &CheckpointKey, entries: &[AuditEntry]) -> Result<(), ChainError> {
         let (anchor, head) = key.open(self)?;
         verify_chain(entries, &anchor, &head)
+    }
+
+    /// [`verify`](Self::verify), and then that the log has only grown since
+    /// `seen`, a head the caller kept from an earlier check (in its own
+    /// store): the checkpoint is not older than `seen`, and `seen` is on
+    /// the verified chain. This finds a log and checkpoint put back
+    /// together to an earlier state, which the key alone cannot. When
+    /// `seen` was purged since, only its length can be compared.
+    ///
+    /// # Errors
+    /// As [`verify`](Self::verify), then [`ChainError::RolledBack`] or
+    /// [`ChainError::Diverged`].
+    pub fn verify_since(
+        &self,
+        key: &CheckpointKey,
+        entries: &[AuditEntry],
+        seen: &ChainHead,
+    ) -> Result<(), ChainError> {
+        self.verify(key, entries)?;
+        let (anchor, head) = (self.anchor, self.head);
+        if seen.len > head.len {
+            return Err(ChainError::RolledBack {
+                seen_len: seen.len,
+                head_len: head.len,
+            });
+        }
+        let on_chain = match seen.len.checked_sub(anchor.len) {
+            // Purged since: nothing left to compare the hash with.
+            None => true,
+            Some(0) => anchor.hash == seen.hash,
+            Some(n) => usize::try_from(n - 1)
+                .ok()
+                .and_then(|i| entries.get(i))
+                .is_some_and(|e| e.hash == seen.hash),
+        };
+        if on_chain {
+            Ok(())
+        } else {
+            Err(ChainError::Diverged { len: seen.len })
+        }
     }
 }
 
@@ -1183,6 +1239,52 @@ mod tests {
         edited["head"] = serde_json::to_value(kept[2].head()).unwrap();
         let edited: Checkpoint = serde_json::from_value(edited).unwrap();
         assert_eq!(edited.verify(&key(), kept), Err(ChainError::ForgedCheckpoint));
+    }
+
+    #[test]
+    fn a_log_put_back_to_an_earlier_state_is_found_against_a_head_seen_before() {
+        let live = sink(3);
+        let old = read(&live);
+        for i in 3..6 {
+            block_on(live.append(event(i))).unwrap();
+        }
+        let now = read(&live);
+        let seen = *now.checkpoint.head();
+        // The log has grown since an earlier head: fine.
+        let earlier = *old.checkpoint.head();
+        assert_eq!(now.checkpoint.verify_since(&key(), &now.entries, &earlier), Ok(()));
+        assert_eq!(now.checkpoint.verify_since(&key(), &now.entries, &seen), Ok(()));
+        assert_eq!(
+            now.checkpoint.verify_since(&key(), &now.entries, &ChainHead::GENESIS),
+            Ok(())
+        );
+        // The old entries with their old, authentic checkpoint.
+        assert_eq!(old.verify(&key()), Ok(()));
+        assert_eq!(
+            old.checkpoint.verify_since(&key(), &old.entries, &seen),
+            Err(ChainError::RolledBack {
+                seen_len: 6,
+                head_len: 3,
+            })
+        );
+        // A chain rebuilt by the key's holder no longer passes through it.
+        let other = sink(0);
+        for i in 0..7 {
+            block_on(other.append(event(i + 50))).unwrap();
+        }
+        let rebuilt = read(&other);
+        assert_eq!(
+            rebuilt.checkpoint.verify_since(&key(), &rebuilt.entries, &seen),
+            Err(ChainError::Diverged { len: 6 })
+        );
+        // After a purge past the seen head, only its length counts.
+        let purged = sink(200);
+        let seen = block_on(purged.checkpoint()).unwrap().head().to_owned();
+        let early = read(&purged).entries[9].head();
+        block_on(purged.purge(datetime!(2026-01-01 00:00 UTC) + Duration::days(200), MIN_RETENTION)).unwrap();
+        let log = read(&purged);
+        assert_eq!(log.checkpoint.verify_since(&key(), &log.entries, &early), Ok(()));
+        assert_eq!(log.checkpoint.verify_since(&key(), &log.entries, &seen), Ok(()));
     }
 
     #[test]
