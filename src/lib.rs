@@ -172,8 +172,9 @@ pub mod validity;
 pub mod widget;
 
 pub use audit::{
-    Administrator, AuditAction, AuditEntry, AuditEvent, AuditSink, AuditValue, ChainError, FieldChange,
-    MemoryAuditSink, MemoryNotifier, Notification, Notifier, Principal, Recipients, SecurityAuditAccess, verify_chain,
+    Administrator, AuditAction, AuditEntry, AuditEvent, AuditLog, AuditSink, AuditValue, ChainError, ChainHash,
+    ChainHead, Checkpoint, CheckpointKey, FieldChange, InvalidChainHash, MemoryAuditSink, MemoryNotifier, Notification,
+    Notifier, Principal, Recipients, SecurityAuditAccess, WeakCheckpointKey, verify_chain,
 };
 #[cfg(feature = "http")]
 pub use client::{
