@@ -113,7 +113,8 @@
 //! the most specific configuration. [`Project`] keeps the admin rules (at
 //! most 5 configurations, unique domains, at most 3 login buttons) and
 //! returns the [`AuditEvent`] of every operation; [`AuditSink`] chains them
-//! so that tampering is found.
+//! and keeps a signed [`Checkpoint`] of the chain's head, so that an edit,
+//! insertion or removal anywhere, the newest entries included, is found.
 //!
 //! ## Many instances
 //!
