@@ -1094,8 +1094,9 @@ pub(crate) fn mutate_session_cookie(fixture: &SessionFixture, base: u8, ops: &[u
                 segs.join(".")
             }
             4 => {
-                // The same payload signed with another key.
-                let key = [ops.byte(); 32];
+                // The same payload signed with another key (never the real one).
+                let b = ops.byte();
+                let key = [if b == SESSION_KEY[0] { !b } else { b }; 32];
                 let payload = segs.get(1).cloned().unwrap_or_default();
                 sign_session(&key, "v1", &payload)
             }
