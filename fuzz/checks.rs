@@ -854,7 +854,12 @@ fn with_duplicate(object: &Value, key: &str, value: &Value) -> String {
 /// with the fixture's real key, and the answer the verifier must give: the
 /// checks behind the signature (`crit`, `alg`, `kid`, `jku`, dates,
 /// duplicate keys, issuer, audience) are reached only this way.
-pub(crate) fn resigned_token(fixture: &TokenFixture, base: usize, kind: u8, arg: u8) -> (String, Result<(), VerifyError>) {
+pub(crate) fn resigned_token(
+    fixture: &TokenFixture,
+    base: usize,
+    kind: u8,
+    arg: u8,
+) -> (String, Result<(), VerifyError>) {
     let token = &fixture.valid[base % 4];
     let segs = segments(token);
     let mut header = decode_json(&segs[0]).unwrap();
@@ -869,7 +874,10 @@ pub(crate) fn resigned_token(fixture: &TokenFixture, base: usize, kind: u8, arg:
             Err(VerifyError::UnsupportedHeader)
         }
         1 => {
-            obj(&mut header).insert("alg".into(), json!((["none", "RS256", "ES256", "", "hs256", "eddsa"])[usize::from(arg % 6)]));
+            obj(&mut header).insert(
+                "alg".into(),
+                json!((["none", "RS256", "ES256", "", "hs256", "eddsa"])[usize::from(arg % 6)]),
+            );
             Err(VerifyError::UnsupportedAlgorithm)
         }
         2 => {
@@ -880,7 +888,11 @@ pub(crate) fn resigned_token(fixture: &TokenFixture, base: usize, kind: u8, arg:
         3 => {
             // `Ed25519` (RFC 9864) is read as `EdDSA`.
             obj(&mut header).insert("alg".into(), json!("Ed25519"));
-            if ed { Ok(()) } else { Err(VerifyError::AlgorithmMismatch) }
+            if ed {
+                Ok(())
+            } else {
+                Err(VerifyError::AlgorithmMismatch)
+            }
         }
         4 => {
             // Key-fetching headers are ignored, never acted on.
@@ -892,7 +904,7 @@ pub(crate) fn resigned_token(fixture: &TokenFixture, base: usize, kind: u8, arg:
                     json!({"kty": "oct", "k": "AAAA"}),
                     json!(["MIIB"]),
                 ][usize::from(arg % 4)]
-                    .clone(),
+                .clone(),
             );
             Ok(())
         }
@@ -902,7 +914,10 @@ pub(crate) fn resigned_token(fixture: &TokenFixture, base: usize, kind: u8, arg:
             Err(VerifyError::UnknownKey)
         }
         6 => {
-            obj(&mut header).insert("kid".into(), json!((["../../x", "", "ed-1\u{0}", "HS-1"])[usize::from(arg % 4)]));
+            obj(&mut header).insert(
+                "kid".into(),
+                json!((["../../x", "", "ed-1\u{0}", "HS-1"])[usize::from(arg % 4)]),
+            );
             Err(VerifyError::UnknownKey)
         }
         7 => {
@@ -921,11 +936,20 @@ pub(crate) fn resigned_token(fixture: &TokenFixture, base: usize, kind: u8, arg:
         10 => {
             obj(&mut payload).insert(
                 "exp".into(),
-                [json!("9999999999"), json!(253_402_300_800i64), json!(-1), json!(1.5e9), json!(null)]
-                    [usize::from(arg % 5)]
+                [
+                    json!("9999999999"),
+                    json!(253_402_300_800i64),
+                    json!(-1),
+                    json!(1.5e9),
+                    json!(null),
+                ][usize::from(arg % 5)]
                 .clone(),
             );
-            if arg % 5 == 4 { Err(VerifyError::MissingClaim("exp")) } else { Err(VerifyError::Malformed) }
+            if arg % 5 == 4 {
+                Err(VerifyError::MissingClaim("exp"))
+            } else {
+                Err(VerifyError::Malformed)
+            }
         }
         11 => {
             obj(&mut payload).insert("iat".into(), json!(T0 + 31 + i64::from(arg)));
@@ -950,14 +974,16 @@ pub(crate) fn resigned_token(fixture: &TokenFixture, base: usize, kind: u8, arg:
             Err(VerifyError::Malformed)
         }
         16 => {
-            let (key, value) = [("alg", json!(if ed { "EdDSA" } else { "HS256" })), ("kid", json!("x"))]
-                [usize::from(arg % 2)]
-            .clone();
+            let (key, value) =
+                [("alg", json!(if ed { "EdDSA" } else { "HS256" })), ("kid", json!("x"))][usize::from(arg % 2)].clone();
             header_text = Some(with_duplicate(&header, key, &value));
             Err(VerifyError::Malformed)
         }
         17 => {
-            obj(&mut payload).insert("iss".into(), json!((["https://evil.example", "", "HTTPS://ID.EXAMPLE.COM"])[usize::from(arg % 3)]));
+            obj(&mut payload).insert(
+                "iss".into(),
+                json!((["https://evil.example", "", "HTTPS://ID.EXAMPLE.COM"])[usize::from(arg % 3)]),
+            );
             Err(VerifyError::WrongIssuer)
         }
         18 => {
@@ -965,7 +991,10 @@ pub(crate) fn resigned_token(fixture: &TokenFixture, base: usize, kind: u8, arg:
             Err(VerifyError::WrongIssuer)
         }
         19 => {
-            obj(&mut payload).insert("aud".into(), json!((["docs.example.com", "", "0B9F4C1E-5F7A-4C55-9D1E-3F1F2A6C7D80"])[usize::from(arg % 3)]));
+            obj(&mut payload).insert(
+                "aud".into(),
+                json!((["docs.example.com", "", "0B9F4C1E-5F7A-4C55-9D1E-3F1F2A6C7D80"])[usize::from(arg % 3)]),
+            );
             Err(VerifyError::WrongAudience)
         }
         20 => {
@@ -1108,7 +1137,9 @@ pub(crate) fn mutate_session_cookie(fixture: &SessionFixture, base: u8, ops: &[u
                 {
                     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
                     let pos = ALPHABET.iter().position(|&c| char::from(c) == last).unwrap_or(0);
-                    s.push(char::from(ALPHABET[(pos & !3) + ((pos + usize::from(ops.byte() % 3) + 1) & 3)]));
+                    s.push(char::from(
+                        ALPHABET[(pos & !3) + ((pos + usize::from(ops.byte() % 3) + 1) & 3)],
+                    ));
                 }
                 segs.join(".")
             }

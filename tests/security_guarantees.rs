@@ -109,7 +109,10 @@ impl Kb {
             if i == 0 {
                 let key = HandshakeKey::hs256(&secrets.primary, None).unwrap();
                 handshakes
-                    .insert(config.client_id().clone(), HandshakeSettings::builder(key).build().unwrap())
+                    .insert(
+                        config.client_id().clone(),
+                        HandshakeSettings::builder(key).build().unwrap(),
+                    )
                     .unwrap();
             }
             clients.push(Client {
@@ -267,7 +270,10 @@ async fn a_code_redeemed_with_another_configurations_credentials_is_refused_and_
     let by_b = kb.token(&code, 1).await;
     assert_eq!(by_b.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json_of(&by_b)["error"], "invalid_grant");
-    assert_eq!(json_of(&by_b)["error_description"], "the code was issued to another client");
+    assert_eq!(
+        json_of(&by_b)["error_description"],
+        "the code was issued to another client"
+    );
     let by_a = kb.token(&code, 0).await;
     assert_eq!(by_a.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json_of(&by_a)["error"], "invalid_grant");
@@ -363,7 +369,11 @@ impl SetCookie {
         );
         assert!(!self.has("domain"), "{what}: {raw} has a Domain");
         if self.name.starts_with("__Host-") {
-            assert_eq!(self.value_of("path"), Some("/"), "{what}: {raw} is __Host- without Path=/");
+            assert_eq!(
+                self.value_of("path"),
+                Some("/"),
+                "{what}: {raw} is __Host- without Path=/"
+            );
         }
     }
 }
@@ -385,19 +395,18 @@ async fn cookies_of_a_session_on_https() -> Vec<(&'static str, SetCookie)> {
     let Outcome::Response(to_login) = kb.get("/docs", None).await else {
         panic!("no session: a redirect");
     };
-    assert!(to_login.headers()[header::LOCATION]
-        .to_str()
-        .unwrap()
-        .starts_with(&kb.clients[0].login_url));
+    assert!(
+        to_login.headers()[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with(&kb.clients[0].login_url)
+    );
     keep("redirect to sign in", &to_login);
     let verifier = set_cookies(&to_login)[0].split(';').next().unwrap().to_owned();
 
     // The code flow: the session cookie, and the verifier's deletion.
     let code = kb.code(0).await;
-    let Outcome::Response(authorized) = kb
-        .get(&format!("/jwt/authorize?code={code}"), Some(&verifier))
-        .await
-    else {
+    let Outcome::Response(authorized) = kb.get(&format!("/jwt/authorize?code={code}"), Some(&verifier)).await else {
         panic!("authorize redirects");
     };
     assert_eq!(authorized.status(), StatusCode::FOUND);
@@ -434,7 +443,12 @@ async fn every_session_cookie_set_on_https_is_secure_http_only_lax_and_host_boun
     let cookies = cookies_of_a_session_on_https().await;
     let sessions: Vec<_> = cookies.iter().filter(|(_, c)| c.name.ends_with("kb_session")).collect();
     // Set by /jwt/authorize and the callback; deleted on logout and when stale.
-    assert_eq!(sessions.len(), 4, "{:?}", cookies.iter().map(|(_, c)| &c.raw).collect::<Vec<_>>());
+    assert_eq!(
+        sessions.len(),
+        4,
+        "{:?}",
+        cookies.iter().map(|(_, c)| &c.raw).collect::<Vec<_>>()
+    );
     for (what, cookie) in sessions {
         assert_eq!(cookie.name, "__Host-kb_session", "{what}");
         cookie.assert_hardened(what);
@@ -444,7 +458,10 @@ async fn every_session_cookie_set_on_https_is_secure_http_only_lax_and_host_boun
 #[tokio::test]
 async fn the_login_binding_cookie_on_https_is_secure_http_only_and_lax() {
     let cookies = cookies_of_a_session_on_https().await;
-    let bindings: Vec<_> = cookies.iter().filter(|(_, c)| c.name.contains("kb_login_verifier")).collect();
+    let bindings: Vec<_> = cookies
+        .iter()
+        .filter(|(_, c)| c.name.contains("kb_login_verifier"))
+        .collect();
     // Set on both redirects to sign in, deleted by /jwt/authorize.
     assert_eq!(bindings.len(), 3);
     for (what, cookie) in bindings {
@@ -459,7 +476,10 @@ async fn the_login_binding_cookie_on_https_is_secure_http_only_and_lax() {
 #[ignore = "binding cookie __Host- prefix lands with the security-review change"]
 async fn the_login_binding_cookie_on_https_is_host_bound() {
     let cookies = cookies_of_a_session_on_https().await;
-    let bindings: Vec<_> = cookies.iter().filter(|(_, c)| c.name.contains("kb_login_verifier")).collect();
+    let bindings: Vec<_> = cookies
+        .iter()
+        .filter(|(_, c)| c.name.contains("kb_login_verifier"))
+        .collect();
     assert_eq!(bindings.len(), 3);
     for (what, cookie) in bindings {
         assert_eq!(cookie.name, "__Host-kb_login_verifier", "{what}");
@@ -554,7 +574,9 @@ impl CodeStore for Recording {
 }
 
 fn enabled_config() -> (JwtConfig, ClientSecret) {
-    let (config, secrets) = JwtConfig::builder("App", "https://app.example.com/login").build().unwrap();
+    let (config, secrets) = JwtConfig::builder("App", "https://app.example.com/login")
+        .build()
+        .unwrap();
     (config, secrets.primary)
 }
 

@@ -8,8 +8,8 @@ mod common;
 use std::net::SocketAddr;
 
 use kb_sso::{
-    AccessTokenClaims, ClientCredentials, ClientSecret, Clock, IdTokenClaims, KeySet, SystemClock, Validation, Verifier,
-    VerifyError,
+    AccessTokenClaims, ClientCredentials, ClientSecret, Clock, IdTokenClaims, KeySet, SystemClock, Validation,
+    Verifier, VerifyError,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -55,7 +55,8 @@ async fn request(server: &common::server::Running<SystemClock>, payload: &str) -
 /// An `id_token` of the demo configuration, from the code flow.
 async fn id_token(server: &common::server::Running<SystemClock>) -> String {
     let p = &server.project;
-    let basic = ClientCredentials::new(p.client_id.clone(), ClientSecret::new(p.primary_secret.clone())).to_basic_header();
+    let basic =
+        ClientCredentials::new(p.client_id.clone(), ClientSecret::new(p.primary_secret.clone())).to_basic_header();
     let client = reqwest::Client::new();
     let code: Value = client
         .post(format!("{}/api/jwt/generate-code", server.base))
@@ -71,7 +72,10 @@ async fn id_token(server: &common::server::Running<SystemClock>) -> String {
     let tokens: Value = client
         .post(format!("{}/api/jwt/token", server.base))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("grant_type=authorization_code&code={}", code["code"].as_str().unwrap()))
+        .body(format!(
+            "grant_type=authorization_code&code={}",
+            code["code"].as_str().unwrap()
+        ))
         .send()
         .await
         .unwrap()
@@ -94,7 +98,11 @@ async fn refused_where_id_and_access_tokens_are_expected(server: &common::server
             .issuer(identity.issuer())
             .audience(server.project.client_id.as_str()),
     );
-    assert!(id_verifier.verify_str::<IdTokenClaims>(&id_token(server).await, now).is_ok());
+    assert!(
+        id_verifier
+            .verify_str::<IdTokenClaims>(&id_token(server).await, now)
+            .is_ok()
+    );
     assert_eq!(
         id_verifier.verify_str::<IdTokenClaims>(widget, now).unwrap_err(),
         VerifyError::WrongAudience
@@ -116,7 +124,10 @@ async fn refused_where_id_and_access_tokens_are_expected(server: &common::server
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FOUND);
-    assert!(resp.headers().get("set-cookie").is_none(), "no session from a widget token");
+    assert!(
+        resp.headers().get("set-cookie").is_none(),
+        "no session from a widget token"
+    );
     assert!(resp.headers()["location"].to_str().unwrap().contains("jwt_error="));
 }
 

@@ -634,7 +634,10 @@ mod tests {
             .collect();
         let answers: Vec<Redemption> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         let wins = answers.iter().filter(|r| matches!(r, Redemption::Redeemed(_))).count();
-        let used = answers.iter().filter(|r| matches!(r, Redemption::AlreadyUsed(_))).count();
+        let used = answers
+            .iter()
+            .filter(|r| matches!(r, Redemption::AlreadyUsed(_)))
+            .count();
         assert_eq!((wins, used), (1, 31));
     }
 }
