@@ -22,7 +22,8 @@ use kb_sso::secret::MAX_AUTHORIZATION_LEN;
 use kb_sso::store::memory::MemoryReplayCache;
 use kb_sso::{
     ClientCredentials, ClientId, ClientSecret, CodeRequest, DomainRouter, IdTokenClaims, JwtConfig, KeySet,
-    RedirectPolicy, Route, SigningKey, TokenSigner, UntrustedToken, Validation, Verifier, normalize_domain,
+    ReaderSession, RedirectPolicy, Route, SessionCodec, SessionError, SigningKey, TokenSigner, UntrustedToken,
+    Validation, Verifier, VerifyError, normalize_domain,
 };
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -390,7 +391,12 @@ pub(crate) struct TokenFixture {
     handshake: HandshakeVerifier,
     /// The Ed25519 public key, for algorithm-confusion forgeries.
     ed_public: [u8; 32],
+    /// The Ed25519 private key of the `ed-1` tokens, to re-sign edits.
+    ed_private: ed25519_dalek::SigningKey,
 }
+
+/// The HS256 key of the `hs-1` tokens.
+const HS_SECRET: [u8; 32] = [7u8; 32];
 
 fn id_claims(sub: &str, iat: i64) -> IdTokenClaims {
     IdTokenClaims {
@@ -413,7 +419,7 @@ pub(crate) fn token_fixture() -> &'static TokenFixture {
     static FIXTURE: OnceLock<TokenFixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let ed = TokenSigner::new(SigningKey::generate_ed25519("ed-1").unwrap());
-        let hs = TokenSigner::new(SigningKey::hs256("hs-1", &[7u8; 32]).unwrap());
+        let hs = TokenSigner::new(SigningKey::hs256("hs-1", &HS_SECRET).unwrap());
         let validation = Validation::new().issuer(ISS).audience(AUD);
         let both = KeySet::from_keys([ed.key().verification_key(), hs.key().verification_key()]).unwrap();
         let verifiers = vec![
@@ -460,8 +466,13 @@ pub(crate) fn token_fixture() -> &'static TokenFixture {
         valid.push(hs_handshake.sign(&claims).unwrap());
         valid.push(ed_handshake.sign(&claims).unwrap());
 
+        let ed_private = {
+            use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+            ed25519_dalek::SigningKey::from_pkcs8_pem(&ed.key().to_pkcs8_pem().unwrap()).unwrap()
+        };
         let fixture = TokenFixture {
             ed_public: *ed.key().verification_key().ed25519_public_key().unwrap(),
+            ed_private,
             valid,
             verifiers,
             handshake,
@@ -557,12 +568,34 @@ fn encode(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// One edit [`mutate`] applied: a token edit kind (`0..16`), or a JSON edit
+/// kind (`0..14`) of the header or the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Edit {
+    /// A token edit, by kind.
+    Token(u8),
+    /// A JSON edit of the header (`payload: false`) or payload, by kind.
+    Json {
+        /// Whether the payload was edited.
+        payload: bool,
+        /// The JSON edit kind.
+        kind: u8,
+    },
+}
+
+/// The number of token edit kinds in [`mutate`].
+pub(crate) const TOKEN_EDITS: u8 = 16;
+/// The number of JSON edit kinds in `mutate_json`.
+pub(crate) const JSON_EDITS: u8 = 14;
+
 /// Structure-aware edits of a JSON header or payload segment.
-fn mutate_json(value: &mut Value, ops: &mut Ops<'_>) -> Option<String> {
+fn mutate_json(value: &mut Value, ops: &mut Ops<'_>, payload: bool, trace: &mut Vec<Edit>) -> Option<String> {
     let obj = value.as_object_mut()?;
     let keys: Vec<String> = obj.keys().cloned().collect();
     let key = keys.get(ops.index(keys.len())).cloned().unwrap_or_default();
-    match ops.byte() % 14 {
+    let kind = ops.byte() % JSON_EDITS;
+    trace.push(Edit::Json { payload, kind });
+    match kind {
         0 => {
             obj.insert(
                 "alg".into(),
@@ -631,6 +664,11 @@ fn mutate_json(value: &mut Value, ops: &mut Ops<'_>) -> Option<String> {
 /// and forged signatures (HS256 keyed with the Ed25519 public key,
 /// `alg: none` with an empty signature).
 pub(crate) fn mutate(fixture: &TokenFixture, token: &str, ops: &[u8]) -> String {
+    mutate_traced(fixture, token, ops, &mut Vec::new())
+}
+
+/// [`mutate`], recording in `trace` every edit it applied.
+pub(crate) fn mutate_traced(fixture: &TokenFixture, token: &str, ops: &[u8], trace: &mut Vec<Edit>) -> String {
     let mut ops = Ops(ops);
     let mut out = token.to_owned();
     let rounds = ops.byte() % 4 + 1;
@@ -638,7 +676,9 @@ pub(crate) fn mutate(fixture: &TokenFixture, token: &str, ops: &[u8]) -> String 
         let mut bytes = out.clone().into_bytes();
         let mut segs = segments(&out);
         let seg = ops.index(segs.len().max(1));
-        out = match ops.byte() % 16 {
+        let kind = ops.byte() % TOKEN_EDITS;
+        trace.push(Edit::Token(kind));
+        out = match kind {
             0 => {
                 let i = ops.index(bytes.len());
                 if let Some(b) = bytes.get_mut(i) {
@@ -703,7 +743,7 @@ pub(crate) fn mutate(fixture: &TokenFixture, token: &str, ops: &[u8]) -> String 
                 // Edit the header (8) or payload (9) JSON, keep the signature.
                 let which = if ops.byte() % 2 == 0 { 0 } else { 1 };
                 match segs.get(which).and_then(|s| decode_json(s)) {
-                    Some(mut value) => match mutate_json(&mut value, &mut ops) {
+                    Some(mut value) => match mutate_json(&mut value, &mut ops, which == 1, trace) {
                         Some(text) => {
                             segs[which] = encode(text.as_bytes());
                             segs.join(".")
@@ -773,4 +813,449 @@ pub(crate) fn mutate(fixture: &TokenFixture, token: &str, ops: &[u8]) -> String 
         };
     }
     out
+}
+
+// ---------------------------------------------------------------------------
+// Tokens re-signed with the fixture's real keys
+// ---------------------------------------------------------------------------
+
+/// The number of edit kinds [`resigned_token`] knows.
+pub(crate) const RESIGN_EDITS: u8 = 24;
+
+/// Signs `header` and `payload` (JSON text, as is) with the key of fixture
+/// token `base`: `ed-1` for tokens 0 and 1, `hs-1` for 2 and 3.
+fn sign_raw(fixture: &TokenFixture, base: usize, header: &str, payload: &str) -> String {
+    use ed25519_dalek::Signer as _;
+    use hmac::Mac as _;
+    let input = format!("{}.{}", encode(header.as_bytes()), encode(payload.as_bytes()));
+    let signature = if base < 2 {
+        fixture.ed_private.sign(input.as_bytes()).to_bytes().to_vec()
+    } else {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&HS_SECRET).unwrap();
+        mac.update(input.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    };
+    format!("{input}.{}", encode(&signature))
+}
+
+/// The object inside `value` (the fixtures only hold objects).
+fn obj(value: &mut Value) -> &mut serde_json::Map<String, Value> {
+    value.as_object_mut().unwrap()
+}
+
+/// `{"key":value,` followed by the rest of `object`: a duplicate key, which
+/// a map cannot hold.
+fn with_duplicate(object: &Value, key: &str, value: &Value) -> String {
+    let text = object.to_string();
+    format!("{{\"{key}\":{value},{}", &text[1..])
+}
+
+/// Edit `kind` of the `id_token` `base` (0..4) with a valid signature made
+/// with the fixture's real key, and the answer the verifier must give: the
+/// checks behind the signature (`crit`, `alg`, `kid`, `jku`, dates,
+/// duplicate keys, issuer, audience) are reached only this way.
+pub(crate) fn resigned_token(
+    fixture: &TokenFixture,
+    base: usize,
+    kind: u8,
+    arg: u8,
+) -> (String, Result<(), VerifyError>) {
+    let token = &fixture.valid[base % 4];
+    let segs = segments(token);
+    let mut header = decode_json(&segs[0]).unwrap();
+    let mut payload = decode_json(&segs[1]).unwrap();
+    let ed = base % 4 < 2;
+    let mut header_text = None;
+    let mut payload_text = None;
+    let expected = match kind % RESIGN_EDITS {
+        0 => {
+            let critical = ["exp", "b64"][usize::from(arg % 2)];
+            obj(&mut header).insert("crit".into(), json!([critical]));
+            Err(VerifyError::UnsupportedHeader)
+        }
+        1 => {
+            obj(&mut header).insert(
+                "alg".into(),
+                json!((["none", "RS256", "ES256", "", "hs256", "eddsa"])[usize::from(arg % 6)]),
+            );
+            Err(VerifyError::UnsupportedAlgorithm)
+        }
+        2 => {
+            // The other family, under the same kid.
+            obj(&mut header).insert("alg".into(), json!(if ed { "HS256" } else { "EdDSA" }));
+            Err(VerifyError::AlgorithmMismatch)
+        }
+        3 => {
+            // `Ed25519` (RFC 9864) is read as `EdDSA`.
+            obj(&mut header).insert("alg".into(), json!("Ed25519"));
+            if ed {
+                Ok(())
+            } else {
+                Err(VerifyError::AlgorithmMismatch)
+            }
+        }
+        4 => {
+            // Key-fetching headers are ignored, never acted on.
+            obj(&mut header).insert(
+                ["jku", "x5u", "jwk", "x5c"][usize::from(arg % 4)].into(),
+                [
+                    json!("https://evil.example/keys"),
+                    json!("https://evil.example/cert"),
+                    json!({"kty": "oct", "k": "AAAA"}),
+                    json!(["MIIB"]),
+                ][usize::from(arg % 4)]
+                .clone(),
+            );
+            Ok(())
+        }
+        5 => {
+            // No kid with two keys configured: no key is chosen.
+            obj(&mut header).remove("kid");
+            Err(VerifyError::UnknownKey)
+        }
+        6 => {
+            obj(&mut header).insert(
+                "kid".into(),
+                json!((["../../x", "", "ed-1\u{0}", "HS-1"])[usize::from(arg % 4)]),
+            );
+            Err(VerifyError::UnknownKey)
+        }
+        7 => {
+            obj(&mut payload).insert("exp".into(), json!(T0 - 31 - i64::from(arg)));
+            Err(VerifyError::Expired)
+        }
+        8 => {
+            // Within the 30 s leeway.
+            obj(&mut payload).insert("exp".into(), json!(T0 - i64::from(arg % 31)));
+            Ok(())
+        }
+        9 => {
+            obj(&mut payload).remove("exp");
+            Err(VerifyError::MissingClaim("exp"))
+        }
+        10 => {
+            obj(&mut payload).insert(
+                "exp".into(),
+                [
+                    json!("9999999999"),
+                    json!(253_402_300_800i64),
+                    json!(-1),
+                    json!(1.5e9),
+                    json!(null),
+                ][usize::from(arg % 5)]
+                .clone(),
+            );
+            if arg % 5 == 4 {
+                Err(VerifyError::MissingClaim("exp"))
+            } else {
+                Err(VerifyError::Malformed)
+            }
+        }
+        11 => {
+            obj(&mut payload).insert("iat".into(), json!(T0 + 31 + i64::from(arg)));
+            Err(VerifyError::IssuedInFuture)
+        }
+        12 => {
+            obj(&mut payload).remove("iat");
+            Err(VerifyError::MissingClaim("iat"))
+        }
+        13 => {
+            obj(&mut payload).insert("nbf".into(), json!(T0 + 31 + i64::from(arg)));
+            Err(VerifyError::NotYetValid)
+        }
+        14 => {
+            obj(&mut payload).insert("nbf".into(), json!(T0 + i64::from(arg % 31)));
+            Ok(())
+        }
+        15 => {
+            let key = ["exp", "iat", "iss", "aud", "sub", "jti"][usize::from(arg % 6)];
+            let value = obj(&mut payload).get(key).cloned().unwrap();
+            payload_text = Some(with_duplicate(&payload, key, &value));
+            Err(VerifyError::Malformed)
+        }
+        16 => {
+            let (key, value) =
+                [("alg", json!(if ed { "EdDSA" } else { "HS256" })), ("kid", json!("x"))][usize::from(arg % 2)].clone();
+            header_text = Some(with_duplicate(&header, key, &value));
+            Err(VerifyError::Malformed)
+        }
+        17 => {
+            obj(&mut payload).insert(
+                "iss".into(),
+                json!((["https://evil.example", "", "HTTPS://ID.EXAMPLE.COM"])[usize::from(arg % 3)]),
+            );
+            Err(VerifyError::WrongIssuer)
+        }
+        18 => {
+            obj(&mut payload).remove("iss");
+            Err(VerifyError::WrongIssuer)
+        }
+        19 => {
+            obj(&mut payload).insert(
+                "aud".into(),
+                json!((["docs.example.com", "", "0B9F4C1E-5F7A-4C55-9D1E-3F1F2A6C7D80"])[usize::from(arg % 3)]),
+            );
+            Err(VerifyError::WrongAudience)
+        }
+        20 => {
+            // Far in the future: no maximum lifetime is configured.
+            obj(&mut payload).insert("exp".into(), json!(T0 + 1_000_000_000));
+            Ok(())
+        }
+        21 => {
+            // Whitespace inside the signed JSON changes no meaning.
+            header_text = Some(format!(" {header} "));
+            payload_text = Some(format!("\n{payload}\t"));
+            Ok(())
+        }
+        22 => {
+            // A claim of the wrong type behind a good signature.
+            let key = ["sub", "email", "jti", "groups"][usize::from(arg % 4)];
+            obj(&mut payload).insert(key.into(), json!(42));
+            Err(VerifyError::Malformed)
+        }
+        _ => {
+            // Not a JSON object, signed.
+            payload_text = Some(["[]", "\"x\"", "1", "null"][usize::from(arg % 4)].to_owned());
+            Err(VerifyError::Malformed)
+        }
+    };
+    let header_text = header_text.unwrap_or_else(|| header.to_string());
+    let payload_text = payload_text.unwrap_or_else(|| payload.to_string());
+    (sign_raw(fixture, base % 4, &header_text, &payload_text), expected)
+}
+
+/// Re-signs edit `kind` of `id_token` `base` and checks that the verifier
+/// over both keys gives exactly the expected answer.
+pub(crate) fn check_resigned_token(fixture: &TokenFixture, base: u8, kind: u8, arg: u8) {
+    let (token, expected) = resigned_token(fixture, usize::from(base), kind, arg);
+    let got = UntrustedToken::parse(&token)
+        .and_then(|t| fixture.verifiers[0].verify::<IdTokenClaims>(&t, now()))
+        .map(|_| ());
+    assert_eq!(got, expected, "edit {kind} ({arg}) of token {base}: {token}");
+}
+
+// ---------------------------------------------------------------------------
+// Session cookies
+// ---------------------------------------------------------------------------
+
+/// Session cookies of one KB key, and the sessions they carry.
+pub(crate) struct SessionFixture {
+    codec: SessionCodec,
+    /// Valid cookies (open at [`T0`]) and their sessions.
+    pub(crate) valid: Vec<(String, ReaderSession)>,
+}
+
+const SESSION_KEY: [u8; 32] = [5u8; 32];
+
+/// The session fixture, built once.
+pub(crate) fn session_fixture() -> &'static SessionFixture {
+    static FIXTURE: OnceLock<SessionFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let codec = SessionCodec::new(&SESSION_KEY).unwrap();
+        let session = |sub: &str, groups: &[&str]| ReaderSession {
+            username: sub.into(),
+            email: format!("{sub}@example.com"),
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            client_id: ClientId::parse(AUD).unwrap(),
+            jti: format!("jti-{sub}"),
+            expires_at: now() + time::Duration::minutes(15),
+        };
+        let valid = [session("ada", &["g1"]), session("grace", &[])]
+            .into_iter()
+            .map(|s| (codec.encode(&s), s))
+            .collect();
+        SessionFixture { codec, valid }
+    })
+}
+
+/// Any cookie value: decoding never panics, and only a cookie the codec
+/// made is accepted, with the session it was made from.
+pub(crate) fn check_session_cookie(fixture: &SessionFixture, cookie: &str) {
+    if let Ok(session) = fixture.codec.decode(cookie, now()) {
+        let made = fixture.valid.iter().find(|(c, _)| c == cookie);
+        let (_, original) = made.unwrap_or_else(|| panic!("a cookie that was never made is accepted: {cookie:?}"));
+        assert_eq!(&session, original);
+    }
+}
+
+/// Blind edits of a valid cookie (no key): flips, cuts, insertions,
+/// spliced segments, another key's tag. The result is accepted only if it
+/// is a cookie the codec made.
+pub(crate) fn mutate_session_cookie(fixture: &SessionFixture, base: u8, ops: &[u8]) -> String {
+    let mut ops = Ops(ops);
+    let mut out = fixture.valid[usize::from(base) % fixture.valid.len()].0.clone();
+    let rounds = ops.byte() % 3 + 1;
+    for _ in 0..rounds {
+        let mut bytes = out.clone().into_bytes();
+        let mut segs: Vec<String> = out.split('.').map(str::to_owned).collect();
+        out = match ops.byte() % 8 {
+            0 => {
+                let i = ops.index(bytes.len());
+                if let Some(b) = bytes.get_mut(i) {
+                    *b ^= 1 << (ops.byte() % 8);
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            1 => {
+                bytes.truncate(ops.index(bytes.len()));
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            2 => {
+                let i = ops.index(bytes.len() + 1);
+                let n = usize::from(ops.byte() % 4) + 1;
+                let insert = ops.bytes(n);
+                bytes.splice(i..i, insert);
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            3 => {
+                // The payload of one cookie under the tag of another.
+                let other: Vec<String> = fixture.valid[ops.index(fixture.valid.len())]
+                    .0
+                    .split('.')
+                    .map(str::to_owned)
+                    .collect();
+                if segs.len() == 3 {
+                    segs[2].clone_from(&other[2]);
+                }
+                segs.join(".")
+            }
+            4 => {
+                // The same payload signed with another key (never the real one).
+                let b = ops.byte();
+                let key = [if b == SESSION_KEY[0] { !b } else { b }; 32];
+                let payload = segs.get(1).cloned().unwrap_or_default();
+                sign_session(&key, "v1", &payload)
+            }
+            5 => {
+                // A non-canonical last character of a segment.
+                let i = ops.index(segs.len().max(1));
+                if let Some(s) = segs.get_mut(i)
+                    && let Some(last) = s.pop()
+                {
+                    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+                    let pos = ALPHABET.iter().position(|&c| char::from(c) == last).unwrap_or(0);
+                    s.push(char::from(
+                        ALPHABET[(pos & !3) + ((pos + usize::from(ops.byte() % 3) + 1) & 3)],
+                    ));
+                }
+                segs.join(".")
+            }
+            6 => {
+                let pad = ["=", "==", " ", ";", "."][ops.index(5)];
+                let i = ops.index(segs.len().max(1));
+                if let Some(s) = segs.get_mut(i) {
+                    s.push_str(pad);
+                }
+                segs.join(".")
+            }
+            _ => {
+                let a = ops.index(segs.len().max(1));
+                let b = ops.index(segs.len().max(1));
+                if a < segs.len() && b < segs.len() {
+                    segs.swap(a, b);
+                }
+                segs.join(".")
+            }
+        };
+    }
+    out
+}
+
+/// Checks a blindly mutated cookie: see [`mutate_session_cookie`].
+pub(crate) fn check_mutated_session_cookie(fixture: &SessionFixture, base: u8, ops: &[u8]) {
+    check_session_cookie(fixture, &mutate_session_cookie(fixture, base, ops));
+}
+
+/// A cookie for `payload` (base64url text) tagged with `key`.
+fn sign_session(key: &[u8], version: &str, payload: &str) -> String {
+    use hmac::Mac as _;
+    let signed = format!("{version}.{payload}");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(signed.as_bytes());
+    format!("{signed}.{}", encode(&mac.finalize().into_bytes()))
+}
+
+/// The number of edit kinds [`resigned_session_cookie`] knows.
+pub(crate) const SESSION_RESIGN_EDITS: u8 = 10;
+
+/// Edit `kind` of the payload of valid cookie `base`, tagged with the real
+/// key, and what decoding must answer: the decoder behind the tag refuses
+/// unknown, duplicate, missing and mistyped fields and expired sessions.
+pub(crate) fn resigned_session_cookie(
+    fixture: &SessionFixture,
+    base: u8,
+    kind: u8,
+    arg: u8,
+) -> (String, Result<ReaderSession, SessionError>) {
+    let (cookie, session) = &fixture.valid[usize::from(base) % fixture.valid.len()];
+    let payload = cookie.split('.').nth(1).unwrap();
+    let mut json = decode_json(payload).unwrap();
+    let mut text = None;
+    let mut version = "v1";
+    let expected = match kind % SESSION_RESIGN_EDITS {
+        0 => {
+            obj(&mut json).insert(["admin", "role", "SUB"][usize::from(arg % 3)].into(), json!(true));
+            Err(SessionError::Invalid)
+        }
+        1 => {
+            let key = ["sub", "grp", "exp", "cid"][usize::from(arg % 4)];
+            let value = obj(&mut json).get(key).cloned().unwrap();
+            text = Some(with_duplicate(&json, key, &value));
+            Err(SessionError::Invalid)
+        }
+        2 => {
+            obj(&mut json).insert("exp".into(), json!(T0 - i64::from(arg)));
+            Err(SessionError::Expired)
+        }
+        3 => {
+            obj(&mut json).insert(
+                "exp".into(),
+                [json!("1767226500"), json!(1.5e9), json!(null), json!([T0])][usize::from(arg % 4)].clone(),
+            );
+            Err(SessionError::Invalid)
+        }
+        4 => {
+            obj(&mut json).remove(["sub", "email", "gn", "fn", "grp", "cid", "jti", "exp"][usize::from(arg % 8)]);
+            Err(SessionError::Invalid)
+        }
+        5 => {
+            // Whoever holds the key can write any session: that is what
+            // the key is for.
+            obj(&mut json).insert("grp".into(), json!(["admins"]));
+            let mut changed = session.clone();
+            changed.groups = vec!["admins".into()];
+            Ok(changed)
+        }
+        6 => {
+            version = ["v2", "V1", "", "v1 "][usize::from(arg % 4)];
+            Err(SessionError::Invalid)
+        }
+        7 => {
+            text = Some(["[]", "null", "\"x\"", "{", ""][usize::from(arg % 5)].to_owned());
+            Err(SessionError::Invalid)
+        }
+        8 => {
+            obj(&mut json).insert("cid".into(), json!((["not-a-uuid", "", "42"])[usize::from(arg % 3)]));
+            Err(SessionError::Invalid)
+        }
+        _ => {
+            obj(&mut json).insert("grp".into(), json!("g1"));
+            Err(SessionError::Invalid)
+        }
+    };
+    let text = text.unwrap_or_else(|| json.to_string());
+    (sign_session(&SESSION_KEY, version, &encode(text.as_bytes())), expected)
+}
+
+/// Checks one re-signed edit: see [`resigned_session_cookie`].
+pub(crate) fn check_resigned_session_cookie(fixture: &SessionFixture, base: u8, kind: u8, arg: u8) {
+    let (cookie, expected) = resigned_session_cookie(fixture, base, kind, arg);
+    assert_eq!(
+        fixture.codec.decode(&cookie, now()),
+        expected,
+        "session edit {kind} ({arg}) of cookie {base}: {cookie}"
+    );
 }

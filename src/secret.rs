@@ -351,12 +351,24 @@ mod tests {
                 "{bad:?}"
             );
         }
-        // 43 characters whose last one carries bits beyond 32 bytes.
-        let mut odd = s.expose().to_owned();
-        odd.pop();
-        odd.push('B');
-        let decoded_ok = URL_SAFE_NO_PAD.decode(odd.as_bytes()).is_ok();
-        assert_eq!(ClientSecret::parse_generated(&odd).is_ok(), decoded_ok);
+        // 43 characters are 258 bits: the last character's two low bits lie
+        // beyond 32 bytes and must be zero. Each of the four characters that
+        // share the last one's high bits: only the one with low bits zero is
+        // accepted.
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let text = s.expose();
+        let last = ALPHABET.iter().position(|&c| c == text.as_bytes()[42]).unwrap();
+        assert_eq!(last & 3, 0, "a generated secret is canonical");
+        for low in 0..4 {
+            let mut odd = text[..42].to_owned();
+            odd.push(char::from(ALPHABET[last | low]));
+            assert_eq!(
+                ClientSecret::parse_generated(&odd).is_ok(),
+                low == 0,
+                "last character {:?}",
+                char::from(ALPHABET[last | low])
+            );
+        }
     }
 
     #[test]

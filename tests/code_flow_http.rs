@@ -73,7 +73,10 @@ fn session_of(resp: &reqwest::Response) -> String {
 
 #[tokio::test]
 async fn spec_request_over_http2_prior_knowledge_gets_a_code_that_opens_a_session_once() {
-    let server = common::server::start(any_port(), common::server::DEFAULT_LOGIN_URL, SystemClock)
+    // A clock that stands still: `Max-Age` is exactly the token's 900 s
+    // however long the requests take.
+    let clock = Arc::new(SettableClock::default());
+    let server = common::server::start(any_port(), common::server::DEFAULT_LOGIN_URL, clock)
         .await
         .unwrap();
     let h2 = reqwest::Client::builder()
@@ -141,7 +144,9 @@ async fn spec_request_over_http2_prior_knowledge_gets_a_code_that_opens_a_sessio
     server.stop().await;
 }
 
-#[tokio::test]
+// Several worker threads, so the server's handlers really run in parallel;
+// every task connects first and all send together, released by a barrier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_concurrent_redemptions_of_one_code_yield_one_session() {
     let server = common::server::start(any_port(), common::server::DEFAULT_LOGIN_URL, SystemClock)
         .await
@@ -149,11 +154,19 @@ async fn sixty_four_concurrent_redemptions_of_one_code_yield_one_session() {
     let client = browser();
     let code = code_for(&server, &client).await;
     let url = Arc::new(format!("{}/jwt/authorize?code={code}", server.base));
+    let home = Arc::new(format!("{}/.well-known/jwks.json", server.base));
+    let start = Arc::new(tokio::sync::Barrier::new(64));
     let tasks: Vec<_> = (0..64)
         .map(|_| {
-            let url = url.clone();
+            let (url, home, start) = (url.clone(), home.clone(), start.clone());
             // A fresh client per task: separate connections, real concurrency.
-            tokio::spawn(async move { browser().get(url.as_str()).send().await.unwrap().status() })
+            tokio::spawn(async move {
+                let client = browser();
+                // Open the connection before the race.
+                client.get(home.as_str()).send().await.unwrap();
+                start.wait().await;
+                client.get(url.as_str()).send().await.unwrap().status()
+            })
         })
         .collect();
     let mut found = 0;

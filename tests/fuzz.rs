@@ -1,7 +1,10 @@
 //! Fuzzing by property: arbitrary and structure-aware hostile input for
 //! every parser that faces the network — Basic credentials, code request
-//! bodies, redirect targets, typed domains and tokens. Nothing panics, and
-//! no token that was not signed by a configured key verifies.
+//! bodies, redirect targets, typed domains, tokens and session cookies.
+//! Nothing panics, no token that was not signed by a configured key
+//! verifies, tokens and cookies re-signed with the real keys get exactly
+//! the answer their edit calls for, and no cookie the KB did not make opens
+//! a session.
 //!
 //! The properties live in `fuzz/checks.rs`, shared with the libFuzzer
 //! targets under `fuzz/` (`fuzz/run-short.sh` runs them).
@@ -12,10 +15,14 @@ mod checks;
 
 use proptest::prelude::*;
 
+/// `cases` cases; a failing case is saved to `tests/fuzz.proptest-regressions`
+/// and tried first on every later run (commit that file with the fix).
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
         cases,
-        failure_persistence: None,
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::SourceParallel(
+            "proptest-regressions",
+        ))),
         ..ProptestConfig::default()
     }
 }
@@ -115,19 +122,108 @@ proptest! {
 
 /// Every edit kind, on every valid token, at least once: the mutation
 /// reader is deterministic, so this covers what random `ops` might miss.
+/// The trace proves every token edit and every JSON edit of the header and
+/// of the payload ran.
 #[test]
 fn every_edit_kind_on_every_token_fails_to_verify() {
+    use checks::{Edit, JSON_EDITS, TOKEN_EDITS};
     let fixture = checks::token_fixture();
+    let mut seen = std::collections::BTreeSet::new();
     for base in 0..fixture.valid.len() {
-        for kind in 0u8..16 {
-            for arg in [0u8, 1, 2, 3, 7, 100, 255] {
-                // One round, segment 0..3, edit `kind`, then its arguments.
-                for seg in 0u8..3 {
+        let base = u8::try_from(base).unwrap();
+        for seg in 0u8..3 {
+            for kind in 0..TOKEN_EDITS {
+                for arg in [0u8, 1, 2, 3, 7, 100, 255] {
+                    // One round, segment `seg`, edit `kind`, then its arguments.
                     let ops = [0, 0, seg, kind, arg, arg, arg, arg.wrapping_mul(7), 1, 2, 3, 4];
-                    checks::check_mutated_token(fixture, u8::try_from(base).unwrap(), &ops);
+                    let mut trace = Vec::new();
+                    let mutated = checks::mutate_traced(fixture, &fixture.valid[usize::from(base)], &ops, &mut trace);
+                    checks::check_token(fixture, &mutated);
+                    seen.extend(trace);
+                }
+            }
+            // Edits 8 and 9 edit JSON: header (0) or payload (1), key index,
+            // then the JSON edit kind.
+            for which in 0u8..2 {
+                for json_kind in 0..JSON_EDITS {
+                    for key in 0u8..4 {
+                        let ops = [0, 0, seg, 8, which, 0, key, json_kind, 1, 2, 3, 4];
+                        let mut trace = Vec::new();
+                        let mutated =
+                            checks::mutate_traced(fixture, &fixture.valid[usize::from(base)], &ops, &mut trace);
+                        checks::check_token(fixture, &mutated);
+                        seen.extend(trace);
+                    }
                 }
             }
         }
+    }
+    let mut all: std::collections::BTreeSet<Edit> = (0..TOKEN_EDITS).map(Edit::Token).collect();
+    for payload in [false, true] {
+        all.extend((0..JSON_EDITS).map(|kind| Edit::Json { payload, kind }));
+    }
+    let missing: Vec<_> = all.difference(&seen).collect();
+    assert!(missing.is_empty(), "edit kinds never run: {missing:?}");
+}
+
+/// Every re-signed edit of every `id_token`, with several arguments: the
+/// checks behind the signature answer exactly as expected.
+#[test]
+fn every_resigned_edit_gets_its_expected_answer() {
+    let fixture = checks::token_fixture();
+    for base in 0u8..4 {
+        for kind in 0..checks::RESIGN_EDITS {
+            for arg in [0u8, 1, 2, 3, 4, 5, 30, 255] {
+                checks::check_resigned_token(fixture, base, kind, arg);
+            }
+        }
+    }
+}
+
+/// Every re-signed session edit, and the session cookies themselves.
+#[test]
+fn every_resigned_session_edit_gets_its_expected_answer() {
+    let fixture = checks::session_fixture();
+    for (cookie, _) in &fixture.valid {
+        checks::check_session_cookie(fixture, cookie);
+    }
+    for base in 0u8..2 {
+        for kind in 0..checks::SESSION_RESIGN_EDITS {
+            for arg in [0u8, 1, 2, 3, 4, 5, 6, 7, 255] {
+                checks::check_resigned_session_cookie(fixture, base, kind, arg);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn resigned_tokens_get_exactly_the_expected_answer(base in 0u8..4, kind in any::<u8>(), arg in any::<u8>()) {
+        checks::check_resigned_token(checks::token_fixture(), base, kind, arg);
+    }
+
+    #[test]
+    fn arbitrary_session_cookies_are_refused(cookie in prop_oneof![
+        any::<String>(),
+        "v1\\.[A-Za-z0-9_\\-]{0,300}\\.[A-Za-z0-9_\\-]{0,50}",
+    ]) {
+        checks::check_session_cookie(checks::session_fixture(), &cookie);
+    }
+
+    #[test]
+    fn mutated_session_cookies_are_refused(base in any::<u8>(), ops in prop::collection::vec(any::<u8>(), 1..40)) {
+        checks::check_mutated_session_cookie(checks::session_fixture(), base, &ops);
+    }
+
+    #[test]
+    fn resigned_session_cookies_get_exactly_the_expected_answer(
+        base in any::<u8>(),
+        kind in any::<u8>(),
+        arg in any::<u8>(),
+    ) {
+        checks::check_resigned_session_cookie(checks::session_fixture(), base, kind, arg);
     }
 }
 

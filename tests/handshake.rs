@@ -1057,7 +1057,13 @@ proptest! {
         let changed = apply(&token, &mutations);
         prop_assume!(changed != token);
         let result = verify_at(&verifier, &changed, T0, &cache_at(T0));
-        prop_assert!(result.is_err(), "{changed} verified");
+        if changed.trim() == token {
+            // Only spaces around the token: the verifier trims them, no
+            // signed byte changed, so this is the same token.
+            prop_assert!(result.is_ok(), "{changed:?} (the token with spaces around it) is refused");
+        } else {
+            prop_assert!(result.is_err(), "{changed} verified");
+        }
     }
 
     /// Leeway and maximum token age, through the handshake API.

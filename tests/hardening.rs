@@ -6,28 +6,38 @@
 mod common;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use http::{Request, Response, StatusCode, header};
 use kb_sso::http::{Outcome, RemoteAddr};
-use kb_sso::{ClientCredentials, ClientSecret, SystemClock};
+use kb_sso::{ClientCredentials, ClientSecret, SettableClock};
 use url::Url;
 
+/// A service on a settable clock that never moves unless a test moves it,
+/// so that rate limits count attempts, not how fast a loop runs.
 struct Fixture {
-    service: common::server::Service<SystemClock>,
+    service: common::server::Service<Arc<SettableClock>>,
+    clock: Arc<SettableClock>,
     project: common::server::DemoProject,
     rt: tokio::runtime::Runtime,
 }
 
 impl Fixture {
     fn new() -> Self {
+        let clock = Arc::new(SettableClock::default());
         let (service, project) = common::server::demo_service(
             &Url::parse("https://kb.example.com").unwrap(),
             "https://app.example.com/login",
-            SystemClock,
+            clock.clone(),
         )
         .unwrap();
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        Self { service, project, rt }
+        Self {
+            service,
+            clock,
+            project,
+            rt,
+        }
     }
 
     fn send(&self, mut req: Request<Vec<u8>>, from: &str) -> Response<Vec<u8>> {
@@ -228,15 +238,25 @@ fn an_attackers_code_planted_in_a_victims_browser_opens_no_session() {
     let f = Fixture::new();
     // The attacker starts a login in their own browser and gets a code for
     // their own account, bound to their own verifier.
-    let (_attacker_verifier, attacker_challenge) = binding_of(&f.get("/docs", None));
-    let planted = f.bound_code(&attacker_challenge);
-    // The victim's browser holds its own verifier (or none at all).
+    let (attacker_verifier, attacker_challenge) = binding_of(&f.get("/docs", None));
+    // The victim's browser holds its own verifier (or none at all). Each
+    // round plants a fresh code, so a refusal is the binding's doing and
+    // not an earlier round's use of the code.
     let (victim_verifier, _) = binding_of(&f.get("/docs", None));
     for cookie in [Some(victim_verifier.as_str()), None] {
+        let planted = f.bound_code(&attacker_challenge);
         let resp = f.get(&format!("/jwt/authorize?code={planted}"), cookie);
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let body: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+        assert_eq!(body["error_description"], "the code is not valid", "{cookie:?}");
         assert!(session_cookie(&resp).is_none());
     }
+    // The control: the same kind of code opens a session in the attacker's
+    // own browser.
+    let own = f.bound_code(&attacker_challenge);
+    let resp = f.get(&format!("/jwt/authorize?code={own}"), Some(&attacker_verifier));
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    assert!(session_cookie(&resp).is_some());
 }
 
 #[test]
@@ -248,7 +268,7 @@ fn a_configuration_can_require_login_binding() {
         let c = p.jwt_config(&id).unwrap().clone();
         p.update(
             &admin,
-            kb_sso::Clock::now(&SystemClock),
+            kb_sso::Clock::now(&*f.clock),
             &id,
             c.to_builder().require_login_binding(true),
         )

@@ -10,6 +10,9 @@ use std::process::{Child, Command, Stdio};
 use kb_sso::{ClientCredentials, ClientId, ClientSecret};
 use serde_json::{Value, json};
 
+/// How long the server may take to start or to answer one request.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The `kb_server` example binary `cargo test` built beside this test.
 fn kb_server() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -92,17 +95,24 @@ async fn five_configurations_each_serve_the_code_flow() {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let _server = Server(child);
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    })
+    // A server that never says it is ready fails the test instead of
+    // hanging it (dropping `_server` kills the child, which ends the read).
+    let line = tokio::time::timeout(
+        WAIT,
+        tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).unwrap();
+            line
+        }),
+    )
     .await
+    .expect("kb_server printed no ready line in time")
     .unwrap();
     let ready: Value = serde_json::from_str(&line).unwrap();
     let base = ready["listening"].as_str().unwrap().to_owned();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(WAIT)
         .build()
         .unwrap();
     for c in &configs {
@@ -129,11 +139,25 @@ async fn five_configurations_each_serve_the_code_flow() {
 
 fn refused(name: &str, configs: &[Config]) -> String {
     let path = write_project(name, configs);
-    let out = Command::new(kb_server())
+    let child = Command::new(kb_server())
         .args(["--listen", "127.0.0.1:0", "--project"])
         .arg(&path)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    // A server that starts instead of exiting is killed after WAIT, so the
+    // test fails instead of hanging.
+    let pid = child.id();
+    let (done, waited) = std::sync::mpsc::channel();
+    let watchdog = std::thread::spawn(move || {
+        if waited.recv_timeout(WAIT).is_err() {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = done.send(());
+    watchdog.join().unwrap();
     assert_eq!(out.status.code(), Some(2), "{name} must exit 2");
     assert!(out.stdout.is_empty(), "no ready line");
     String::from_utf8_lossy(&out.stderr).into_owned()

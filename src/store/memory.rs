@@ -620,18 +620,24 @@ mod tests {
         let store = std::sync::Arc::new(MemoryCodeStore::new());
         let d = CodeDigest::of("code");
         store.insert_now(d, grant(t0));
+        // Every thread waits at the barrier, so the redemptions start together
+        // instead of one after another as the threads happen to be spawned.
+        let start = std::sync::Arc::new(std::sync::Barrier::new(32));
         let handles: Vec<_> = (0..32)
             .map(|_| {
-                let s = store.clone();
-                std::thread::spawn(move || matches!(s.redeem_now(d, t0), Redemption::Redeemed(_)))
+                let (s, start) = (store.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    s.redeem_now(d, t0)
+                })
             })
             .collect();
-        let wins = handles
-            .into_iter()
-            .filter(|_| true)
-            .map(|h| h.join().unwrap())
-            .filter(|w| *w)
+        let answers: Vec<Redemption> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let wins = answers.iter().filter(|r| matches!(r, Redemption::Redeemed(_))).count();
+        let used = answers
+            .iter()
+            .filter(|r| matches!(r, Redemption::AlreadyUsed(_)))
             .count();
-        assert_eq!(wins, 1);
+        assert_eq!((wins, used), (1, 31));
     }
 }

@@ -55,7 +55,7 @@ impl RedisServer {
             if child.try_wait().expect("poll redis-server").is_some() {
                 return false;
             }
-            if ping(self.port) {
+            if answers_as(self.port, child.id()) {
                 self.child = Some(child);
                 return true;
             }
@@ -135,19 +135,60 @@ fn find_redis_server() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// A free loopback port below the kernel's ephemeral range. Sockets bound to
+/// port 0 (other tests' servers, every client connection) are only ever
+/// given ephemeral ports, so none of them can take this port while a test
+/// restarts its server on it; tests that pick the same random port by
+/// chance are caught by [`answers_as`].
 fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::hash::{BuildHasher, Hasher};
+    let low = ephemeral_low().clamp(2048, 65535);
+    let span = u64::from(low - 1024);
+    for attempt in 0u64..1000 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(attempt);
+        h.write_u32(std::process::id());
+        let port = 1024 + u16::try_from(h.finish() % span).unwrap();
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below {low}");
 }
 
-fn ping(port: u16) -> bool {
+/// The first port of the kernel's ephemeral range (Linux), else IANA's.
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(49152)
+}
+
+/// Whether the Redis on `port` answers and is the process `pid` (and not
+/// another test's server that took the port).
+fn answers_as(port: u16, pid: u32) -> bool {
     let Ok(mut s) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(StdDuration::from_secs(1)));
-    let mut buf = [0u8; 7];
-    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    if s.write_all(b"INFO server\r\n").is_err() {
+        return false;
+    }
+    let want = format!("process_id:{pid}\r\n");
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while reply.len() < 64 * 1024 {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+        }
+        let text = String::from_utf8_lossy(&reply);
+        if text.contains(&want) {
+            return true;
+        }
+        if text.contains("process_id:") && text.contains("\r\n\r\n") {
+            return false;
+        }
+    }
+    false
 }
