@@ -47,9 +47,6 @@ use crate::widget::{WidgetError, WidgetProject, WidgetTokenIssuer, WidgetTokenRe
 /// The cookie a customer app may set with a handshake token.
 pub const HANDSHAKE_COOKIE: &str = "jwt";
 
-/// The `Set-Cookie` value that removes the handshake cookie.
-const HANDSHAKE_COOKIE_CLEARED: &str = "jwt=; Path=/; Max-Age=0";
-
 /// The cookie holding the login binding verifier (DESIGN 3.14) on plain
 /// http, scoped to the callback path.
 pub const VERIFIER_COOKIE: &str = "kb_login_verifier";
@@ -582,7 +579,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         };
         set_cookie(&mut resp, &self.session_cookie("", 0));
         if self.site.handshakes.is_some() {
-            set_cookie(&mut resp, HANDSHAKE_COOKIE_CLEARED);
+            set_cookie(&mut resp, &self.handshake_cookie_cleared());
         }
         no_store(resp)
     }
@@ -912,7 +909,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             }
         };
         if from_cookie {
-            set_cookie(&mut resp, HANDSHAKE_COOKIE_CLEARED);
+            set_cookie(&mut resp, &self.handshake_cookie_cleared());
         }
         set(&mut resp, header::REFERRER_POLICY, "no-referrer");
         no_store(resp)
@@ -1003,6 +1000,13 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         } else {
             VERIFIER_COOKIE
         }
+    }
+
+    /// The `Set-Cookie` value that removes the customer app's `jwt` cookie
+    /// (`Secure` on https, like every cookie this service sets there).
+    fn handshake_cookie_cleared(&self) -> String {
+        let secure = if self.site.secure_cookies { "; Secure" } else { "" };
+        format!("{HANDSHAKE_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
     }
 
     /// Sets the session cookie for `session` on `resp`.

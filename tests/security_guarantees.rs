@@ -473,7 +473,6 @@ async fn the_login_binding_cookie_on_https_is_secure_http_only_and_lax() {
 }
 
 #[tokio::test]
-#[ignore = "binding cookie __Host- prefix lands with the security-review change"]
 async fn the_login_binding_cookie_on_https_is_host_bound() {
     let cookies = cookies_of_a_session_on_https().await;
     let bindings: Vec<_> = cookies
@@ -488,7 +487,6 @@ async fn the_login_binding_cookie_on_https_is_host_bound() {
 }
 
 #[tokio::test]
-#[ignore = "bug: the `jwt` handshake cookie is deleted without Secure, HttpOnly or SameSite on https"]
 async fn the_handshake_cookie_deletion_on_https_is_hardened_too() {
     let kb = Kb::new(1);
     let cookie = format!("jwt={}", kb.handshake_token());
