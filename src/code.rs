@@ -914,6 +914,62 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_client_costs_the_same_digest_and_comparison_work_as_a_wrong_secret() {
+        let (config, secrets) = JwtConfig::builder("Portal", "https://app.example.com/login")
+            .build()
+            .unwrap();
+        auth_work::take();
+        assert!(matches!(
+            authenticate(Some(&config), b"wrong secret"),
+            Err(CodeError::InvalidClient)
+        ));
+        let wrong_secret = auth_work::take();
+        assert!(matches!(
+            authenticate(None, b"wrong secret"),
+            Err(CodeError::InvalidClient)
+        ));
+        let unknown_client = auth_work::take();
+        assert!(authenticate(Some(&config), secrets.secondary.expose().as_bytes()).is_ok());
+        let right_secret = auth_work::take();
+        assert_eq!(wrong_secret, (1, 2), "one digest, both stored digests compared");
+        assert_eq!(unknown_client, wrong_secret);
+        assert_eq!(right_secret, wrong_secret);
+    }
+
+    #[test]
+    fn token_bytes_is_what_the_identity_adds_to_the_claims_json() {
+        let empty = ReaderIdentity {
+            username: String::new(),
+            first_name: String::new(),
+            last_name: String::new(),
+            email: String::new(),
+            reader_group_ids: vec![],
+        };
+        let who = ReaderIdentity {
+            username: "jo\"hn\\".into(),
+            first_name: "Jöhn\t".into(),
+            last_name: "D\u{1}".into(),
+            email: "j@x".into(),
+            reader_group_ids: vec!["g1".into(), "g\"2".into(), String::new()],
+        };
+        let json = |w: &ReaderIdentity| {
+            serde_json::to_vec(&serde_json::json!({
+                "sub": w.username, "given_name": w.first_name, "family_name": w.last_name,
+                "name": w.full_name(), "email": w.email, "groups": w.reader_group_ids,
+            }))
+            .unwrap()
+            .len()
+        };
+        assert_eq!(empty.token_bytes(), 0);
+        assert_eq!(json(&who) - json(&empty), who.token_bytes());
+        let one = ReaderIdentity {
+            reader_group_ids: vec!["only".into()],
+            ..empty.clone()
+        };
+        assert_eq!(json(&one) - json(&empty), one.token_bytes());
+    }
+
+    #[test]
     fn digests_are_hex_and_stable() {
         let d = CodeDigest::of("abc");
         assert_eq!(

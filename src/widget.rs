@@ -982,6 +982,35 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_project_costs_the_same_digest_and_comparison_work_as_a_wrong_secret() {
+        let (project, secret) = WidgetProject::builder("p1").widget("w1").build().unwrap();
+        let creds = |id: &str, s: &str| ClientCredentials::new(id, ClientSecret::new(s));
+        crate::code::auth_work::take();
+        assert_eq!(
+            authenticate(Some(&project), &creds("p1", "wrong")).unwrap_err(),
+            WidgetError::InvalidClient
+        );
+        let wrong_secret = crate::code::auth_work::take();
+        assert_eq!(
+            authenticate(None, &creds("p1", "wrong")).unwrap_err(),
+            WidgetError::InvalidClient
+        );
+        let unknown = crate::code::auth_work::take();
+        assert_eq!(
+            authenticate(Some(&project), &creds("p2", secret.expose())).unwrap_err(),
+            WidgetError::InvalidClient,
+            "a project handed over under another id counts as unknown"
+        );
+        let other_id = crate::code::auth_work::take();
+        assert!(authenticate(Some(&project), &creds("p1", secret.expose())).is_ok());
+        let right = crate::code::auth_work::take();
+        assert_eq!(wrong_secret, (1, 1));
+        assert_eq!(unknown, wrong_secret);
+        assert_eq!(other_id, wrong_secret);
+        assert_eq!(right, wrong_secret);
+    }
+
+    #[test]
     fn ids_are_checked_when_the_project_is_built_and_loaded() {
         assert_eq!(
             WidgetProject::builder("").build().unwrap_err(),
