@@ -523,7 +523,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         now: OffsetDateTime,
     ) -> Option<ReaderSession> {
         let untrusted = UntrustedToken::parse(id_token).ok()?;
-        let validation = self.site.verifier.validation().clone().audience(client_id.as_str());
+        let validation = crate::identity::id_token_validation(self.identity.issuer(), client_id);
         let claims: IdTokenClaims = self
             .site
             .verifier

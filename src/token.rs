@@ -2404,6 +2404,53 @@ mod tests {
     }
 
     #[test]
+    fn a_required_type_matches_case_insensitively_with_or_without_application() {
+        let key = ed_key("k1");
+        let payload = format!(r#"{{"exp":{},"iat":{T0}}}"#, T0 + 60);
+        let v = verifier(&[&key], Validation::new().token_type(TokenType::ID_TOKEN));
+        let with_typ = |typ: &str| raw_token(&key, &format!(r#"{{"alg":"EdDSA","kid":"k1","typ":{typ}}}"#), &payload);
+        for ok in [
+            r#""kb-sso.id+jwt""#,
+            r#""KB-SSO.ID+JWT""#,
+            r#""application/kb-sso.id+jwt""#,
+        ] {
+            assert_eq!(check(&v, &with_typ(ok), T0), Ok(()), "{ok}");
+        }
+        for bad in [
+            r#""JWT""#,
+            r#""kb-sso.widget+jwt""#,
+            r#""text/kb-sso.id+jwt""#,
+            "1",
+            "null",
+            r#"["kb-sso.id+jwt"]"#,
+        ] {
+            assert_eq!(check(&v, &with_typ(bad), T0), Err(VerifyError::WrongType), "{bad}");
+        }
+        let untyped = raw_token(&key, r#"{"alg":"EdDSA","kid":"k1"}"#, &payload);
+        assert_eq!(check(&v, &untyped, T0), Err(VerifyError::WrongType));
+        // No type required: any `typ`, of any JSON type, or none is fine.
+        let any = verifier(&[&key], Validation::new());
+        assert_eq!(check(&any, &with_typ("{}"), T0), Ok(()));
+        assert_eq!(check(&any, &untyped, T0), Ok(()));
+    }
+
+    #[test]
+    fn max_payload_len_is_the_exact_boundary_of_sign_typed() {
+        for key in [ed_key("k1"), SigningKey::hs256("a-longer-key-id", SECRET).unwrap()] {
+            let signer = TokenSigner::new(key);
+            let max = signer.max_payload_len(TokenType::WIDGET_TOKEN);
+            // `{"p":"..."}` is 8 bytes around the padding.
+            let claims = |n: usize| json!({ "p": "x".repeat(n - 8) });
+            let token = signer.sign_typed(TokenType::WIDGET_TOKEN, &claims(max)).unwrap();
+            assert!(token.len() <= MAX_TOKEN_LEN && token.len() > MAX_TOKEN_LEN - 4);
+            assert_eq!(
+                signer.sign_typed(TokenType::WIDGET_TOKEN, &claims(max + 1)),
+                Err(SignError::TooLarge)
+            );
+        }
+    }
+
+    #[test]
     fn signer_needs_a_json_object() {
         let signer = TokenSigner::new(SigningKey::hs256("h", SECRET).unwrap());
         assert_eq!(signer.sign("just a string"), Err(SignError::NotAnObject));
