@@ -212,7 +212,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     ///
     /// # Errors
     /// [`VerifyError`] says why it is refused; a widget token or an access
-    /// token is [`VerifyError::WrongType`].
+    /// token is [`VerifyError::WrongAudience`] (and would be
+    /// [`VerifyError::WrongType`] if its audience matched).
     pub fn verify_id_token(
         &self,
         token: &str,

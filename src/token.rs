@@ -31,11 +31,7 @@
 //!    non-canonical encodings), or an HMAC-SHA256 state already keyed with
 //!    the secret, compared in constant time. The signature must decode to
 //!    exactly 64 (Ed25519) or 32 (HS256) bytes.
-//! 6. Explicit type, when the [`Validation`] requires one
-//!    ([`Validation::token_type`]): the header's `typ` must name that
-//!    [`TokenType`], so a token of one kind (widget, access, `id_token`) is
-//!    never accepted as another.
-//! 7. Registered claims, read into a typed struct (a claim given twice is
+//! 6. Registered claims, read into a typed struct (a claim given twice is
 //!    malformed) and checked against the `now` the caller passes, never the
 //!    system clock: `exp` required; `nbf` when present; `iat` required unless
 //!    turned off and never in the future; the optional maximum lifetime
@@ -43,6 +39,10 @@
 //!    wrong JSON type (`aud: 123`, `iss: 42`, a fractional or huge `exp`) make
 //!    the token malformed. Dates must lie in `0..=253402300799` (the end of
 //!    year 9999).
+//! 7. Explicit type, when the [`Validation`] requires one
+//!    ([`Validation::token_type`]): the header's `typ` must name that
+//!    [`TokenType`], so a token of one kind (widget, access, `id_token`) is
+//!    never accepted as another even where its audience would pass.
 //! 8. The caller's claims type, deserialized from the same decoded payload.
 //!    Use a typed struct: a `serde_json::Value` silently keeps the last of
 //!    two duplicate keys.
@@ -1493,11 +1493,6 @@ impl Verifier {
         if !key.verifies(token.signing_input.as_bytes(), token.signature) {
             return Err(VerifyError::BadSignature);
         }
-        if let Some(required) = validation.token_type
-            && !token.typ().is_some_and(|t| required.matches(t))
-        {
-            return Err(VerifyError::WrongType);
-        }
         let payload = URL_SAFE_NO_PAD
             .decode(token.payload)
             .map_err(|_| VerifyError::Malformed)?;
@@ -1506,6 +1501,13 @@ impl Verifier {
         }
         let registered: RegisteredClaims<'_> = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
         let exp = validation.check(&registered, now.unix_timestamp())?;
+        // After the claims, so that a token of another kind, whose audience
+        // differs too, is told apart as it always was (`WrongAudience`).
+        if let Some(required) = validation.token_type
+            && !token.typ().is_some_and(|t| required.matches(t))
+        {
+            return Err(VerifyError::WrongType);
+        }
         let expires_at = OffsetDateTime::from_unix_timestamp(exp).map_err(|_| VerifyError::Malformed)?;
         let claims: C = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
         Ok(Verified {

@@ -705,9 +705,10 @@ pub fn widget_validation(issuer: &str) -> Validation {
 /// by one of `keys`, [`widget_validation`] for `issuer`, at `now`.
 ///
 /// # Errors
-/// [`VerifyError`] says why the token is refused; an `id_token` or a KB
-/// access token is [`VerifyError::WrongType`], a handshake token
-/// [`VerifyError::WrongType`] or [`VerifyError::WrongAudience`].
+/// [`VerifyError`] says why the token is refused; an `id_token`, a KB access
+/// token or a handshake token is [`VerifyError::WrongAudience`], and a
+/// token with the widget audience but another type (`typ`)
+/// [`VerifyError::WrongType`].
 pub fn verify_widget_token(
     keys: &KeySet,
     issuer: &str,

@@ -32,6 +32,7 @@ struct Tokens {
     access_token: String,
     widget_token: String,
     keys: KeySet,
+    pem: String,
 }
 
 /// One Ed25519 key signs every kind of token here (id_token, access token
@@ -88,6 +89,7 @@ fn tokens() -> Tokens {
         access_token: answer.access_token,
         widget_token,
         keys,
+        pem: pem.to_string(),
     }
 }
 
@@ -121,36 +123,43 @@ fn each_verifier_accepts_its_own_kind() {
     verify_widget_token(&t.keys, ISSUER, &t.widget_token, T0).unwrap();
 }
 
+/// Each kind's claims re-signed under one key with another kind's `typ`:
+/// right audience, wrong type.
+fn retyped<C: serde::Serialize>(claims: &C, typ: TokenType, key_pem: &str) -> String {
+    TokenSigner::new(SigningKey::ed25519_from_pkcs8_pem("kb-sso-1", key_pem).unwrap())
+        .sign_typed(typ, claims)
+        .unwrap()
+}
+
 #[test]
 fn a_widget_token_presented_where_an_id_token_is_expected_is_refused() {
     let t = tokens();
     let client = t.config.client_id();
-    assert_eq!(
-        t.identity.verify_id_token(&t.widget_token, client, T0).unwrap_err(),
-        VerifyError::WrongType
-    );
-    assert_eq!(
-        t.identity.verify_id_token(&t.access_token, client, T0).unwrap_err(),
-        VerifyError::WrongType
-    );
+    for token in [&t.widget_token, &t.access_token] {
+        assert_eq!(
+            t.identity.verify_id_token(token, client, T0).unwrap_err(),
+            VerifyError::WrongAudience
+        );
+    }
     // The rules the KB site's session verifier applies (http::SsoService):
     // type id_token, this issuer, audience the grant's client id.
     let kb = Verifier::new(t.keys.clone(), id_token_validation(ISSUER, client));
     for token in [&t.widget_token, &t.access_token] {
         assert_eq!(
             kb.verify_str::<IdTokenClaims>(token, T0).unwrap_err(),
-            VerifyError::WrongType
+            VerifyError::WrongAudience
         );
     }
-    // Without the type check the audience alone still refuses it.
-    let aud_only = Verifier::new(
-        t.keys.clone(),
-        Validation::new().issuer(ISSUER).audience(client.as_str()),
-    );
-    assert_eq!(
-        aud_only.verify_str::<IdTokenClaims>(&t.widget_token, T0).unwrap_err(),
-        VerifyError::WrongAudience
-    );
+    // The type alone refuses a token whose audience would pass.
+    let claims: IdTokenClaims = kb.verify_str(&t.id_token, T0).unwrap().into_claims();
+    for typ in [TokenType::WIDGET_TOKEN, TokenType::ACCESS_TOKEN, TokenType::JWT] {
+        let token = retyped(&claims, typ, &t.pem);
+        assert_eq!(
+            kb.verify_str::<IdTokenClaims>(&token, T0).unwrap_err(),
+            VerifyError::WrongType,
+            "{typ}"
+        );
+    }
 }
 
 #[test]
@@ -166,28 +175,39 @@ fn an_id_token_for_another_configuration_is_refused() {
 #[test]
 fn an_id_token_presented_where_a_widget_or_access_token_is_expected_is_refused() {
     let t = tokens();
-    assert_eq!(
-        verify_widget_token(&t.keys, ISSUER, &t.id_token, T0).unwrap_err(),
-        VerifyError::WrongType
-    );
-    assert_eq!(
-        verify_widget_token(&t.keys, ISSUER, &t.access_token, T0).unwrap_err(),
-        VerifyError::WrongType
-    );
     let access = t.identity.access_verifier();
-    assert_eq!(
-        access.verify_str::<AccessTokenClaims>(&t.id_token, T0).unwrap_err(),
-        VerifyError::WrongType
-    );
-    assert_eq!(
-        access.verify_str::<AccessTokenClaims>(&t.widget_token, T0).unwrap_err(),
-        VerifyError::WrongType
-    );
+    for token in [&t.id_token, &t.access_token] {
+        assert_eq!(
+            verify_widget_token(&t.keys, ISSUER, token, T0).unwrap_err(),
+            VerifyError::WrongAudience
+        );
+    }
+    for token in [&t.id_token, &t.widget_token] {
+        assert_eq!(
+            access.verify_str::<AccessTokenClaims>(token, T0).unwrap_err(),
+            VerifyError::WrongAudience
+        );
+    }
+    // The type alone refuses a token whose audience would pass.
     let widget = Verifier::new(t.keys.clone(), widget_validation(ISSUER));
-    assert_eq!(
-        widget.verify_str::<WidgetClaims>(&t.id_token, T0).unwrap_err(),
-        VerifyError::WrongType
-    );
+    let widget_claims: WidgetClaims = widget.verify_str(&t.widget_token, T0).unwrap().into_claims();
+    let access_claims: AccessTokenClaims = access.verify_str(&t.access_token, T0).unwrap().into_claims();
+    for typ in [TokenType::ID_TOKEN, TokenType::ACCESS_TOKEN, TokenType::JWT] {
+        let token = retyped(&widget_claims, typ, &t.pem);
+        assert_eq!(
+            verify_widget_token(&t.keys, ISSUER, &token, T0).unwrap_err(),
+            VerifyError::WrongType,
+            "{typ}"
+        );
+    }
+    for typ in [TokenType::ID_TOKEN, TokenType::WIDGET_TOKEN, TokenType::JWT] {
+        let token = retyped(&access_claims, typ, &t.pem);
+        assert_eq!(
+            access.verify_str::<AccessTokenClaims>(&token, T0).unwrap_err(),
+            VerifyError::WrongType,
+            "{typ}"
+        );
+    }
 }
 
 #[test]
@@ -201,6 +221,10 @@ fn a_token_without_typ_is_refused_where_a_type_is_required() {
         .verify_id_token(&t.id_token, t.config.client_id(), T0)
         .unwrap()
         .into_claims();
+    let claims = IdTokenClaims {
+        aud: t.config.client_id().to_string(),
+        ..claims
+    };
     let plain = signer.sign(&claims).unwrap();
     let kb = Verifier::new(keys.clone(), id_token_validation(ISSUER, t.config.client_id()));
     assert_eq!(
