@@ -12,8 +12,8 @@ use kb_sso::token::TokenType;
 use kb_sso::widget::widget_validation;
 use kb_sso::{
     AccessTokenClaims, ClientCredentials, CodeIssuer, IdTokenClaims, IdentityServer, JwtConfig, KeySet, Project,
-    ProjectSettings, SettableClock, SigningKey, TokenSigner, UntrustedToken, Validation, Verifier, VerifyError,
-    WidgetClaims, WidgetProject, WidgetTokenIssuer, WidgetTokenRequest, verify_widget_token,
+    ProjectSettings, SettableClock, SigningKey, TokenSigner, UntrustedToken, Verifier, VerifyError, WidgetClaims,
+    WidgetProject, WidgetTokenIssuer, WidgetTokenRequest, verify_widget_token,
 };
 use serde_json::{Value, json};
 use time::OffsetDateTime;
