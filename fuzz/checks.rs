@@ -1065,7 +1065,7 @@ pub(crate) fn session_fixture() -> &'static SessionFixture {
         };
         let valid = [session("ada", &["g1"]), session("grace", &[])]
             .into_iter()
-            .map(|s| (codec.encode(&s), s))
+            .map(|s| (codec.encode(&s).unwrap(), s))
             .collect();
         SessionFixture { codec, valid }
     })

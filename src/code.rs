@@ -16,7 +16,8 @@ use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::config::JwtConfig;
-use crate::secret::{ClientId, random_token, sha256};
+use crate::secret::{ClientId, SecretDigest, random_token, sha256};
+use crate::token::SignError;
 use crate::validity::TokenValidity;
 
 /// How long a code lives unless configured otherwise.
@@ -27,6 +28,14 @@ pub const MAX_CODE_LIFETIME: Duration = Duration::minutes(10);
 pub const MAX_FIELD_CHARS: usize = 256;
 /// The most reader group ids one request may carry.
 pub const MAX_READER_GROUPS: usize = 100;
+/// The largest reader identity ([`ReaderIdentity::token_bytes`]) a
+/// [`CodeIssuer`] accepts when no [`IdentityServer`](crate::IdentityServer)
+/// has told it how much room its tokens have. An identity server sets the
+/// exact room of its own signers instead.
+pub const DEFAULT_MAX_IDENTITY_BYTES: usize = 4096;
+/// How many outstanding (issued, unredeemed, unexpired) codes one
+/// configuration may have at a time unless configured otherwise.
+pub const DEFAULT_MAX_OUTSTANDING_CODES: usize = 1000;
 
 /// A one-time code, in clear. `Debug` redacts it; it is zeroed on drop.
 #[derive(Clone)]
@@ -148,6 +157,16 @@ pub enum PayloadError {
     /// was sent.
     #[error("this JWT configuration requires login binding: send the `codeChallenge` the KB passed to the login URL")]
     MissingCodeChallenge,
+    /// The identity fields together ([`ReaderIdentity::token_bytes`]) are
+    /// more than a token has room for: refused before anything is issued,
+    /// so that no code or token is promised that could not be signed.
+    #[error("the reader's identity is too large for a token: {size} bytes, at most {max}")]
+    IdentityTooLarge {
+        /// The identity's encoded size, in bytes.
+        size: usize,
+        /// The most the token has room for, in bytes.
+        max: usize,
+    },
 }
 
 /// Whether `c` has the shape of an S256 challenge: 43 base64url characters.
@@ -256,6 +275,50 @@ impl ReaderIdentity {
     pub(crate) fn full_name(&self) -> String {
         format!("{} {}", self.first_name, self.last_name).trim().to_owned()
     }
+
+    /// The identity's encoded size: the bytes its claims (`sub`,
+    /// `given_name`, `family_name`, `name`, `email` and the `groups`
+    /// array's entries) add to a token's JSON payload beyond those claims'
+    /// empty values, escapes counted as serde_json writes them. Exact for
+    /// an `id_token` or a widget token; an access token carries less.
+    ///
+    /// Each field is at most [`MAX_FIELD_CHARS`] characters, yet the
+    /// fields together can outgrow a token ([`MAX_TOKEN_LEN`](crate::token::MAX_TOKEN_LEN));
+    /// issuers compare this size with their room before issuing anything.
+    #[must_use]
+    pub fn token_bytes(&self) -> usize {
+        let groups = &self.reader_group_ids;
+        let group_bytes: usize = groups.iter().map(|g| json_escaped_len(g) + 2).sum();
+        json_escaped_len(&self.username)
+            + json_escaped_len(&self.first_name)
+            + json_escaped_len(&self.last_name)
+            + json_escaped_len(&self.full_name())
+            + json_escaped_len(&self.email)
+            + group_bytes
+            + groups.len().saturating_sub(1)
+    }
+
+    /// Checks [`token_bytes`](Self::token_bytes) against `max`.
+    pub(crate) fn check_token_room(&self, max: usize) -> Result<(), PayloadError> {
+        let size = self.token_bytes();
+        if size > max {
+            return Err(PayloadError::IdentityTooLarge { size, max });
+        }
+        Ok(())
+    }
+}
+
+/// The length of `s` inside a JSON string as serde_json writes it (without
+/// the quotes): `"` and `\` and the short control escapes take two bytes,
+/// other control characters six.
+fn json_escaped_len(s: &str) -> usize {
+    s.bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
 }
 
 /// A JSON number of any size as `f64` (out-of-range values become
@@ -406,6 +469,21 @@ pub enum Redemption {
     Unknown,
 }
 
+/// The answer of [`CodeStore::insert_limited`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Insertion {
+    /// The grant is stored.
+    Stored,
+    /// The client has as many outstanding codes as the limit allows;
+    /// nothing was stored.
+    LimitReached {
+        /// When the client's oldest outstanding code expires (and room is
+        /// made at the latest).
+        retry_at: OffsetDateTime,
+    },
+}
+
 /// Persistent storage of one-time code grants.
 ///
 /// # Contract
@@ -417,13 +495,34 @@ pub enum Redemption {
 ///   can never be `Redeemed`.
 /// - A redeemed code leaves a tombstone until its `expires_at`, so a second
 ///   use answers [`Redemption::AlreadyUsed`] rather than `Unknown`.
-/// - [`insert`](Self::insert) **must not** overwrite an existing entry.
+/// - [`insert_limited`](Self::insert_limited) **must not** overwrite an
+///   existing entry.
+/// - The store counts each client's *outstanding* codes: inserted, not yet
+///   redeemed (a redemption attempt of any outcome ends it) and not expired
+///   (`expires_at` has not been reached). [`insert_limited`](Self::insert_limited)
+///   stores nothing and answers [`Insertion::LimitReached`] when the
+///   grant's client already has `limit` of them; checking and inserting is
+///   one atomic step, so concurrent inserts never exceed the limit.
 pub trait CodeStore: Send + Sync {
     /// The store's own failure.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Stores a new grant under `digest` until `grant.expires_at`.
-    fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Stores a new grant under `digest` until `grant.expires_at`, unless
+    /// `grant.client_id` already has `limit` outstanding codes as of
+    /// `grant.issued_at`.
+    fn insert_limited(
+        &self,
+        digest: CodeDigest,
+        grant: CodeGrant,
+        limit: usize,
+    ) -> impl Future<Output = Result<Insertion, Self::Error>> + Send;
+
+    /// Stores a new grant under `digest` until `grant.expires_at`, with no
+    /// limit (it still counts as outstanding).
+    fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let insertion = self.insert_limited(digest, grant, usize::MAX);
+        async move { insertion.await.map(|_| ()) }
+    }
 
     /// Takes the grant stored under `digest`, atomically, as of `now`.
     fn redeem(
@@ -450,6 +549,16 @@ pub enum CodeError {
     /// The code cannot be redeemed.
     #[error("the code is {0}")]
     InvalidGrant(GrantProblem),
+    /// The configuration has as many outstanding codes as allowed
+    /// ([`CodeIssuer::with_max_outstanding`]); nothing was issued.
+    #[error("this JWT configuration has too many outstanding codes; try again in {} s", retry_after.whole_seconds())]
+    TooManyCodes {
+        /// How long until room is made at the latest (at least one second).
+        retry_after: Duration,
+    },
+    /// A token could not be signed (the code was used up).
+    #[error("the token could not be signed")]
+    Sign(#[source] SignError),
     /// The store failed.
     #[error("the code store failed")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -488,21 +597,77 @@ impl fmt::Display for GrantProblem {
 }
 
 /// Issues and redeems one-time codes over a [`CodeStore`].
+///
+/// Before a code is stored, the request must fit: its reader identity in
+/// the room the tokens have ([`max_identity_bytes`](Self::max_identity_bytes)),
+/// and its configuration under the bound on outstanding codes
+/// ([`max_outstanding`](Self::max_outstanding)).
 #[derive(Debug)]
 pub struct CodeIssuer<S, C> {
     store: S,
     clock: C,
     lifetime: Duration,
+    max_outstanding: usize,
+    /// Set by the host.
+    max_identity_bytes: Option<usize>,
+    /// Set by the identity server from its signers: the room its tokens have.
+    token_room: Option<usize>,
 }
 
 impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
-    /// An issuer whose codes live [`DEFAULT_CODE_LIFETIME`].
+    /// An issuer whose codes live [`DEFAULT_CODE_LIFETIME`], with at most
+    /// [`DEFAULT_MAX_OUTSTANDING_CODES`] outstanding per configuration.
     pub fn new(store: S, clock: C) -> Self {
         Self {
             store,
             clock,
             lifetime: DEFAULT_CODE_LIFETIME,
+            max_outstanding: DEFAULT_MAX_OUTSTANDING_CODES,
+            max_identity_bytes: None,
+            token_room: None,
         }
+    }
+
+    /// Sets how many outstanding (issued, unredeemed, unexpired) codes one
+    /// configuration may have; at least 1. Beyond it, issuing answers
+    /// [`CodeError::TooManyCodes`] until a code is redeemed or expires. The
+    /// store keeps the count, so with a shared store the bound holds across
+    /// instances.
+    #[must_use]
+    pub fn with_max_outstanding(mut self, max: usize) -> Self {
+        self.max_outstanding = max.max(1);
+        self
+    }
+
+    /// The bound on outstanding codes per configuration.
+    pub fn max_outstanding(&self) -> usize {
+        self.max_outstanding
+    }
+
+    /// Lowers the largest reader identity accepted
+    /// ([`ReaderIdentity::token_bytes`]). An identity server never lets it
+    /// exceed the room of its own tokens.
+    #[must_use]
+    pub fn with_max_identity_bytes(mut self, max: usize) -> Self {
+        self.max_identity_bytes = Some(max);
+        self
+    }
+
+    /// The largest reader identity accepted, in bytes: the host's setting,
+    /// capped by the room of the identity server's tokens, or
+    /// [`DEFAULT_MAX_IDENTITY_BYTES`] when neither is known.
+    pub fn max_identity_bytes(&self) -> usize {
+        match (self.max_identity_bytes, self.token_room) {
+            (Some(host), Some(room)) => host.min(room),
+            (None, Some(room)) => room,
+            (Some(host), None) => host,
+            (None, None) => DEFAULT_MAX_IDENTITY_BYTES,
+        }
+    }
+
+    /// The room an identity server's tokens have for a reader identity.
+    pub(crate) fn set_token_room(&mut self, room: usize) {
+        self.token_room = Some(room);
     }
 
     /// Sets the code lifetime, bounded to 1 second ..= [`MAX_CODE_LIFETIME`].
@@ -533,7 +698,11 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
     /// # Errors
     /// [`CodeError::InvalidClient`] for an unknown client or a wrong secret,
     /// [`CodeError::Disabled`] for a disabled configuration (checked after
-    /// the secret), [`CodeError::Store`] if the store fails.
+    /// the secret), [`CodeError::InvalidRequest`] for a missing login
+    /// binding or an identity too large for a token
+    /// ([`PayloadError::IdentityTooLarge`]), [`CodeError::TooManyCodes`]
+    /// when the configuration has as many outstanding codes as allowed,
+    /// [`CodeError::Store`] if the store fails.
     pub async fn issue(
         &self,
         config: Option<&JwtConfig>,
@@ -566,6 +735,7 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
         if config.requires_login_binding() && request.code_challenge.is_none() {
             return Err(CodeError::InvalidRequest(PayloadError::MissingCodeChallenge));
         }
+        request.identity.check_token_room(self.max_identity_bytes())?;
         let now = self.clock.now();
         let code = AuthCode::generate();
         let grant = CodeGrant {
@@ -576,11 +746,17 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
             expires_at: now + self.lifetime,
             code_challenge: request.code_challenge,
         };
-        self.store
-            .insert(code.digest(), grant)
+        let insertion = self
+            .store
+            .insert_limited(code.digest(), grant, self.max_outstanding)
             .await
             .map_err(|e| CodeError::Store(Box::new(e)))?;
-        Ok(code)
+        match insertion {
+            Insertion::Stored => Ok(code),
+            Insertion::LimitReached { retry_at } => Err(CodeError::TooManyCodes {
+                retry_after: (retry_at - now).max(Duration::SECOND),
+            }),
+        }
     }
 
     /// Redeems `code`, once. When `client` is given the code must have been
@@ -613,22 +789,64 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
 
 /// Checks `secret` against `config` (or against a decoy when there is no
 /// configuration), then that the configuration is enabled.
+///
+/// Both paths do the same work, by construction: one digest of the
+/// presented secret and two constant-time comparisons (primary and
+/// secondary). Only which stored digests are compared depends on whether
+/// the client exists.
 pub(crate) fn authenticate<'c>(config: Option<&'c JwtConfig>, secret: &[u8]) -> Result<&'c JwtConfig, CodeError> {
+    let decoy = SecretDigest::decoy();
+    let [primary, secondary] = config.map_or([&decoy, &decoy], JwtConfig::secret_digests);
+    let presented = presented_digest(secret);
+    let matched = stored_digest_matches(primary, &presented) | stored_digest_matches(secondary, &presented);
     match config {
-        Some(c) if c.accepts_secret(secret) => {
+        Some(c) if matched => {
             if c.is_enabled() {
                 Ok(c)
             } else {
                 Err(CodeError::Disabled)
             }
         }
-        Some(_) => Err(CodeError::InvalidClient),
-        None => {
-            // Same digest and comparison work as for a known client.
-            let decoy = crate::secret::SecretDigest::decoy();
-            let _ = decoy.verify(secret) | decoy.verify(secret);
-            Err(CodeError::InvalidClient)
-        }
+        _ => Err(CodeError::InvalidClient),
+    }
+}
+
+/// The digest of a presented client secret: the one digest a client
+/// authentication computes.
+pub(crate) fn presented_digest(secret: &[u8]) -> SecretDigest {
+    #[cfg(test)]
+    auth_work::count(&auth_work::DIGESTS);
+    SecretDigest::of(secret)
+}
+
+/// One constant-time comparison of a stored digest with a presented one.
+pub(crate) fn stored_digest_matches(stored: &SecretDigest, presented: &SecretDigest) -> bool {
+    #[cfg(test)]
+    auth_work::count(&auth_work::COMPARISONS);
+    stored.ct_matches(presented)
+}
+
+/// Counts the work of client authentication on this thread, for tests
+/// that prove an unknown client costs what a wrong secret costs.
+#[cfg(test)]
+pub(crate) mod auth_work {
+    use std::cell::Cell;
+    use std::thread::LocalKey;
+
+    thread_local! {
+        /// Digests of presented secrets computed.
+        pub(crate) static DIGESTS: Cell<usize> = const { Cell::new(0) };
+        /// Stored digests compared.
+        pub(crate) static COMPARISONS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub(crate) fn count(counter: &'static LocalKey<Cell<usize>>) {
+        counter.with(|c| c.set(c.get() + 1));
+    }
+
+    /// `(digests, comparisons)` since the last call, and resets them.
+    pub(crate) fn take() -> (usize, usize) {
+        (DIGESTS.with(|c| c.replace(0)), COMPARISONS.with(|c| c.replace(0)))
     }
 }
 
@@ -760,6 +978,62 @@ mod tests {
     fn errors_do_not_echo_input() {
         let e = parse(r#"{"username":"SECRET-VALUE","firstName":1,"lastName":"","emailId":"u@x"}"#).unwrap_err();
         assert!(!e.to_string().contains("SECRET-VALUE"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_client_costs_the_same_digest_and_comparison_work_as_a_wrong_secret() {
+        let (config, secrets) = JwtConfig::builder("Portal", "https://app.example.com/login")
+            .build()
+            .unwrap();
+        auth_work::take();
+        assert!(matches!(
+            authenticate(Some(&config), b"wrong secret"),
+            Err(CodeError::InvalidClient)
+        ));
+        let wrong_secret = auth_work::take();
+        assert!(matches!(
+            authenticate(None, b"wrong secret"),
+            Err(CodeError::InvalidClient)
+        ));
+        let unknown_client = auth_work::take();
+        assert!(authenticate(Some(&config), secrets.secondary.expose().as_bytes()).is_ok());
+        let right_secret = auth_work::take();
+        assert_eq!(wrong_secret, (1, 2), "one digest, both stored digests compared");
+        assert_eq!(unknown_client, wrong_secret);
+        assert_eq!(right_secret, wrong_secret);
+    }
+
+    #[test]
+    fn token_bytes_is_what_the_identity_adds_to_the_claims_json() {
+        let empty = ReaderIdentity {
+            username: String::new(),
+            first_name: String::new(),
+            last_name: String::new(),
+            email: String::new(),
+            reader_group_ids: vec![],
+        };
+        let who = ReaderIdentity {
+            username: "jo\"hn\\".into(),
+            first_name: "Jöhn\t".into(),
+            last_name: "D\u{1}".into(),
+            email: "j@x".into(),
+            reader_group_ids: vec!["g1".into(), "g\"2".into(), String::new()],
+        };
+        let json = |w: &ReaderIdentity| {
+            serde_json::to_vec(&serde_json::json!({
+                "sub": w.username, "given_name": w.first_name, "family_name": w.last_name,
+                "name": w.full_name(), "email": w.email, "groups": w.reader_group_ids,
+            }))
+            .unwrap()
+            .len()
+        };
+        assert_eq!(empty.token_bytes(), 0);
+        assert_eq!(json(&who) - json(&empty), who.token_bytes());
+        let one = ReaderIdentity {
+            reader_group_ids: vec!["only".into()],
+            ..empty.clone()
+        };
+        assert_eq!(json(&one) - json(&empty), one.token_bytes());
     }
 
     #[test]

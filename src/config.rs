@@ -382,6 +382,12 @@ impl JwtConfig {
         primary | secondary
     }
 
+    /// The stored digests of the primary and the secondary secret, for
+    /// client authentication (which compares both, always).
+    pub(crate) fn secret_digests(&self) -> [&SecretDigest; 2] {
+        [&self.primary_secret, &self.secondary_secret]
+    }
+
     /// Replaces the primary secret with a new one and returns it, in clear,
     /// for the admin. The old primary secret stops working at once; the
     /// secondary keeps working.

@@ -41,7 +41,7 @@ use crate::routing::{DomainRouter, Route};
 use crate::secret::{BasicAuthError, ClientCredentials, ClientId, ClientSecret};
 use crate::session::{ReaderSession, SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionCodec, SessionRevocations};
 use crate::store::memory::{MemoryReplayCache, MemorySessionRevocations};
-use crate::token::{IdTokenClaims, KeySet, UntrustedToken, Validation, Verifier};
+use crate::token::{IdTokenClaims, KeySet, TokenType, UntrustedToken, Validation, Verifier};
 use crate::widget::{WidgetError, WidgetProject, WidgetTokenIssuer, WidgetTokenRequest};
 
 /// The cookie a customer app may set with a handshake token.
@@ -174,7 +174,10 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLim
         // A fresh set holds no kid yet, so this insert cannot collide.
         let _ = keys.insert(identity.signer().key().verification_key());
         let jwks = serde_json::to_vec(&keys.jwks()).unwrap_or_default();
-        let validation = Validation::new().issuer(identity.issuer());
+        // The audience (the grant's client id) is added per exchange.
+        let validation = Validation::new()
+            .token_type(TokenType::ID_TOKEN)
+            .issuer(identity.issuer());
         Ok(Self {
             identity,
             limiter: MemoryRateLimiter::new(),
@@ -386,9 +389,9 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         code: &str,
         creds: Option<&ClientCredentials>,
         verifier: Option<&str>,
-    ) -> Result<crate::identity::TokenResponse, Redeem> {
-        match self.identity.exchange_with_verifier(code, creds, verifier).await {
-            Ok(tokens) => Ok(tokens),
+    ) -> Result<crate::identity::Exchange, Redeem> {
+        match self.identity.exchange_for_client(code, creds, verifier).await {
+            Ok(exchange) => Ok(exchange),
             Err(e) => {
                 if matches!(e, CodeError::InvalidGrant(GrantProblem::AlreadyUsed)) {
                     let session = IdentityServer::<CS, S, C>::token_id_for_code(code);
@@ -411,7 +414,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         code: &str,
         creds: Option<&ClientCredentials>,
         verifier: Option<&str>,
-    ) -> Result<crate::identity::TokenResponse, Response<Vec<u8>>> {
+    ) -> Result<crate::identity::Exchange, Response<Vec<u8>>> {
         let redeem_key = format!("redeem|{addr}");
         if let Some(r) = self.limited(&redeem_key, self.site.limits.failed_redemption).await {
             return Err(r);
@@ -423,7 +426,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             }
         }
         match self.redeem(code, creds, verifier).await {
-            Ok(tokens) => Ok(tokens),
+            Ok(exchange) => Ok(exchange),
             Err(Redeem::Unavailable) => Err(unavailable()),
             Err(Redeem::Refused(e)) => {
                 match (&e, creds) {
@@ -477,7 +480,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             .exchange_limited(&remote_addr(req), code, creds.as_ref(), verifier)
             .await
         {
-            Ok(tokens) => match serde_json::to_value(&tokens) {
+            Ok(exchange) => match serde_json::to_value(&exchange.tokens) {
                 Ok(body) => no_store(json_response(StatusCode::OK, &body)),
                 Err(_) => error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -511,13 +514,13 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             .redirects
             .resolve_or_home(query.get("redirectUrl").map(String::as_str));
         let verifier = cookies(req.headers(), self.verifier_cookie_name()).next();
-        let tokens = match self.redeem(code, None, verifier).await {
-            Ok(t) => t,
+        let exchange = match self.redeem(code, None, verifier).await {
+            Ok(e) => e,
             Err(Redeem::Unavailable) => return unavailable(),
             Err(Redeem::Refused(e)) => return code_error(&e),
         };
         let now = self.identity.codes().clock().now();
-        let session = match self.session_from_id_token(&tokens.id_token, now) {
+        let session = match self.session_from_id_token(&exchange.tokens.id_token, &exchange.client_id, now) {
             Some(s) => s,
             None => {
                 return error(
@@ -538,10 +541,22 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         no_store(resp)
     }
 
-    /// Builds a session from an `id_token` this KB's verifier accepts.
-    fn session_from_id_token(&self, id_token: &str, now: OffsetDateTime) -> Option<ReaderSession> {
+    /// Builds a session from an `id_token` this KB's verifier accepts: type
+    /// `id_token`, this issuer, audience `client_id` (the grant's client).
+    fn session_from_id_token(
+        &self,
+        id_token: &str,
+        client_id: &ClientId,
+        now: OffsetDateTime,
+    ) -> Option<ReaderSession> {
         let untrusted = UntrustedToken::parse(id_token).ok()?;
-        let claims: IdTokenClaims = self.site.verifier.verify(&untrusted, now).ok()?.into_claims();
+        let validation = crate::identity::id_token_validation(self.identity.issuer(), client_id);
+        let claims: IdTokenClaims = self
+            .site
+            .verifier
+            .verify_with(&untrusted, &validation, now)
+            .ok()?
+            .into_claims();
         let client_id = ClientId::parse(&claims.aud).ok()?;
         let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp).ok()?;
         Some(ReaderSession {
@@ -1213,6 +1228,22 @@ fn code_error(e: &CodeError) -> Response<Vec<u8>> {
             };
             no_store(error(StatusCode::BAD_REQUEST, "invalid_grant", text))
         }
+        CodeError::TooManyCodes { retry_after } => {
+            let mut resp = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "this JWT configuration has too many outstanding codes; redeem some or wait for them to expire",
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after.whole_seconds().max(1).to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+        CodeError::Sign(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "the token could not be signed",
+        ),
         _ => unavailable(),
     }
 }

@@ -12,8 +12,23 @@ use time::Duration;
 use crate::clock::Clock;
 use crate::code::{CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeStore, GrantProblem, authenticate};
 use crate::config::ConfigStore;
-use crate::secret::{ClientCredentials, ClientId, random_token};
-use crate::token::{IdTokenClaims, SigningKey, TokenSigner, VerificationKey};
+use crate::secret::{ClientCredentials, ClientId};
+use crate::token::{
+    IdTokenClaims, KeySet, MAX_NUMERIC_DATE, SigningKey, TokenSigner, TokenType, Validation, VerificationKey, Verified,
+    Verifier, VerifyError,
+};
+
+/// What an `id_token` from `issuer` for the configuration `client_id` must
+/// satisfy: type [`TokenType::ID_TOKEN`], issuer `issuer`, audience the
+/// client id. A widget token or an access token fails it (wrong type and
+/// wrong audience).
+#[must_use]
+pub fn id_token_validation(issuer: &str, client_id: &ClientId) -> Validation {
+    Validation::new()
+        .token_type(TokenType::ID_TOKEN)
+        .issuer(issuer)
+        .audience(client_id.as_str())
+}
 
 /// The answer of the code exchange (RFC 6749 section 5.1).
 #[derive(Clone, Serialize, Deserialize)]
@@ -58,8 +73,19 @@ pub struct AccessTokenClaims {
     pub iat: i64,
     /// Expires at (Unix seconds).
     pub exp: i64,
-    /// Token id.
+    /// Token id: the same as the `id_token`'s, derived from the code
+    /// ([`IdentityServer::token_id_for_code`]), so that revoking it when the
+    /// code is used again revokes everything the exchange issued.
     pub jti: String,
+}
+
+/// What one code exchange issued, with the configuration it was for.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The configuration the code was issued to: the `id_token`'s `aud`.
+    pub client_id: ClientId,
+    /// The tokens.
+    pub tokens: TokenResponse,
 }
 
 /// Issues codes and exchanges them for tokens.
@@ -78,18 +104,24 @@ pub struct IdentityServer<CS, S, C> {
 impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     /// An identity server named `issuer` (the `iss` of its tokens, usually
     /// its base URL).
+    ///
+    /// The code issuer is told how much room these signers' tokens have for
+    /// a reader identity, so that it refuses up front a request whose tokens
+    /// could not be signed.
     pub fn new(configs: CS, codes: CodeIssuer<S, C>, signer: TokenSigner, issuer: impl Into<String>) -> Self {
         let key = crate::secret::random_token();
         let access_signer = SigningKey::hs256("kb-access", key.as_bytes())
             .ok()
             .map(TokenSigner::new);
-        Self {
+        let mut server = Self {
             configs,
             codes,
             signer,
             access_signer,
             issuer: issuer.into(),
-        }
+        };
+        server.update_token_room();
+        server
     }
 
     /// Signs access tokens with `signer` instead of the random HS256 key made
@@ -97,18 +129,106 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     /// access tokens).
     pub fn with_access_signer(mut self, signer: TokenSigner) -> Self {
         self.access_signer = Some(signer);
+        self.update_token_room();
         self
+    }
+
+    /// The room, in bytes, both tokens of an exchange have for a reader
+    /// identity ([`ReaderIdentity::token_bytes`](crate::ReaderIdentity::token_bytes)):
+    /// the largest payload each signer can sign under
+    /// [`MAX_TOKEN_LEN`](crate::token::MAX_TOKEN_LEN), less the claims that
+    /// do not come from the identity, at their longest. An identity within
+    /// it always signs.
+    pub fn identity_room(&self) -> usize {
+        // The identity-free claims at their longest: dates of 12 digits, a
+        // 36-character client id, a 43-character jti.
+        let client_id = "00000000-0000-4000-8000-000000000000";
+        let jti = "A".repeat(crate::secret::RANDOM_TOKEN_LEN);
+        let date = MAX_NUMERIC_DATE;
+        let id = IdTokenClaims {
+            iss: self.issuer.clone(),
+            sub: String::new(),
+            aud: client_id.to_owned(),
+            iat: date,
+            exp: date,
+            jti: jti.clone(),
+            given_name: String::new(),
+            family_name: String::new(),
+            name: String::new(),
+            email: String::new(),
+            groups: Vec::new(),
+        };
+        let access = AccessTokenClaims {
+            iss: self.issuer.clone(),
+            sub: String::new(),
+            aud: self.access_audience(),
+            client_id: client_id.to_owned(),
+            groups: Vec::new(),
+            iat: date,
+            exp: date,
+            jti,
+        };
+        let id_fixed = serde_json::to_vec(&id).map_or(usize::MAX, |v| v.len());
+        let access_fixed = serde_json::to_vec(&access).map_or(usize::MAX, |v| v.len());
+        // The access token carries part of the identity only (`sub` and
+        // `groups`), so checking the whole against its room is safe.
+        let id_room = self
+            .signer
+            .max_payload_len(TokenType::ID_TOKEN)
+            .saturating_sub(id_fixed);
+        let access_room = self
+            .access_signer()
+            .max_payload_len(TokenType::ACCESS_TOKEN)
+            .saturating_sub(access_fixed);
+        id_room.min(access_room)
+    }
+
+    fn update_token_room(&mut self) {
+        let room = self.identity_room();
+        self.codes.set_token_room(room);
+    }
+
+    fn access_signer(&self) -> &TokenSigner {
+        self.access_signer.as_ref().unwrap_or(&self.signer)
+    }
+
+    /// A verifier of this server's access tokens: type
+    /// [`TokenType::ACCESS_TOKEN`], this issuer, audience
+    /// [`access_audience`](Self::access_audience), with
+    /// [`access_verification_key`](Self::access_verification_key).
+    pub fn access_verifier(&self) -> Verifier {
+        let mut keys = KeySet::new();
+        // A fresh set holds no kid yet, so this insert cannot collide.
+        let _ = keys.insert(self.access_verification_key());
+        let validation = Validation::new()
+            .token_type(TokenType::ACCESS_TOKEN)
+            .issuer(self.issuer.clone())
+            .audience(self.access_audience());
+        Verifier::new(keys, validation)
+    }
+
+    /// Verifies an `id_token` of this server for the configuration
+    /// `client_id` ([`id_token_validation`]) with the signer's key.
+    ///
+    /// # Errors
+    /// [`VerifyError`] says why it is refused; a widget token or an access
+    /// token is [`VerifyError::WrongAudience`] (and would be
+    /// [`VerifyError::WrongType`] if its audience matched).
+    pub fn verify_id_token(
+        &self,
+        token: &str,
+        client_id: &ClientId,
+        now: time::OffsetDateTime,
+    ) -> Result<Verified<IdTokenClaims>, VerifyError> {
+        let keys = KeySet::from_keys([self.signer.key().verification_key()]).map_err(|_| VerifyError::UnknownKey)?;
+        Verifier::new(keys, id_token_validation(&self.issuer, client_id)).verify_str(token, now)
     }
 
     /// The key that verifies this server's access tokens (their audience is
     /// [`access_audience`](Self::access_audience)). An HMAC key: never
     /// publish it.
     pub fn access_verification_key(&self) -> VerificationKey {
-        self.access_signer
-            .as_ref()
-            .unwrap_or(&self.signer)
-            .key()
-            .verification_key()
+        self.access_signer().key().verification_key()
     }
 
     /// The configurations.
@@ -145,7 +265,9 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     ///
     /// # Errors
     /// [`CodeError::InvalidClient`], [`CodeError::Disabled`],
-    /// [`CodeError::InvalidRequest`] or [`CodeError::Store`].
+    /// [`CodeError::InvalidRequest`] (also for a reader identity too large
+    /// for the tokens, [`PayloadError::IdentityTooLarge`](crate::PayloadError::IdentityTooLarge)),
+    /// [`CodeError::TooManyCodes`] or [`CodeError::Store`].
     pub async fn issue_code(
         &self,
         credentials: &ClientCredentials,
@@ -176,13 +298,29 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     /// [`CodeError::InvalidClient`] for bad client credentials;
     /// [`CodeError::InvalidGrant`] for an unknown, expired, used or foreign
     /// code, a binding mismatch, or a code whose configuration was disabled
-    /// or deleted since; [`CodeError::Store`] when a store fails.
+    /// or deleted since; [`CodeError::Sign`] when a token cannot be signed;
+    /// [`CodeError::Store`] when a store fails.
     pub async fn exchange_with_verifier(
         &self,
         code: &str,
         client: Option<&ClientCredentials>,
         verifier: Option<&str>,
     ) -> Result<TokenResponse, CodeError> {
+        self.exchange_for_client(code, client, verifier).await.map(|e| e.tokens)
+    }
+
+    /// As [`exchange_with_verifier`](Self::exchange_with_verifier), and
+    /// says which configuration the code was for: the audience to require
+    /// of the `id_token` ([`verify_id_token`](Self::verify_id_token)).
+    ///
+    /// # Errors
+    /// As [`exchange_with_verifier`](Self::exchange_with_verifier).
+    pub async fn exchange_for_client(
+        &self,
+        code: &str,
+        client: Option<&ClientCredentials>,
+        verifier: Option<&str>,
+    ) -> Result<Exchange, CodeError> {
         let client_id = match client {
             Some(creds) => {
                 let config = self.lookup(&creds.client_id).await?;
@@ -203,13 +341,18 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
             Some(c) if c.is_enabled() => {}
             _ => return Err(CodeError::InvalidGrant(GrantProblem::ConfigurationInactive)),
         }
-        self.sign_tokens(code, &grant)
+        let tokens = self.sign_tokens(code, &grant)?;
+        Ok(Exchange {
+            client_id: grant.client_id,
+            tokens,
+        })
     }
 
-    /// The `jti` of the `id_token` that redeeming `code` issues (or issued).
-    /// It is derived from the code, so that when a code is used a second
-    /// time the KB can revoke the session the first use opened (RFC 6749
-    /// section 4.1.2) without storing anything more.
+    /// The `jti` of the `id_token` and of the access token that redeeming
+    /// `code` issues (or issued). It is derived from the code, so that when a
+    /// code is used a second time the KB can revoke the session and the
+    /// access token the first use issued, by this one id (RFC 6749 section
+    /// 4.1.2), without storing anything more.
     pub fn token_id_for_code(code: &str) -> String {
         use base64::Engine as _;
         let mut input = b"kb-sso id_token jti\0".to_vec();
@@ -245,17 +388,17 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
             groups: who.reader_group_ids.clone(),
             iat,
             exp,
-            jti: random_token().to_string(),
+            jti: id.jti.clone(),
         };
-        let sign_err = |e: crate::token::SignError| CodeError::Store(Box::new(e));
         Ok(TokenResponse {
-            id_token: self.signer.sign(&id).map_err(sign_err)?,
+            id_token: self
+                .signer
+                .sign_typed(TokenType::ID_TOKEN, &id)
+                .map_err(CodeError::Sign)?,
             access_token: self
-                .access_signer
-                .as_ref()
-                .unwrap_or(&self.signer)
-                .sign(&access)
-                .map_err(sign_err)?,
+                .access_signer()
+                .sign_typed(TokenType::ACCESS_TOKEN, &access)
+                .map_err(CodeError::Sign)?,
             token_type: "Bearer".to_owned(),
             expires_in: exp - iat,
         })

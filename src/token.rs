@@ -39,7 +39,11 @@
 //!    wrong JSON type (`aud: 123`, `iss: 42`, a fractional or huge `exp`) make
 //!    the token malformed. Dates must lie in `0..=253402300799` (the end of
 //!    year 9999).
-//! 7. The caller's claims type, deserialized from the same decoded payload.
+//! 7. Explicit type, when the [`Validation`] requires one
+//!    ([`Validation::token_type`]): the header's `typ` must name that
+//!    [`TokenType`], so a token of one kind (widget, access, `id_token`) is
+//!    never accepted as another even where its audience would pass.
+//! 8. The caller's claims type, deserialized from the same decoded payload.
 //!    Use a typed struct: a `serde_json::Value` silently keeps the last of
 //!    two duplicate keys.
 //!
@@ -247,12 +251,17 @@ pub enum VerifyError {
     /// `iss` is not the expected issuer, or is missing.
     #[error("token issuer is not the expected issuer")]
     WrongIssuer,
+    /// The header's `typ` is not the token type the verifier requires
+    /// ([`Validation::token_type`]), or is missing: a token of another kind.
+    #[error("token type is not the expected type")]
+    WrongType,
 }
 
 impl VerifyError {
     /// Short snake_case code for the reader-facing `jwt_error` parameter:
     /// `malformed`, `bad_signature`, `expired`, `not_yet_valid`,
-    /// `wrong_audience` or `wrong_issuer`.
+    /// `wrong_audience` (also for a token of another type: it was meant for
+    /// another recipient) or `wrong_issuer`.
     ///
     /// Several variants share a code: the reader needs no more, and an
     /// attacker learns no more.
@@ -267,7 +276,7 @@ impl VerifyError {
             Self::UnknownKey | Self::AlgorithmMismatch | Self::BadSignature => "bad_signature",
             Self::Expired | Self::TooOld => "expired",
             Self::NotYetValid | Self::IssuedInFuture => "not_yet_valid",
-            Self::WrongAudience => "wrong_audience",
+            Self::WrongAudience | Self::WrongType => "wrong_audience",
             Self::WrongIssuer => "wrong_issuer",
         }
     }
@@ -762,6 +771,59 @@ pub struct IdTokenClaims {
     pub groups: Vec<String>,
 }
 
+/// The explicit type of a token (its `typ` header, RFC 8725 section 3.11).
+///
+/// Every kind of token the identity server issues has a type of its own, and
+/// the verifier of each kind requires it ([`Validation::token_type`]), so a
+/// token of one kind is never accepted as another even when one key signs
+/// them all:
+///
+/// | kind | `typ` |
+/// |---|---|
+/// | `id_token` (code exchange) | [`TokenType::ID_TOKEN`] `kb-sso.id+jwt` |
+/// | access token (code exchange) | [`TokenType::ACCESS_TOKEN`] `kb-sso.access+jwt` |
+/// | widget access token | [`TokenType::WIDGET_TOKEN`] `kb-sso.widget+jwt` |
+///
+/// [`TokenSigner::sign`] writes the generic [`TokenType::JWT`], for tokens
+/// whose reader expects nothing more (handshake tokens signed by customer
+/// apps). Types compare ASCII case-insensitively, and a type without `/` is
+/// read as `application/<typ>` (RFC 7515 section 4.1.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenType(&'static str);
+
+impl TokenType {
+    /// The generic `JWT`.
+    pub const JWT: Self = Self("JWT");
+    /// `kb-sso.id+jwt`: the `id_token` of the code exchange.
+    pub const ID_TOKEN: Self = Self("kb-sso.id+jwt");
+    /// `kb-sso.access+jwt`: the access token of the code exchange.
+    pub const ACCESS_TOKEN: Self = Self("kb-sso.access+jwt");
+    /// `kb-sso.widget+jwt`: a widget access token.
+    pub const WIDGET_TOKEN: Self = Self("kb-sso.widget+jwt");
+
+    /// The header value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// Whether a header's `typ` names this type: ASCII case-insensitive,
+    /// with an optional `application/` prefix.
+    fn matches(self, typ: &str) -> bool {
+        let short = match typ.get(..12) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+            _ => typ,
+        };
+        short.eq_ignore_ascii_case(self.0)
+    }
+}
+
+impl fmt::Display for TokenType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
 #[derive(Serialize)]
 struct SignHeader<'a> {
     alg: &'static str,
@@ -769,8 +831,15 @@ struct SignHeader<'a> {
     kid: &'a str,
 }
 
+/// The length of base64url without padding of `n` bytes.
+const fn base64_len(n: usize) -> usize {
+    (n * 4).div_ceil(3)
+}
+
 /// Signs tokens with one key. The header is
-/// `{"alg":...,"typ":"JWT","kid":...}`.
+/// `{"alg":...,"typ":...,"kid":...}`, the type being `JWT` for
+/// [`sign`](Self::sign) and the given [`TokenType`] for
+/// [`sign_typed`](Self::sign_typed).
 #[derive(Debug)]
 pub struct TokenSigner {
     key: SigningKey,
@@ -797,18 +866,22 @@ impl TokenSigner {
     /// are not a JSON object, [`SignError::TooLarge`] when the token would
     /// exceed [`MAX_TOKEN_LEN`], [`SignError::Crypto`] if signing fails.
     pub fn sign<C: Serialize + ?Sized>(&self, claims: &C) -> Result<String, SignError> {
-        let header = serde_json::to_vec(&SignHeader {
-            alg: self.key.algorithm().as_str(),
-            typ: "JWT",
-            kid: &self.key.kid,
-        })
-        .map_err(|_| SignError::Serialize)?;
+        self.sign_typed(TokenType::JWT, claims)
+    }
+
+    /// Signs `claims` with `typ` in the header: the explicit type its
+    /// verifier requires.
+    ///
+    /// # Errors
+    ///
+    /// As [`sign`](Self::sign).
+    pub fn sign_typed<C: Serialize + ?Sized>(&self, typ: TokenType, claims: &C) -> Result<String, SignError> {
+        let header = self.header(typ)?;
         let payload = serde_json::to_vec(claims).map_err(|_| SignError::Serialize)?;
         if payload.first() != Some(&b'{') {
             return Err(SignError::NotAnObject);
         }
-        // base64 grows 4/3; the signature adds at most 86 characters.
-        if (header.len() + payload.len()) * 4 / 3 + 2 + 2 + 86 > MAX_TOKEN_LEN {
+        if payload.len() > self.max_payload_len_for(header.len()) {
             return Err(SignError::TooLarge);
         }
         let mut token = String::with_capacity(MAX_TOKEN_LEN);
@@ -822,6 +895,41 @@ impl TokenSigner {
             return Err(SignError::TooLarge);
         }
         Ok(token)
+    }
+
+    /// The largest claims JSON, in bytes, that [`sign_typed`](Self::sign_typed)
+    /// with `typ` turns into a token of at most [`MAX_TOKEN_LEN`] bytes:
+    /// what an issuer checks a request against before promising a token.
+    #[must_use]
+    pub fn max_payload_len(&self, typ: TokenType) -> usize {
+        self.header(typ).map_or(0, |h| self.max_payload_len_for(h.len()))
+    }
+
+    fn header(&self, typ: TokenType) -> Result<Vec<u8>, SignError> {
+        serde_json::to_vec(&SignHeader {
+            alg: self.key.algorithm().as_str(),
+            typ: typ.as_str(),
+            kid: &self.key.kid,
+        })
+        .map_err(|_| SignError::Serialize)
+    }
+
+    /// The largest payload whose token, with a header of `header_len`
+    /// bytes, fits in [`MAX_TOKEN_LEN`]: `header.payload.signature`, each
+    /// base64url.
+    fn max_payload_len_for(&self, header_len: usize) -> usize {
+        let signature = base64_len(match self.key.algorithm() {
+            Algorithm::EdDSA => 64,
+            Algorithm::HS256 => 32,
+        });
+        let fixed = base64_len(header_len) + 2 + signature;
+        let room = MAX_TOKEN_LEN.saturating_sub(fixed);
+        // The largest n with base64_len(n) <= room.
+        let mut n = room * 3 / 4;
+        while n > 0 && base64_len(n) > room {
+            n -= 1;
+        }
+        n
     }
 }
 
@@ -840,15 +948,61 @@ impl<'de> Deserialize<'de> for Present {
     }
 }
 
-/// The header fields read. Others (`typ`, `cty`, `jku`, `jwk`, `x5u`,
-/// `x5c`...) are ignored and never acted on.
+/// The header fields read. Others (`cty`, `jku`, `jwk`, `x5u`, `x5c`...)
+/// are ignored and never acted on. `typ` is kept when it is a string (a
+/// verifier may require it); a `typ` of another JSON type reads as absent.
 #[derive(Deserialize)]
 struct RawHeader<'a> {
     #[serde(borrow)]
     alg: Text<'a>,
     kid: Option<String>,
     #[serde(default)]
+    typ: LenientText,
+    #[serde(default)]
     crit: Present,
+}
+
+/// A string, or nothing for a value of another JSON type.
+#[derive(Default)]
+struct LenientText(Option<String>);
+
+impl<'de> Deserialize<'de> for LenientText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LenientText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LenientText, E> {
+                Ok(LenientText(Some(v.to_owned())))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<LenientText, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<LenientText, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<LenientText, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<LenientText, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<LenientText, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LenientText, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(LenientText(None))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<LenientText, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(LenientText(None))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
 }
 
 fn is_base64url(segment: &str) -> bool {
@@ -872,6 +1026,7 @@ pub struct UntrustedToken<'a> {
     algorithm: Algorithm,
     algorithm_name: &'static str,
     kid: Option<String>,
+    typ: Option<String>,
 }
 
 impl<'a> UntrustedToken<'a> {
@@ -917,7 +1072,15 @@ impl<'a> UntrustedToken<'a> {
             algorithm,
             algorithm_name,
             kid: header.kid,
+            typ: header.typ.0,
         })
+    }
+
+    /// The header's `typ`, if it is a string. Untrusted until the signature
+    /// is checked; [`Validation::token_type`] makes a verifier require it.
+    #[must_use]
+    pub fn typ(&self) -> Option<&str> {
+        self.typ.as_deref()
     }
 
     /// The header's `kid`, if any. Untrusted: use it only to choose among
@@ -945,6 +1108,7 @@ impl fmt::Debug for UntrustedToken<'_> {
         f.debug_struct("UntrustedToken")
             .field("alg", &self.algorithm_name)
             .field("kid", &self.kid)
+            .field("typ", &self.typ)
             .finish_non_exhaustive()
     }
 }
@@ -955,10 +1119,13 @@ impl fmt::Debug for UntrustedToken<'_> {
 
 /// What a token's registered claims must satisfy, beyond its signature.
 ///
-/// Defaults: no issuer or audience check, 30 s leeway, `iat` required, no
-/// maximum lifetime. Handshake tokens should set the audience.
+/// Defaults: no issuer, audience or type check, 30 s leeway, `iat`
+/// required, no maximum lifetime. Handshake tokens should set the audience;
+/// verifiers of the identity server's own tokens set the audience and the
+/// [`TokenType`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validation {
+    token_type: Option<TokenType>,
     issuer: Option<String>,
     audiences: BTreeSet<String>,
     leeway_secs: i64,
@@ -969,6 +1136,7 @@ pub struct Validation {
 impl Default for Validation {
     fn default() -> Self {
         Self {
+            token_type: None,
             issuer: None,
             audiences: BTreeSet::new(),
             leeway_secs: DEFAULT_LEEWAY_SECS,
@@ -983,6 +1151,21 @@ impl Validation {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Requires the header's `typ` to name `typ` (see [`TokenType`]); a
+    /// token without `typ`, or of another type, fails with
+    /// [`VerifyError::WrongType`].
+    #[must_use]
+    pub fn token_type(mut self, typ: TokenType) -> Self {
+        self.token_type = Some(typ);
+        self
+    }
+
+    /// The required token type.
+    #[must_use]
+    pub fn required_token_type(&self) -> Option<TokenType> {
+        self.token_type
     }
 
     /// Requires `iss` to equal `issuer`.
@@ -1280,10 +1463,27 @@ impl Verifier {
     /// [`VerifyError::MissingClaim`], [`VerifyError::Expired`],
     /// [`VerifyError::NotYetValid`], [`VerifyError::IssuedInFuture`],
     /// [`VerifyError::TooOld`], [`VerifyError::WrongIssuer`],
-    /// [`VerifyError::WrongAudience`] for the claims.
+    /// [`VerifyError::WrongAudience`] for the claims;
+    /// [`VerifyError::WrongType`] when the validation requires a
+    /// [`TokenType`] the header's `typ` does not name.
     pub fn verify<C: DeserializeOwned>(
         &self,
         token: &UntrustedToken<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Verified<C>, VerifyError> {
+        self.verify_with(token, &self.validation, now)
+    }
+
+    /// Verifies `token` with this verifier's keys and `validation` in place
+    /// of its own, e.g. its own with an audience known only per request.
+    ///
+    /// # Errors
+    ///
+    /// As [`Verifier::verify`].
+    pub fn verify_with<C: DeserializeOwned>(
+        &self,
+        token: &UntrustedToken<'_>,
+        validation: &Validation,
         now: OffsetDateTime,
     ) -> Result<Verified<C>, VerifyError> {
         let key = self.keys.select(token.kid())?;
@@ -1300,7 +1500,14 @@ impl Verifier {
             return Err(VerifyError::Malformed);
         }
         let registered: RegisteredClaims<'_> = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
-        let exp = self.validation.check(&registered, now.unix_timestamp())?;
+        let exp = validation.check(&registered, now.unix_timestamp())?;
+        // After the claims, so that a token of another kind, whose audience
+        // differs too, is told apart as it always was (`WrongAudience`).
+        if let Some(required) = validation.token_type
+            && !token.typ().is_some_and(|t| required.matches(t))
+        {
+            return Err(VerifyError::WrongType);
+        }
         let expires_at = OffsetDateTime::from_unix_timestamp(exp).map_err(|_| VerifyError::Malformed)?;
         let claims: C = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
         Ok(Verified {
@@ -2196,6 +2403,53 @@ mod tests {
         let parsed = UntrustedToken::parse(&token).unwrap();
         let text = format!("{parsed:?}");
         assert!(!text.contains("ada") && !text.contains(token.split('.').nth(1).unwrap()));
+    }
+
+    #[test]
+    fn a_required_type_matches_case_insensitively_with_or_without_application() {
+        let key = ed_key("k1");
+        let payload = format!(r#"{{"exp":{},"iat":{T0}}}"#, T0 + 60);
+        let v = verifier(&[&key], Validation::new().token_type(TokenType::ID_TOKEN));
+        let with_typ = |typ: &str| raw_token(&key, &format!(r#"{{"alg":"EdDSA","kid":"k1","typ":{typ}}}"#), &payload);
+        for ok in [
+            r#""kb-sso.id+jwt""#,
+            r#""KB-SSO.ID+JWT""#,
+            r#""application/kb-sso.id+jwt""#,
+        ] {
+            assert_eq!(check(&v, &with_typ(ok), T0), Ok(()), "{ok}");
+        }
+        for bad in [
+            r#""JWT""#,
+            r#""kb-sso.widget+jwt""#,
+            r#""text/kb-sso.id+jwt""#,
+            "1",
+            "null",
+            r#"["kb-sso.id+jwt"]"#,
+        ] {
+            assert_eq!(check(&v, &with_typ(bad), T0), Err(VerifyError::WrongType), "{bad}");
+        }
+        let untyped = raw_token(&key, r#"{"alg":"EdDSA","kid":"k1"}"#, &payload);
+        assert_eq!(check(&v, &untyped, T0), Err(VerifyError::WrongType));
+        // No type required: any `typ`, of any JSON type, or none is fine.
+        let any = verifier(&[&key], Validation::new());
+        assert_eq!(check(&any, &with_typ("{}"), T0), Ok(()));
+        assert_eq!(check(&any, &untyped, T0), Ok(()));
+    }
+
+    #[test]
+    fn max_payload_len_is_the_exact_boundary_of_sign_typed() {
+        for key in [ed_key("k1"), SigningKey::hs256("a-longer-key-id", SECRET).unwrap()] {
+            let signer = TokenSigner::new(key);
+            let max = signer.max_payload_len(TokenType::WIDGET_TOKEN);
+            // `{"p":"..."}` is 8 bytes around the padding.
+            let claims = |n: usize| json!({ "p": "x".repeat(n - 8) });
+            let token = signer.sign_typed(TokenType::WIDGET_TOKEN, &claims(max)).unwrap();
+            assert!(token.len() <= MAX_TOKEN_LEN && token.len() > MAX_TOKEN_LEN - 4);
+            assert_eq!(
+                signer.sign_typed(TokenType::WIDGET_TOKEN, &claims(max + 1)),
+                Err(SignError::TooLarge)
+            );
+        }
     }
 
     #[test]

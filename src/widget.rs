@@ -54,10 +54,17 @@
 //! # The answer
 //!
 //! `{"access_token": "...", "token_type": "Bearer", "expires_in": 900}`
-//! ([`WidgetTokenResponse`]). The token's audience is `<issuer>/widget`,
-//! never a client id or the KB's `<issuer>/kb`, so it is refused wherever an
-//! `id_token`, a KB access token or a handshake token is expected; the
-//! widget's content API checks it with [`verify_widget_token`].
+//! ([`WidgetTokenResponse`]). The token's type (`typ` header) is
+//! `kb-sso.widget+jwt` ([`TokenType::WIDGET_TOKEN`]) and its audience
+//! `<issuer>/widget`, never a client id or the KB's `<issuer>/kb`, so it is
+//! refused wherever an `id_token`, a KB access token or a handshake token is
+//! expected; the widget's content API checks it with [`verify_widget_token`],
+//! which requires both.
+//!
+//! A reader identity too large for a token (many long reader group ids,
+//! each field within its own limit) is refused before anything is signed:
+//! `invalid_request` naming its size and the room
+//! ([`PayloadError::IdentityTooLarge`]).
 //!
 //! # Serving the endpoint
 //!
@@ -107,9 +114,11 @@ use serde_json::value::RawValue;
 use time::{Duration, OffsetDateTime};
 
 use crate::clock::Clock;
-use crate::code::{PayloadError, ReaderIdentity, describe_json_error, parse_validity};
+use crate::code::{
+    PayloadError, ReaderIdentity, describe_json_error, parse_validity, presented_digest, stored_digest_matches,
+};
 use crate::secret::{BasicAuthError, ClientCredentials, ClientSecret, SecretDigest, random_token};
-use crate::token::{KeySet, SignError, TokenSigner, Validation, Verifier, VerifyError};
+use crate::token::{KeySet, MAX_NUMERIC_DATE, SignError, TokenSigner, TokenType, Validation, Verifier, VerifyError};
 use crate::validity::{TokenValidity, ValidityBand};
 
 /// The `grant_type` of a widget token request.
@@ -680,12 +689,13 @@ pub fn widget_audience(issuer: &str) -> String {
     format!("{issuer}{WIDGET_AUDIENCE_SUFFIX}")
 }
 
-/// What a widget token must satisfy: issuer `issuer`, audience
-/// `<issuer>/widget`, `iat` required, lifetime at most the widget band's
-/// maximum (86400 s).
+/// What a widget token must satisfy: type [`TokenType::WIDGET_TOKEN`],
+/// issuer `issuer`, audience `<issuer>/widget`, `iat` required, lifetime at
+/// most the widget band's maximum (86400 s).
 #[must_use]
 pub fn widget_validation(issuer: &str) -> Validation {
     Validation::new()
+        .token_type(TokenType::WIDGET_TOKEN)
         .issuer(issuer)
         .audience(widget_audience(issuer))
         .max_lifetime(Duration::seconds(ValidityBand::WIDGET_SECONDS.max))
@@ -696,7 +706,9 @@ pub fn widget_validation(issuer: &str) -> Validation {
 ///
 /// # Errors
 /// [`VerifyError`] says why the token is refused; an `id_token`, a KB access
-/// token or a handshake token is [`VerifyError::WrongAudience`].
+/// token or a handshake token is [`VerifyError::WrongAudience`], and a
+/// token with the widget audience but another type (`typ`)
+/// [`VerifyError::WrongType`].
 pub fn verify_widget_token(
     keys: &KeySet,
     issuer: &str,
@@ -763,6 +775,9 @@ impl<S: Borrow<TokenSigner>, C: Clock> WidgetTokenIssuer<S, C> {
     /// [`WidgetError::InvalidClient`] for an unknown project or a wrong
     /// secret; the payload errors of [`WidgetPayload::from_json`];
     /// [`WidgetError::ProjectMismatch`], [`WidgetError::UnknownWidget`];
+    /// [`WidgetError::InvalidField`] with
+    /// [`PayloadError::IdentityTooLarge`] when the reader's identity is too
+    /// large for a token (checked before signing);
     /// [`WidgetError::Sign`] if signing fails.
     pub fn issue(
         &self,
@@ -780,7 +795,37 @@ impl<S: Borrow<TokenSigner>, C: Clock> WidgetTokenIssuer<S, C> {
         if !project.has_widget(&payload.widget_id) {
             return Err(WidgetError::UnknownWidget);
         }
+        payload
+            .identity
+            .check_token_room(self.identity_room(&payload))
+            .map_err(WidgetError::InvalidField)?;
         self.sign(payload)
+    }
+
+    /// The room a token for `payload` has for its reader identity
+    /// ([`ReaderIdentity::token_bytes`]): the largest payload the signer can
+    /// sign under [`MAX_TOKEN_LEN`](crate::token::MAX_TOKEN_LEN), less the
+    /// claims that do not come from the identity, at their longest.
+    fn identity_room(&self, payload: &WidgetPayload) -> usize {
+        let fixed = WidgetClaims {
+            iss: self.issuer.clone(),
+            sub: String::new(),
+            aud: self.audience(),
+            iat: MAX_NUMERIC_DATE,
+            exp: MAX_NUMERIC_DATE,
+            jti: "A".repeat(crate::secret::RANDOM_TOKEN_LEN),
+            email: String::new(),
+            given_name: String::new(),
+            family_name: String::new(),
+            name: String::new(),
+            groups: Vec::new(),
+            widget_id: payload.widget_id.clone(),
+            project_id: payload.project_id.clone(),
+        };
+        let fixed = serde_json::to_vec(&fixed).map_or(usize::MAX, |v| v.len());
+        self.signer()
+            .max_payload_len(TokenType::WIDGET_TOKEN)
+            .saturating_sub(fixed)
     }
 
     fn sign(&self, payload: WidgetPayload) -> Result<WidgetTokenResponse, WidgetError> {
@@ -804,7 +849,10 @@ impl<S: Borrow<TokenSigner>, C: Clock> WidgetTokenIssuer<S, C> {
             widget_id: payload.widget_id,
             project_id: payload.project_id,
         };
-        let access_token = self.signer().sign(&claims).map_err(WidgetError::Sign)?;
+        let access_token = self
+            .signer()
+            .sign_typed(TokenType::WIDGET_TOKEN, &claims)
+            .map_err(WidgetError::Sign)?;
         Ok(WidgetTokenResponse {
             access_token,
             token_type: "Bearer".to_owned(),
@@ -815,19 +863,22 @@ impl<S: Borrow<TokenSigner>, C: Clock> WidgetTokenIssuer<S, C> {
 
 /// Checks the secret against `project` (or a decoy when there is none, or
 /// when the host handed over a project with another id).
+///
+/// Both paths do the same work, by construction: one digest of the
+/// presented secret and one constant-time comparison; only which stored
+/// digest is compared depends on whether the project exists.
 fn authenticate<'p>(
     project: Option<&'p WidgetProject>,
     credentials: &ClientCredentials,
 ) -> Result<&'p WidgetProject, WidgetError> {
-    let secret = credentials.secret.expose().as_bytes();
-    match project.filter(|p| p.project_id == credentials.client_id) {
-        Some(p) if p.accepts_secret(secret) => Ok(p),
-        Some(_) => Err(WidgetError::InvalidClient),
-        None => {
-            // Same digest and comparison work as for a known project.
-            let _ = SecretDigest::decoy().verify(secret);
-            Err(WidgetError::InvalidClient)
-        }
+    let decoy = SecretDigest::decoy();
+    let project = project.filter(|p| p.project_id == credentials.client_id);
+    let stored = project.map_or(&decoy, |p| &p.secret);
+    let presented = presented_digest(credentials.secret.expose().as_bytes());
+    let matched = stored_digest_matches(stored, &presented);
+    match project {
+        Some(p) if matched => Ok(p),
+        _ => Err(WidgetError::InvalidClient),
     }
 }
 
@@ -929,6 +980,35 @@ mod tests {
         for (e, code, status) in cases {
             assert_eq!((e.oauth_error(), e.status()), (code, status), "{e:?}");
         }
+    }
+
+    #[test]
+    fn an_unknown_project_costs_the_same_digest_and_comparison_work_as_a_wrong_secret() {
+        let (project, secret) = WidgetProject::builder("p1").widget("w1").build().unwrap();
+        let creds = |id: &str, s: &str| ClientCredentials::new(id, ClientSecret::new(s));
+        crate::code::auth_work::take();
+        assert_eq!(
+            authenticate(Some(&project), &creds("p1", "wrong")).unwrap_err(),
+            WidgetError::InvalidClient
+        );
+        let wrong_secret = crate::code::auth_work::take();
+        assert_eq!(
+            authenticate(None, &creds("p1", "wrong")).unwrap_err(),
+            WidgetError::InvalidClient
+        );
+        let unknown = crate::code::auth_work::take();
+        assert_eq!(
+            authenticate(Some(&project), &creds("p2", secret.expose())).unwrap_err(),
+            WidgetError::InvalidClient,
+            "a project handed over under another id counts as unknown"
+        );
+        let other_id = crate::code::auth_work::take();
+        assert!(authenticate(Some(&project), &creds("p1", secret.expose())).is_ok());
+        let right = crate::code::auth_work::take();
+        assert_eq!(wrong_secret, (1, 1));
+        assert_eq!(unknown, wrong_secret);
+        assert_eq!(other_id, wrong_secret);
+        assert_eq!(right, wrong_secret);
     }
 
     #[test]

@@ -106,9 +106,22 @@ async fn keys_are_the_prefix_and_the_digest_and_never_hold_the_code() {
         .unwrap();
 
     let mut raw = raw(&server).await;
-    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut raw).await.unwrap();
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut raw).await.unwrap();
+    keys.sort();
     let expected = format!("{DEFAULT_CODE_PREFIX}{}", code.digest().to_hex());
-    assert_eq!(keys, std::slice::from_ref(&expected));
+    // Beside the code's entry: its client's set of outstanding codes, which
+    // holds digests only.
+    let outstanding = format!("{DEFAULT_CODE_PREFIX}outstanding:{}", config.client_id().as_str());
+    assert_eq!(keys, [expected.clone(), outstanding.clone()]);
+    assert_eq!(issuer.store().outstanding_key(config.client_id()), outstanding);
+    let members: Vec<String> = redis::cmd("ZRANGE")
+        .arg(&outstanding)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(members, [code.digest().to_hex()]);
     assert_eq!(issuer.store().key(&code.digest()), expected);
     let value: String = redis::cmd("GET").arg(&expected).query_async(&mut raw).await.unwrap();
     assert!(!value.contains(code.expose()), "the code itself is never stored");

@@ -560,10 +560,15 @@ struct Recording {
 impl CodeStore for Recording {
     type Error = <MemoryCodeStore as CodeStore>::Error;
 
-    async fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> Result<(), Self::Error> {
+    async fn insert_limited(
+        &self,
+        digest: CodeDigest,
+        grant: CodeGrant,
+        limit: usize,
+    ) -> Result<kb_sso::code::Insertion, Self::Error> {
         *self.last.lock().unwrap() = Some(grant.clone());
         self.inserts.fetch_add(1, Ordering::SeqCst);
-        self.inner.insert(digest, grant).await
+        self.inner.insert_limited(digest, grant, limit).await
     }
 
     async fn redeem(&self, digest: CodeDigest, now: OffsetDateTime) -> Result<Redemption, Self::Error> {

@@ -110,11 +110,22 @@ impl std::error::Error for CodesError {
 impl CodeStore for Codes {
     type Error = CodesError;
 
-    async fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> Result<(), CodesError> {
+    async fn insert_limited(
+        &self,
+        digest: CodeDigest,
+        grant: CodeGrant,
+        limit: usize,
+    ) -> Result<kb_sso::code::Insertion, CodesError> {
         match self {
-            Self::Memory(m) => m.insert(digest, grant).await.map_err(|e| CodesError(Box::new(e))),
+            Self::Memory(m) => m
+                .insert_limited(digest, grant, limit)
+                .await
+                .map_err(|e| CodesError(Box::new(e))),
             #[cfg(feature = "redis")]
-            Self::Redis(r) => r.insert(digest, grant).await.map_err(|e| CodesError(Box::new(e))),
+            Self::Redis(r) => r
+                .insert_limited(digest, grant, limit)
+                .await
+                .map_err(|e| CodesError(Box::new(e))),
         }
     }
 

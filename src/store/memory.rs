@@ -5,7 +5,7 @@
 //! on every insert (oldest first), so there is never a pause to scan a
 //! whole map.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::convert::Infallible;
 use std::future::{Future, ready};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::code::{CodeDigest, CodeGrant, CodeStore, ReaderIdentity, Redemption};
+use crate::code::{CodeDigest, CodeGrant, CodeStore, Insertion, ReaderIdentity, Redemption};
 use crate::config::{ConfigError, ConfigStore, JwtConfig};
 use crate::project::Project;
 use crate::secret::ClientId;
@@ -218,6 +218,13 @@ impl Shard {
 /// without a pass over the whole map; an entry with a longer lifetime than
 /// those behind it holds them back until it expires itself.
 ///
+/// Outstanding codes are counted per client id (for
+/// [`CodeStore::insert_limited`]): each client has a set of its live codes
+/// ordered by expiry. An insert first drops the client's codes that have
+/// expired, then checks the count and records the new code, under the
+/// client's own lock; a redemption (of any outcome but `Unknown`) removes
+/// the code from the set. Different clients never contend.
+///
 /// Memory: about 340 bytes per outstanding code for a typical grant (a
 /// UUID client id, short names, an email address, two reader groups) —
 /// measured by `cargo run --release --example bench_table` as the growth of
@@ -227,7 +234,12 @@ impl Shard {
 #[derive(Debug)]
 pub struct MemoryCodeStore {
     shards: Box<[PaddedShard]>,
+    clients: RwLock<HashMap<ClientId, Mutex<Outstanding>>>,
 }
+
+/// One client's outstanding codes: expiry (Unix nanoseconds) and digest,
+/// ordered by expiry.
+type Outstanding = BTreeSet<(i128, [u8; 32])>;
 
 /// A shard on cache lines of its own, so that threads working on
 /// neighbouring shards do not invalidate each other's lock word.
@@ -246,6 +258,60 @@ impl MemoryCodeStore {
     pub fn new() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| PaddedShard::default()).collect(),
+            clients: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Runs `f` on `client`'s outstanding codes (created empty if need be).
+    fn with_outstanding<T>(&self, client: &ClientId, f: impl FnOnce(&mut Outstanding) -> T) -> T {
+        // Every update of a set is a single set operation, so a panic
+        // elsewhere cannot leave one half-written: a poisoned lock is sound.
+        {
+            let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(set) = clients.get(client) {
+                return f(&mut set.lock().unwrap_or_else(|e| e.into_inner()));
+            }
+        }
+        let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
+        let set = clients.entry(client.clone()).or_default();
+        f(set.get_mut().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// How many outstanding (unredeemed, unexpired) codes `client` has at
+    /// `now`, for tests and metrics.
+    pub fn outstanding(&self, client: &ClientId, now: OffsetDateTime) -> usize {
+        let now = now.unix_timestamp_nanos();
+        let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
+        clients.get(client).map_or(0, |set| {
+            let set = set.lock().unwrap_or_else(|e| e.into_inner());
+            set.iter().filter(|(expires, _)| *expires > now).count()
+        })
+    }
+
+    /// Checks `client`'s count at `now` and reserves a place for `digest`.
+    fn reserve(&self, grant: &CodeGrant, digest: &CodeDigest, limit: usize) -> Insertion {
+        let now = grant.issued_at.unix_timestamp_nanos();
+        let entry = (grant.expires_at.unix_timestamp_nanos(), digest.0);
+        self.with_outstanding(&grant.client_id, |set| {
+            while set.first().is_some_and(|(expires, _)| *expires <= now) {
+                set.pop_first();
+            }
+            if set.len() >= limit {
+                let oldest = set.first().map_or(entry.0, |(expires, _)| *expires);
+                let retry_at = OffsetDateTime::from_unix_timestamp_nanos(oldest).unwrap_or(grant.expires_at);
+                return Insertion::LimitReached { retry_at };
+            }
+            set.insert(entry);
+            Insertion::Stored
+        })
+    }
+
+    /// Ends a code's place among its client's outstanding codes.
+    fn release(&self, grant: &CodeGrant, digest: &CodeDigest) {
+        let entry = (grant.expires_at.unix_timestamp_nanos(), digest.0);
+        let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(set) = clients.get(&grant.client_id) {
+            set.lock().unwrap_or_else(|e| e.into_inner()).remove(&entry);
         }
     }
 
@@ -279,37 +345,69 @@ impl MemoryCodeStore {
         }
     }
 
+    #[cfg(test)]
     fn insert_now(&self, digest: CodeDigest, grant: CodeGrant) {
-        let packed = packed::pack(&grant);
-        let mut shard = self.shard(&digest);
-        shard.evict(grant.issued_at, EVICT_PER_INSERT);
-        // Never overwrite: a 256-bit collision is not going to happen, but
-        // if it did the first grant must not be replaced.
-        if let std::collections::hash_map::Entry::Vacant(slot) = shard.entries.entry(digest) {
-            slot.insert(packed);
-            shard.queue.push_back((ceil_seconds(grant.expires_at), digest));
+        let _ = self.insert_limited_now(digest, grant, usize::MAX);
+    }
+
+    fn insert_limited_now(&self, digest: CodeDigest, grant: CodeGrant, limit: usize) -> Insertion {
+        let answer = self.reserve(&grant, &digest, limit);
+        if answer != Insertion::Stored {
+            return answer;
         }
+        let packed = packed::pack(&grant);
+        let stored = {
+            let mut shard = self.shard(&digest);
+            shard.evict(grant.issued_at, EVICT_PER_INSERT);
+            // Never overwrite: a 256-bit collision is not going to happen,
+            // but if it did the first grant must not be replaced.
+            match shard.entries.entry(digest) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(packed);
+                    shard.queue.push_back((ceil_seconds(grant.expires_at), digest));
+                    true
+                }
+                std::collections::hash_map::Entry::Occupied(_) => false,
+            }
+        };
+        if !stored {
+            self.release(&grant, &digest);
+        }
+        Insertion::Stored
     }
 
     fn redeem_now(&self, digest: CodeDigest, now: OffsetDateTime) -> Redemption {
-        let (used, copy) = {
+        let (used, expired, bytes) = {
             let mut shard = self.shard(&digest);
             let Some(entry) = shard.entries.get_mut(&digest) else {
                 return Redemption::Unknown;
             };
             let used = packed::is_used(entry);
             if !used && packed::expires_at(entry).is_none_or(|e| now >= e) {
-                shard.entries.remove(&digest);
-                return Redemption::Expired;
+                let removed = shard.entries.remove(&digest).unwrap_or_default();
+                (false, true, removed)
+            } else {
+                packed::mark_used(entry);
+                (used, false, Box::<[u8]>::from(&entry[..]))
             }
-            packed::mark_used(entry);
-            (used, Box::<[u8]>::from(&entry[..]))
         };
-        match packed::unpack(&copy) {
-            Some(grant) if used => Redemption::AlreadyUsed(Box::new(grant)),
-            Some(grant) => Redemption::Redeemed(grant),
-            // Only this module packs entries; it cannot happen.
-            None => Redemption::Unknown,
+        // Only this module packs entries; `None` cannot happen.
+        let Some(grant) = packed::unpack(&bytes) else {
+            return if expired {
+                Redemption::Expired
+            } else {
+                Redemption::Unknown
+            };
+        };
+        if used {
+            return Redemption::AlreadyUsed(Box::new(grant));
+        }
+        // This call ended the code: it is no longer outstanding.
+        self.release(&grant, &digest);
+        if expired {
+            Redemption::Expired
+        } else {
+            Redemption::Redeemed(grant)
         }
     }
 }
@@ -317,9 +415,13 @@ impl MemoryCodeStore {
 impl CodeStore for MemoryCodeStore {
     type Error = Infallible;
 
-    fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> impl Future<Output = Result<(), Infallible>> + Send {
-        self.insert_now(digest, grant);
-        ready(Ok(()))
+    fn insert_limited(
+        &self,
+        digest: CodeDigest,
+        grant: CodeGrant,
+        limit: usize,
+    ) -> impl Future<Output = Result<Insertion, Infallible>> + Send {
+        ready(Ok(self.insert_limited_now(digest, grant, limit)))
     }
 
     fn redeem(
@@ -333,6 +435,15 @@ impl CodeStore for MemoryCodeStore {
 
 impl<T: CodeStore> CodeStore for std::sync::Arc<T> {
     type Error = T::Error;
+
+    fn insert_limited(
+        &self,
+        digest: CodeDigest,
+        grant: CodeGrant,
+        limit: usize,
+    ) -> impl Future<Output = Result<Insertion, Self::Error>> + Send {
+        (**self).insert_limited(digest, grant, limit)
+    }
 
     fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> impl Future<Output = Result<(), Self::Error>> + Send {
         (**self).insert(digest, grant)

@@ -34,6 +34,17 @@
 //!   [`Redemption::Expired`] once and is deleted, even if Redis still holds
 //!   it. App instances therefore need clocks that roughly agree with each
 //!   other, not with the Redis server.
+//! - **Outstanding codes per client.** Each client id has a sorted set
+//!   (`<prefix>outstanding:<client id>`) of its live codes' digests scored
+//!   by their expiry (unix ms). [`CodeStore::insert_limited`] is one Lua
+//!   script: it drops the members whose expiry has passed (as of the grant's
+//!   `issued_at`), answers [`Insertion::LimitReached`] if as many as the
+//!   limit remain, and otherwise writes the entry (`SET NX PX`) and adds its
+//!   digest, extending the set's time to live to the entry's. The redemption
+//!   script removes the digest from its client's set whenever it ends a live
+//!   code (redeemed or expired). The scripts reach the set by a key computed
+//!   from the stored grant, so the store needs one Redis server (with
+//!   replicas if wanted), not Redis Cluster.
 //! - **No overwrite.** `NX` never replaces an entry; inserting under a digest
 //!   that is taken fails with [`RedisStoreError::DigestInUse`] instead of
 //!   handing out a second code that would redeem to the first grant.
@@ -67,7 +78,7 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, Cmd, ErrorKind, FromRedisValue, RedisError, Script, ScriptInvocation};
 use time::OffsetDateTime;
 
-use crate::code::{CodeDigest, CodeGrant, CodeStore, Redemption};
+use crate::code::{CodeDigest, CodeGrant, CodeStore, Insertion, Redemption};
 
 /// How long one command may take before it fails with
 /// [`RedisStoreError::Timeout`], unless configured otherwise.
@@ -270,10 +281,18 @@ const EXPIRED: i64 = 3;
 const MALFORMED: i64 = 4;
 
 /// The redemption, as one script: KEYS[1] is the entry, ARGV[1] the
-/// caller's `now` in unix milliseconds. Answers `{code, grant JSON or ''}`.
+/// caller's `now` in unix milliseconds, ARGV[2] the key prefix of the
+/// clients' outstanding sets, ARGV[3] the digest in hex. Answers
+/// `{code, grant JSON or ''}`.
 static REDEEM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+local function release(grant)
+  local ok, g = pcall(cjson.decode, grant)
+  if ok and type(g) == 'table' and type(g.client_id) == 'string' then
+    redis.call('ZREM', ARGV[2] .. g.client_id, ARGV[3])
+  end
+end
 local v = redis.call('GET', KEYS[1])
 if not v then return {0, ''} end
 local tag = string.sub(v, 1, 2)
@@ -287,13 +306,46 @@ local now = tonumber(ARGV[1])
 if not expires or not now then return {4, ''} end
 if now >= expires then
   redis.call('DEL', KEYS[1])
+  release(grant)
   return {3, ''}
 end
 redis.call('SET', KEYS[1], 'U|' .. rest, 'KEEPTTL')
+release(grant)
 return {1, grant}
 ",
     )
 });
+
+/// Reply codes of the insertion script.
+const INSERT_STORED: i64 = 0;
+const INSERT_TAKEN: i64 = 1;
+const INSERT_LIMITED: i64 = 2;
+
+/// The insertion, as one script: KEYS[1] is the entry, KEYS[2] the client's
+/// outstanding set; ARGV is the value, its time to live (ms), the grant's
+/// `issued_at` and `expires_at` (unix ms), the limit and the digest in hex.
+/// Answers `{0, ''}` when stored, `{1, ''}` when the key is taken, and
+/// `{2, <oldest expiry, unix ms>}` at the limit.
+static INSERT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  return {2, oldest[2]}
+end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, ''} end
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[6])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+return {0, ''}
+",
+    )
+});
+
+/// The middle of an outstanding-set key: `<prefix>outstanding:<client id>`.
+const OUTSTANDING: &str = "outstanding:";
 
 /// Unix time in whole milliseconds (floored).
 fn unix_millis(t: OffsetDateTime) -> i64 {
@@ -378,24 +430,53 @@ impl RedisCodeStore {
         self.prefix.key(&digest.to_hex())
     }
 
-    async fn insert_grant(&self, digest: CodeDigest, grant: CodeGrant) -> Result<(), RedisStoreError> {
-        let mut cmd = ::redis::cmd("SET");
-        cmd.arg(self.key(&digest))
+    /// The Redis key of a client's set of outstanding codes.
+    pub fn outstanding_key(&self, client_id: &crate::secret::ClientId) -> String {
+        self.prefix.key(&format!("{OUTSTANDING}{}", client_id.as_str()))
+    }
+
+    async fn insert_grant(
+        &self,
+        digest: CodeDigest,
+        grant: CodeGrant,
+        limit: usize,
+    ) -> Result<Insertion, RedisStoreError> {
+        let mut invocation = INSERT.key(self.key(&digest));
+        invocation
+            .key(self.outstanding_key(&grant.client_id))
             .arg(encode_live(&grant)?)
-            .arg("NX")
-            .arg("PX")
-            .arg(entry_ttl_millis(&grant));
-        // `OK` when written, nil when the key was taken.
-        let written: Option<String> = self.conn.query(&cmd).await?;
-        match written {
-            Some(_) => Ok(()),
-            None => Err(RedisStoreError::DigestInUse),
+            .arg(entry_ttl_millis(&grant))
+            .arg(unix_millis(grant.issued_at))
+            .arg(unix_millis(grant.expires_at))
+            .arg(u64::try_from(limit).unwrap_or(u64::MAX))
+            .arg(digest.to_hex());
+        let (status, detail): (i64, String) = self.conn.eval(&invocation).await?;
+        match status {
+            INSERT_STORED => Ok(Insertion::Stored),
+            INSERT_TAKEN => Err(RedisStoreError::DigestInUse),
+            INSERT_LIMITED => {
+                let ms = detail
+                    .parse::<f64>()
+                    .map_err(|_| RedisStoreError::BadData("the insertion script answered no expiry".to_owned()))?;
+                // Scores are whole milliseconds this store wrote.
+                #[allow(clippy::cast_possible_truncation)]
+                let ms = ms as i64;
+                let retry_at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                    .map_err(|_| RedisStoreError::BadData("an outstanding code's expiry is out of range".to_owned()))?;
+                Ok(Insertion::LimitReached { retry_at })
+            }
+            other => Err(RedisStoreError::BadData(format!(
+                "the insertion script answered {other}"
+            ))),
         }
     }
 
     async fn redeem_grant(&self, digest: CodeDigest, now: OffsetDateTime) -> Result<Redemption, RedisStoreError> {
         let mut invocation = REDEEM.key(self.key(&digest));
-        invocation.arg(unix_millis(now));
+        invocation
+            .arg(unix_millis(now))
+            .arg(self.prefix.key(OUTSTANDING))
+            .arg(digest.to_hex());
         let (status, grant): (i64, Vec<u8>) = self.conn.eval(&invocation).await?;
         decode_reply(status, &grant)
     }
@@ -404,13 +485,20 @@ impl RedisCodeStore {
 impl CodeStore for RedisCodeStore {
     type Error = RedisStoreError;
 
-    /// `SET key value NX PX ttl`.
+    /// One atomic script: drop the client's expired codes from its
+    /// outstanding set, refuse at the limit, else `SET key value NX PX ttl`
+    /// and add the digest to the set.
     ///
     /// # Errors
     /// [`RedisStoreError::DigestInUse`] if the key is taken (it is left
     /// alone); any connection, timeout or server failure.
-    fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> impl Future<Output = Result<(), RedisStoreError>> + Send {
-        self.insert_grant(digest, grant)
+    fn insert_limited(
+        &self,
+        digest: CodeDigest,
+        grant: CodeGrant,
+        limit: usize,
+    ) -> impl Future<Output = Result<Insertion, RedisStoreError>> + Send {
+        self.insert_grant(digest, grant, limit)
     }
 
     /// One atomic script: a live grant becomes a tombstone and is returned;
