@@ -46,12 +46,12 @@ async fn main() -> ExitCode {
             ("--login-url", Some(v)) => login_url = v,
             ("--project", Some(v)) => project_file = Some(v),
             ("--redis", Some(v)) => redis_url = Some(v),
-            ("--max-failed-auth", Some(v)) => match v.parse() {
-                Ok(n) if n > 0 => limits.failed_auth = kb_sso::limit::Limit::per_minute(n),
+            ("--max-failed-auth", Some(v)) => match v.parse().map(kb_sso::limit::Limit::per_minute) {
+                Ok(Ok(limit)) => limits.failed_auth = limit,
                 _ => return fail(&format!("--max-failed-auth: not a positive number: {v}")),
             },
-            ("--max-failed-redemptions", Some(v)) => match v.parse() {
-                Ok(n) if n > 0 => limits.failed_redemption = kb_sso::limit::Limit::per_minute(n),
+            ("--max-failed-redemptions", Some(v)) => match v.parse().map(kb_sso::limit::Limit::per_minute) {
+                Ok(Ok(limit)) => limits.failed_redemption = limit,
                 _ => return fail(&format!("--max-failed-redemptions: not a positive number: {v}")),
             },
             _ => return fail(USAGE),

@@ -22,6 +22,7 @@
 //! // Anything that could leave the KB is refused ...
 //! assert!(policy.check("/\\evil.com").is_err());
 //! assert!(policy.check("/..//evil.com").is_err());
+//! assert!(policy.check("/%2E%2E%2F%2Fevil.com").is_err());
 //! // ... and handlers send the reader home instead.
 //! let fallback = policy.resolve_or_home(Some("https://evil.com/"));
 //! assert_eq!(fallback.as_str(), "https://kb.example.com/docs");
@@ -47,7 +48,18 @@
 //!    leads;
 //! 5. resolved against the KB's base URL, it has the base's origin (scheme,
 //!    host and port) and its path does not start with `//`;
-//! 6. its relative form ([`SafeRedirect::path_and_query`]) passes rules 1
+//! 6. when it has a `%`, the decision is the same for its decoded form: the
+//!    text decoded once, resolved against the base URL, has the base's
+//!    origin and a path not starting with `//`; and its path decoded once,
+//!    with `.` and `..` segments then removed, neither starts with `//` nor
+//!    differs from the resolved path decoded once. So an encoded dot or
+//!    slash, in any case and mix (`%2E%2E`, `.%2e`, `%2e.`, `..%2F`), can
+//!    not make a dot segment that means something else once decoded:
+//!    `/%2E%2E%2F%2Fevil.com` (decoded `/..//evil.com`) and
+//!    `/docs%2F..%2Fadmin` are refused, while `/docs/a.b`, `/docs/%20x`
+//!    and `/docs/%2e%2e/faq` (the same path to browsers and servers) are
+//!    accepted;
+//! 7. its relative form ([`SafeRedirect::path_and_query`]) passes rules 1
 //!    to 4 too, so that the form sent to the customer app as `redirectPath`
 //!    is accepted when it comes back.
 //!
@@ -103,6 +115,11 @@ pub enum RedirectError {
     /// The target resolves to another origin than the KB's.
     #[error("redirect target leaves this site")]
     CrossOrigin,
+    /// Decoding the target once changes which segments `.` and `..`
+    /// remove (an encoded dot or slash), so a browser and a server that
+    /// decodes could reach different paths.
+    #[error("redirect target has dot segments that change meaning when decoded")]
+    AmbiguousDotSegment,
     /// The base URL given to [`RedirectPolicy::new`] is not `http` or
     /// `https` with a host.
     #[error("base URL must be http or https with a host")]
@@ -188,7 +205,23 @@ impl RedirectPolicy {
     ///
     /// A [`RedirectError`] naming the first rule the target breaks.
     pub fn check(&self, target: &str) -> Result<SafeRedirect, RedirectError> {
-        check_text(target)?;
+        let decoded = check_text(target)?;
+        let url = self.resolve(target)?;
+        if let Some(decoded) = decoded {
+            // Rule 6: the decoded form must be as acceptable as the target.
+            self.resolve(&decoded)?;
+            check_decoded_path(target, &url)?;
+        }
+        // The relative form must survive a round trip through the customer
+        // app, and the absolute form goes into a header.
+        check_text(&url[Position::BeforePath..])?;
+        check_chars(url.as_str(), false)?;
+        Ok(SafeRedirect { url })
+    }
+
+    /// Rule 5: `target` resolved against the base, on the base's origin and
+    /// with a path not starting with `//`.
+    fn resolve(&self, target: &str) -> Result<Url, RedirectError> {
         let url = self.base.join(target).map_err(|_| RedirectError::NotAPath)?;
         if url.origin() != self.base.origin() || !url.username().is_empty() || url.password().is_some() {
             return Err(RedirectError::CrossOrigin);
@@ -196,11 +229,7 @@ impl RedirectPolicy {
         if url.path().starts_with("//") {
             return Err(RedirectError::ProtocolRelative);
         }
-        // The relative form must survive a round trip through the customer
-        // app, and the absolute form goes into a header.
-        check_text(&url[Position::BeforePath..])?;
-        check_chars(url.as_str(), false)?;
-        Ok(SafeRedirect { url })
+        Ok(url)
     }
 
     /// The checked target, or the home page when `target` is missing, empty
@@ -282,7 +311,8 @@ pub fn append_query(url: &Url, pairs: &[(&str, &str)]) -> Url {
 }
 
 /// Rules 1 to 4: length, characters and shape, before and after decoding.
-fn check_text(target: &str) -> Result<(), RedirectError> {
+/// Returns the text decoded once, if it had a `%`.
+fn check_text(target: &str) -> Result<Option<String>, RedirectError> {
     if target.is_empty() {
         return Err(RedirectError::Empty);
     }
@@ -295,8 +325,53 @@ fn check_text(target: &str) -> Result<(), RedirectError> {
         let decoded = percent_decode_once(target)?;
         check_chars(&decoded, true)?;
         check_shape(&decoded)?;
+        return Ok(Some(decoded));
+    }
+    Ok(None)
+}
+
+/// Rule 6, for paths: the path of `target` decoded once, with dot segments
+/// then removed, must be the path `url` (the target resolved as it is)
+/// decoded once, and must not start with `//`.
+fn check_decoded_path(target: &str, url: &Url) -> Result<(), RedirectError> {
+    let raw_path = target.split(['?', '#']).next().unwrap_or(target);
+    let decoded_then_resolved = remove_dot_segments(&percent_decode_once(raw_path)?);
+    if decoded_then_resolved.starts_with("//") {
+        return Err(RedirectError::ProtocolRelative);
+    }
+    let resolved_then_decoded = percent_decode_once(url.path())?;
+    if decoded_then_resolved != resolved_then_decoded {
+        return Err(RedirectError::AmbiguousDotSegment);
     }
     Ok(())
+}
+
+/// Removes `.` and `..` segments from an absolute path as the URL standard
+/// does: `..` drops the segment before it (never the root), and a final `.`
+/// or `..` leaves a trailing `/`. Only literal dots count: the path is
+/// already decoded.
+fn remove_dot_segments(path: &str) -> String {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    let segments: Vec<&str> = rest.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    let mut out: Vec<&str> = Vec::with_capacity(segments.len());
+    for (i, segment) in segments.into_iter().enumerate() {
+        match segment {
+            ".." => {
+                out.pop();
+                if i == last {
+                    out.push("");
+                }
+            }
+            "." => {
+                if i == last {
+                    out.push("");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    format!("/{}", out.join("/"))
 }
 
 /// No control characters, no backslash, no whitespace (but a plain space
@@ -420,6 +495,66 @@ mod tests {
         assert_eq!(refused("/a/../..//evil.com"), RedirectError::ProtocolRelative);
         assert_eq!(refused("/%2e%2e//evil.com"), RedirectError::ProtocolRelative);
         assert_eq!(refused("/%2E//evil.com"), RedirectError::ProtocolRelative);
+    }
+
+    #[test]
+    fn encoded_dot_segments_reaching_double_slash_are_refused() {
+        for target in [
+            "/%2E%2E%2F%2Fevil.com",
+            "/%2e%2E%2f%2Fevil.com",
+            "/.%2E%2F%2Fevil.com",
+            "/%2E.%2F/evil.com",
+            "/..%2F%2Fevil.com",
+            "/..%2F/evil.com",
+            "/%2E%2F%2Fevil.com",
+            "/docs%2F..%2F..%2F%2Fevil.com",
+            "/docs/%2E%2E%2F%2Fevil.com?x=1#f",
+            // Decoded once to `/%2e%2e//evil.com`, which itself resolves
+            // to `//evil.com`.
+            "/%252e%252e%2F%2Fevil.com",
+        ] {
+            assert_eq!(refused(target), RedirectError::ProtocolRelative, "{target}");
+        }
+    }
+
+    #[test]
+    fn encoded_dot_segments_with_backslashes_are_refused() {
+        for target in ["/%2E%2E%5C%5Cevil.com", "/..%5Cevil.com", "/%2e%2e%5c/evil.com"] {
+            assert_eq!(refused(target), RedirectError::Backslash, "{target}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_that_change_meaning_when_decoded_are_refused() {
+        for target in [
+            "/docs%2F..%2Fadmin",
+            "/%2E%2E%2Fdocs",
+            "/a%2Fb/../c",
+            "/docs/x%2F%2E%2E",
+            "/docs/.%2e%2Fadmin",
+            "/docs/%2E%2F",
+        ] {
+            assert_eq!(refused(target), RedirectError::AmbiguousDotSegment, "{target}");
+        }
+    }
+
+    #[test]
+    fn dots_and_encodings_in_ordinary_paths_are_accepted() {
+        for (target, path) in [
+            ("/docs/a.b", "/docs/a.b"),
+            ("/docs/%20x", "/docs/%20x"),
+            ("/docs/.hidden", "/docs/.hidden"),
+            ("/docs/a..b/...", "/docs/a..b/..."),
+            ("/docs/%2Ehtaccess", "/docs/%2Ehtaccess"),
+            ("/docs/..%20", "/docs/..%20"),
+            ("/a%2Fb", "/a%2Fb"),
+            ("/v1.2/x%2Ey?q=..%2F..%2F#..%2F", "/v1.2/x%2Ey?q=..%2F..%2F#..%2F"),
+            // An encoded dot segment that browsers and servers both resolve.
+            ("/docs/%2e%2e/faq", "/faq"),
+            ("/docs/%2E/faq", "/docs/faq"),
+        ] {
+            assert_eq!(accepted(target).path_and_query(), path, "{target}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Property tests of redirect targets: whatever is accepted stays on the
 //! KB's origin, is safe for a `Location` header and survives a round trip
-//! through its relative form.
+//! through its relative form; and percent-encoding a refused target does
+//! not get it accepted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use kb_sso::redirect::{RedirectPolicy, SafeRedirect};
@@ -106,6 +107,78 @@ fn target() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Pieces of dot-segment attacks, as they read decoded.
+const DOT_PIECES: &[&str] = &[
+    "/", "//", "..", ".", "evil.com", "docs", "a.b", "\\", "?", "#", " ", "@",
+];
+
+/// Targets as they read once decoded: mostly dot-segment attacks, or the
+/// general pieces without a `%`.
+fn decoded_target() -> impl Strategy<Value = String> {
+    let pieces: Vec<&'static str> = PIECES.iter().copied().filter(|p| !p.contains('%')).collect();
+    let general = prop::collection::vec(prop::sample::select(pieces), 0..12);
+    let dots = prop::collection::vec(prop::sample::select(DOT_PIECES), 0..8);
+    (
+        prop::option::weighted(0.9, Just("/")),
+        prop_oneof![3 => dots, 1 => general],
+    )
+        .prop_map(|(lead, pieces)| {
+            let mut s = String::from(lead.unwrap_or(""));
+            for p in pieces {
+                s.push_str(p);
+            }
+            s
+        })
+}
+
+/// `text` with some characters percent-encoded: `mask[i]` bit 0 says
+/// whether the i-th character (cycling) is encoded, bit 1 in lower-case
+/// hex.
+fn encode_some(text: &str, mask: &[u8]) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        let m = mask.get(i % mask.len().max(1)).copied().unwrap_or(0);
+        if m & 1 == 1 {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                if m & 2 == 2 {
+                    out.push_str(&format!("%{b:02x}"));
+                } else {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `text` decoded once, if every `%` starts a valid escape and the bytes
+/// are UTF-8.
+fn decode_once(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The decoded form as a target: a plain space is the one character
+/// accepted only when encoded, so it is written `%20`.
+fn as_target(decoded: &str) -> String {
+    decoded.replace(' ', "%20")
+}
+
 fn same_origin(url: &Url, base: &Url) -> bool {
     url.scheme() == base.scheme()
         && url.host() == base.host()
@@ -178,6 +251,42 @@ proptest! {
                 .unwrap();
             prop_assert_eq!(policy.check(&back), Ok(r));
             prop_assert_eq!(out.fragment(), Some("/x"));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    /// Encoding any characters of a refused target, in any case, does not
+    /// get it accepted; an accepted encoded target stays on the origin.
+    #[test]
+    fn encoding_a_refused_target_keeps_it_refused(
+        base in base(),
+        decoded in decoded_target(),
+        mask in prop::collection::vec(0u8..4, 1..16),
+    ) {
+        let policy = RedirectPolicy::new(&base).unwrap();
+        let encoded = encode_some(&decoded, &mask);
+        prop_assert_eq!(decode_once(&encoded), Some(decoded.clone()));
+        let plain = policy.check(&as_target(&decoded));
+        if let Ok(r) = policy.check(&encoded) {
+            assert_safe(&r, &base);
+            prop_assert!(plain.is_ok(), "{:?} accepted, its decoded form {:?} refused: {:?}", encoded, decoded, plain);
+        }
+    }
+
+    /// The same for any target: if its decoded form (without a `%` left
+    /// to decode) is refused, so is the target.
+    #[test]
+    fn targets_whose_decoded_form_is_refused_are_refused(base in base(), t in target()) {
+        let policy = RedirectPolicy::new(&base).unwrap();
+        let decoded = decode_once(&t).filter(|d| !d.contains('%'));
+        if let Some(decoded) = decoded.filter(|d| policy.check(&as_target(d)).is_err()) {
+            prop_assert!(policy.check(&t).is_err(), "{:?} accepted, its decoded form {:?} refused", t, decoded);
+        }
+        if let Ok(r) = policy.check(&t) {
+            assert_safe(&r, &base);
         }
     }
 }
