@@ -160,7 +160,9 @@ pub enum PayloadError {
     /// The identity fields together ([`ReaderIdentity::token_bytes`]) are
     /// more than a token has room for: refused before anything is issued,
     /// so that no code or token is promised that could not be signed.
-    #[error("the reader's identity is too large for a token: {size} bytes, at most {max}")]
+    #[error(
+        "the reader's identity is too large: {size} bytes, at most {max} (its names, email and reader groups must fit in a signed token and a session cookie)"
+    )]
     IdentityTooLarge {
         /// The identity's encoded size, in bytes.
         size: usize,

@@ -168,7 +168,13 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLim
     ///
     /// # Errors
     /// [`SetupError::KbUrl`] when `kb_url` is not an absolute http(s) URL.
-    pub fn new(identity: IdentityServer<CS, S, C>, sessions: SessionCodec, kb_url: &Url) -> Result<Self, SetupError> {
+    pub fn new(
+        mut identity: IdentityServer<CS, S, C>,
+        sessions: SessionCodec,
+        kb_url: &Url,
+    ) -> Result<Self, SetupError> {
+        // Every code issued must open a session whose cookie a browser keeps.
+        identity.cap_identity_room(crate::session::identity_room());
         let redirects = RedirectPolicy::new(kb_url)?;
         let mut keys = KeySet::new();
         // A fresh set holds no kid yet, so this insert cannot collide.
@@ -531,8 +537,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             }
         };
         let mut resp = redirect(&target);
-        if let Err(r) = self.open_session(&mut resp, &session, now) {
-            return r;
+        if let Err(e) = self.open_session(&mut resp, &session, now) {
+            return too_large_session(&e);
         }
         if verifier.is_some() {
             set_cookie(&mut resp, &self.verifier_cookie("", 0));
@@ -906,8 +912,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
                 Some(c) if c.is_enabled() => {
                     let session = v.into_session(now);
                     let mut resp = redirect(target);
-                    if let Err(r) = self.open_session(&mut resp, &session, now) {
-                        return r;
+                    if let Err(e) = self.open_session(&mut resp, &session, now) {
+                        return too_large_session(&e);
                     }
                     resp
                 }
@@ -1027,19 +1033,16 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// Sets the session cookie for `session` on `resp`.
     ///
     /// # Errors
-    /// A 400 answer when the session is too large for a cookie a browser
-    /// keeps: it is refused rather than issued and then dropped.
+    /// [`SessionError::TooLarge`](crate::session::SessionError::TooLarge)
+    /// when the session is too large for a cookie a browser keeps: it is
+    /// refused (see [`too_large_session`]) rather than issued and dropped.
     fn open_session(
         &self,
         resp: &mut Response<Vec<u8>>,
         session: &ReaderSession,
         now: OffsetDateTime,
-    ) -> Result<(), Response<Vec<u8>>> {
-        let value = self
-            .site
-            .sessions
-            .encode(session)
-            .map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()))?;
+    ) -> Result<(), crate::session::SessionError> {
+        let value = self.site.sessions.encode(session)?;
         let max_age = (session.expires_at.unix_timestamp() - now.unix_timestamp()).max(0);
         set_cookie(resp, &self.session_cookie(&value, max_age));
         Ok(())
@@ -1255,6 +1258,11 @@ fn widget_error(e: &WidgetError) -> Response<Vec<u8>> {
         return unauthorized("client authentication failed");
     }
     error(status, e.oauth_error(), &e.to_string())
+}
+
+/// 400: the session cannot be carried in a cookie a browser keeps.
+fn too_large_session(e: &crate::session::SessionError) -> Response<Vec<u8>> {
+    error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string())
 }
 
 fn unavailable() -> Response<Vec<u8>> {

@@ -183,6 +183,13 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         id_room.min(access_room)
     }
 
+    /// Caps the room for a reader identity at `room` bytes (for example what
+    /// a session cookie holds), below what the tokens allow.
+    pub(crate) fn cap_identity_room(&mut self, room: usize) {
+        let room = self.identity_room().min(room);
+        self.codes.set_token_room(room);
+    }
+
     fn update_token_room(&mut self) {
         let room = self.identity_room();
         self.codes.set_token_room(room);

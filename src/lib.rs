@@ -103,7 +103,7 @@
 //! With the `http` feature, `client` builds the customer app's requests as
 //! `http::Request` values and parses the answers: the code request (checked
 //! before it is sent, and bound to the reader's browser by the KB's
-//! `codeChallenge`: [`CodeRequestBuilder::for_sign_in`]), the callback URL,
+//! `codeChallenge`: `CodeRequestBuilder::for_sign_in`), the callback URL,
 //! handshake token signing and the widget token request.
 //!
 //! ## Login page, domain routing, administration

@@ -74,6 +74,30 @@ pub struct ReaderSession {
     pub expires_at: OffsetDateTime,
 }
 
+/// The room, in bytes, a session cookie has for a reader identity as
+/// [`ReaderIdentity::token_bytes`](crate::code::ReaderIdentity::token_bytes)
+/// counts it: a code-flow session of any identity within it encodes to at
+/// most [`MAX_ENCODED_LEN`] bytes. A KB site caps code requests at this, so
+/// that every code issued can open a session.
+pub fn identity_room() -> usize {
+    // The identity-free part at its longest: a client id, a 43-character
+    // jti and a 12-digit expiry.
+    let empty = ReaderSession {
+        username: String::new(),
+        email: String::new(),
+        first_name: String::new(),
+        last_name: String::new(),
+        groups: Vec::new(),
+        client_id: ClientId::parse("00000000-0000-4000-8000-000000000000").unwrap_or_else(|_| ClientId::generate()),
+        jti: "A".repeat(crate::secret::RANDOM_TOKEN_LEN),
+        expires_at: OffsetDateTime::from_unix_timestamp(crate::token::MAX_NUMERIC_DATE)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+    };
+    let fixed = serde_json::to_vec(&empty).map_or(0, |j| j.len());
+    let json_room = (MAX_ENCODED_LEN - VERSION.len() - 2 - TAG_B64_LEN) * 3 / 4;
+    json_room.saturating_sub(fixed)
+}
+
 impl ReaderSession {
     /// Whether the session is still open at `now`.
     pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {

@@ -441,3 +441,38 @@ fn the_demo_configuration_refuses_replayable_and_everlasting_handshake_tokens() 
     assert!(session_cookie(&replay).is_none());
     assert_eq!(error_of(&replay).as_deref(), Some("replayed"));
 }
+
+#[test]
+fn every_code_issued_opens_a_session_whose_cookie_a_browser_keeps() {
+    let f = Fixture::new();
+    let mut refused = 0;
+    for n in 0..=100 {
+        let groups: Vec<String> = (0..n).map(|i| format!("\"group-{i:024}\"")).collect();
+        let body = format!(
+            r#"{{"username":"john.doe","firstName":"John","lastName":"Doe","emailId":"john.doe@example.com","readerGroupIds":[{}]}}"#,
+            groups.join(",")
+        );
+        let req = f.code_request(&f.project.client_id, &f.project.primary_secret, &body);
+        let resp = f.send(req, "192.0.2.2");
+        if resp.status() == StatusCode::BAD_REQUEST {
+            // Refused up front, with the reason, and no code to burn.
+            let v: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+            assert!(v["error_description"].as_str().unwrap().contains("too large"), "{v}");
+            refused += 1;
+            continue;
+        }
+        assert_eq!(resp.status(), StatusCode::OK, "{n} groups");
+        let v: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+        let code = v["code"].as_str().unwrap();
+        let resp = f.get(&format!("/jwt/authorize?code={code}"), None, "192.0.2.2");
+        assert_eq!(resp.status(), StatusCode::FOUND, "{n} groups: the code opens a session");
+        let cookie = set_cookies(&resp)
+            .into_iter()
+            .find(|c| c.starts_with("__Host-kb_session="))
+            .unwrap();
+        assert!(cookie.len() < 4096, "{n} groups: {} bytes", cookie.len());
+        assert!(f.signed_in(cookie.split(';').next().unwrap()));
+    }
+    assert!(refused > 0, "the largest group lists do not fit a cookie");
+    assert!(refused < 100, "ordinary group lists do");
+}
