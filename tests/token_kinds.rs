@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use kb_sso::identity::id_token_validation;
+use kb_sso::jose::TokenType;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
-use kb_sso::token::TokenType;
 use kb_sso::widget::widget_validation;
 use kb_sso::{
     AccessTokenClaims, ClientCredentials, CodeIssuer, IdTokenClaims, IdentityServer, JwtConfig, KeySet, Project,
