@@ -120,7 +120,8 @@ impl TokenSigner {
 mod tests {
     use super::*;
     use crate::jose::test_support::*;
-    use crate::jose::{KeySet, Validation, VerificationKey, Verified, VerifyError};
+    use crate::jose::{Verified, VerifyError};
+    use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
     use serde_json::json;
 
     #[test]
@@ -192,10 +193,11 @@ mod tests {
 
         // jsonwebtoken::encode -> ours, both algorithms.
         let ed = ed_key("ed-2");
-        let SigningSecret::Ed25519(dalek) = &ed.secret else {
-            panic!("not ed25519")
-        };
-        let der = dalek.to_pkcs8_der().unwrap();
+        let pem = ed.to_pkcs8_pem().unwrap();
+        let der = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem)
+            .unwrap()
+            .to_pkcs8_der()
+            .unwrap();
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
         header.kid = Some("ed-2".into());
         let token = jsonwebtoken::encode(

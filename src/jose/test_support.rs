@@ -7,9 +7,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 pub(crate) use time::OffsetDateTime;
 
-pub(crate) use super::{
-    KeySet, MAX_LEEWAY_SECS, MAX_NUMERIC_DATE, MAX_TOKEN_LEN, SigningKey, Validation, Verifier, VerifyError,
-};
+pub(crate) use super::{KeySet, SigningKey, Validation, Verifier, VerifyError};
 
 /// 2026-01-01T00:00:00Z.
 pub(crate) const T0: i64 = 1_767_225_600;

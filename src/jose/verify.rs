@@ -172,7 +172,7 @@ impl Verifier {
 mod tests {
     use super::*;
     use crate::jose::test_support::*;
-    use crate::jose::{Algorithm, KeyError, SigningKey, TokenSigner, TokenType, VerificationKey};
+    use crate::jose::{KeyError, SigningKey, TokenSigner, VerificationKey};
     use proptest::prelude::*;
     use serde::Deserialize;
     use serde::de::IgnoredAny;
