@@ -61,8 +61,9 @@ pub enum SignError {
 
 /// A token was refused.
 ///
-/// [`VerifyError::reason`] gives the short code sent back to the login URL
-/// as `jwt_error`; `Display` gives the detail, for logs.
+/// `Display` gives the detail, for logs. What a reader is told is the
+/// protocol's business: the handshake maps these to its coarser `jwt_error`
+/// reasons.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {

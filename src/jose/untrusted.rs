@@ -92,7 +92,8 @@ pub(super) fn is_json_object(bytes: &[u8]) -> bool {
 }
 
 /// A token whose signature and claims have not been checked. It tells its
-/// key id and algorithm only; claims come from [`Verifier::verify`].
+/// key id and algorithm only; claims come from
+/// [`Verifier::verify`](super::Verifier::verify).
 pub struct UntrustedToken<'a> {
     pub(super) signing_input: &'a str,
     pub(super) payload: &'a str,
@@ -151,7 +152,7 @@ impl<'a> UntrustedToken<'a> {
     }
 
     /// The header's `typ`, if it is a string. Untrusted until the signature
-    /// is checked; [`Validation::token_type`] makes a verifier require it.
+    /// is checked; [`Validation::token_type`](super::Validation::token_type) makes a verifier require it.
     #[must_use]
     pub fn typ(&self) -> Option<&str> {
         self.typ.as_deref()

@@ -99,7 +99,7 @@ impl Verifier {
     /// [`VerifyError::TooOld`], [`VerifyError::WrongIssuer`],
     /// [`VerifyError::WrongAudience`] for the claims;
     /// [`VerifyError::WrongType`] when the validation requires a
-    /// [`TokenType`] the header's `typ` does not name.
+    /// [`TokenType`](super::TokenType) the header's `typ` does not name.
     pub fn verify<C: DeserializeOwned>(
         &self,
         token: &UntrustedToken<'_>,
