@@ -59,9 +59,9 @@ use url::Url;
 
 use crate::code::{AuthCode, CodeRequest, PayloadError};
 use crate::config::check_url;
+use crate::jose::{KeyError, SignError, SigningKey, TokenSigner, VerificationKey};
 use crate::redirect::append_query;
 use crate::secret::{ClientCredentials, ClientSecret, random_token};
-use crate::token::{KeyError, SignError, SigningKey, TokenSigner, VerificationKey};
 use crate::widget::{WIDGET_GRANT_TYPE, WidgetError, WidgetPayload, WidgetTokenResponse};
 
 /// The KB's handshake-token callback path (`?token=&redirect=`).

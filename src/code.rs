@@ -16,8 +16,8 @@ use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::config::JwtConfig;
+use crate::jose::SignError;
 use crate::secret::{ClientId, SecretDigest, random_token, sha256};
-use crate::token::SignError;
 use crate::validity::TokenValidity;
 
 /// How long a code lives unless configured otherwise.
@@ -285,7 +285,7 @@ impl ReaderIdentity {
     /// an `id_token` or a widget token; an access token carries less.
     ///
     /// Each field is at most [`MAX_FIELD_CHARS`] characters, yet the
-    /// fields together can outgrow a token ([`MAX_TOKEN_LEN`](crate::token::MAX_TOKEN_LEN));
+    /// fields together can outgrow a token ([`MAX_TOKEN_LEN`](crate::jose::MAX_TOKEN_LEN));
     /// issuers compare this size with their room before issuing anything.
     #[must_use]
     pub fn token_bytes(&self) -> usize {

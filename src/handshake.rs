@@ -96,12 +96,12 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use crate::code::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
-use crate::secret::{ClientId, ClientSecret, random_token, sha256};
-use crate::session::ReaderSession;
-use crate::token::{
+use crate::jose::{
     Algorithm, DEFAULT_LEEWAY_SECS, KeyError, KeySet, SigningKey, UntrustedToken, Validation, VerificationKey,
     Verified, Verifier, VerifyError,
 };
+use crate::secret::{ClientId, ClientSecret, random_token, sha256};
+use crate::session::ReaderSession;
 
 /// How long a reader session opened by a handshake lasts unless configured
 /// otherwise.
@@ -672,10 +672,33 @@ impl HandshakeErrorKind {
     pub const fn reason(&self) -> &'static str {
         match self {
             Self::Missing => "missing",
-            Self::Token(e) => e.reason(),
+            Self::Token(e) => jwt_error_reason(e),
             Self::Replayed | Self::ReplayStore => "replayed",
             Self::Disabled => "disabled",
         }
+    }
+}
+
+/// The `jwt_error` code for a token refused by the JOSE layer: `malformed`,
+/// `bad_signature`, `expired`, `not_yet_valid`, `wrong_audience` (also for a
+/// token of another type: it was meant for another recipient) or
+/// `wrong_issuer`.
+///
+/// Several errors share a code: the reader needs no more, and an attacker
+/// learns no more. `Display` of the error gives the detail, for logs.
+#[must_use]
+pub const fn jwt_error_reason(error: &VerifyError) -> &'static str {
+    match error {
+        VerifyError::TooLarge
+        | VerifyError::Malformed
+        | VerifyError::UnsupportedHeader
+        | VerifyError::UnsupportedAlgorithm
+        | VerifyError::MissingClaim(_) => "malformed",
+        VerifyError::UnknownKey | VerifyError::AlgorithmMismatch | VerifyError::BadSignature => "bad_signature",
+        VerifyError::Expired | VerifyError::TooOld => "expired",
+        VerifyError::NotYetValid | VerifyError::IssuedInFuture => "not_yet_valid",
+        VerifyError::WrongAudience | VerifyError::WrongType => "wrong_audience",
+        VerifyError::WrongIssuer => "wrong_issuer",
     }
 }
 
@@ -1239,6 +1262,32 @@ mod tests {
         for (kind, reason) in cases {
             assert_eq!(kind.reason(), reason, "{kind:?}");
             assert!(!kind.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn jwt_error_reasons_of_refused_tokens() {
+        use VerifyError as E;
+        let cases = [
+            (E::TooLarge, "malformed"),
+            (E::Malformed, "malformed"),
+            (E::UnsupportedHeader, "malformed"),
+            (E::UnsupportedAlgorithm, "malformed"),
+            (E::MissingClaim("exp"), "malformed"),
+            (E::UnknownKey, "bad_signature"),
+            (E::AlgorithmMismatch, "bad_signature"),
+            (E::BadSignature, "bad_signature"),
+            (E::Expired, "expired"),
+            (E::TooOld, "expired"),
+            (E::NotYetValid, "not_yet_valid"),
+            (E::IssuedInFuture, "not_yet_valid"),
+            (E::WrongAudience, "wrong_audience"),
+            (E::WrongType, "wrong_audience"),
+            (E::WrongIssuer, "wrong_issuer"),
+        ];
+        for (err, reason) in cases {
+            assert_eq!(jwt_error_reason(&err), reason, "{err:?}");
+            assert_eq!(HandshakeErrorKind::Token(err).reason(), reason);
         }
     }
 

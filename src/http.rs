@@ -34,6 +34,8 @@ use crate::code::{CodeError, CodeStore, GrantProblem};
 use crate::config::ConfigStore;
 use crate::handshake::{HandshakeErrorKind, HandshakeVerifier};
 use crate::identity::IdentityServer;
+use crate::identity::{ID_TOKEN_TYPE, IdTokenClaims};
+use crate::jose::{KeySet, UntrustedToken, Validation, Verifier};
 use crate::limit::{Decision, Limit, Limits, MemoryRateLimiter, RateLimiter};
 use crate::login_page::{HtmlLoginRenderer, LoginPage, LoginPageRenderer, RenderContext};
 use crate::redirect::{RedirectError, RedirectPolicy, SafeRedirect, append_query};
@@ -41,7 +43,6 @@ use crate::routing::{DomainRouter, Route};
 use crate::secret::{BasicAuthError, ClientCredentials, ClientId, ClientSecret};
 use crate::session::{ReaderSession, SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionCodec, SessionRevocations};
 use crate::store::memory::{MemoryReplayCache, MemorySessionRevocations};
-use crate::token::{IdTokenClaims, KeySet, TokenType, UntrustedToken, Validation, Verifier};
 use crate::widget::{WidgetError, WidgetProject, WidgetTokenIssuer, WidgetTokenRequest};
 
 /// The cookie a customer app may set with a handshake token.
@@ -181,9 +182,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLim
         let _ = keys.insert(identity.signer().key().verification_key());
         let jwks = serde_json::to_vec(&keys.jwks()).unwrap_or_default();
         // The audience (the grant's client id) is added per exchange.
-        let validation = Validation::new()
-            .token_type(TokenType::ID_TOKEN)
-            .issuer(identity.issuer());
+        let validation = Validation::new().token_type(ID_TOKEN_TYPE).issuer(identity.issuer());
         Ok(Self {
             identity,
             limiter: MemoryRateLimiter::new(),

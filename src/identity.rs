@@ -12,20 +12,58 @@ use time::Duration;
 use crate::clock::Clock;
 use crate::code::{CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeStore, GrantProblem, authenticate};
 use crate::config::ConfigStore;
-use crate::secret::{ClientCredentials, ClientId};
-use crate::token::{
-    IdTokenClaims, KeySet, MAX_NUMERIC_DATE, SigningKey, TokenSigner, TokenType, Validation, VerificationKey, Verified,
-    Verifier, VerifyError,
+use crate::jose::{
+    KeySet, MAX_NUMERIC_DATE, SigningKey, TokenSigner, TokenType, Validation, VerificationKey, Verified, Verifier,
+    VerifyError,
 };
+use crate::secret::{ClientCredentials, ClientId};
+
+/// The type (`typ` header) of the `id_token` of the code exchange:
+/// `kb-sso.id+jwt`. Its verifiers require it, so no other kind of token
+/// signed by the same key passes for an `id_token`.
+pub const ID_TOKEN_TYPE: TokenType = TokenType::new("kb-sso.id+jwt");
+
+/// The type (`typ` header) of the access token of the code exchange:
+/// `kb-sso.access+jwt`.
+pub const ACCESS_TOKEN_TYPE: TokenType = TokenType::new("kb-sso.access+jwt");
+
+/// The claims of an `id_token` issued by the identity server after a code
+/// exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdTokenClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: the reader's username.
+    pub sub: String,
+    /// Audience: the configuration's client id.
+    pub aud: String,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: i64,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: i64,
+    /// Unique token id.
+    pub jti: String,
+    /// First name.
+    pub given_name: String,
+    /// Last name.
+    pub family_name: String,
+    /// Full name.
+    pub name: String,
+    /// Email address, as given (never case-folded).
+    pub email: String,
+    /// Reader group ids.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
 
 /// What an `id_token` from `issuer` for the configuration `client_id` must
-/// satisfy: type [`TokenType::ID_TOKEN`], issuer `issuer`, audience the
+/// satisfy: type [`ID_TOKEN_TYPE`], issuer `issuer`, audience the
 /// client id. A widget token or an access token fails it (wrong type and
 /// wrong audience).
 #[must_use]
 pub fn id_token_validation(issuer: &str, client_id: &ClientId) -> Validation {
     Validation::new()
-        .token_type(TokenType::ID_TOKEN)
+        .token_type(ID_TOKEN_TYPE)
         .issuer(issuer)
         .audience(client_id.as_str())
 }
@@ -136,7 +174,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     /// The room, in bytes, both tokens of an exchange have for a reader
     /// identity ([`ReaderIdentity::token_bytes`](crate::ReaderIdentity::token_bytes)):
     /// the largest payload each signer can sign under
-    /// [`MAX_TOKEN_LEN`](crate::token::MAX_TOKEN_LEN), less the claims that
+    /// [`MAX_TOKEN_LEN`](crate::jose::MAX_TOKEN_LEN), less the claims that
     /// do not come from the identity, at their longest. An identity within
     /// it always signs.
     pub fn identity_room(&self) -> usize {
@@ -172,13 +210,10 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         let access_fixed = serde_json::to_vec(&access).map_or(usize::MAX, |v| v.len());
         // The access token carries part of the identity only (`sub` and
         // `groups`), so checking the whole against its room is safe.
-        let id_room = self
-            .signer
-            .max_payload_len(TokenType::ID_TOKEN)
-            .saturating_sub(id_fixed);
+        let id_room = self.signer.max_payload_len(ID_TOKEN_TYPE).saturating_sub(id_fixed);
         let access_room = self
             .access_signer()
-            .max_payload_len(TokenType::ACCESS_TOKEN)
+            .max_payload_len(ACCESS_TOKEN_TYPE)
             .saturating_sub(access_fixed);
         id_room.min(access_room)
     }
@@ -200,7 +235,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     }
 
     /// A verifier of this server's access tokens: type
-    /// [`TokenType::ACCESS_TOKEN`], this issuer, audience
+    /// [`ACCESS_TOKEN_TYPE`], this issuer, audience
     /// [`access_audience`](Self::access_audience), with
     /// [`access_verification_key`](Self::access_verification_key).
     pub fn access_verifier(&self) -> Verifier {
@@ -208,7 +243,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         // A fresh set holds no kid yet, so this insert cannot collide.
         let _ = keys.insert(self.access_verification_key());
         let validation = Validation::new()
-            .token_type(TokenType::ACCESS_TOKEN)
+            .token_type(ACCESS_TOKEN_TYPE)
             .issuer(self.issuer.clone())
             .audience(self.access_audience());
         Verifier::new(keys, validation)
@@ -398,13 +433,10 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
             jti: id.jti.clone(),
         };
         Ok(TokenResponse {
-            id_token: self
-                .signer
-                .sign_typed(TokenType::ID_TOKEN, &id)
-                .map_err(CodeError::Sign)?,
+            id_token: self.signer.sign_typed(ID_TOKEN_TYPE, &id).map_err(CodeError::Sign)?,
             access_token: self
                 .access_signer()
-                .sign_typed(TokenType::ACCESS_TOKEN, &access)
+                .sign_typed(ACCESS_TOKEN_TYPE, &access)
                 .map_err(CodeError::Sign)?,
             token_type: "Bearer".to_owned(),
             expires_in: exp - iat,

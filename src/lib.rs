@@ -160,6 +160,7 @@ pub mod handshake;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod identity;
+pub mod jose;
 pub mod limit;
 pub mod login_page;
 pub mod project;
@@ -168,7 +169,6 @@ pub mod routing;
 pub mod secret;
 pub mod session;
 pub mod store;
-pub mod token;
 pub mod validity;
 pub mod widget;
 
@@ -194,8 +194,13 @@ pub use config::{
 pub use handshake::{
     HandshakeClaims, HandshakeError, HandshakeErrorKind, HandshakeKey, HandshakeSettings, HandshakeSettingsBuilder,
     HandshakeSetupError, HandshakeVerifier, ReaderGroups, ReplayCache, VerifiedHandshake, generate_ed25519_key_pair,
+    jwt_error_reason,
 };
-pub use identity::{AccessTokenClaims, IdentityServer, TokenResponse};
+pub use identity::{ACCESS_TOKEN_TYPE, AccessTokenClaims, ID_TOKEN_TYPE, IdTokenClaims, IdentityServer, TokenResponse};
+pub use jose::{
+    Algorithm, KeyError, KeySet, SignError, SigningKey, TokenSigner, TokenType, UntrustedToken, Validation,
+    VerificationKey, Verified, Verifier, VerifyError,
+};
 pub use login_page::{JwtButton, LoginOptions, LoginPage, MAX_SSO_BUTTONS, NO_OPTIONS_MESSAGE, SsoButton};
 pub use project::{
     Change, HandshakeFile, JwtConfigFile, Project, ProjectFile, ProjectFileError, ProjectSettings, SsoKind, SsoProvider,
@@ -206,14 +211,10 @@ pub use secret::{
     BasicAuthError, ClientCredentials, ClientId, ClientSecret, InvalidClientId, MalformedSecret, SecretDigest,
 };
 pub use session::{ReaderSession, SessionCodec, SessionError, SessionRevocations};
-pub use token::{
-    Algorithm, IdTokenClaims, KeyError, KeySet, SignError, SigningKey, TokenSigner, UntrustedToken, Validation,
-    VerificationKey, Verified, Verifier, VerifyError,
-};
 pub use validity::{TokenValidity, ValidityBand};
 pub use widget::{
-    WidgetClaims, WidgetError, WidgetPayload, WidgetProject, WidgetProjectBuilder, WidgetSetupError, WidgetTokenIssuer,
-    WidgetTokenRequest, WidgetTokenResponse, verify_widget_token,
+    WIDGET_TOKEN_TYPE, WidgetClaims, WidgetError, WidgetPayload, WidgetProject, WidgetProjectBuilder, WidgetSetupError,
+    WidgetTokenIssuer, WidgetTokenRequest, WidgetTokenResponse, verify_widget_token,
 };
 
 /// The README's examples, compiled and run as doc-tests.

@@ -90,7 +90,7 @@ pub fn identity_room() -> usize {
         groups: Vec::new(),
         client_id: ClientId::parse("00000000-0000-4000-8000-000000000000").unwrap_or_else(|_| ClientId::generate()),
         jti: "A".repeat(crate::secret::RANDOM_TOKEN_LEN),
-        expires_at: OffsetDateTime::from_unix_timestamp(crate::token::MAX_NUMERIC_DATE)
+        expires_at: OffsetDateTime::from_unix_timestamp(crate::jose::MAX_NUMERIC_DATE)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH),
     };
     let fixed = serde_json::to_vec(&empty).map_or(0, |j| j.len());

@@ -55,7 +55,7 @@
 //!
 //! `{"access_token": "...", "token_type": "Bearer", "expires_in": 900}`
 //! ([`WidgetTokenResponse`]). The token's type (`typ` header) is
-//! `kb-sso.widget+jwt` ([`TokenType::WIDGET_TOKEN`]) and its audience
+//! `kb-sso.widget+jwt` ([`WIDGET_TOKEN_TYPE`]) and its audience
 //! `<issuer>/widget`, never a client id or the KB's `<issuer>/kb`, so it is
 //! refused wherever an `id_token`, a KB access token or a handshake token is
 //! expected; the widget's content API checks it with [`verify_widget_token`],
@@ -117,8 +117,13 @@ use crate::clock::Clock;
 use crate::code::{
     PayloadError, ReaderIdentity, describe_json_error, parse_validity, presented_digest, stored_digest_matches,
 };
+use crate::jose::{KeySet, MAX_NUMERIC_DATE, SignError, TokenSigner, TokenType, Validation, Verifier, VerifyError};
 use crate::secret::{BasicAuthError, ClientCredentials, ClientSecret, SecretDigest, random_token};
-use crate::token::{KeySet, MAX_NUMERIC_DATE, SignError, TokenSigner, TokenType, Validation, Verifier, VerifyError};
+
+/// The type (`typ` header) of a widget access token: `kb-sso.widget+jwt`.
+/// Its verifiers require it, so no other kind of token signed by the same
+/// key passes for a widget token, nor a widget token for another kind.
+pub const WIDGET_TOKEN_TYPE: TokenType = TokenType::new("kb-sso.widget+jwt");
 use crate::validity::{TokenValidity, ValidityBand};
 
 /// The `grant_type` of a widget token request.
@@ -689,13 +694,13 @@ pub fn widget_audience(issuer: &str) -> String {
     format!("{issuer}{WIDGET_AUDIENCE_SUFFIX}")
 }
 
-/// What a widget token must satisfy: type [`TokenType::WIDGET_TOKEN`],
+/// What a widget token must satisfy: type [`WIDGET_TOKEN_TYPE`],
 /// issuer `issuer`, audience `<issuer>/widget`, `iat` required, lifetime at
 /// most the widget band's maximum (86400 s).
 #[must_use]
 pub fn widget_validation(issuer: &str) -> Validation {
     Validation::new()
-        .token_type(TokenType::WIDGET_TOKEN)
+        .token_type(WIDGET_TOKEN_TYPE)
         .issuer(issuer)
         .audience(widget_audience(issuer))
         .max_lifetime(Duration::seconds(ValidityBand::WIDGET_SECONDS.max))
@@ -719,7 +724,7 @@ pub fn verify_widget_token(
     // a clone of the (small) key set.
     Verifier::new(keys.clone(), widget_validation(issuer))
         .verify_str::<WidgetClaims>(token, now)
-        .map(crate::token::Verified::into_claims)
+        .map(crate::jose::Verified::into_claims)
 }
 
 /// Issues widget access tokens.
@@ -804,7 +809,7 @@ impl<S: Borrow<TokenSigner>, C: Clock> WidgetTokenIssuer<S, C> {
 
     /// The room a token for `payload` has for its reader identity
     /// ([`ReaderIdentity::token_bytes`]): the largest payload the signer can
-    /// sign under [`MAX_TOKEN_LEN`](crate::token::MAX_TOKEN_LEN), less the
+    /// sign under [`MAX_TOKEN_LEN`](crate::jose::MAX_TOKEN_LEN), less the
     /// claims that do not come from the identity, at their longest.
     fn identity_room(&self, payload: &WidgetPayload) -> usize {
         let fixed = WidgetClaims {
@@ -823,9 +828,7 @@ impl<S: Borrow<TokenSigner>, C: Clock> WidgetTokenIssuer<S, C> {
             project_id: payload.project_id.clone(),
         };
         let fixed = serde_json::to_vec(&fixed).map_or(usize::MAX, |v| v.len());
-        self.signer()
-            .max_payload_len(TokenType::WIDGET_TOKEN)
-            .saturating_sub(fixed)
+        self.signer().max_payload_len(WIDGET_TOKEN_TYPE).saturating_sub(fixed)
     }
 
     fn sign(&self, payload: WidgetPayload) -> Result<WidgetTokenResponse, WidgetError> {
@@ -851,7 +854,7 @@ impl<S: Borrow<TokenSigner>, C: Clock> WidgetTokenIssuer<S, C> {
         };
         let access_token = self
             .signer()
-            .sign_typed(TokenType::WIDGET_TOKEN, &claims)
+            .sign_typed(WIDGET_TOKEN_TYPE, &claims)
             .map_err(WidgetError::Sign)?;
         Ok(WidgetTokenResponse {
             access_token,

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use kb_sso::identity::id_token_validation;
+use kb_sso::identity::{ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, id_token_validation};
+use kb_sso::jose::TokenType;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
-use kb_sso::token::TokenType;
-use kb_sso::widget::widget_validation;
+use kb_sso::widget::{WIDGET_TOKEN_TYPE, widget_validation};
 use kb_sso::{
     AccessTokenClaims, ClientCredentials, CodeIssuer, IdTokenClaims, IdentityServer, JwtConfig, KeySet, Project,
     ProjectSettings, SettableClock, SigningKey, TokenSigner, UntrustedToken, Verifier, VerifyError, WidgetClaims,
@@ -104,9 +104,9 @@ fn each_kind_of_token_names_its_type() {
     assert_eq!(header_of(&t.id_token)["typ"], "kb-sso.id+jwt");
     assert_eq!(header_of(&t.access_token)["typ"], "kb-sso.access+jwt");
     assert_eq!(header_of(&t.widget_token)["typ"], "kb-sso.widget+jwt");
-    assert_eq!(TokenType::ID_TOKEN.as_str(), "kb-sso.id+jwt");
-    assert_eq!(TokenType::ACCESS_TOKEN.as_str(), "kb-sso.access+jwt");
-    assert_eq!(TokenType::WIDGET_TOKEN.as_str(), "kb-sso.widget+jwt");
+    assert_eq!(ID_TOKEN_TYPE.as_str(), "kb-sso.id+jwt");
+    assert_eq!(ACCESS_TOKEN_TYPE.as_str(), "kb-sso.access+jwt");
+    assert_eq!(WIDGET_TOKEN_TYPE.as_str(), "kb-sso.widget+jwt");
     assert_eq!(UntrustedToken::parse(&t.id_token).unwrap().typ(), Some("kb-sso.id+jwt"));
 }
 
@@ -152,7 +152,7 @@ fn a_widget_token_presented_where_an_id_token_is_expected_is_refused() {
     }
     // The type alone refuses a token whose audience would pass.
     let claims: IdTokenClaims = kb.verify_str(&t.id_token, T0).unwrap().into_claims();
-    for typ in [TokenType::WIDGET_TOKEN, TokenType::ACCESS_TOKEN, TokenType::JWT] {
+    for typ in [WIDGET_TOKEN_TYPE, ACCESS_TOKEN_TYPE, TokenType::JWT] {
         let token = retyped(&claims, typ, &t.pem);
         assert_eq!(
             kb.verify_str::<IdTokenClaims>(&token, T0).unwrap_err(),
@@ -192,7 +192,7 @@ fn an_id_token_presented_where_a_widget_or_access_token_is_expected_is_refused()
     let widget = Verifier::new(t.keys.clone(), widget_validation(ISSUER));
     let widget_claims: WidgetClaims = widget.verify_str(&t.widget_token, T0).unwrap().into_claims();
     let access_claims: AccessTokenClaims = access.verify_str(&t.access_token, T0).unwrap().into_claims();
-    for typ in [TokenType::ID_TOKEN, TokenType::ACCESS_TOKEN, TokenType::JWT] {
+    for typ in [ID_TOKEN_TYPE, ACCESS_TOKEN_TYPE, TokenType::JWT] {
         let token = retyped(&widget_claims, typ, &t.pem);
         assert_eq!(
             verify_widget_token(&t.keys, ISSUER, &token, T0).unwrap_err(),
@@ -200,7 +200,7 @@ fn an_id_token_presented_where_a_widget_or_access_token_is_expected_is_refused()
             "{typ}"
         );
     }
-    for typ in [TokenType::ID_TOKEN, TokenType::WIDGET_TOKEN, TokenType::JWT] {
+    for typ in [ID_TOKEN_TYPE, WIDGET_TOKEN_TYPE, TokenType::JWT] {
         let token = retyped(&access_claims, typ, &t.pem);
         assert_eq!(
             access.verify_str::<AccessTokenClaims>(&token, T0).unwrap_err(),
@@ -231,7 +231,7 @@ fn a_token_without_typ_is_refused_where_a_type_is_required() {
         kb.verify_str::<IdTokenClaims>(&plain, T0).unwrap_err(),
         VerifyError::WrongType
     );
-    let typed = signer.sign_typed(TokenType::ID_TOKEN, &claims).unwrap();
+    let typed = signer.sign_typed(ID_TOKEN_TYPE, &claims).unwrap();
     kb.verify_str::<IdTokenClaims>(&typed, T0).unwrap();
 }
 

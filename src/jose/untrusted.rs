@@ -1,0 +1,365 @@
+//! Parsing a token string: [`UntrustedToken`], which tells its header and
+//! never its claims.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use super::{Algorithm, MAX_TOKEN_LEN, VerifyError};
+
+/// Deserializes to `true` from any value: marks that a field is present.
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(deserializer)?;
+        Ok(Self(true))
+    }
+}
+
+/// The header fields read. Others (`cty`, `jku`, `jwk`, `x5u`, `x5c`...)
+/// are ignored and never acted on. `typ` is kept when it is a string (a
+/// verifier may require it); a `typ` of another JSON type reads as absent.
+#[derive(Deserialize)]
+struct RawHeader<'a> {
+    #[serde(borrow)]
+    alg: Text<'a>,
+    kid: Option<String>,
+    #[serde(default)]
+    typ: LenientText,
+    #[serde(default)]
+    crit: Present,
+}
+
+/// A string, or nothing for a value of another JSON type.
+#[derive(Default)]
+struct LenientText(Option<String>);
+
+impl<'de> Deserialize<'de> for LenientText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LenientText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LenientText, E> {
+                Ok(LenientText(Some(v.to_owned())))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<LenientText, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<LenientText, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<LenientText, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<LenientText, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<LenientText, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LenientText, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(LenientText(None))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<LenientText, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(LenientText(None))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+fn is_base64url(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment.len() % 4 != 1
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub(super) fn is_json_object(bytes: &[u8]) -> bool {
+    bytes.trim_ascii_start().first() == Some(&b'{')
+}
+
+/// A token whose signature and claims have not been checked. It tells its
+/// key id and algorithm only; claims come from
+/// [`Verifier::verify`](super::Verifier::verify).
+pub struct UntrustedToken<'a> {
+    pub(super) signing_input: &'a str,
+    pub(super) payload: &'a str,
+    pub(super) signature: &'a str,
+    pub(super) algorithm: Algorithm,
+    algorithm_name: &'static str,
+    kid: Option<String>,
+    typ: Option<String>,
+}
+
+impl<'a> UntrustedToken<'a> {
+    /// Checks a token's size and shape and reads its header.
+    ///
+    /// # Errors
+    ///
+    /// [`VerifyError::TooLarge`] over [`MAX_TOKEN_LEN`] bytes (checked
+    /// first), [`VerifyError::Malformed`] unless three non-empty base64url
+    /// segments with a JSON object header, [`VerifyError::UnsupportedHeader`]
+    /// for a header with `crit`, [`VerifyError::UnsupportedAlgorithm`] for an
+    /// `alg` other than `EdDSA`, `Ed25519` or `HS256` (so also `none`).
+    pub fn parse(token: &'a str) -> Result<Self, VerifyError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(VerifyError::TooLarge);
+        }
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(VerifyError::Malformed);
+        };
+        if ![header, payload, signature].iter().all(|s| is_base64url(s)) {
+            return Err(VerifyError::Malformed);
+        }
+        let signing_input = token
+            .get(..header.len() + 1 + payload.len())
+            .ok_or(VerifyError::Malformed)?;
+        let header_json = URL_SAFE_NO_PAD.decode(header).map_err(|_| VerifyError::Malformed)?;
+        if !is_json_object(&header_json) {
+            return Err(VerifyError::Malformed);
+        }
+        let header: RawHeader<'_> = serde_json::from_slice(&header_json).map_err(|_| VerifyError::Malformed)?;
+        if header.crit.0 {
+            return Err(VerifyError::UnsupportedHeader);
+        }
+        let (algorithm, algorithm_name) =
+            Algorithm::from_header_name(&header.alg.0).ok_or(VerifyError::UnsupportedAlgorithm)?;
+        Ok(Self {
+            signing_input,
+            payload,
+            signature,
+            algorithm,
+            algorithm_name,
+            kid: header.kid,
+            typ: header.typ.0,
+        })
+    }
+
+    /// The header's `typ`, if it is a string. Untrusted until the signature
+    /// is checked; [`Validation::token_type`](super::Validation::token_type) makes a verifier require it.
+    #[must_use]
+    pub fn typ(&self) -> Option<&str> {
+        self.typ.as_deref()
+    }
+
+    /// The header's `kid`, if any. Untrusted: use it only to choose among
+    /// keys already configured.
+    #[must_use]
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The header's `alg` as written (`EdDSA`, `Ed25519` or `HS256`).
+    #[must_use]
+    pub fn algorithm_name(&self) -> &'static str {
+        self.algorithm_name
+    }
+
+    /// The algorithm the header's `alg` names.
+    #[must_use]
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+}
+
+impl fmt::Debug for UntrustedToken<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UntrustedToken")
+            .field("alg", &self.algorithm_name)
+            .field("kid", &self.kid)
+            .field("typ", &self.typ)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A JSON string, borrowed from the payload unless it has escapes.
+pub(super) struct Text<'a>(pub(super) Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+pub(super) struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Owned(v.to_owned())))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::jose::test_support::*;
+    use crate::jose::{SignError, SigningKey, TokenSigner, Validation};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn ed25519_algorithm_name_is_accepted_as_eddsa() {
+        let key = ed_key("k1");
+        let payload = json!({"exp": T0 + 60, "iat": T0}).to_string();
+        let token = raw_token(&key, r#"{"alg":"Ed25519","kid":"k1"}"#, &payload);
+        let parsed = UntrustedToken::parse(&token).unwrap();
+        assert_eq!(parsed.algorithm_name(), "Ed25519");
+        assert_eq!(parsed.algorithm(), Algorithm::EdDSA);
+        assert_eq!(check(&verifier(&[&key], Validation::new()), &token, T0), Ok(()));
+        // But not against an HMAC key.
+        let hs = SigningKey::hs256("k1", SECRET).unwrap();
+        assert_eq!(
+            check(&verifier(&[&hs], Validation::new()), &token, T0),
+            Err(VerifyError::AlgorithmMismatch)
+        );
+    }
+
+    #[test]
+    fn alg_none_and_other_algorithms_fail() {
+        let key = SigningKey::hs256("k1", SECRET).unwrap();
+        let v = verifier(&[&key], Validation::new());
+        let payload = b64(json!({"exp": T0 + 60, "iat": T0}).to_string().as_bytes());
+        for alg in ["none", "None", "HS384", "HS512", "RS256", "ES256", "eddsa", ""] {
+            let header = b64(json!({"alg": alg, "kid": "k1"}).to_string().as_bytes());
+            // Unsecured JWS: empty signature.
+            let unsecured = format!("{header}.{payload}.");
+            assert_eq!(check(&v, &unsecured, T0), Err(VerifyError::Malformed));
+            let with_sig = format!("{header}.{payload}.{}", b64(&[0u8; 32]));
+            assert_eq!(
+                check(&v, &with_sig, T0),
+                Err(VerifyError::UnsupportedAlgorithm),
+                "{alg}"
+            );
+        }
+        // `alg` missing or not a string.
+        for header in [json!({"kid": "k1"}), json!({"alg": 1}), json!({"alg": null})] {
+            let header = b64(header.to_string().as_bytes());
+            let token = format!("{header}.{payload}.{}", b64(&[0u8; 32]));
+            assert_eq!(check(&v, &token, T0), Err(VerifyError::Malformed));
+        }
+    }
+
+    #[test]
+    fn crit_header_rejected() {
+        let key = ed_key("k1");
+        let v = verifier(&[&key], Validation::new());
+        let payload = json!({"exp": T0 + 60, "iat": T0}).to_string();
+        for header in [
+            r#"{"alg":"EdDSA","kid":"k1","crit":["exp"],"exp":1}"#,
+            r#"{"alg":"EdDSA","kid":"k1","crit":[]}"#,
+            r#"{"alg":"EdDSA","kid":"k1","crit":null}"#,
+            r#"{"alg":"EdDSA","kid":"k1","b64":false,"crit":["b64"]}"#,
+        ] {
+            let token = raw_token(&key, header, &payload);
+            assert_eq!(
+                UntrustedToken::parse(&token).map(|_| ()),
+                Err(VerifyError::UnsupportedHeader)
+            );
+            assert_eq!(check(&v, &token, T0), Err(VerifyError::UnsupportedHeader));
+        }
+        let token = raw_token(&key, r#"{"alg":"EdDSA","kid":"k1"}"#, &payload);
+        assert_eq!(check(&v, &token, T0), Ok(()));
+    }
+
+    #[test]
+    fn oversized_token_rejected_before_decoding() {
+        // Not base64 at all: only the size check can name it.
+        let junk = "!".repeat(MAX_TOKEN_LEN + 1);
+        assert_eq!(UntrustedToken::parse(&junk).map(|_| ()), Err(VerifyError::TooLarge));
+        let junk = "!".repeat(MAX_TOKEN_LEN);
+        assert_eq!(UntrustedToken::parse(&junk).map(|_| ()), Err(VerifyError::Malformed));
+        // A validly signed but huge token.
+        let key = ed_key("k1");
+        let payload = json!({"exp": T0 + 60, "iat": T0, "pad": "x".repeat(10_000)}).to_string();
+        let token = raw_token(&key, r#"{"alg":"EdDSA","kid":"k1"}"#, &payload);
+        assert_eq!(
+            check(&verifier(&[&key], Validation::new()), &token, T0),
+            Err(VerifyError::TooLarge)
+        );
+        // The signer refuses to produce what would be refused.
+        let big = json!({"exp": T0 + 60, "pad": "x".repeat(MAX_TOKEN_LEN)});
+        assert_eq!(TokenSigner::new(key).sign(&big), Err(SignError::TooLarge));
+    }
+
+    #[test]
+    fn malformed_shapes_rejected() {
+        let key = ed_key("k1");
+        let v = verifier(&[&key], Validation::new());
+        let good = raw_token(
+            &key,
+            r#"{"alg":"EdDSA","kid":"k1"}"#,
+            &json!({"exp": T0 + 60, "iat": T0}).to_string(),
+        );
+        let parts: Vec<&str> = good.split('.').collect();
+        let (h, p, s) = (parts[0], parts[1], parts[2]);
+        let cases = [
+            String::new(),
+            "..".into(),
+            format!("{h}.{p}"),
+            format!("{h}.{p}.{s}.{s}"),
+            format!("{h}..{s}"),
+            format!(".{p}.{s}"),
+            format!("{h}={}.{p}.{s}", ""),
+            format!("{h}.{p}=.{s}"),
+            format!("{h}.{p}.{s}="),
+            format!("{h}.{p}+.{s}"),
+            format!("{h} .{p}.{s}"),
+            format!("{h}.{p}.{s}AAA"), // length 4n+1 cannot be base64
+        ];
+        for token in &cases {
+            assert_eq!(check(&v, token, T0), Err(VerifyError::Malformed), "{token:?}");
+        }
+        // Header or payload not a JSON object.
+        for (header, payload) in [
+            (r#"["EdDSA"]"#, r#"{"exp":1}"#),
+            (r#""EdDSA""#, r#"{"exp":1}"#),
+            (r#"{"alg":"EdDSA","kid":"k1"}"#, &*format!("[{}]", T0 + 60)),
+            (r#"{"alg":"EdDSA","kid":"k1"}"#, "not json"),
+            (r#"{"alg":"EdDSA","kid":"k1"}"#, "null"),
+            (r#"{"alg":"EdDSA","kid":5}"#, r#"{"exp":1}"#),
+            (r#"{"alg":"EdDSA","alg":"EdDSA","kid":"k1"}"#, r#"{"exp":1}"#),
+        ] {
+            let token = raw_token(&key, header, payload);
+            assert_eq!(check(&v, &token, T0), Err(VerifyError::Malformed), "{header} {payload}");
+        }
+        assert_eq!(check(&v, &good, T0), Ok(()));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn random_text_never_verifies(token in "[A-Za-z0-9_.\\-]{0,200}") {
+            let key = SigningKey::hs256("k", SECRET).unwrap();
+            let v = verifier(&[&key], Validation::new().require_iat(false));
+            prop_assert!(check(&v, &token, T0).is_err());
+        }
+    }
+}
