@@ -644,7 +644,12 @@ struct Down;
 
 impl ReplayCache for BrokenCache {
     type Error = Down;
-    fn insert_if_absent(&self, _: &str, _: OffsetDateTime, _: OffsetDateTime) -> impl Future<Output = Result<bool, Down>> + Send {
+    fn insert_if_absent(
+        &self,
+        _: &str,
+        _: OffsetDateTime,
+        _: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, Down>> + Send {
         std::future::ready(Err(Down))
     }
 }

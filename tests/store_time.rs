@@ -38,10 +38,16 @@ async fn a_replayed_handshake_is_refused_at_the_verifiers_time_not_the_systems()
         .unwrap();
     let signer = HandshakeSigner::hs256(client.as_str(), &secret).unwrap();
     let cache = MemoryReplayCache::new();
-    let token = signer.sign(&HandshakeClaimsBuilder::new().subject("john.doe"), PAST).unwrap();
+    let token = signer
+        .sign(&HandshakeClaimsBuilder::new().subject("john.doe"), PAST)
+        .unwrap();
     assert!(verifier.verify_str(&token, PAST, &cache).await.is_ok());
     let again = verifier.verify_str(&token, PAST, &cache).await.unwrap_err();
-    assert_eq!(again.reason(), "replayed", "a jti is remembered while its token verifies");
+    assert_eq!(
+        again.reason(),
+        "replayed",
+        "a jti is remembered while its token verifies"
+    );
 }
 
 #[tokio::test]
@@ -51,9 +57,18 @@ async fn replay_entries_expire_when_the_settable_clock_says() {
     let until = FUTURE + Duration::minutes(5);
     assert!(cache.insert_if_absent("key", until, clock.now()).await.unwrap());
     clock.advance(Duration::minutes(5) - Duration::SECOND);
-    assert!(!cache.insert_if_absent("key", until, clock.now()).await.unwrap(), "still remembered");
+    assert!(
+        !cache.insert_if_absent("key", until, clock.now()).await.unwrap(),
+        "still remembered"
+    );
     clock.set(until);
-    assert!(cache.insert_if_absent("key", until + Duration::minutes(5), clock.now()).await.unwrap(), "forgotten at its expiry");
+    assert!(
+        cache
+            .insert_if_absent("key", until + Duration::minutes(5), clock.now())
+            .await
+            .unwrap(),
+        "forgotten at its expiry"
+    );
     cache.sweep(clock.now());
     assert_eq!(cache.len(), 1, "the renewed entry stays");
     cache.sweep(until + Duration::minutes(5));
@@ -70,9 +85,15 @@ async fn revocations_expire_and_are_swept_when_the_settable_clock_says() {
         revoked.revoke(&format!("s{i}"), until, clock.now()).await.unwrap();
     }
     revoked.revoke("last", until, clock.now()).await.unwrap();
-    assert!(revoked.is_revoked("s0", clock.now()).await.unwrap(), "a sweep keeps what is in force");
+    assert!(
+        revoked.is_revoked("s0", clock.now()).await.unwrap(),
+        "a sweep keeps what is in force"
+    );
     clock.set(until);
-    assert!(!revoked.is_revoked("s0", clock.now()).await.unwrap(), "over when the session would have ended");
+    assert!(
+        !revoked.is_revoked("s0", clock.now()).await.unwrap(),
+        "over when the session would have ended"
+    );
 }
 
 fn session(jti: &str, expires_at: OffsetDateTime) -> ReaderSession {

@@ -346,8 +346,12 @@ pub type ArcReplayCache = Arc<dyn DynReplayCache>;
 /// ```
 pub trait DynSessionRevocations: Send + Sync {
     /// [`SessionRevocations::revoke`], boxed.
-    fn revoke_boxed<'a>(&'a self, session_id: &'a str, until: OffsetDateTime, now: OffsetDateTime)
-    -> StoreFuture<'a, ()>;
+    fn revoke_boxed<'a>(
+        &'a self,
+        session_id: &'a str,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, ()>;
     /// [`SessionRevocations::is_revoked`], boxed.
     fn is_revoked_boxed<'a>(&'a self, session_id: &'a str, now: OffsetDateTime) -> StoreFuture<'a, bool>;
 }
@@ -380,7 +384,11 @@ impl SessionRevocations for dyn DynSessionRevocations + '_ {
         async move { self.revoke_boxed(session_id, until, now).await }
     }
 
-    fn is_revoked(&self, session_id: &str, now: OffsetDateTime) -> impl Future<Output = Result<bool, StoreError>> + Send {
+    fn is_revoked(
+        &self,
+        session_id: &str,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         // One borrow for `self` and the argument: the two may differ.
         async move { self.is_revoked_boxed(session_id, now).await }
     }
@@ -440,7 +448,12 @@ impl RateLimiter for dyn DynRateLimiter + '_ {
         async move { self.check_boxed(key, limit, now).await }
     }
 
-    fn fail(&self, key: &str, limit: Limit, now: OffsetDateTime) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn fail(
+        &self,
+        key: &str,
+        limit: Limit,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
         // One borrow for `self` and the argument: the two may differ.
         async move { self.fail_boxed(key, limit, now).await }
     }
@@ -460,13 +473,15 @@ pub type ArcRateLimiter = Arc<dyn DynRateLimiter>;
 /// ```
 /// use kb_sso::store::BoxAuditSink;
 /// use kb_sso::store::memory::MemoryAuditSink;
-/// use kb_sso::{Administrator, AuditAction, AuditEvent, AuditSink, CheckpointKey};
+/// use kb_sso::{Administrator, AuditSink, CheckpointKey, JwtConfig, Project, ProjectSettings};
 /// use time::macros::datetime;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let sink: BoxAuditSink = Box::new(MemoryAuditSink::new(CheckpointKey::new(&[7; 32]).unwrap()));
-/// let event = AuditEvent::new(AuditAction::Enable, datetime!(2026-01-01 00:00 UTC), &Administrator("ada".into()), None);
-/// let entry = sink.append(event).await.unwrap();
+/// let mut project = Project::new(ProjectSettings::default(), vec![], vec![]).unwrap();
+/// let config = JwtConfig::builder("Portal", "https://app.example.com/login");
+/// let change = project.create(&Administrator("ada".into()), datetime!(2026-01-01 00:00 UTC), config).unwrap();
+/// let entry = sink.append(change.event).await.unwrap();
 /// assert_eq!(sink.checkpoint().await.unwrap().head(), &entry.head());
 /// # });
 /// ```
@@ -588,7 +603,10 @@ mod tests {
         assert_eq!(once.to_string(), "down");
         assert!(once.downcast_ref::<Down>().is_some());
         let twice = StoreError::new(once);
-        assert!(twice.downcast_ref::<Down>().is_some(), "not a StoreError in a StoreError");
+        assert!(
+            twice.downcast_ref::<Down>().is_some(),
+            "not a StoreError in a StoreError"
+        );
         assert!(twice.get_ref().is::<Down>());
     }
 }

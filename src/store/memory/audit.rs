@@ -112,4 +112,3 @@ impl Notifier for MemoryNotifier {
         ready(Ok(()))
     }
 }
-
