@@ -229,31 +229,28 @@ struct EditNotRun;
 impl ConfigStore for dyn DynConfigStore + '_ {
     type Error = StoreError;
 
-    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, StoreError>> + Send {
-        // One borrow for `self` and the argument: the two may differ.
-        async move { self.get_boxed(client_id).await }
+    async fn get(&self, client_id: &ClientId) -> Result<Option<JwtConfig>, StoreError> {
+        self.get_boxed(client_id).await
     }
 
     fn project(&self) -> impl Future<Output = Result<Project, StoreError>> + Send {
         self.project_boxed()
     }
 
-    fn modify<R, F>(&self, f: F) -> impl Future<Output = Result<Result<R, ConfigError>, StoreError>> + Send
+    async fn modify<R, F>(&self, f: F) -> Result<Result<R, ConfigError>, StoreError>
     where
         R: Send,
         F: FnOnce(&mut Project) -> Result<R, ConfigError> + Send,
     {
-        async move {
-            let mut answer = None;
-            let slot = &mut answer;
-            let edit: ProjectEdit<'_> = Box::new(move |project| {
-                *slot = Some(f(project)?);
-                Ok(())
-            });
-            match self.modify_boxed(edit).await? {
-                Ok(()) => answer.map(Ok).ok_or_else(|| StoreError::new(EditNotRun)),
-                Err(refused) => Ok(Err(refused)),
-            }
+        let mut answer = None;
+        let slot = &mut answer;
+        let edit: ProjectEdit<'_> = Box::new(move |project| {
+            *slot = Some(f(project)?);
+            Ok(())
+        });
+        match self.modify_boxed(edit).await? {
+            Ok(()) => answer.map(Ok).ok_or_else(|| StoreError::new(EditNotRun)),
+            Err(refused) => Ok(Err(refused)),
         }
     }
 }
@@ -307,14 +304,13 @@ impl<T: ReplayCache> DynReplayCache for T {
 impl ReplayCache for dyn DynReplayCache + '_ {
     type Error = StoreError;
 
-    fn insert_if_absent(
+    async fn insert_if_absent(
         &self,
         key: &str,
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        // One borrow for `self` and the argument: the two may differ.
-        async move { self.insert_if_absent_boxed(key, expires_at, now).await }
+    ) -> Result<bool, StoreError> {
+        self.insert_if_absent_boxed(key, expires_at, now).await
     }
 }
 
@@ -374,23 +370,12 @@ impl<T: SessionRevocations> DynSessionRevocations for T {
 impl SessionRevocations for dyn DynSessionRevocations + '_ {
     type Error = StoreError;
 
-    fn revoke(
-        &self,
-        session_id: &str,
-        until: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        // One borrow for `self` and the argument: the two may differ.
-        async move { self.revoke_boxed(session_id, until, now).await }
+    async fn revoke(&self, session_id: &str, until: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.revoke_boxed(session_id, until, now).await
     }
 
-    fn is_revoked(
-        &self,
-        session_id: &str,
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        // One borrow for `self` and the argument: the two may differ.
-        async move { self.is_revoked_boxed(session_id, now).await }
+    async fn is_revoked(&self, session_id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.is_revoked_boxed(session_id, now).await
     }
 }
 
@@ -438,24 +423,12 @@ impl<T: RateLimiter> DynRateLimiter for T {
 impl RateLimiter for dyn DynRateLimiter + '_ {
     type Error = StoreError;
 
-    fn check(
-        &self,
-        key: &str,
-        limit: Limit,
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<Decision, StoreError>> + Send {
-        // One borrow for `self` and the argument: the two may differ.
-        async move { self.check_boxed(key, limit, now).await }
+    async fn check(&self, key: &str, limit: Limit, now: OffsetDateTime) -> Result<Decision, StoreError> {
+        self.check_boxed(key, limit, now).await
     }
 
-    fn fail(
-        &self,
-        key: &str,
-        limit: Limit,
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        // One borrow for `self` and the argument: the two may differ.
-        async move { self.fail_boxed(key, limit, now).await }
+    async fn fail(&self, key: &str, limit: Limit, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.fail_boxed(key, limit, now).await
     }
 }
 
@@ -525,9 +498,8 @@ impl AuditSink for dyn DynAuditSink + '_ {
         self.checkpoint_boxed()
     }
 
-    fn read(&self, access: &SecurityAuditAccess) -> impl Future<Output = Result<AuditLog, StoreError>> + Send {
-        // One borrow for `self` and the argument: the two may differ.
-        async move { self.read_boxed(access).await }
+    async fn read(&self, access: &SecurityAuditAccess) -> Result<AuditLog, StoreError> {
+        self.read_boxed(access).await
     }
 
     fn purge(
