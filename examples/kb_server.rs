@@ -98,9 +98,9 @@ async fn use_redis(url: &str, options: &mut common::server::Options) -> Result<(
     let connection = RedisConnection::connect(url)
         .await
         .map_err(|e| format!("--redis: {e}"))?;
-    options.codes = common::server::Codes::Redis(RedisCodeStore::new(connection.clone()));
-    options.revocations = common::server::Revocations::Redis(RedisSessionRevocations::new(connection.clone()));
-    options.replay = Some(RedisReplayCache::new(connection));
+    options.codes = Box::new(RedisCodeStore::new(connection.clone()));
+    options.revocations = Box::new(RedisSessionRevocations::new(connection.clone()));
+    options.replay = Some(Box::new(RedisReplayCache::new(connection)));
     Ok(())
 }
 

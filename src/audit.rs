@@ -19,10 +19,8 @@
 //! [`SecurityAuditAccess`], which only a [`Principal`] holding the Security
 //! & Audit permission can produce.
 
-use std::convert::Infallible;
 use std::fmt;
-use std::future::{Future, ready};
-use std::sync::Mutex;
+use std::future::Future;
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -845,84 +843,24 @@ pub trait AuditSink: Send + Sync {
     ) -> impl Future<Output = Result<usize, Self::Error>> + Send;
 }
 
-/// An in-memory [`AuditSink`]. The checkpoint is a field of its own beside
-/// the entries.
-#[derive(Debug)]
-pub struct MemoryAuditSink {
-    key: CheckpointKey,
-    inner: Mutex<MemoryLog>,
-}
-
-#[derive(Debug)]
-struct MemoryLog {
-    entries: Vec<AuditEntry>,
-    head: ChainHead,
-    checkpoint: Checkpoint,
-}
-
-impl MemoryAuditSink {
-    /// An empty log whose checkpoints `key` signs.
-    pub fn new(key: CheckpointKey) -> Self {
-        let checkpoint = key.checkpoint(ChainHead::GENESIS, ChainHead::GENESIS);
-        Self {
-            key,
-            inner: Mutex::new(MemoryLog {
-                entries: Vec::new(),
-                head: ChainHead::GENESIS,
-                checkpoint,
-            }),
-        }
+crate::store::forward_store!(AuditSink {
+    type Error = T::Error;
+    fn append(&self, event: AuditEvent) -> impl Future<Output = Result<AuditEntry, Self::Error>> + Send {
+        (**self).append(event)
     }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryLog> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn checkpoint(&self) -> impl Future<Output = Result<Checkpoint, Self::Error>> + Send {
+        (**self).checkpoint()
     }
-}
-
-impl AuditSink for MemoryAuditSink {
-    type Error = Infallible;
-
-    fn append(&self, event: AuditEvent) -> impl Future<Output = Result<AuditEntry, Infallible>> + Send {
-        let mut log = self.lock();
-        let entry = AuditEntry::chain(&log.head, event);
-        log.head = entry.head();
-        log.checkpoint = self.key.checkpoint(log.checkpoint.anchor, log.head);
-        log.entries.push(entry.clone());
-        ready(Ok(entry))
+    fn read(&self, access: &SecurityAuditAccess) -> impl Future<Output = Result<AuditLog, Self::Error>> + Send {
+        (**self).read(access)
     }
-
-    fn checkpoint(&self) -> impl Future<Output = Result<Checkpoint, Infallible>> + Send {
-        ready(Ok(self.lock().checkpoint.clone()))
+    fn purge(&self, now: OffsetDateTime, retention: Duration) -> impl Future<Output = Result<usize, Self::Error>> + Send {
+        (**self).purge(now, retention)
     }
+});
 
-    fn read(&self, _access: &SecurityAuditAccess) -> impl Future<Output = Result<AuditLog, Infallible>> + Send {
-        let log = self.lock();
-        ready(Ok(AuditLog {
-            checkpoint: log.checkpoint.clone(),
-            entries: log.entries.clone(),
-        }))
-    }
-
-    fn purge(
-        &self,
-        now: OffsetDateTime,
-        retention: Duration,
-    ) -> impl Future<Output = Result<usize, Infallible>> + Send {
-        let cutoff = now - retention.max(MIN_RETENTION);
-        let mut log = self.lock();
-        let keep_from = log
-            .entries
-            .iter()
-            .position(|e| e.event.at >= cutoff)
-            .unwrap_or(log.entries.len());
-        if let Some(last_removed) = keep_from.checked_sub(1).and_then(|i| log.entries.get(i)) {
-            let anchor = last_removed.head();
-            log.checkpoint = self.key.checkpoint(anchor, log.head);
-            log.entries.drain(..keep_from);
-        }
-        ready(Ok(keep_from))
-    }
-}
+#[doc(no_inline)]
+pub use crate::store::memory::{MemoryAuditSink, MemoryNotifier};
 
 /// Who receives a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -985,27 +923,12 @@ pub trait Notifier: Send + Sync {
     fn notify(&self, notification: Notification) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
-/// A [`Notifier`] that keeps what it is given, for tests and demos.
-#[derive(Debug, Default)]
-pub struct MemoryNotifier {
-    sent: Mutex<Vec<Notification>>,
-}
-
-impl MemoryNotifier {
-    /// Everything sent so far.
-    pub fn sent(&self) -> Vec<Notification> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+crate::store::forward_store!(Notifier {
+    type Error = T::Error;
+    fn notify(&self, notification: Notification) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        (**self).notify(notification)
     }
-}
-
-impl Notifier for MemoryNotifier {
-    type Error = Infallible;
-
-    fn notify(&self, notification: Notification) -> impl Future<Output = Result<(), Infallible>> + Send {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).push(notification);
-        ready(Ok(()))
-    }
-}
+});
 
 impl fmt::Display for AuditAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

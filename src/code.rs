@@ -534,6 +534,19 @@ pub trait CodeStore: Send + Sync {
     ) -> impl Future<Output = Result<Redemption, Self::Error>> + Send;
 }
 
+crate::store::forward_store!(CodeStore {
+    type Error = T::Error;
+    fn insert_limited(&self, digest: CodeDigest, grant: CodeGrant, limit: usize) -> impl Future<Output = Result<Insertion, Self::Error>> + Send {
+        (**self).insert_limited(digest, grant, limit)
+    }
+    fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        (**self).insert(digest, grant)
+    }
+    fn redeem(&self, digest: CodeDigest, now: OffsetDateTime) -> impl Future<Output = Result<Redemption, Self::Error>> + Send {
+        (**self).redeem(digest, now)
+    }
+});
+
 /// Why a code could not be issued or redeemed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -696,6 +696,22 @@ pub trait ConfigStore: Send + Sync {
         F: FnOnce(&mut crate::project::Project) -> Result<T, ConfigError> + Send;
 }
 
+crate::store::forward_store!(ConfigStore {
+    type Error = T::Error;
+    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send {
+        (**self).get(client_id)
+    }
+    fn project(&self) -> impl Future<Output = Result<crate::project::Project, Self::Error>> + Send {
+        (**self).project()
+    }
+    fn modify<R: Send, F>(&self, f: F) -> impl Future<Output = Result<Result<R, ConfigError>, Self::Error>> + Send
+    where
+        F: FnOnce(&mut crate::project::Project) -> Result<R, ConfigError> + Send,
+    {
+        (**self).modify(f)
+    }
+});
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {

@@ -142,26 +142,24 @@ pub trait ReplayCache: Send + Sync {
     /// The cache's own failure.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Records `jti` until `expires_at`. `true` if it was not recorded
-    /// before (the token may be accepted), `false` if it was (a replay).
+    /// Records `jti` until `expires_at`, as of `now` (the time the token was
+    /// verified at). `true` if it was not recorded before or its entry has
+    /// expired by `now` (the token may be accepted), `false` if it was (a
+    /// replay).
     fn insert_if_absent(
         &self,
         jti: &str,
         expires_at: OffsetDateTime,
+        now: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 }
 
-impl<T: ReplayCache + ?Sized> ReplayCache for Arc<T> {
+crate::store::forward_store!(ReplayCache {
     type Error = T::Error;
-
-    fn insert_if_absent(
-        &self,
-        jti: &str,
-        expires_at: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        (**self).insert_if_absent(jti, expires_at)
+    fn insert_if_absent(&self, jti: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        (**self).insert_if_absent(jti, expires_at, now)
     }
-}
+});
 
 /// The replay-cache key of `jti` in the configuration `client_id`:
 /// base64url(SHA-256(client id, NUL, jti)). A client id never holds a NUL,
@@ -972,7 +970,7 @@ impl HandshakeVerifier {
                     expected_aud: checked.expected_aud.clone(),
                     source: None,
                 };
-                match replay.insert_if_absent(key, checked.remember_until).await {
+                match replay.insert_if_absent(key, checked.remember_until, now).await {
                     Ok(true) => {}
                     Ok(false) => return Err(refused(HandshakeErrorKind::Replayed)),
                     Err(e) => {

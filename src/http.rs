@@ -32,7 +32,7 @@ use url::Url;
 use crate::clock::Clock;
 use crate::code::{CodeError, CodeStore, GrantProblem};
 use crate::config::ConfigStore;
-use crate::handshake::{HandshakeErrorKind, HandshakeVerifier};
+use crate::handshake::{HandshakeErrorKind, HandshakeVerifier, ReplayCache};
 use crate::identity::IdentityServer;
 use crate::identity::{ID_TOKEN_TYPE, IdTokenClaims};
 use crate::jose::{KeySet, UntrustedToken, Validation, Verifier};
@@ -42,6 +42,7 @@ use crate::redirect::{RedirectError, RedirectPolicy, SafeRedirect, append_query}
 use crate::routing::{DomainRouter, Route};
 use crate::secret::{BasicAuthError, ClientCredentials, ClientId, ClientSecret};
 use crate::session::{ReaderSession, SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionCodec, SessionRevocations};
+use crate::store::BoxReplayCache;
 use crate::store::memory::{MemoryReplayCache, MemorySessionRevocations};
 use crate::widget::{WidgetError, WidgetProject, WidgetTokenIssuer, WidgetTokenRequest};
 
@@ -136,16 +137,6 @@ pub struct SsoService<CS, S, C, L = MemoryRateLimiter, R = MemorySessionRevocati
     site: Site,
 }
 
-/// Where handshake `jti`s are remembered.
-#[derive(Debug)]
-enum Replay {
-    /// In this process.
-    Memory(MemoryReplayCache),
-    /// Shared by every instance.
-    #[cfg(feature = "redis")]
-    Redis(crate::store::redis::RedisReplayCache),
-}
-
 /// The KB site's own settings, whatever the stores.
 #[derive(Debug)]
 struct Site {
@@ -158,7 +149,7 @@ struct Site {
     client_auth: ClientAuthentication,
     renderer: Arc<dyn LoginPageRenderer>,
     handshakes: Option<HandshakeVerifier>,
-    replay: Replay,
+    replay: BoxReplayCache,
     widgets: Option<WidgetProject>,
 }
 
@@ -197,7 +188,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLim
                 client_auth: ClientAuthentication::Optional,
                 renderer: Arc::new(HtmlLoginRenderer),
                 handshakes: None,
-                replay: Replay::Memory(MemoryReplayCache::new()),
+                replay: Box::new(MemoryReplayCache::new()),
                 widgets: None,
             },
         })
@@ -242,8 +233,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// on `/api/auth/jwt/callback?token=&redirect=`, as `?jwt=` on any page,
     /// in a `jwt` cookie, or as a form field `jwt` posted to the callback
     /// from this KB's site or the customer app's. Each
-    /// `jti` is accepted once (in memory unless a Redis replay cache is set
-    /// with `redis_replay_cache`, feature `redis`).
+    /// `jti` is accepted once (in memory unless another replay cache is set
+    /// with [`replay_cache`](Self::replay_cache)).
     pub fn handshakes(mut self, verifier: HandshakeVerifier) -> Self {
         self.site.handshakes = Some(verifier);
         self
@@ -256,11 +247,11 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         self
     }
 
-    /// Remembers handshake `jti`s in Redis instead of in memory, so that a
-    /// token is accepted once across every instance.
-    #[cfg(feature = "redis")]
-    pub fn redis_replay_cache(mut self, cache: crate::store::redis::RedisReplayCache) -> Self {
-        self.site.replay = Replay::Redis(cache);
+    /// Remembers handshake `jti`s in `cache` instead of in memory (for
+    /// example `store::redis::RedisReplayCache`, so that a token is accepted
+    /// once across every instance).
+    pub fn replay_cache(mut self, cache: impl ReplayCache + 'static) -> Self {
+        self.site.replay = Box::new(cache);
         self
     }
 
@@ -400,8 +391,9 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             Err(e) => {
                 if matches!(e, CodeError::InvalidGrant(GrantProblem::AlreadyUsed)) {
                     let session = IdentityServer::<CS, S, C>::token_id_for_code(code);
-                    let until = self.identity.codes().clock().now() + MAX_SESSION;
-                    if self.revocations.revoke(&session, until).await.is_err() {
+                    let now = self.identity.codes().clock().now();
+                    let until = now + MAX_SESSION;
+                    if self.revocations.revoke(&session, until, now).await.is_err() {
                         return Err(Redeem::Unavailable);
                     }
                 }
@@ -587,7 +579,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         let mut logout_url = None;
         let mut revoked = true;
         if let Some(s) = &session {
-            revoked = self.revocations.revoke(&s.jti, s.expires_at).await.is_ok();
+            revoked = self.revocations.revoke(&s.jti, s.expires_at, now).await.is_ok();
             if let Ok(Some(config)) = self.identity.configs().get(&s.client_id).await {
                 logout_url = config.logout_url().cloned();
             }
@@ -897,11 +889,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             return redirect(target);
         };
         let now = self.identity.codes().clock().now();
-        let verified = match &self.site.replay {
-            Replay::Memory(cache) => verifier.verify_str(token, now, cache).await,
-            #[cfg(feature = "redis")]
-            Replay::Redis(cache) => verifier.verify_str(token, now, cache).await,
-        };
+        let verified = verifier.verify_str(token, now, &self.site.replay).await;
         let project = match self.identity.configs().project().await {
             Ok(p) => p,
             Err(_) => return unavailable(),

@@ -227,11 +227,14 @@ pub trait SessionRevocations: Send + Sync {
     /// The store's own failure.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Revokes the session with this id (its token's `jti`) until `until`.
+    /// Revokes the session with this id (its token's `jti`) until `until`;
+    /// `now` is the time of the revocation (entries whose `until` has passed
+    /// by then may be forgotten).
     fn revoke(
         &self,
         session_id: &str,
         until: OffsetDateTime,
+        now: OffsetDateTime,
     ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send;
 
     /// Whether the session with this id is revoked at `now`.
@@ -241,6 +244,16 @@ pub trait SessionRevocations: Send + Sync {
         now: OffsetDateTime,
     ) -> impl std::future::Future<Output = Result<bool, Self::Error>> + Send;
 }
+
+crate::store::forward_store!(SessionRevocations {
+    type Error = T::Error;
+    fn revoke(&self, session_id: &str, until: OffsetDateTime, now: OffsetDateTime) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        (**self).revoke(session_id, until, now)
+    }
+    fn is_revoked(&self, session_id: &str, now: OffsetDateTime) -> impl std::future::Future<Output = Result<bool, Self::Error>> + Send {
+        (**self).is_revoked(session_id, now)
+    }
+});
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -18,7 +18,7 @@ use kb_sso::handshake::{
     HandshakeSetupError, HandshakeVerifier, ReplayCache, VerifiedHandshake, generate_ed25519_key_pair,
 };
 use kb_sso::store::memory::MemoryReplayCache;
-use kb_sso::{ClientId, ClientSecret, KeyError, SessionCodec, SettableClock, UntrustedToken, VerifyError};
+use kb_sso::{ClientId, ClientSecret, KeyError, SessionCodec, UntrustedToken, VerifyError};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
@@ -42,10 +42,12 @@ fn ready<F: Future>(f: F) -> F::Output {
     }
 }
 
-type Cache = MemoryReplayCache<Arc<SettableClock>>;
+type Cache = MemoryReplayCache;
 
-fn cache_at(ts: i64) -> Cache {
-    MemoryReplayCache::with_clock(Arc::new(SettableClock::new(at(ts))))
+/// A fresh cache; the time it judges expiry by is each verification's `now`
+/// (the cache reads no clock), here `ts`.
+fn cache_at(_ts: i64) -> Cache {
+    MemoryReplayCache::new()
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -613,8 +615,7 @@ fn replays_are_refused_per_configuration() {
 
     // Remembered through the leeway: the last second the token is valid.
     let token = ed.sign(&claims("edge"));
-    let clock = Arc::new(SettableClock::new(at(T0 + 60)));
-    let cache = MemoryReplayCache::with_clock(clock);
+    let cache = MemoryReplayCache::new();
     assert_eq!(reason(verify_at(&verifier, &token, T0 + 60, &cache)), "ok");
     assert_eq!(reason(verify_at(&verifier, &token, T0 + 60, &cache)), "replayed");
 
@@ -643,7 +644,12 @@ struct Down;
 
 impl ReplayCache for BrokenCache {
     type Error = Down;
-    fn insert_if_absent(&self, _: &str, _: OffsetDateTime) -> impl Future<Output = Result<bool, Down>> + Send {
+    fn insert_if_absent(
+        &self,
+        _: &str,
+        _: OffsetDateTime,
+        _: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, Down>> + Send {
         std::future::ready(Err(Down))
     }
 }
@@ -942,7 +948,7 @@ fn concurrent_inserts_of_one_jti_admit_exactly_one() {
             let (cache, barrier) = (cache.clone(), barrier.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                ready(cache.insert_if_absent("same-key", at(T0 + 60))).unwrap()
+                ready(cache.insert_if_absent("same-key", at(T0 + 60), at(T0))).unwrap()
             })
         })
         .collect();

@@ -38,7 +38,7 @@ async fn two_instances(redis: &RedisServer) -> Setup {
         let loaded = common::server::load_project_file(path.to_str().unwrap()).unwrap();
         let store = RedisCodeStore::new(RedisConnection::connect(&redis.url()).await.unwrap());
         let options = common::server::Options {
-            codes: common::server::Codes::Redis(store),
+            codes: Box::new(store),
             ..common::server::Options::default()
         };
         let any = SocketAddr::from(([127, 0, 0, 1], 0));

@@ -449,18 +449,33 @@ async fn the_replay_cache_accepts_a_jti_once_across_connections_until_it_expires
     let a = RedisReplayCache::new(RedisConnection::connect(&server.url()).await.unwrap());
     let b = RedisReplayCache::new(RedisConnection::connect(&server.url()).await.unwrap());
     let later = OffsetDateTime::now_utc() + Duration::minutes(5);
-    assert!(a.insert_if_absent("jti-digest-1", later).await.unwrap());
     assert!(
-        !b.insert_if_absent("jti-digest-1", later).await.unwrap(),
+        a.insert_if_absent("jti-digest-1", later, OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.insert_if_absent("jti-digest-1", later, OffsetDateTime::now_utc())
+            .await
+            .unwrap(),
         "seen on another instance"
     );
-    assert!(b.insert_if_absent("jti-digest-2", later).await.unwrap());
+    assert!(
+        b.insert_if_absent("jti-digest-2", later, OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+    );
 
     // Many instances at once: exactly one wins.
     let tasks: Vec<_> = (0..32)
         .map(|i| {
             let cache = if i % 2 == 0 { a.clone() } else { b.clone() };
-            tokio::spawn(async move { cache.insert_if_absent("raced", later).await.unwrap() })
+            tokio::spawn(async move {
+                cache
+                    .insert_if_absent("raced", later, OffsetDateTime::now_utc())
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut wins = 0;
@@ -471,9 +486,17 @@ async fn the_replay_cache_accepts_a_jti_once_across_connections_until_it_expires
 
     // Remembered only until the token expires.
     let soon = OffsetDateTime::now_utc() + Duration::milliseconds(300);
-    assert!(a.insert_if_absent("short", soon).await.unwrap());
+    assert!(
+        a.insert_if_absent("short", soon, OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+    );
     let deadline = Instant::now() + StdDuration::from_secs(10);
-    while !a.insert_if_absent("short", soon + Duration::minutes(5)).await.unwrap() {
+    while !a
+        .insert_if_absent("short", soon + Duration::minutes(5), OffsetDateTime::now_utc())
+        .await
+        .unwrap()
+    {
         assert!(Instant::now() < deadline, "Redis never forgot the jti");
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
@@ -490,13 +513,13 @@ async fn revocations_are_shared_and_expire_with_the_session() {
     let b = RedisSessionRevocations::new(RedisConnection::connect(&server.url()).await.unwrap());
     let now = OffsetDateTime::now_utc();
     assert!(!b.is_revoked("session-1", now).await.unwrap());
-    a.revoke("session-1", now + Duration::minutes(5)).await.unwrap();
+    a.revoke("session-1", now + Duration::minutes(5), now).await.unwrap();
     assert!(
         b.is_revoked("session-1", now).await.unwrap(),
         "seen on another instance"
     );
     assert!(!b.is_revoked("session-2", now).await.unwrap());
-    a.revoke("short", now + Duration::milliseconds(300)).await.unwrap();
+    a.revoke("short", now + Duration::milliseconds(300), now).await.unwrap();
     let deadline = Instant::now() + StdDuration::from_secs(10);
     while b.is_revoked("short", OffsetDateTime::now_utc()).await.unwrap() {
         assert!(Instant::now() < deadline, "Redis never dropped the revocation");

@@ -51,11 +51,11 @@ struct Switchable {
 impl SessionRevocations for Switchable {
     type Error = Down;
 
-    async fn revoke(&self, session_id: &str, until: OffsetDateTime) -> Result<(), Down> {
+    async fn revoke(&self, session_id: &str, until: OffsetDateTime, now: OffsetDateTime) -> Result<(), Down> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(Down);
         }
-        self.inner.revoke(session_id, until).await.map_err(|_| Down)
+        self.inner.revoke(session_id, until, now).await.map_err(|_| Down)
     }
 
     async fn is_revoked(&self, session_id: &str, now: OffsetDateTime) -> Result<bool, Down> {

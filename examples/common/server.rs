@@ -9,131 +9,43 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use http::{HeaderValue, Response, StatusCode, header};
-use kb_sso::SessionRevocations;
 use kb_sso::http::{MAX_BODY_BYTES, Outcome, PageRequest, RemoteAddr, SsoService};
 use kb_sso::limit::Limits;
 use kb_sso::limit::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
+use kb_sso::store::{BoxCodeStore, BoxReplayCache, BoxSessionRevocations};
 use kb_sso::{
     Clock, CodeIssuer, HandshakeKey, HandshakeSettings, HandshakeVerifier, IdentityServer, JwtConfig, Project,
     ProjectFile, ProjectSettings, SessionCodec, SigningKey, TokenSigner, WidgetProject,
 };
-use kb_sso::{CodeDigest, CodeGrant, CodeStore, Redemption};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use url::Url;
 
-/// The service type of the reference server.
-pub(crate) type Service<C> = SsoService<MemoryConfigStore, Codes, C, MemoryRateLimiter, Revocations>;
+/// The service type of the reference server: its code store and revoked-
+/// session list are chosen at start (memory or Redis) as trait objects.
+pub(crate) type Service<C> = SsoService<MemoryConfigStore, BoxCodeStore, C, MemoryRateLimiter, BoxSessionRevocations>;
 
 /// How a server is set up beyond its project.
-#[derive(Default)]
 pub(crate) struct Options {
     /// Where codes live.
-    pub(crate) codes: Codes,
+    pub(crate) codes: BoxCodeStore,
     /// Brute-force limits.
     pub(crate) limits: Limits,
     /// Where revoked sessions are listed.
-    pub(crate) revocations: Revocations,
-    /// A shared handshake replay cache, if any.
-    #[cfg(feature = "redis")]
-    pub(crate) replay: Option<kb_sso::store::redis::RedisReplayCache>,
+    pub(crate) revocations: BoxSessionRevocations,
+    /// Where handshake `jti`s are remembered, if not in memory.
+    pub(crate) replay: Option<BoxReplayCache>,
 }
 
-/// The revoked-session list: in memory, or shared on Redis.
-pub(crate) enum Revocations {
-    /// One process.
-    Memory(MemorySessionRevocations),
-    /// Many instances, one Redis.
-    #[cfg(feature = "redis")]
-    Redis(kb_sso::store::redis::RedisSessionRevocations),
-}
-
-impl Default for Revocations {
+impl Default for Options {
     fn default() -> Self {
-        Self::Memory(MemorySessionRevocations::new())
-    }
-}
-
-impl SessionRevocations for Revocations {
-    type Error = CodesError;
-
-    async fn revoke(&self, session_id: &str, until: time::OffsetDateTime) -> Result<(), CodesError> {
-        match self {
-            Self::Memory(m) => m.revoke(session_id, until).await.map_err(|e| CodesError(Box::new(e))),
-            #[cfg(feature = "redis")]
-            Self::Redis(r) => r.revoke(session_id, until).await.map_err(|e| CodesError(Box::new(e))),
-        }
-    }
-
-    async fn is_revoked(&self, session_id: &str, now: time::OffsetDateTime) -> Result<bool, CodesError> {
-        match self {
-            Self::Memory(m) => m.is_revoked(session_id, now).await.map_err(|e| CodesError(Box::new(e))),
-            #[cfg(feature = "redis")]
-            Self::Redis(r) => r.is_revoked(session_id, now).await.map_err(|e| CodesError(Box::new(e))),
-        }
-    }
-}
-
-/// The code store: in memory, or shared on Redis (feature `redis`).
-pub(crate) enum Codes {
-    /// One process.
-    Memory(MemoryCodeStore),
-    /// Many instances, one Redis.
-    #[cfg(feature = "redis")]
-    Redis(kb_sso::store::redis::RedisCodeStore),
-}
-
-impl Default for Codes {
-    fn default() -> Self {
-        Self::Memory(MemoryCodeStore::new())
-    }
-}
-
-/// A failure of the code store behind [`Codes`].
-#[derive(Debug)]
-pub(crate) struct CodesError(Box<dyn std::error::Error + Send + Sync>);
-
-impl std::fmt::Display for CodesError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for CodesError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.0)
-    }
-}
-
-impl CodeStore for Codes {
-    type Error = CodesError;
-
-    async fn insert_limited(
-        &self,
-        digest: CodeDigest,
-        grant: CodeGrant,
-        limit: usize,
-    ) -> Result<kb_sso::code::Insertion, CodesError> {
-        match self {
-            Self::Memory(m) => m
-                .insert_limited(digest, grant, limit)
-                .await
-                .map_err(|e| CodesError(Box::new(e))),
-            #[cfg(feature = "redis")]
-            Self::Redis(r) => r
-                .insert_limited(digest, grant, limit)
-                .await
-                .map_err(|e| CodesError(Box::new(e))),
-        }
-    }
-
-    async fn redeem(&self, digest: CodeDigest, now: time::OffsetDateTime) -> Result<Redemption, CodesError> {
-        match self {
-            Self::Memory(m) => m.redeem(digest, now).await.map_err(|e| CodesError(Box::new(e))),
-            #[cfg(feature = "redis")]
-            Self::Redis(r) => r.redeem(digest, now).await.map_err(|e| CodesError(Box::new(e))),
+        Self {
+            codes: Box::new(MemoryCodeStore::new()),
+            limits: Limits::default(),
+            revocations: Box::new(MemorySessionRevocations::new()),
+            replay: None,
         }
     }
 }
@@ -401,9 +313,8 @@ pub(crate) fn project_service<C: Clock>(
     let service = SsoService::new(identity, sessions, kb_url)?
         .limits(options.limits)
         .session_revocations(options.revocations);
-    #[cfg(feature = "redis")]
     let service = match options.replay {
-        Some(cache) => service.redis_replay_cache(cache),
+        Some(cache) => service.replay_cache(cache),
         None => service,
     };
     Ok(service)

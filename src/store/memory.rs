@@ -1,4 +1,10 @@
-//! In-memory stores for one process.
+//! In-memory stores for one process: every store trait of the crate has
+//! one here ([`MemoryCodeStore`], [`MemoryConfigStore`],
+//! [`MemoryReplayCache`], [`MemorySessionRevocations`],
+//! [`MemoryRateLimiter`], [`MemoryAuditSink`], [`MemoryNotifier`]).
+//!
+//! None reads a clock: every expiry is decided by the `now` its caller
+//! passes.
 //!
 //! [`MemoryCodeStore`] is sharded by digest so concurrent redemptions of
 //! different codes rarely contend; each shard evicts a few expired entries
@@ -18,8 +24,15 @@ use crate::config::{ConfigError, ConfigStore, JwtConfig};
 use crate::project::Project;
 use crate::secret::ClientId;
 
-pub use super::replay::MemoryReplayCache;
 use crate::session::SessionRevocations;
+
+mod audit;
+mod limiter;
+mod replay;
+
+pub use audit::{MemoryAuditSink, MemoryNotifier};
+pub use limiter::{DEFAULT_MAX_KEYS, MemoryRateLimiter};
+pub use replay::MemoryReplayCache;
 
 /// Number of shards (a power of two).
 const SHARDS: usize = 64;
@@ -433,31 +446,6 @@ impl CodeStore for MemoryCodeStore {
     }
 }
 
-impl<T: CodeStore> CodeStore for std::sync::Arc<T> {
-    type Error = T::Error;
-
-    fn insert_limited(
-        &self,
-        digest: CodeDigest,
-        grant: CodeGrant,
-        limit: usize,
-    ) -> impl Future<Output = Result<Insertion, Self::Error>> + Send {
-        (**self).insert_limited(digest, grant, limit)
-    }
-
-    fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        (**self).insert(digest, grant)
-    }
-
-    fn redeem(
-        &self,
-        digest: CodeDigest,
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<Redemption, Self::Error>> + Send {
-        (**self).redeem(digest, now)
-    }
-}
-
 /// An in-memory [`ConfigStore`] holding one project.
 #[derive(Debug, Default)]
 pub struct MemoryConfigStore {
@@ -505,7 +493,7 @@ impl ConfigStore for MemoryConfigStore {
 }
 
 /// An in-memory [`SessionRevocations`]: revoked session ids until they
-/// would have expired, swept as new ones arrive.
+/// would have expired, swept (as of the caller's `now`) as new ones arrive.
 #[derive(Debug, Default)]
 pub struct MemorySessionRevocations {
     revoked: Mutex<HashMap<String, OffsetDateTime>>,
@@ -525,11 +513,15 @@ impl MemorySessionRevocations {
 impl SessionRevocations for MemorySessionRevocations {
     type Error = Infallible;
 
-    fn revoke(&self, session_id: &str, until: OffsetDateTime) -> impl Future<Output = Result<(), Infallible>> + Send {
+    fn revoke(
+        &self,
+        session_id: &str,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), Infallible>> + Send {
         let mut map = self.lock();
         if map.len() >= 1024 && map.len().is_power_of_two() {
             // Amortised sweep: at most one full pass per doubling.
-            let now = OffsetDateTime::now_utc();
             map.retain(|_, until| *until > now);
         }
         let entry = map.entry(session_id.to_owned()).or_insert(until);

@@ -1,11 +1,71 @@
-//! Store implementations.
+//! Store implementations, and the forms every store trait takes.
 //!
-//! [`memory`] holds embedded, in-process stores: the default for a single
-//! process and for tests. `redis` (feature `redis`) holds a code store
+//! [`memory`] holds every embedded, in-process store: the default for a
+//! single process and for tests. `redis` (feature `redis`) holds stores
 //! shared by many app instances.
+//!
+//! # Using a store through a pointer, or chosen at run time
+//!
+//! Every store trait ([`CodeStore`](crate::CodeStore),
+//! [`ConfigStore`](crate::ConfigStore), [`ReplayCache`](crate::ReplayCache),
+//! [`SessionRevocations`](crate::SessionRevocations),
+//! [`RateLimiter`](crate::limit::RateLimiter), [`AuditSink`](crate::AuditSink),
+//! [`Notifier`](crate::Notifier)) is implemented for `&T`, `Arc<T>` and
+//! `Box<T>` of any `T` that implements it, so one store can be shared.
+//!
+//! The traits return `impl Future`, so they cannot be trait objects
+//! themselves. Each has an object-safe twin ([`DynCodeStore`],
+//! [`DynConfigStore`], [`DynReplayCache`], [`DynSessionRevocations`],
+//! [`DynRateLimiter`], [`DynAuditSink`], [`DynNotifier`]), implemented for
+//! every store, whose futures are boxed and whose errors are one
+//! [`StoreError`]. `Box<dyn DynX>` and `Arc<dyn DynX>` (the aliases
+//! [`BoxCodeStore`], [`ArcCodeStore`], ...) implement the trait again, so a
+//! host picks its store at run time without writing a dispatch enum:
+//!
+//! ```
+//! use kb_sso::store::BoxCodeStore;
+//! use kb_sso::store::memory::MemoryCodeStore;
+//! use kb_sso::{CodeIssuer, SystemClock};
+//!
+//! # let shared: Option<MemoryCodeStore> = None;
+//! // For example a Redis store when one is configured, else one in memory.
+//! let codes: BoxCodeStore = match shared {
+//!     Some(store) => Box::new(store),
+//!     None => Box::new(MemoryCodeStore::new()),
+//! };
+//! let issuer = CodeIssuer::new(codes, SystemClock);
+//! # drop(issuer);
+//! ```
+//!
+//! # Time
+//!
+//! No store reads a clock: every method whose answer depends on the time
+//! takes the caller's `now` (or a time carried by its arguments, such as a
+//! grant's `issued_at`), so the one [`Clock`](crate::Clock) a host injects
+//! decides every expiry. A store that expires entries by its own clock
+//! (Redis `PXAT`) may ignore `now`.
 
+mod dynamic;
 pub mod memory;
-mod replay;
 
 #[cfg(feature = "redis")]
 pub mod redis;
+
+pub use dynamic::{
+    ArcAuditSink, ArcCodeStore, ArcConfigStore, ArcNotifier, ArcRateLimiter, ArcReplayCache, ArcSessionRevocations,
+    BoxAuditSink, BoxCodeStore, BoxConfigStore, BoxNotifier, BoxRateLimiter, BoxReplayCache, BoxSessionRevocations,
+    DynAuditSink, DynCodeStore, DynConfigStore, DynNotifier, DynRateLimiter, DynReplayCache, DynSessionRevocations,
+    ProjectEdit, StoreError, StoreFuture,
+};
+
+/// Implements a store trait for `&T`, `Arc<T>` and `Box<T>` of every `T`
+/// (sized or not) that implements it. The body is the trait's items written
+/// once, each method forwarding to `(**self)`.
+macro_rules! forward_store {
+    ($tr:ident { $($body:tt)* }) => {
+        impl<T: $tr + ?Sized> $tr for &T { $($body)* }
+        impl<T: $tr + ?Sized> $tr for ::std::sync::Arc<T> { $($body)* }
+        impl<T: $tr + ?Sized> $tr for ::std::boxed::Box<T> { $($body)* }
+    };
+}
+pub(crate) use forward_store;

@@ -564,6 +564,7 @@ impl crate::handshake::ReplayCache for RedisReplayCache {
     type Error = RedisStoreError;
 
     /// `SET key 1 NX PXAT expiry`; `true` only when this call wrote it.
+    /// Redis expires the key by its own clock, so `now` is not used.
     ///
     /// # Errors
     /// Any connection, timeout or server failure (never `true` then).
@@ -571,6 +572,7 @@ impl crate::handshake::ReplayCache for RedisReplayCache {
         &self,
         key: &str,
         expires_at: OffsetDateTime,
+        _now: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, RedisStoreError>> + Send {
         self.insert(key, expires_at)
     }
@@ -625,10 +627,13 @@ impl RedisSessionRevocations {
 impl crate::session::SessionRevocations for RedisSessionRevocations {
     type Error = RedisStoreError;
 
+    /// `SET key 1 PXAT until`: Redis forgets the key by its own clock, so
+    /// `now` is not used.
     fn revoke(
         &self,
         session_id: &str,
         until: OffsetDateTime,
+        _now: OffsetDateTime,
     ) -> impl Future<Output = Result<(), RedisStoreError>> + Send {
         self.revoke_now(session_id, until)
     }

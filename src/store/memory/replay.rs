@@ -11,7 +11,6 @@ use std::sync::{Mutex, MutexGuard};
 
 use time::OffsetDateTime;
 
-use crate::clock::{Clock, SystemClock};
 use crate::handshake::ReplayCache;
 use crate::secret::sha256;
 
@@ -36,35 +35,26 @@ impl Shard {
 /// per-shard lock.
 ///
 /// Keys are held as their SHA-256 digests. An entry counts as present until
-/// its `expires_at` has passed by the cache's [`Clock`]; after that the same
-/// key may be inserted again (by then the token it came from no longer
-/// verifies). Give the cache the clock the verifier's `now` comes from.
+/// its `expires_at` has passed by the caller's `now` (the time the token was
+/// verified at); after that the same key may be inserted again (by then the
+/// token it came from no longer verifies). The cache reads no clock.
 #[derive(Debug)]
-pub struct MemoryReplayCache<C = SystemClock> {
+pub struct MemoryReplayCache {
     shards: Box<[Mutex<Shard>]>,
-    clock: C,
 }
 
-impl Default for MemoryReplayCache<SystemClock> {
+impl Default for MemoryReplayCache {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl MemoryReplayCache<SystemClock> {
-    /// An empty cache on the system clock.
+impl MemoryReplayCache {
+    /// An empty cache.
     #[must_use]
     pub fn new() -> Self {
-        Self::with_clock(SystemClock)
-    }
-}
-
-impl<C: Clock> MemoryReplayCache<C> {
-    /// An empty cache that reads the time from `clock`.
-    pub fn with_clock(clock: C) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            clock,
         }
     }
 
@@ -89,17 +79,15 @@ impl<C: Clock> MemoryReplayCache<C> {
         self.len() == 0
     }
 
-    /// Drops every entry whose time has passed, shard by shard.
-    pub fn sweep(&self) {
-        let now = self.clock.now();
+    /// Drops every entry whose time has passed at `now`, shard by shard.
+    pub fn sweep(&self, now: OffsetDateTime) {
         for s in self.shards.iter() {
             s.lock().unwrap_or_else(|e| e.into_inner()).sweep(now);
         }
     }
 
-    fn insert_now(&self, key: &str, expires_at: OffsetDateTime) -> bool {
+    fn insert_at(&self, key: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> bool {
         let digest = sha256(key.as_bytes());
-        let now = self.clock.now();
         let mut shard = self.shard(&digest);
         shard.inserts = shard.inserts.wrapping_add(1);
         if shard.inserts.is_multiple_of(SWEEP_EVERY) {
@@ -119,15 +107,16 @@ impl<C: Clock> MemoryReplayCache<C> {
     }
 }
 
-impl<C: Clock> ReplayCache for MemoryReplayCache<C> {
+impl ReplayCache for MemoryReplayCache {
     type Error = Infallible;
 
     fn insert_if_absent(
         &self,
         jti: &str,
         expires_at: OffsetDateTime,
+        now: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, Infallible>> + Send {
-        ready(Ok(self.insert_now(jti, expires_at)))
+        ready(Ok(self.insert_at(jti, expires_at, now)))
     }
 }
 
@@ -135,7 +124,7 @@ impl<C: Clock> ReplayCache for MemoryReplayCache<C> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::clock::SettableClock;
+    use crate::clock::{Clock, SettableClock};
     use std::sync::Arc;
     use std::task::{Context, Poll, Waker};
     use time::{Duration, macros::datetime};
@@ -153,21 +142,21 @@ mod tests {
     #[test]
     fn second_insert_refused_until_expiry() {
         let clock = Arc::new(SettableClock::new(T0));
-        let cache = MemoryReplayCache::with_clock(clock.clone());
+        let cache = MemoryReplayCache::new();
         let until = T0 + Duration::seconds(60);
-        assert_eq!(now_or_never(cache.insert_if_absent("a", until)), Ok(true));
-        assert_eq!(now_or_never(cache.insert_if_absent("a", until)), Ok(false));
-        assert_eq!(now_or_never(cache.insert_if_absent("b", until)), Ok(true));
+        assert_eq!(now_or_never(cache.insert_if_absent("a", until, clock.now())), Ok(true));
+        assert_eq!(now_or_never(cache.insert_if_absent("a", until, clock.now())), Ok(false));
+        assert_eq!(now_or_never(cache.insert_if_absent("b", until, clock.now())), Ok(true));
         clock.set(until - Duration::seconds(1));
-        assert_eq!(now_or_never(cache.insert_if_absent("a", until)), Ok(false));
+        assert_eq!(now_or_never(cache.insert_if_absent("a", until, clock.now())), Ok(false));
         // At its expiry the entry is gone; the key is accepted again.
         clock.set(until);
         assert_eq!(
-            now_or_never(cache.insert_if_absent("a", until + Duration::seconds(60))),
+            now_or_never(cache.insert_if_absent("a", until + Duration::seconds(60), clock.now())),
             Ok(true)
         );
         assert_eq!(
-            now_or_never(cache.insert_if_absent("a", until + Duration::seconds(60))),
+            now_or_never(cache.insert_if_absent("a", until + Duration::seconds(60), clock.now())),
             Ok(false)
         );
     }
@@ -175,23 +164,23 @@ mod tests {
     #[test]
     fn expired_entries_are_swept_incrementally() {
         let clock = Arc::new(SettableClock::new(T0));
-        let cache = MemoryReplayCache::with_clock(clock.clone());
+        let cache = MemoryReplayCache::new();
         let n = 10 * SHARDS * SWEEP_EVERY as usize;
         for i in 0..n {
-            let _ = now_or_never(cache.insert_if_absent(&i.to_string(), T0 + Duration::SECOND));
+            let _ = now_or_never(cache.insert_if_absent(&i.to_string(), T0 + Duration::SECOND, clock.now()));
         }
         assert_eq!(cache.len(), n);
         clock.advance(Duration::seconds(2));
         // Further inserts sweep each shard they touch, with no full sweep.
         for i in 0..n {
             let key = format!("later-{i}");
-            let _ = now_or_never(cache.insert_if_absent(&key, T0 + Duration::hours(1)));
+            let _ = now_or_never(cache.insert_if_absent(&key, T0 + Duration::hours(1), clock.now()));
         }
         assert!(cache.len() < 2 * n, "old entries were swept: {}", cache.len());
-        cache.sweep();
+        cache.sweep(clock.now());
         assert_eq!(cache.len(), n);
         clock.advance(Duration::hours(2));
-        cache.sweep();
+        cache.sweep(clock.now());
         assert!(cache.is_empty());
     }
 }
