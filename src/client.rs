@@ -64,9 +64,6 @@ use crate::redirect::append_query;
 use crate::secret::{ClientCredentials, ClientSecret, random_token};
 use crate::widget::{WIDGET_GRANT_TYPE, WidgetError, WidgetPayload, WidgetTokenResponse};
 
-/// The KB's handshake-token callback path (`?token=&redirect=`).
-pub const HANDSHAKE_CALLBACK_PATH: &str = "/api/auth/jwt/callback";
-
 /// How long a handshake token lives unless set otherwise: it is a
 /// handshake, not a session.
 pub const DEFAULT_HANDSHAKE_LIFETIME: Duration = Duration::seconds(60);
@@ -433,7 +430,7 @@ pub fn parse_code_response<B: AsRef<[u8]>>(response: &Response<B>) -> Result<Aut
 /// (omitted when `None` or empty). The KB checks the path itself; anything
 /// that is not a path on the KB lands on its home page.
 pub fn authorize_url(kb_base_url: &Url, code: &AuthCode, redirect_path: Option<&str>) -> Url {
-    let url = at_path(kb_base_url, crate::http::paths::AUTHORIZE);
+    let url = at_path(kb_base_url, crate::paths::AUTHORIZE);
     let mut pairs = vec![("code", code.expose())];
     if let Some(path) = redirect_path.filter(|p| !p.is_empty()) {
         pairs.push(("redirectUrl", path));
@@ -705,7 +702,7 @@ impl HandshakeSigner {
 /// The KB's handshake callback: `<kb>/api/auth/jwt/callback?token=...`,
 /// with `redirect` when given and not empty. The KB checks the path itself.
 pub fn handshake_callback_url(kb_base_url: &Url, token: &str, redirect: Option<&str>) -> Url {
-    let url = at_path(kb_base_url, HANDSHAKE_CALLBACK_PATH);
+    let url = at_path(kb_base_url, crate::paths::HANDSHAKE_CALLBACK);
     let mut pairs = vec![("token", token)];
     if let Some(path) = redirect.filter(|p| !p.is_empty()) {
         pairs.push(("redirect", path));
@@ -934,7 +931,7 @@ mod tests {
         );
         let root = Url::parse("https://kb.example.com").unwrap();
         assert_eq!(
-            at_path(&root, HANDSHAKE_CALLBACK_PATH).as_str(),
+            at_path(&root, crate::paths::HANDSHAKE_CALLBACK).as_str(),
             "https://kb.example.com/api/auth/jwt/callback"
         );
     }

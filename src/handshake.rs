@@ -45,6 +45,7 @@
 //!
 //! ```
 //! use kb_sso::handshake::*;
+//! use kb_sso::session::DEFAULT_SESSION_DURATION;
 //! use kb_sso::store::memory::MemoryReplayCache;
 //! use kb_sso::{ClientId, SigningKey, TokenSigner, UntrustedToken};
 //! use time::macros::datetime;
@@ -101,13 +102,8 @@ use crate::jose::{
     Verified, Verifier, VerifyError,
 };
 use crate::secret::{ClientId, ClientSecret, random_token, sha256};
-use crate::session::ReaderSession;
+use crate::session::{DEFAULT_SESSION_DURATION, MAX_SESSION_DURATION, ReaderSession};
 
-/// How long a reader session opened by a handshake lasts unless configured
-/// otherwise.
-pub const DEFAULT_SESSION_DURATION: Duration = Duration::days(14);
-/// The longest session duration that may be configured.
-pub const MAX_SESSION_DURATION: Duration = Duration::days(365);
 /// The most configurations a [`HandshakeVerifier`] holds: a project's limit
 /// of JWT configurations.
 pub const MAX_HANDSHAKE_CONFIGS: usize = crate::config::MAX_JWT_CONFIGS;

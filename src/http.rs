@@ -38,56 +38,20 @@ use crate::identity::{ID_TOKEN_TYPE, IdTokenClaims};
 use crate::jose::{KeySet, UntrustedToken, Validation, Verifier};
 use crate::limit::{Decision, Limit, Limits, MemoryRateLimiter, RateLimiter};
 use crate::login_page::{HtmlLoginRenderer, LoginPage, LoginPageRenderer, RenderContext};
+use crate::paths;
 use crate::redirect::{RedirectError, RedirectPolicy, SafeRedirect, append_query};
 use crate::routing::{DomainRouter, Route};
 use crate::secret::{BasicAuthError, ClientCredentials, ClientId, ClientSecret};
-use crate::session::{ReaderSession, SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionCodec, SessionRevocations};
+use crate::session::{
+    HANDSHAKE_COOKIE, MAX_CODE_FLOW_SESSION, ReaderSession, SECURE_SESSION_COOKIE, SECURE_VERIFIER_COOKIE,
+    SESSION_COOKIE, SessionCodec, SessionRevocations, VERIFIER_COOKIE,
+};
 use crate::store::BoxReplayCache;
 use crate::store::memory::{MemoryReplayCache, MemorySessionRevocations};
 use crate::widget::{WidgetError, WidgetProject, WidgetTokenIssuer, WidgetTokenRequest};
 
-/// The cookie a customer app may set with a handshake token.
-pub const HANDSHAKE_COOKIE: &str = "jwt";
-
-/// The cookie holding the login binding verifier (DESIGN 3.14) on plain
-/// http, scoped to the callback path.
-pub const VERIFIER_COOKIE: &str = "kb_login_verifier";
-
-/// The login binding cookie on https. The `__Host-` prefix makes the
-/// browser refuse it from any other host (a sibling subdomain cannot plant
-/// a verifier it knows), which requires `Path=/`.
-pub const SECURE_VERIFIER_COOKIE: &str = "__Host-kb_login_verifier";
-
-/// The longest a session can last: the longest token validity, 1440
-/// minutes (revocations are kept this long).
-const MAX_SESSION: time::Duration = time::Duration::minutes(1441);
-
 /// The largest request body accepted, in bytes. Larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// The paths this service answers on (besides protected pages).
-pub mod paths {
-    /// Code generation URL.
-    pub const GENERATE_CODE: &str = "/api/jwt/generate-code";
-    /// Code generation URL, the legacy spelling.
-    pub const GENERATE_CODE_ALIAS: &str = "/jwt/generateCode";
-    /// Back-channel code exchange.
-    pub const TOKEN: &str = "/api/jwt/token";
-    /// Callback URL: the customer app sends the reader here with the code.
-    pub const AUTHORIZE: &str = "/jwt/authorize";
-    /// Ends the reader's session.
-    pub const LOGOUT: &str = "/jwt/logout";
-    /// The token signer's public keys.
-    pub const JWKS: &str = "/.well-known/jwks.json";
-    /// The reader's login page.
-    pub const LOGIN: &str = "/login";
-    /// The login page's domain field posts here.
-    pub const LOGIN_DOMAIN: &str = "/login/domain";
-    /// Widget token requests (`grant_type=Widget`).
-    pub const WIDGET_TOKEN: &str = "/api/jwt/widget-token";
-    /// Handshake tokens signed by the customer app arrive here.
-    pub const HANDSHAKE_CALLBACK: &str = "/api/auth/jwt/callback";
-}
 
 /// What [`SsoService::handle`] decided.
 #[derive(Debug)]
@@ -392,7 +356,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
                 if matches!(e, CodeError::InvalidGrant(GrantProblem::AlreadyUsed)) {
                     let session = IdentityServer::<CS, S, C>::token_id_for_code(code);
                     let now = self.identity.codes().clock().now();
-                    let until = now + MAX_SESSION;
+                    let until = now + MAX_CODE_FLOW_SESSION;
                     if self.revocations.revoke(&session, until, now).await.is_err() {
                         return Err(Redeem::Unavailable);
                     }
@@ -554,18 +518,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             .verify_with(&untrusted, &validation, now)
             .ok()?
             .into_claims();
-        let client_id = ClientId::parse(&claims.aud).ok()?;
-        let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp).ok()?;
-        Some(ReaderSession {
-            username: claims.sub,
-            email: claims.email,
-            first_name: claims.given_name,
-            last_name: claims.family_name,
-            groups: claims.groups,
-            client_id,
-            jti: claims.jti,
-            expires_at,
-        })
+        claims.into_session()
     }
 
     /// `GET /jwt/logout`: revokes the session on the server (a copy of the
@@ -954,10 +907,9 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             .project()
             .await
             .map_err(|_| Rejection::Unavailable)?;
-        let mut active = project.jwt_configs().iter().filter(|c| c.is_enabled());
-        match (project.settings().direct_jwt_login, active.next(), active.next()) {
-            (true, Some(only), None) => Ok(SignIn::Customer(only.login_url().clone())),
-            _ => self.login_page_url(back).map(SignIn::LoginPage),
+        match LoginPage::direct_target(&project) {
+            Some(only) => Ok(SignIn::Customer(only.login_url().clone())),
+            None => self.login_page_url(back).map(SignIn::LoginPage),
         }
     }
 

@@ -17,6 +17,7 @@ use crate::jose::{
     VerifyError,
 };
 use crate::secret::{ClientCredentials, ClientId};
+use crate::session::ReaderSession;
 
 /// The type (`typ` header) of the `id_token` of the code exchange:
 /// `kb-sso.id+jwt`. Its verifiers require it, so no other kind of token
@@ -54,6 +55,27 @@ pub struct IdTokenClaims {
     /// Reader group ids.
     #[serde(default)]
     pub groups: Vec<String>,
+}
+
+impl IdTokenClaims {
+    /// The reader session these verified claims open: it lasts as long as
+    /// the token and carries its `jti`, so that revoking the token ends the
+    /// session. `None` when `aud` is not a client id or `exp` is not a date.
+    #[must_use]
+    pub fn into_session(self) -> Option<ReaderSession> {
+        let client_id = ClientId::parse(&self.aud).ok()?;
+        let expires_at = time::OffsetDateTime::from_unix_timestamp(self.exp).ok()?;
+        Some(ReaderSession {
+            username: self.sub,
+            email: self.email,
+            first_name: self.given_name,
+            last_name: self.family_name,
+            groups: self.groups,
+            client_id,
+            jti: self.jti,
+            expires_at,
+        })
+    }
 }
 
 /// What an `id_token` from `issuer` for the configuration `client_id` must

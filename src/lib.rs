@@ -163,6 +163,7 @@ pub mod identity;
 pub mod jose;
 pub mod limit;
 pub mod login_page;
+pub mod paths;
 pub mod project;
 pub mod redirect;
 pub mod routing;

@@ -106,6 +106,13 @@ impl LoginPage {
         )
     }
 
+    /// The configuration a reader without a session goes straight to under
+    /// Direct JWT login: the one active JWT configuration, when Direct JWT
+    /// login is on and exactly one is active. The one home of that rule.
+    pub fn direct_target(project: &Project) -> Option<&JwtConfig> {
+        direct_target(project.settings().direct_jwt_login, project.jwt_configs())
+    }
+
     /// Resolves the page from its inputs.
     pub fn from_parts(
         direct_jwt_login: bool,
@@ -113,13 +120,13 @@ impl LoginPage {
         jwt: &[JwtConfig],
         sso: &[SsoProvider],
     ) -> Self {
-        let active_jwt: Vec<&JwtConfig> = jwt.iter().filter(|c| c.is_enabled()).collect();
-        if direct_jwt_login && let [only] = active_jwt.as_slice() {
+        if let Some(only) = direct_target(direct_jwt_login, jwt) {
             return Self::Redirect {
                 client_id: only.client_id().clone(),
                 login_url: only.login_url().clone(),
             };
         }
+        let active_jwt: Vec<&JwtConfig> = jwt.iter().filter(|c| c.is_enabled()).collect();
         let mut with_button: Vec<&JwtConfig> = active_jwt.iter().copied().filter(|c| c.shows_login_button()).collect();
         with_button.sort_by_key(|c| c.cta_position());
         let jwt_buttons: Vec<JwtButton> = with_button
@@ -168,6 +175,15 @@ impl LoginPage {
             sso_buttons,
             message: (toggle_on && nothing).then_some(NO_OPTIONS_MESSAGE),
         })
+    }
+}
+
+/// Direct JWT login's target: on, and exactly one active configuration.
+fn direct_target(direct_jwt_login: bool, jwt: &[JwtConfig]) -> Option<&JwtConfig> {
+    let mut active = jwt.iter().filter(|c| c.is_enabled());
+    match (direct_jwt_login, active.next(), active.next()) {
+        (true, Some(only), None) => Some(only),
+        _ => None,
     }
 }
 

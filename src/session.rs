@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use crate::secret::ClientId;
@@ -26,6 +26,23 @@ pub const SESSION_COOKIE: &str = "kb_session";
 /// The session cookie's name on https: the `__Host-` prefix binds it to the
 /// KB's own host (`Secure`, `Path=/`, no `Domain`).
 pub const SECURE_SESSION_COOKIE: &str = "__Host-kb_session";
+/// The cookie a customer app may set with a handshake token (HelpSite).
+pub const HANDSHAKE_COOKIE: &str = "jwt";
+/// The cookie holding the login binding verifier (DESIGN 3.14) on plain
+/// http, scoped to the callback path.
+pub const VERIFIER_COOKIE: &str = "kb_login_verifier";
+/// The login binding cookie on https. The `__Host-` prefix makes the
+/// browser refuse it from any other host (a sibling subdomain cannot plant
+/// a verifier it knows), which requires `Path=/`.
+pub const SECURE_VERIFIER_COOKIE: &str = "__Host-kb_login_verifier";
+/// The longest a code-flow session can last: the longest token validity,
+/// 1440 minutes, plus a minute (revocations are kept this long).
+pub const MAX_CODE_FLOW_SESSION: Duration = Duration::minutes(1441);
+/// How long a session opened by a handshake token lasts unless its
+/// configuration says otherwise.
+pub const DEFAULT_SESSION_DURATION: Duration = Duration::days(14);
+/// The longest session duration a handshake configuration may set.
+pub const MAX_SESSION_DURATION: Duration = Duration::days(365);
 /// The longest cookie value accepted, in bytes (browsers keep about 4 KiB).
 pub const MAX_COOKIE_LEN: usize = 4096;
 /// The longest cookie value [`SessionCodec::encode`] makes, in bytes: with

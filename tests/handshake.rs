@@ -14,9 +14,10 @@ use ed25519_dalek::Signer as _;
 use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use hmac::Mac as _;
 use kb_sso::handshake::{
-    ALL_GROUPS, DEFAULT_SESSION_DURATION, HandshakeError, HandshakeErrorKind, HandshakeKey, HandshakeSettings,
-    HandshakeSetupError, HandshakeVerifier, ReplayCache, VerifiedHandshake, generate_ed25519_key_pair,
+    ALL_GROUPS, HandshakeError, HandshakeErrorKind, HandshakeKey, HandshakeSettings, HandshakeSetupError,
+    HandshakeVerifier, ReplayCache, VerifiedHandshake, generate_ed25519_key_pair,
 };
+use kb_sso::session::DEFAULT_SESSION_DURATION;
 use kb_sso::store::memory::MemoryReplayCache;
 use kb_sso::{ClientId, ClientSecret, KeyError, SessionCodec, UntrustedToken, VerifyError};
 use proptest::prelude::*;
