@@ -31,7 +31,7 @@ use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::secret::{ClientId, sha256};
+use crate::secret::{ClientId, from_hex_32, sha256, to_hex};
 
 /// The shortest retention the crate allows: entries younger than this are
 /// never purged.
@@ -214,11 +214,7 @@ impl ChainHash {
 
     /// The hash as 64 lower-case hex digits.
     pub fn to_hex(&self) -> String {
-        use fmt::Write as _;
-        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+        to_hex(&self.0)
     }
 
     /// Parses 64 lower-case hex digits (the only spelling this crate
@@ -227,28 +223,7 @@ impl ChainHash {
     /// # Errors
     /// [`InvalidChainHash`] for anything else.
     pub fn from_hex(text: &str) -> Result<Self, InvalidChainHash> {
-        fn digit(c: u8) -> Option<u8> {
-            match c {
-                b'0'..=b'9' => Some(c - b'0'),
-                b'a'..=b'f' => Some(c - b'a' + 10),
-                _ => None,
-            }
-        }
-        let text = text.as_bytes();
-        if text.len() != 64 {
-            return Err(InvalidChainHash);
-        }
-        let mut out = [0u8; 32];
-        for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-            match (
-                pair.first().copied().and_then(digit),
-                pair.get(1).copied().and_then(digit),
-            ) {
-                (Some(hi), Some(lo)) => *byte = (hi << 4) | lo,
-                _ => return Err(InvalidChainHash),
-            }
-        }
-        Ok(Self(out))
+        from_hex_32(text).map(Self).ok_or(InvalidChainHash)
     }
 }
 

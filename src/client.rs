@@ -57,8 +57,9 @@ use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 use url::Url;
 
-use crate::code::{AuthCode, CodeRequest, PayloadError};
+use crate::code::{AuthCode, CodeRequest};
 use crate::config::check_url;
+use crate::reader::PayloadError;
 use crate::redirect::append_query;
 use crate::secret::{ClientCredentials, ClientSecret, random_token};
 use crate::token::{KeyError, SignError, SigningKey, TokenSigner, VerificationKey};

@@ -95,7 +95,7 @@ use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use crate::code::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
+use crate::reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
 use crate::secret::{ClientId, ClientSecret, random_token, sha256};
 use crate::session::ReaderSession;
 use crate::token::{

@@ -156,6 +156,7 @@ pub mod client;
 pub mod clock;
 pub mod code;
 pub mod config;
+pub mod form;
 pub mod handshake;
 #[cfg(feature = "http")]
 pub mod http;
@@ -163,6 +164,9 @@ pub mod identity;
 pub mod limit;
 pub mod login_page;
 pub mod project;
+#[cfg(feature = "dev-files")]
+pub mod project_file;
+pub mod reader;
 pub mod redirect;
 pub mod routing;
 pub mod secret;
@@ -185,25 +189,28 @@ pub use client::{
 pub use clock::{Clock, SettableClock, SystemClock};
 pub use code::{
     AuthCode, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeRequest, CodeStore, DEFAULT_CODE_LIFETIME,
-    GrantProblem, MAX_CODE_LIFETIME, PayloadError, ReaderIdentity, Redemption,
+    GrantProblem, MAX_CODE_LIFETIME, Redemption,
 };
 pub use config::{
-    ConfigError, ConfigStore, IssuedSecrets, JwtConfig, JwtConfigBuilder, Logo, LogoFormat, MAX_JWT_CONFIGS,
+    ClientAuthError, ConfigError, IssuedSecrets, JwtConfig, JwtConfigBuilder, Logo, LogoFormat, MAX_JWT_CONFIGS,
     MAX_LOGIN_BUTTONS, MAX_LOGO_BYTES,
 };
+pub use form::{DuplicateParameter, parse_form};
 pub use handshake::{
     HandshakeClaims, HandshakeError, HandshakeErrorKind, HandshakeKey, HandshakeSettings, HandshakeSettingsBuilder,
     HandshakeSetupError, HandshakeVerifier, ReaderGroups, ReplayCache, VerifiedHandshake, generate_ed25519_key_pair,
 };
 pub use identity::{AccessTokenClaims, IdentityServer, TokenResponse};
 pub use login_page::{JwtButton, LoginOptions, LoginPage, MAX_SSO_BUTTONS, NO_OPTIONS_MESSAGE, SsoButton};
-pub use project::{
-    Change, HandshakeFile, JwtConfigFile, Project, ProjectFile, ProjectFileError, ProjectSettings, SsoKind, SsoProvider,
-};
+pub use project::{Change, ConfigStore, Project, ProjectSettings, SsoKind, SsoProvider};
+#[cfg(feature = "dev-files")]
+pub use project_file::{HandshakeFile, JwtConfigFile, ProjectFile, ProjectFileError, ProjectFileProblem, WidgetFile};
+pub use reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS, PayloadError, ReaderIdentity};
 pub use redirect::{RedirectError, RedirectPolicy, SafeRedirect};
 pub use routing::{DomainInputError, DomainRouter, MultiProjectRouter, Route, normalize_domain};
 pub use secret::{
-    BasicAuthError, ClientCredentials, ClientId, ClientSecret, InvalidClientId, MalformedSecret, SecretDigest,
+    BasicAuthError, ClientCredentials, ClientId, ClientSecret, CredentialsError, InvalidClientId, MalformedSecret,
+    SecretDigest, to_hex,
 };
 pub use session::{ReaderSession, SessionCodec, SessionError, SessionRevocations};
 pub use token::{

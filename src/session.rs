@@ -75,7 +75,7 @@ pub struct ReaderSession {
 }
 
 /// The room, in bytes, a session cookie has for a reader identity as
-/// [`ReaderIdentity::token_bytes`](crate::code::ReaderIdentity::token_bytes)
+/// [`ReaderIdentity::token_bytes`](crate::reader::ReaderIdentity::token_bytes)
 /// counts it: a code-flow session of any identity within it encodes to at
 /// most [`MAX_ENCODED_LEN`] bytes. A KB site caps code requests at this, so
 /// that every code issued can open a session.

@@ -6,8 +6,9 @@
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode, header};
-use kb_sso::code::{DEFAULT_MAX_OUTSTANDING_CODES, MAX_FIELD_CHARS, MAX_READER_GROUPS};
+use kb_sso::code::DEFAULT_MAX_OUTSTANDING_CODES;
 use kb_sso::http::{Outcome, SsoService};
+use kb_sso::reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::token::MAX_TOKEN_LEN;
 use kb_sso::{
