@@ -463,6 +463,34 @@ impl From<Project> for ProjectRecord {
     }
 }
 
+/// Where a project's sign-in setup lives.
+///
+/// The crate reads configurations through this trait on every code request,
+/// so [`get`](Self::get) should be cheap. Implementations must return what
+/// was last saved: a disabled configuration or a regenerated secret takes
+/// effect for the next request.
+pub trait ConfigStore: Send + Sync {
+    /// The store's own failure.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The configuration with this client id, if any.
+    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send;
+
+    /// The whole project: settings, configurations, SSO providers.
+    fn project(&self) -> impl Future<Output = Result<Project, Self::Error>> + Send;
+
+    /// Runs one admin operation on the project and saves the result.
+    ///
+    /// # Contract
+    /// Atomic: `f` sees the latest saved project, and no other
+    /// modification is saved between that read and this save. When `f`
+    /// returns an error, nothing is saved.
+    fn modify<T, F>(&self, f: F) -> impl Future<Output = Result<Result<T, ConfigError>, Self::Error>> + Send
+    where
+        T: Send,
+        F: FnOnce(&mut Project) -> Result<T, ConfigError> + Send;
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -665,32 +693,4 @@ mod tests {
         assert!(c.is_enabled(), "Enable JWT authentication: default ON");
         assert!(!c.shows_login_button(), "Show login button: default OFF");
     }
-}
-
-/// Where a project's sign-in setup lives.
-///
-/// The crate reads configurations through this trait on every code request,
-/// so [`get`](Self::get) should be cheap. Implementations must return what
-/// was last saved: a disabled configuration or a regenerated secret takes
-/// effect for the next request.
-pub trait ConfigStore: Send + Sync {
-    /// The store's own failure.
-    type Error: std::error::Error + Send + Sync + 'static;
-
-    /// The configuration with this client id, if any.
-    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send;
-
-    /// The whole project: settings, configurations, SSO providers.
-    fn project(&self) -> impl Future<Output = Result<Project, Self::Error>> + Send;
-
-    /// Runs one admin operation on the project and saves the result.
-    ///
-    /// # Contract
-    /// Atomic: `f` sees the latest saved project, and no other
-    /// modification is saved between that read and this save. When `f`
-    /// returns an error, nothing is saved.
-    fn modify<T, F>(&self, f: F) -> impl Future<Output = Result<Result<T, ConfigError>, Self::Error>> + Send
-    where
-        T: Send,
-        F: FnOnce(&mut Project) -> Result<T, ConfigError> + Send;
 }
