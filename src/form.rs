@@ -7,7 +7,7 @@
 //! form, and two readers could disagree. Values are kept exactly as sent,
 //! empty ones included; a flow whose rules treat an empty value as absent
 //! (the widget token request, RFC 6749 section 3.2) says so where it reads
-//! the field ([`non_empty`]).
+//! the field.
 
 use std::collections::HashMap;
 
