@@ -29,7 +29,7 @@ use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::secret::{ClientId, sha256};
+use crate::secret::{ClientId, from_hex_32, sha256, to_hex};
 
 /// The shortest retention the crate allows: entries younger than this are
 /// never purged.
@@ -212,11 +212,7 @@ impl ChainHash {
 
     /// The hash as 64 lower-case hex digits.
     pub fn to_hex(&self) -> String {
-        use fmt::Write as _;
-        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+        to_hex(&self.0)
     }
 
     /// Parses 64 lower-case hex digits (the only spelling this crate
@@ -225,28 +221,7 @@ impl ChainHash {
     /// # Errors
     /// [`InvalidChainHash`] for anything else.
     pub fn from_hex(text: &str) -> Result<Self, InvalidChainHash> {
-        fn digit(c: u8) -> Option<u8> {
-            match c {
-                b'0'..=b'9' => Some(c - b'0'),
-                b'a'..=b'f' => Some(c - b'a' + 10),
-                _ => None,
-            }
-        }
-        let text = text.as_bytes();
-        if text.len() != 64 {
-            return Err(InvalidChainHash);
-        }
-        let mut out = [0u8; 32];
-        for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-            match (
-                pair.first().copied().and_then(digit),
-                pair.get(1).copied().and_then(digit),
-            ) {
-                (Some(hi), Some(lo)) => *byte = (hi << 4) | lo,
-                _ => return Err(InvalidChainHash),
-            }
-        }
-        Ok(Self(out))
+        from_hex_32(text).map(Self).ok_or(InvalidChainHash)
     }
 }
 
@@ -843,7 +818,7 @@ pub trait AuditSink: Send + Sync {
     ) -> impl Future<Output = Result<usize, Self::Error>> + Send;
 }
 
-crate::store::forward_store!(AuditSink {
+crate::forward::forward_store!(AuditSink {
     type Error = T::Error;
     fn append(&self, event: AuditEvent) -> impl Future<Output = Result<AuditEntry, Self::Error>> + Send {
         (**self).append(event)
@@ -858,9 +833,6 @@ crate::store::forward_store!(AuditSink {
         (**self).purge(now, retention)
     }
 });
-
-#[doc(no_inline)]
-pub use crate::store::memory::{MemoryAuditSink, MemoryNotifier};
 
 /// Who receives a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -923,7 +895,7 @@ pub trait Notifier: Send + Sync {
     fn notify(&self, notification: Notification) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
-crate::store::forward_store!(Notifier {
+crate::forward::forward_store!(Notifier {
     type Error = T::Error;
     fn notify(&self, notification: Notification) -> impl Future<Output = Result<(), Self::Error>> + Send {
         (**self).notify(notification)
@@ -936,10 +908,11 @@ impl fmt::Display for AuditAction {
     }
 }
 
-#[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::memory::MemoryAuditSink;
     use proptest::prelude::*;
     use time::macros::datetime;
 

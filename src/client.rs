@@ -57,9 +57,10 @@ use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 use url::Url;
 
-use crate::code::{AuthCode, CodeRequest, PayloadError};
+use crate::code::{AuthCode, CodeRequest};
 use crate::config::check_url;
 use crate::jose::{KeyError, SignError, SigningKey, TokenSigner, VerificationKey};
+use crate::reader::PayloadError;
 use crate::redirect::append_query;
 use crate::secret::{ClientCredentials, ClientSecret, random_token};
 use crate::widget::{WIDGET_GRANT_TYPE, WidgetError, WidgetPayload, WidgetTokenResponse};

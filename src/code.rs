@@ -15,19 +15,16 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
-use crate::config::JwtConfig;
+use crate::config::{ClientAuthError, JwtConfig};
 use crate::jose::SignError;
-use crate::secret::{ClientId, SecretDigest, random_token, sha256};
+use crate::reader::{PayloadError, ReaderIdentity, describe_json_error, parse_validity};
+use crate::secret::{ClientId, random_token, sha256, to_hex};
 use crate::validity::TokenValidity;
 
 /// How long a code lives unless configured otherwise.
 pub const DEFAULT_CODE_LIFETIME: Duration = Duration::minutes(5);
 /// The longest code lifetime that may be configured.
 pub const MAX_CODE_LIFETIME: Duration = Duration::minutes(10);
-/// The longest identity field (username, names, email), in characters.
-pub const MAX_FIELD_CHARS: usize = 256;
-/// The most reader group ids one request may carry.
-pub const MAX_READER_GROUPS: usize = 100;
 /// The largest reader identity ([`ReaderIdentity::token_bytes`]) a
 /// [`CodeIssuer`] accepts when no [`IdentityServer`](crate::IdentityServer)
 /// has told it how much room its tokens have. An identity server sets the
@@ -81,11 +78,7 @@ impl CodeDigest {
 
     /// The digest as lower-case hex (for stores keyed by text).
     pub fn to_hex(&self) -> String {
-        use fmt::Write as _;
-        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+        to_hex(&self.0)
     }
 }
 
@@ -93,21 +86,6 @@ impl fmt::Debug for CodeDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "CodeDigest({})", &self.to_hex()[..8])
     }
-}
-
-/// The reader a code speaks for, as the customer app described them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReaderIdentity {
-    /// The reader's username in the customer app (the token's `sub`).
-    pub username: String,
-    /// Given name.
-    pub first_name: String,
-    /// Family name.
-    pub last_name: String,
-    /// Email address, exactly as sent: never case-folded.
-    pub email: String,
-    /// Reader group ids granting access to parts of the KB.
-    pub reader_group_ids: Vec<String>,
 }
 
 /// A validated code request: who the reader is and how long their token
@@ -122,53 +100,6 @@ pub struct CodeRequest {
     /// (`codeChallenge`, S256 of the verifier in the reader's browser), if
     /// the customer app returned it.
     pub code_challenge: Option<String>,
-}
-
-/// Why a code request body is refused. Each names the problem.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PayloadError {
-    /// Not one JSON object of the documented fields and types (includes
-    /// unknown fields, duplicate fields, wrong types, trailing data).
-    #[error("the body is not a valid code request: {0}")]
-    Json(String),
-    /// A required field is empty.
-    #[error("`{0}` must not be empty")]
-    Empty(&'static str),
-    /// A field is longer than allowed.
-    #[error("`{0}` is too long")]
-    TooLong(&'static str),
-    /// A field contains control characters.
-    #[error("`{0}` contains control characters")]
-    ControlCharacters(&'static str),
-    /// `emailId` is not an email address.
-    #[error("`emailId` is not an email address")]
-    InvalidEmail,
-    /// `tokenValidity` is not a number.
-    #[error("`tokenValidity` must be a number of minutes")]
-    InvalidTokenValidity,
-    /// Too many reader groups.
-    #[error("`readerGroupIds` has more than {MAX_READER_GROUPS} entries")]
-    TooManyGroups,
-    /// `codeChallenge` is not 43 base64url characters (S256).
-    #[error("`codeChallenge` must be the S256 challenge the KB sent (43 base64url characters)")]
-    InvalidCodeChallenge,
-    /// This configuration requires login binding and no `codeChallenge`
-    /// was sent.
-    #[error("this JWT configuration requires login binding: send the `codeChallenge` the KB passed to the login URL")]
-    MissingCodeChallenge,
-    /// The identity fields together ([`ReaderIdentity::token_bytes`]) are
-    /// more than a token has room for: refused before anything is issued,
-    /// so that no code or token is promised that could not be signed.
-    #[error(
-        "the reader's identity is too large: {size} bytes, at most {max} (its names, email and reader groups must fit in a signed token and a session cookie)"
-    )]
-    IdentityTooLarge {
-        /// The identity's encoded size, in bytes.
-        size: usize,
-        /// The most the token has room for, in bytes.
-        max: usize,
-    },
 }
 
 /// Whether `c` has the shape of an S256 challenge: 43 base64url characters.
@@ -234,198 +165,6 @@ impl CodeRequest {
             validity,
             code_challenge,
         })
-    }
-}
-
-impl ReaderIdentity {
-    /// Checks the identity fields of a request body, as the code and widget
-    /// flows both send them: `username` and `emailId` required, no control
-    /// characters, at most [`MAX_FIELD_CHARS`] each, at most
-    /// [`MAX_READER_GROUPS`] non-empty group ids.
-    pub(crate) fn from_fields(
-        username: String,
-        first_name: String,
-        last_name: String,
-        email_id: String,
-        reader_group_ids: Option<Vec<String>>,
-    ) -> Result<Self, PayloadError> {
-        let username = check_field("username", username, true)?;
-        let first_name = check_field("firstName", first_name, false)?;
-        let last_name = check_field("lastName", last_name, false)?;
-        let email = check_field("emailId", email_id, true)?;
-        if !looks_like_email(&email) {
-            return Err(PayloadError::InvalidEmail);
-        }
-        let groups = reader_group_ids.unwrap_or_default();
-        if groups.len() > MAX_READER_GROUPS {
-            return Err(PayloadError::TooManyGroups);
-        }
-        let reader_group_ids = groups
-            .into_iter()
-            .map(|g| check_field("readerGroupIds", g, true))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self {
-            username,
-            first_name,
-            last_name,
-            email,
-            reader_group_ids,
-        })
-    }
-
-    /// `first_name last_name`, trimmed: the `name` claim.
-    pub(crate) fn full_name(&self) -> String {
-        format!("{} {}", self.first_name, self.last_name).trim().to_owned()
-    }
-
-    /// The identity's encoded size: the bytes its claims (`sub`,
-    /// `given_name`, `family_name`, `name`, `email` and the `groups`
-    /// array's entries) add to a token's JSON payload beyond those claims'
-    /// empty values, escapes counted as serde_json writes them. Exact for
-    /// an `id_token` or a widget token; an access token carries less.
-    ///
-    /// Each field is at most [`MAX_FIELD_CHARS`] characters, yet the
-    /// fields together can outgrow a token ([`MAX_TOKEN_LEN`](crate::jose::MAX_TOKEN_LEN));
-    /// issuers compare this size with their room before issuing anything.
-    #[must_use]
-    pub fn token_bytes(&self) -> usize {
-        let groups = &self.reader_group_ids;
-        let group_bytes: usize = groups.iter().map(|g| json_escaped_len(g) + 2).sum();
-        json_escaped_len(&self.username)
-            + json_escaped_len(&self.first_name)
-            + json_escaped_len(&self.last_name)
-            + json_escaped_len(&self.full_name())
-            + json_escaped_len(&self.email)
-            + group_bytes
-            + groups.len().saturating_sub(1)
-    }
-
-    /// Checks [`token_bytes`](Self::token_bytes) against `max`.
-    pub(crate) fn check_token_room(&self, max: usize) -> Result<(), PayloadError> {
-        let size = self.token_bytes();
-        if size > max {
-            return Err(PayloadError::IdentityTooLarge { size, max });
-        }
-        Ok(())
-    }
-}
-
-/// The length of `s` inside a JSON string as serde_json writes it (without
-/// the quotes): `"` and `\` and the short control escapes take two bytes,
-/// other control characters six.
-fn json_escaped_len(s: &str) -> usize {
-    s.bytes()
-        .map(|b| match b {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
-            0..=0x1f => 6,
-            _ => 1,
-        })
-        .sum()
-}
-
-/// A JSON number of any size as `f64` (out-of-range values become
-/// infinities, which clamping handles); `null` as absent.
-pub(crate) fn parse_validity(raw: Option<&RawValue>) -> Result<Option<f64>, PayloadError> {
-    let Some(raw) = raw else { return Ok(None) };
-    let text = raw.get().trim();
-    if text == "null" {
-        return Ok(None);
-    }
-    // serde_json has already checked that this is valid JSON; a number
-    // starts with '-' or a digit, and Rust's float parser accepts every JSON
-    // number (saturating to infinity).
-    if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        return Err(PayloadError::InvalidTokenValidity);
-    }
-    text.parse::<f64>()
-        .map(Some)
-        .map_err(|_| PayloadError::InvalidTokenValidity)
-}
-
-fn check_field(name: &'static str, value: String, required: bool) -> Result<String, PayloadError> {
-    if value.chars().any(char::is_control) {
-        return Err(PayloadError::ControlCharacters(name));
-    }
-    if value.chars().count() > MAX_FIELD_CHARS {
-        return Err(PayloadError::TooLong(name));
-    }
-    if required && value.trim().is_empty() {
-        return Err(PayloadError::Empty(name));
-    }
-    Ok(value)
-}
-
-/// A deliberately loose check: one `@` with text on both sides and no
-/// whitespace. The address is kept byte for byte as sent.
-fn looks_like_email(s: &str) -> bool {
-    match s.rsplit_once('@') {
-        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !s.chars().any(char::is_whitespace),
-        None => false,
-    }
-}
-
-/// The field names a code or widget request may carry: the only quoted
-/// text an error description repeats.
-const DOCUMENTED_FIELDS: [&str; 7] = [
-    "username",
-    "firstName",
-    "lastName",
-    "emailId",
-    "readerGroupIds",
-    "tokenValidity",
-    "codeChallenge",
-];
-
-/// serde_json's message names the problem, the field and the position;
-/// keep that but never echo input text back: a quoted value or an unknown
-/// field name (which may be anything, a pasted secret included) is left
-/// out, and only the documented field names are repeated.
-pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let at = format!("at line {} column {}", e.line(), e.column());
-    match e.classify() {
-        Category::Eof => "the JSON ends early".to_owned(),
-        Category::Syntax => format!("JSON syntax error {at}"),
-        Category::Data => {
-            let msg = e.to_string();
-            // "invalid type: string \"...\", expected a string at line 1
-            // column 5", "unknown field `foo`, expected one of ...",
-            // "duplicate field `username` at line ...".
-            let head = msg.split(", expected").next().unwrap_or("");
-            let head = head.split(" at line ").next().unwrap_or("");
-            format!("{} {at}", without_quoted_input(head))
-        }
-        Category::Io => "the body could not be read".to_owned(),
-    }
-}
-
-/// `text` with every quoted part (between backticks or double quotes)
-/// removed, unless it is a documented field name.
-fn without_quoted_input(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find(['`', '"']) {
-        let quote = rest[start..].chars().next().unwrap_or('"');
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        let Some(len) = after.find(quote) else {
-            rest = "";
-            break;
-        };
-        let inner = &after[..len];
-        if DOCUMENTED_FIELDS.contains(&inner) {
-            out.push('`');
-            out.push_str(inner);
-            out.push('`');
-        }
-        rest = &after[len + 1..];
-    }
-    out.push_str(rest);
-    let out = out.split_whitespace().collect::<Vec<_>>().join(" ");
-    if out.is_empty() || out.len() > 120 {
-        "a field has the wrong type or name".to_owned()
-    } else {
-        out
     }
 }
 
@@ -534,7 +273,7 @@ pub trait CodeStore: Send + Sync {
     ) -> impl Future<Output = Result<Redemption, Self::Error>> + Send;
 }
 
-crate::store::forward_store!(CodeStore {
+crate::forward::forward_store!(CodeStore {
     type Error = T::Error;
     fn insert_limited(&self, digest: CodeDigest, grant: CodeGrant, limit: usize) -> impl Future<Output = Result<Insertion, Self::Error>> + Send {
         (**self).insert_limited(digest, grant, limit)
@@ -571,12 +310,63 @@ pub enum CodeError {
         /// How long until room is made at the latest (at least one second).
         retry_after: Duration,
     },
-    /// A token could not be signed (the code was used up).
+    /// The token signer failed: a token could not be signed (the code was
+    /// used up).
     #[error("the token could not be signed")]
     Sign(#[source] SignError),
-    /// The store failed.
+    /// The configuration store failed (looking up the client's
+    /// configuration).
+    #[error("the configuration store failed")]
+    ConfigStore(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The code store failed (storing or redeeming a code).
     #[error("the code store failed")]
-    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    CodeStore(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<ClientAuthError> for CodeError {
+    fn from(e: ClientAuthError) -> Self {
+        match e {
+            ClientAuthError::InvalidClient => Self::InvalidClient,
+            ClientAuthError::Disabled => Self::Disabled,
+        }
+    }
+}
+
+impl CodeError {
+    /// The OAuth `error` code (RFC 6749 section 5.2): `invalid_client`,
+    /// `access_denied` for a disabled configuration, `invalid_request`,
+    /// `invalid_grant`, `too_many_requests` for too many outstanding codes,
+    /// `server_error` when signing failed, `temporarily_unavailable` when a
+    /// store failed.
+    #[must_use]
+    pub const fn oauth_error(&self) -> &'static str {
+        match self {
+            Self::InvalidClient => "invalid_client",
+            Self::Disabled => "access_denied",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::TooManyCodes { .. } => "too_many_requests",
+            Self::Sign(_) => "server_error",
+            Self::ConfigStore(_) | Self::CodeStore(_) => "temporarily_unavailable",
+        }
+    }
+
+    /// The HTTP status: 401 for `invalid_client` (send
+    /// `WWW-Authenticate: Basic` with it), 403 for a disabled
+    /// configuration, 400 for a bad request or grant, 429 for too many
+    /// outstanding codes (send `Retry-After`), 500 when signing failed, 503
+    /// when a store failed.
+    #[must_use]
+    pub const fn status(&self) -> u16 {
+        match self {
+            Self::InvalidClient => 401,
+            Self::Disabled => 403,
+            Self::InvalidRequest(_) | Self::InvalidGrant(_) => 400,
+            Self::TooManyCodes { .. } => 429,
+            Self::Sign(_) => 500,
+            Self::ConfigStore(_) | Self::CodeStore(_) => 503,
+        }
+    }
 }
 
 /// Why a code cannot be redeemed.
@@ -717,14 +507,14 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
     /// binding or an identity too large for a token
     /// ([`PayloadError::IdentityTooLarge`]), [`CodeError::TooManyCodes`]
     /// when the configuration has as many outstanding codes as allowed,
-    /// [`CodeError::Store`] if the store fails.
+    /// [`CodeError::CodeStore`] if the store fails.
     pub async fn issue(
         &self,
         config: Option<&JwtConfig>,
         secret: &[u8],
         request: CodeRequest,
     ) -> Result<AuthCode, CodeError> {
-        let config = authenticate(config, secret)?;
+        let config = JwtConfig::authenticate(config, secret)?;
         self.mint(config, request).await
     }
 
@@ -741,7 +531,7 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
         secret: &[u8],
         body: &[u8],
     ) -> Result<AuthCode, CodeError> {
-        let config = authenticate(config, secret)?;
+        let config = JwtConfig::authenticate(config, secret)?;
         let request = CodeRequest::from_json(body)?;
         self.mint(config, request).await
     }
@@ -765,7 +555,7 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
             .store
             .insert_limited(code.digest(), grant, self.max_outstanding)
             .await
-            .map_err(|e| CodeError::Store(Box::new(e)))?;
+            .map_err(|e| CodeError::CodeStore(Box::new(e)))?;
         match insertion {
             Insertion::Stored => Ok(code),
             Insertion::LimitReached { retry_at } => Err(CodeError::TooManyCodes {
@@ -779,7 +569,7 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
     ///
     /// # Errors
     /// [`CodeError::InvalidGrant`] for an unknown, expired, used or foreign
-    /// code; [`CodeError::Store`] if the store fails.
+    /// code; [`CodeError::CodeStore`] if the store fails.
     pub async fn redeem(&self, code: &str, client: Option<&ClientId>) -> Result<CodeGrant, CodeError> {
         if code.len() != crate::secret::RANDOM_TOKEN_LEN {
             return Err(CodeError::InvalidGrant(GrantProblem::Unknown));
@@ -789,7 +579,7 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
             .store
             .redeem(CodeDigest::of(code), now)
             .await
-            .map_err(|e| CodeError::Store(Box::new(e)))?;
+            .map_err(|e| CodeError::CodeStore(Box::new(e)))?;
         match answer {
             Redemption::Redeemed(grant) => match client {
                 Some(c) if *c != grant.client_id => Err(CodeError::InvalidGrant(GrantProblem::WrongClient)),
@@ -802,73 +592,11 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
     }
 }
 
-/// Checks `secret` against `config` (or against a decoy when there is no
-/// configuration), then that the configuration is enabled.
-///
-/// Both paths do the same work, by construction: one digest of the
-/// presented secret and two constant-time comparisons (primary and
-/// secondary). Only which stored digests are compared depends on whether
-/// the client exists.
-pub(crate) fn authenticate<'c>(config: Option<&'c JwtConfig>, secret: &[u8]) -> Result<&'c JwtConfig, CodeError> {
-    let decoy = SecretDigest::decoy();
-    let [primary, secondary] = config.map_or([&decoy, &decoy], JwtConfig::secret_digests);
-    let presented = presented_digest(secret);
-    let matched = stored_digest_matches(primary, &presented) | stored_digest_matches(secondary, &presented);
-    match config {
-        Some(c) if matched => {
-            if c.is_enabled() {
-                Ok(c)
-            } else {
-                Err(CodeError::Disabled)
-            }
-        }
-        _ => Err(CodeError::InvalidClient),
-    }
-}
-
-/// The digest of a presented client secret: the one digest a client
-/// authentication computes.
-pub(crate) fn presented_digest(secret: &[u8]) -> SecretDigest {
-    #[cfg(test)]
-    auth_work::count(&auth_work::DIGESTS);
-    SecretDigest::of(secret)
-}
-
-/// One constant-time comparison of a stored digest with a presented one.
-pub(crate) fn stored_digest_matches(stored: &SecretDigest, presented: &SecretDigest) -> bool {
-    #[cfg(test)]
-    auth_work::count(&auth_work::COMPARISONS);
-    stored.ct_matches(presented)
-}
-
-/// Counts the work of client authentication on this thread, for tests
-/// that prove an unknown client costs what a wrong secret costs.
-#[cfg(test)]
-pub(crate) mod auth_work {
-    use std::cell::Cell;
-    use std::thread::LocalKey;
-
-    thread_local! {
-        /// Digests of presented secrets computed.
-        pub(crate) static DIGESTS: Cell<usize> = const { Cell::new(0) };
-        /// Stored digests compared.
-        pub(crate) static COMPARISONS: Cell<usize> = const { Cell::new(0) };
-    }
-
-    pub(crate) fn count(counter: &'static LocalKey<Cell<usize>>) {
-        counter.with(|c| c.set(c.get() + 1));
-    }
-
-    /// `(digests, comparisons)` since the last call, and resets them.
-    pub(crate) fn take() -> (usize, usize) {
-        (DIGESTS.with(|c| c.replace(0)), COMPARISONS.with(|c| c.replace(0)))
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::reader::MAX_FIELD_CHARS;
 
     fn parse(json: &str) -> Result<CodeRequest, PayloadError> {
         CodeRequest::from_json(json.as_bytes())
@@ -996,59 +724,39 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_client_costs_the_same_digest_and_comparison_work_as_a_wrong_secret() {
-        let (config, secrets) = JwtConfig::builder("Portal", "https://app.example.com/login")
-            .build()
-            .unwrap();
-        auth_work::take();
-        assert!(matches!(
-            authenticate(Some(&config), b"wrong secret"),
-            Err(CodeError::InvalidClient)
-        ));
-        let wrong_secret = auth_work::take();
-        assert!(matches!(
-            authenticate(None, b"wrong secret"),
-            Err(CodeError::InvalidClient)
-        ));
-        let unknown_client = auth_work::take();
-        assert!(authenticate(Some(&config), secrets.secondary.expose().as_bytes()).is_ok());
-        let right_secret = auth_work::take();
-        assert_eq!(wrong_secret, (1, 2), "one digest, both stored digests compared");
-        assert_eq!(unknown_client, wrong_secret);
-        assert_eq!(right_secret, wrong_secret);
-    }
-
-    #[test]
-    fn token_bytes_is_what_the_identity_adds_to_the_claims_json() {
-        let empty = ReaderIdentity {
-            username: String::new(),
-            first_name: String::new(),
-            last_name: String::new(),
-            email: String::new(),
-            reader_group_ids: vec![],
-        };
-        let who = ReaderIdentity {
-            username: "jo\"hn\\".into(),
-            first_name: "Jöhn\t".into(),
-            last_name: "D\u{1}".into(),
-            email: "j@x".into(),
-            reader_group_ids: vec!["g1".into(), "g\"2".into(), String::new()],
-        };
-        let json = |w: &ReaderIdentity| {
-            serde_json::to_vec(&serde_json::json!({
-                "sub": w.username, "given_name": w.first_name, "family_name": w.last_name,
-                "name": w.full_name(), "email": w.email, "groups": w.reader_group_ids,
-            }))
-            .unwrap()
-            .len()
-        };
-        assert_eq!(empty.token_bytes(), 0);
-        assert_eq!(json(&who) - json(&empty), who.token_bytes());
-        let one = ReaderIdentity {
-            reader_group_ids: vec!["only".into()],
-            ..empty.clone()
-        };
-        assert_eq!(json(&one) - json(&empty), one.token_bytes());
+    fn every_failing_party_has_its_own_variant_oauth_code_and_status() {
+        let store_failure = || Box::new(std::io::Error::other("down")) as Box<dyn std::error::Error + Send + Sync>;
+        let cases = [
+            (CodeError::InvalidClient, "invalid_client", 401),
+            (CodeError::Disabled, "access_denied", 403),
+            (
+                CodeError::InvalidRequest(PayloadError::InvalidEmail),
+                "invalid_request",
+                400,
+            ),
+            (CodeError::InvalidGrant(GrantProblem::AlreadyUsed), "invalid_grant", 400),
+            (
+                CodeError::TooManyCodes {
+                    retry_after: Duration::SECOND,
+                },
+                "too_many_requests",
+                429,
+            ),
+            (CodeError::Sign(SignError::Crypto), "server_error", 500),
+            (CodeError::ConfigStore(store_failure()), "temporarily_unavailable", 503),
+            (CodeError::CodeStore(store_failure()), "temporarily_unavailable", 503),
+        ];
+        for (e, code, status) in cases {
+            assert_eq!((e.oauth_error(), e.status()), (code, status), "{e:?}");
+        }
+        assert_eq!(
+            CodeError::ConfigStore(store_failure()).to_string(),
+            "the configuration store failed"
+        );
+        assert_eq!(
+            CodeError::CodeStore(store_failure()).to_string(),
+            "the code store failed"
+        );
     }
 
     #[test]

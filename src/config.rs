@@ -7,12 +7,11 @@
 //! is enabled.
 
 use std::fmt;
-use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::secret::{ClientId, ClientSecret, SecretDigest};
+use crate::secret::{ClientId, ClientSecret, SecretDigest, presented_digest, sha256, stored_digest_matches, to_hex};
 
 /// The longest configuration name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
@@ -145,7 +144,7 @@ impl Logo {
 
     /// SHA-256 of the image, hex: how audit events name a logo.
     pub fn digest_hex(&self) -> String {
-        crate::code::CodeDigest(crate::secret::sha256(&self.bytes)).to_hex()
+        to_hex(&sha256(&self.bytes))
     }
 }
 
@@ -214,6 +213,19 @@ impl From<Logo> for LogoRecord {
             base64: base64::engine::general_purpose::STANDARD.encode(&l.bytes),
         }
     }
+}
+
+/// Why a client could not authenticate against a [`JwtConfig`]
+/// ([`JwtConfig::authenticate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientAuthError {
+    /// Unknown client id or wrong secret; the two are not told apart.
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// The secret is right and the configuration is disabled.
+    #[error("this JWT configuration is disabled")]
+    Disabled,
 }
 
 /// The secrets of a new or regenerated configuration, in clear.
@@ -382,10 +394,35 @@ impl JwtConfig {
         primary | secondary
     }
 
-    /// The stored digests of the primary and the secondary secret, for
-    /// client authentication (which compares both, always).
-    pub(crate) fn secret_digests(&self) -> [&SecretDigest; 2] {
-        [&self.primary_secret, &self.secondary_secret]
+    /// Authenticates a client: checks `secret` against `config`, the
+    /// configuration found for the client id the client sent (`None` when
+    /// there is none), then that the configuration is enabled.
+    ///
+    /// An unknown client id costs the same work as a wrong secret, by
+    /// construction: one digest of the presented secret and two
+    /// constant-time comparisons (primary and secondary, against a decoy
+    /// when there is no configuration). Only which stored digests are
+    /// compared depends on whether the client exists.
+    ///
+    /// # Errors
+    /// [`ClientAuthError::InvalidClient`] for an unknown client or a wrong
+    /// secret; [`ClientAuthError::Disabled`] for a disabled configuration
+    /// (checked after the secret, so it tells only a genuine client).
+    pub fn authenticate<'c>(config: Option<&'c JwtConfig>, secret: &[u8]) -> Result<&'c JwtConfig, ClientAuthError> {
+        let decoy = SecretDigest::decoy();
+        let [primary, secondary] = config.map_or([&decoy, &decoy], |c| [&c.primary_secret, &c.secondary_secret]);
+        let presented = presented_digest(secret);
+        let matched = stored_digest_matches(primary, &presented) | stored_digest_matches(secondary, &presented);
+        match config {
+            Some(c) if matched => {
+                if c.is_enabled() {
+                    Ok(c)
+                } else {
+                    Err(ClientAuthError::Disabled)
+                }
+            }
+            _ => Err(ClientAuthError::InvalidClient),
+        }
     }
 
     /// Replaces the primary secret with a new one and returns it, in clear,
@@ -668,50 +705,6 @@ impl From<JwtConfig> for JwtConfigRecord {
     }
 }
 
-/// Where a project's sign-in setup lives.
-///
-/// The crate reads configurations through this trait on every code request,
-/// so [`get`](Self::get) should be cheap. Implementations must return what
-/// was last saved: a disabled configuration or a regenerated secret takes
-/// effect for the next request.
-pub trait ConfigStore: Send + Sync {
-    /// The store's own failure.
-    type Error: std::error::Error + Send + Sync + 'static;
-
-    /// The configuration with this client id, if any.
-    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send;
-
-    /// The whole project: settings, configurations, SSO providers.
-    fn project(&self) -> impl Future<Output = Result<crate::project::Project, Self::Error>> + Send;
-
-    /// Runs one admin operation on the project and saves the result.
-    ///
-    /// # Contract
-    /// Atomic: `f` sees the latest saved project, and no other
-    /// modification is saved between that read and this save. When `f`
-    /// returns an error, nothing is saved.
-    fn modify<T, F>(&self, f: F) -> impl Future<Output = Result<Result<T, ConfigError>, Self::Error>> + Send
-    where
-        T: Send,
-        F: FnOnce(&mut crate::project::Project) -> Result<T, ConfigError> + Send;
-}
-
-crate::store::forward_store!(ConfigStore {
-    type Error = T::Error;
-    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send {
-        (**self).get(client_id)
-    }
-    fn project(&self) -> impl Future<Output = Result<crate::project::Project, Self::Error>> + Send {
-        (**self).project()
-    }
-    fn modify<R: Send, F>(&self, f: F) -> impl Future<Output = Result<Result<R, ConfigError>, Self::Error>> + Send
-    where
-        F: FnOnce(&mut crate::project::Project) -> Result<R, ConfigError> + Send,
-    {
-        (**self).modify(f)
-    }
-});
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -805,6 +798,45 @@ mod tests {
         assert!(back.accepts_secret(s.primary.expose().as_bytes()));
         let debug = format!("{c:?}");
         assert!(!debug.contains(s.primary.expose()));
+    }
+
+    #[test]
+    fn an_unknown_client_costs_the_same_digest_and_comparison_work_as_a_wrong_secret() {
+        let (config, secrets) = JwtConfig::builder("Portal", "https://app.example.com/login")
+            .build()
+            .unwrap();
+        crate::secret::auth_work::take();
+        assert!(matches!(
+            JwtConfig::authenticate(Some(&config), b"wrong secret"),
+            Err(ClientAuthError::InvalidClient)
+        ));
+        let wrong_secret = crate::secret::auth_work::take();
+        assert!(matches!(
+            JwtConfig::authenticate(None, b"wrong secret"),
+            Err(ClientAuthError::InvalidClient)
+        ));
+        let unknown_client = crate::secret::auth_work::take();
+        assert!(JwtConfig::authenticate(Some(&config), secrets.secondary.expose().as_bytes()).is_ok());
+        let right_secret = crate::secret::auth_work::take();
+        assert_eq!(wrong_secret, (1, 2), "one digest, both stored digests compared");
+        assert_eq!(unknown_client, wrong_secret);
+        assert_eq!(right_secret, wrong_secret);
+    }
+
+    #[test]
+    fn a_disabled_configuration_is_told_only_to_a_client_with_its_secret() {
+        let (config, secrets) = JwtConfig::builder("Portal", "https://app.example.com/login")
+            .enabled(false)
+            .build()
+            .unwrap();
+        assert_eq!(
+            JwtConfig::authenticate(Some(&config), b"wrong").unwrap_err(),
+            ClientAuthError::InvalidClient
+        );
+        assert_eq!(
+            JwtConfig::authenticate(Some(&config), secrets.primary.expose().as_bytes()).unwrap_err(),
+            ClientAuthError::Disabled
+        );
     }
 
     #[test]

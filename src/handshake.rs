@@ -96,11 +96,11 @@ use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use crate::code::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
 use crate::jose::{
     Algorithm, DEFAULT_LEEWAY_SECS, KeyError, KeySet, SigningKey, UntrustedToken, Validation, VerificationKey,
     Verified, Verifier, VerifyError,
 };
+use crate::reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
 use crate::secret::{ClientId, ClientSecret, random_token, sha256};
 use crate::session::{DEFAULT_SESSION_DURATION, MAX_SESSION_DURATION, ReaderSession};
 
@@ -150,7 +150,7 @@ pub trait ReplayCache: Send + Sync {
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 }
 
-crate::store::forward_store!(ReplayCache {
+crate::forward::forward_store!(ReplayCache {
     type Error = T::Error;
     fn insert_if_absent(&self, jti: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> impl Future<Output = Result<bool, Self::Error>> + Send {
         (**self).insert_if_absent(jti, expires_at, now)

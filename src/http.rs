@@ -31,23 +31,24 @@ use url::Url;
 
 use crate::clock::Clock;
 use crate::code::{CodeError, CodeStore, GrantProblem};
-use crate::config::ConfigStore;
+use crate::form::DuplicateParameter;
 use crate::handshake::{HandshakeErrorKind, HandshakeVerifier, ReplayCache};
 use crate::identity::IdentityServer;
 use crate::identity::{ID_TOKEN_TYPE, IdTokenClaims};
 use crate::jose::{KeySet, UntrustedToken, Validation, Verifier};
-use crate::limit::{Decision, Limit, Limits, MemoryRateLimiter, RateLimiter};
+use crate::limit::{Decision, Limit, Limits, RateLimiter};
 use crate::login_page::{HtmlLoginRenderer, LoginPage, LoginPageRenderer, RenderContext};
 use crate::paths;
+use crate::project::ConfigStore;
 use crate::redirect::{RedirectError, RedirectPolicy, SafeRedirect, append_query};
 use crate::routing::{DomainRouter, Route};
-use crate::secret::{BasicAuthError, ClientCredentials, ClientId, ClientSecret};
+use crate::secret::{BasicAuthError, ClientCredentials, ClientId, CredentialsError};
 use crate::session::{
     HANDSHAKE_COOKIE, MAX_CODE_FLOW_SESSION, ReaderSession, SECURE_SESSION_COOKIE, SECURE_VERIFIER_COOKIE,
     SESSION_COOKIE, SessionCodec, SessionRevocations, VERIFIER_COOKIE,
 };
 use crate::store::BoxReplayCache;
-use crate::store::memory::{MemoryReplayCache, MemorySessionRevocations};
+use crate::store::memory::{MemoryRateLimiter, MemoryReplayCache, MemorySessionRevocations};
 use crate::widget::{WidgetError, WidgetProject, WidgetTokenIssuer, WidgetTokenRequest};
 
 /// The largest request body accepted, in bytes. Larger ones get 413.
@@ -1051,13 +1052,13 @@ fn is_json(headers: &HeaderMap) -> bool {
     }
 }
 
+/// The values of the request's `Authorization` headers.
+fn authorization(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers.get_all(header::AUTHORIZATION).iter().map(HeaderValue::as_bytes)
+}
+
 fn basic_credentials(headers: &HeaderMap) -> Result<ClientCredentials, BasicAuthError> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let value = values.next().ok_or(BasicAuthError::Missing)?;
-    if values.next().is_some() {
-        return Err(BasicAuthError::Malformed);
-    }
-    ClientCredentials::from_basic_header(value.as_bytes())
+    ClientCredentials::from_authorization(authorization(headers))?.ok_or(BasicAuthError::Missing)
 }
 
 fn basic_error_text(e: BasicAuthError) -> &'static str {
@@ -1069,27 +1070,16 @@ fn basic_error_text(e: BasicAuthError) -> &'static str {
 }
 
 /// Client credentials of a token request: Basic header or form fields, not
-/// both (RFC 6749 section 2.3).
+/// both (RFC 6749 section 2.3), by [`ClientCredentials::from_basic_or_form`].
 fn token_credentials(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<Option<ClientCredentials>, Rejection> {
-    let from_header = match basic_credentials(headers) {
-        Ok(c) => Some(c),
-        Err(BasicAuthError::Missing) => None,
-        Err(e) => return Err(Rejection::Unauthorized(basic_error_text(e))),
-    };
-    let from_form = match (form.get("client_id"), form.get("client_secret")) {
-        (Some(id), Some(secret)) => Some(ClientCredentials::new(id.clone(), ClientSecret::new(secret.clone()))),
-        (None, None) => None,
-        _ => {
-            return Err(Rejection::Unauthorized("client_id and client_secret go together"));
-        }
-    };
-    match (from_header, from_form) {
-        (Some(_), Some(_)) => Err(Rejection::BadRequest("use one client authentication method, not two")),
-        (h, f) => Ok(h.or(f)),
-    }
+    ClientCredentials::from_basic_or_form(authorization(headers), form).map_err(|e| match e {
+        CredentialsError::Basic(b) => Rejection::Unauthorized(basic_error_text(b)),
+        CredentialsError::IncompleteForm => Rejection::Unauthorized("client_id and client_secret go together"),
+        _ => Rejection::BadRequest("use one client authentication method, not two"),
+    })
 }
 
 /// Why a redemption produced no tokens.
@@ -1121,16 +1111,11 @@ impl Rejection {
     }
 }
 
-/// Parses `application/x-www-form-urlencoded` text; a parameter given twice
-/// is refused (RFC 6749 section 3.1).
+/// Parses `application/x-www-form-urlencoded` text by
+/// [`crate::form::parse_form`]; a parameter given twice is refused (RFC
+/// 6749 section 3.1).
 fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, Rejection> {
-    let mut out = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(body) {
-        if out.insert(k.into_owned(), v.into_owned()).is_some() {
-            return Err(Rejection::BadRequest("a parameter is given twice"));
-        }
-    }
-    Ok(out)
+    crate::form::parse_form(body).map_err(|DuplicateParameter| Rejection::BadRequest("a parameter is given twice"))
 }
 
 /// Every value of cookie `name` in the request's `Cookie` headers (HTTP/2
@@ -1151,43 +1136,41 @@ fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
     cookies(headers, name).next().is_some()
 }
 
+/// A code error as an OAuth answer with its status
+/// ([`CodeError::oauth_error`], [`CodeError::status`]).
 fn code_error(e: &CodeError) -> Response<Vec<u8>> {
-    match e {
-        CodeError::InvalidClient => unauthorized("client authentication failed"),
-        CodeError::Disabled => error(
-            StatusCode::FORBIDDEN,
-            "access_denied",
-            "this JWT configuration is disabled",
-        ),
-        CodeError::InvalidRequest(p) => error(StatusCode::BAD_REQUEST, "invalid_request", &p.to_string()),
-        CodeError::InvalidGrant(p) => {
-            let text = match p {
-                GrantProblem::AlreadyUsed => "the code has already been used",
-                GrantProblem::Expired => "the code has expired",
-                GrantProblem::WrongClient => "the code was issued to another client",
-                GrantProblem::ConfigurationInactive => "the code's JWT configuration is no longer active",
-                _ => "the code is not valid",
-            };
-            no_store(error(StatusCode::BAD_REQUEST, "invalid_grant", text))
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let description = match e {
+        CodeError::InvalidRequest(p) => p.to_string(),
+        CodeError::InvalidGrant(p) => match p {
+            GrantProblem::AlreadyUsed => "the code has already been used",
+            GrantProblem::Expired => "the code has expired",
+            GrantProblem::WrongClient => "the code was issued to another client",
+            GrantProblem::ConfigurationInactive => "the code's JWT configuration is no longer active",
+            _ => "the code is not valid",
         }
+        .to_owned(),
+        CodeError::TooManyCodes { .. } => {
+            "this JWT configuration has too many outstanding codes; redeem some or wait for them to expire".to_owned()
+        }
+        CodeError::ConfigStore(_) | CodeError::CodeStore(_) => "a store is not answering; try again".to_owned(),
+        other => other.to_string(),
+    };
+    let mut resp = if status == StatusCode::UNAUTHORIZED {
+        unauthorized(&description)
+    } else {
+        error(status, e.oauth_error(), &description)
+    };
+    match e {
+        CodeError::InvalidGrant(_) => resp = no_store(resp),
         CodeError::TooManyCodes { retry_after } => {
-            let mut resp = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                "this JWT configuration has too many outstanding codes; redeem some or wait for them to expire",
-            );
             if let Ok(v) = HeaderValue::from_str(&retry_after.whole_seconds().max(1).to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
-            resp
         }
-        CodeError::Sign(_) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "the token could not be signed",
-        ),
-        _ => unavailable(),
+        _ => {}
     }
+    resp
 }
 
 /// A widget error as an OAuth answer with its status.

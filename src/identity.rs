@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 use time::Duration;
 
 use crate::clock::Clock;
-use crate::code::{CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeStore, GrantProblem, authenticate};
-use crate::config::ConfigStore;
+use crate::code::{CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeStore, GrantProblem};
+use crate::config::JwtConfig;
 use crate::jose::{
     KeySet, MAX_NUMERIC_DATE, SigningKey, TokenSigner, TokenType, Validation, VerificationKey, Verified, Verifier,
     VerifyError,
 };
+use crate::project::ConfigStore;
 use crate::secret::{ClientCredentials, ClientId};
 use crate::session::ReaderSession;
 
@@ -331,7 +332,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     /// [`CodeError::InvalidClient`], [`CodeError::Disabled`],
     /// [`CodeError::InvalidRequest`] (also for a reader identity too large
     /// for the tokens, [`PayloadError::IdentityTooLarge`](crate::PayloadError::IdentityTooLarge)),
-    /// [`CodeError::TooManyCodes`] or [`CodeError::Store`].
+    /// [`CodeError::TooManyCodes`], [`CodeError::ConfigStore`] or
+    /// [`CodeError::CodeStore`].
     pub async fn issue_code(
         &self,
         credentials: &ClientCredentials,
@@ -363,7 +365,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     /// [`CodeError::InvalidGrant`] for an unknown, expired, used or foreign
     /// code, a binding mismatch, or a code whose configuration was disabled
     /// or deleted since; [`CodeError::Sign`] when a token cannot be signed;
-    /// [`CodeError::Store`] when a store fails.
+    /// [`CodeError::ConfigStore`] or [`CodeError::CodeStore`] when a store
+    /// fails.
     pub async fn exchange_with_verifier(
         &self,
         code: &str,
@@ -388,7 +391,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         let client_id = match client {
             Some(creds) => {
                 let config = self.lookup(&creds.client_id).await?;
-                let config = authenticate(config.as_ref(), creds.secret.expose().as_bytes())?;
+                let config = JwtConfig::authenticate(config.as_ref(), creds.secret.expose().as_bytes())?;
                 Some(config.client_id().clone())
             }
             None => None,
@@ -465,10 +468,13 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         })
     }
 
-    async fn lookup(&self, client_id: &str) -> Result<Option<crate::config::JwtConfig>, CodeError> {
+    async fn lookup(&self, client_id: &str) -> Result<Option<JwtConfig>, CodeError> {
         let Ok(id) = ClientId::parse(client_id) else {
             return Ok(None);
         };
-        self.configs.get(&id).await.map_err(|e| CodeError::Store(Box::new(e)))
+        self.configs
+            .get(&id)
+            .await
+            .map_err(|e| CodeError::ConfigStore(Box::new(e)))
     }
 }

@@ -156,6 +156,8 @@ pub mod client;
 pub mod clock;
 pub mod code;
 pub mod config;
+pub mod form;
+mod forward;
 pub mod handshake;
 #[cfg(feature = "http")]
 pub mod http;
@@ -165,6 +167,9 @@ pub mod limit;
 pub mod login_page;
 pub mod paths;
 pub mod project;
+#[cfg(feature = "dev-files")]
+pub mod project_file;
+pub mod reader;
 pub mod redirect;
 pub mod routing;
 pub mod secret;
@@ -175,8 +180,8 @@ pub mod widget;
 
 pub use audit::{
     Administrator, AuditAction, AuditEntry, AuditEvent, AuditLog, AuditSink, AuditValue, ChainError, ChainHash,
-    ChainHead, Checkpoint, CheckpointKey, FieldChange, InvalidChainHash, MemoryAuditSink, MemoryNotifier, Notification,
-    Notifier, Principal, Recipients, SecurityAuditAccess, WeakCheckpointKey, verify_chain,
+    ChainHead, Checkpoint, CheckpointKey, FieldChange, InvalidChainHash, Notification, Notifier, Principal, Recipients,
+    SecurityAuditAccess, WeakCheckpointKey, verify_chain,
 };
 #[cfg(feature = "http")]
 pub use client::{
@@ -186,12 +191,13 @@ pub use client::{
 pub use clock::{Clock, SettableClock, SystemClock};
 pub use code::{
     AuthCode, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeRequest, CodeStore, DEFAULT_CODE_LIFETIME,
-    GrantProblem, MAX_CODE_LIFETIME, PayloadError, ReaderIdentity, Redemption,
+    GrantProblem, MAX_CODE_LIFETIME, Redemption,
 };
 pub use config::{
-    ConfigError, ConfigStore, IssuedSecrets, JwtConfig, JwtConfigBuilder, Logo, LogoFormat, MAX_JWT_CONFIGS,
+    ClientAuthError, ConfigError, IssuedSecrets, JwtConfig, JwtConfigBuilder, Logo, LogoFormat, MAX_JWT_CONFIGS,
     MAX_LOGIN_BUTTONS, MAX_LOGO_BYTES,
 };
+pub use form::{DuplicateParameter, parse_form};
 pub use handshake::{
     HandshakeClaims, HandshakeError, HandshakeErrorKind, HandshakeKey, HandshakeSettings, HandshakeSettingsBuilder,
     HandshakeSetupError, HandshakeVerifier, ReaderGroups, ReplayCache, VerifiedHandshake, generate_ed25519_key_pair,
@@ -203,15 +209,18 @@ pub use jose::{
     VerificationKey, Verified, Verifier, VerifyError,
 };
 pub use login_page::{JwtButton, LoginOptions, LoginPage, MAX_SSO_BUTTONS, NO_OPTIONS_MESSAGE, SsoButton};
-pub use project::{
-    Change, HandshakeFile, JwtConfigFile, Project, ProjectFile, ProjectFileError, ProjectSettings, SsoKind, SsoProvider,
-};
+pub use project::{Change, ConfigStore, Project, ProjectSettings, SsoKind, SsoProvider};
+#[cfg(feature = "dev-files")]
+pub use project_file::{HandshakeFile, JwtConfigFile, ProjectFile, ProjectFileError, ProjectFileProblem, WidgetFile};
+pub use reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS, PayloadError, ReaderIdentity};
 pub use redirect::{RedirectError, RedirectPolicy, SafeRedirect};
 pub use routing::{DomainInputError, DomainRouter, MultiProjectRouter, Route, normalize_domain};
 pub use secret::{
-    BasicAuthError, ClientCredentials, ClientId, ClientSecret, InvalidClientId, MalformedSecret, SecretDigest,
+    BasicAuthError, ClientCredentials, ClientId, ClientSecret, CredentialsError, InvalidClientId, MalformedSecret,
+    SecretDigest, to_hex,
 };
 pub use session::{ReaderSession, SessionCodec, SessionError, SessionRevocations};
+pub use store::memory::{MemoryAuditSink, MemoryNotifier};
 pub use validity::{TokenValidity, ValidityBand};
 pub use widget::{
     WIDGET_TOKEN_TYPE, WidgetClaims, WidgetError, WidgetPayload, WidgetProject, WidgetProjectBuilder, WidgetSetupError,

@@ -177,7 +177,7 @@ pub trait RateLimiter: Send + Sync {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
-crate::store::forward_store!(RateLimiter {
+crate::forward::forward_store!(RateLimiter {
     type Error = T::Error;
     fn check(&self, key: &str, limit: Limit, now: OffsetDateTime) -> impl Future<Output = Result<Decision, Self::Error>> + Send {
         (**self).check(key, limit, now)
@@ -186,9 +186,6 @@ crate::store::forward_store!(RateLimiter {
         (**self).fail(key, limit, now)
     }
 });
-
-#[doc(no_inline)]
-pub use crate::store::memory::{DEFAULT_MAX_KEYS, MemoryRateLimiter};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -16,6 +16,7 @@
 //! with a [`ConfigError`] and changes nothing.
 
 use std::fmt;
+use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -375,7 +376,7 @@ pub(crate) fn check_rules(jwt: &[JwtConfig]) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn check_provider(p: &SsoProvider) -> Result<(), ConfigError> {
+pub(crate) fn check_provider(p: &SsoProvider) -> Result<(), ConfigError> {
     let name = p.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(ConfigError::InvalidProviderName);
@@ -462,292 +463,49 @@ impl From<Project> for ProjectRecord {
     }
 }
 
-/// A project as a JSON file, with secrets in clear: for development and
-/// demos (a production host keeps secrets only as digests, in its own
-/// database, behind [`ConfigStore`](crate::ConfigStore)).
+/// Where a project's sign-in setup lives.
 ///
-/// ```json
-/// {"kb_url": "https://kb.example.com",
-///  "settings": {"direct_jwt_login": true, "disable_default_login_page": false},
-///  "jwt": [{"name": "Portal", "client_id": "…", "login_url": "https://app.example.com/login",
-///           "logout_url": null, "primary_secret": "…43 chars…", "secondary_secret": "…",
-///           "enabled": true, "show_login_button": false, "login_button_text": null, "cta_position": 0}],
-///  "sso": [{"name": "Okta", "kind": "saml", "enabled": true, "cta_position": 0}]}
-/// ```
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProjectFile {
-    /// The KB's base URL (optional; a server may default it).
-    #[serde(default)]
-    pub kb_url: Option<String>,
-    /// The toggles.
-    #[serde(default)]
-    pub settings: ProjectSettings,
-    /// The JWT configurations.
-    #[serde(default)]
-    pub jwt: Vec<JwtConfigFile>,
-    /// The SSO providers.
-    #[serde(default)]
-    pub sso: Vec<SsoProvider>,
-    /// The project's widgets, if they take JWT.
-    #[serde(default)]
-    pub widget: Option<WidgetFile>,
-}
+/// The crate reads configurations through this trait on every code request,
+/// so [`get`](Self::get) should be cheap. Implementations must return what
+/// was last saved: a disabled configuration or a regenerated secret takes
+/// effect for the next request.
+pub trait ConfigStore: Send + Sync {
+    /// The store's own failure.
+    type Error: std::error::Error + Send + Sync + 'static;
 
-/// The widget settings in a [`ProjectFile`]: the project id (the widget
-/// token requests' client id), the shared widget client secret and the
-/// JWT-enabled widget ids.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WidgetFile {
-    /// The project id.
-    pub client_id: String,
-    /// The widget client secret, 43 base64url characters.
-    pub client_secret: String,
-    /// The widgets that take JWT.
-    #[serde(default)]
-    pub widget_ids: Vec<String>,
-}
+    /// The configuration with this client id, if any.
+    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send;
 
-impl fmt::Debug for WidgetFile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WidgetFile")
-            .field("client_id", &self.client_id)
-            .field("widget_ids", &self.widget_ids)
-            .finish_non_exhaustive()
-    }
-}
+    /// The whole project: settings, configurations, SSO providers.
+    fn project(&self) -> impl Future<Output = Result<Project, Self::Error>> + Send;
 
-/// One JWT configuration in a [`ProjectFile`].
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JwtConfigFile {
-    /// Name.
-    pub name: String,
-    /// Client id (a UUID).
-    pub client_id: String,
-    /// Login URL.
-    pub login_url: String,
-    /// Logout URL.
-    #[serde(default)]
-    pub logout_url: Option<String>,
-    /// Primary secret, 43 base64url characters.
-    pub primary_secret: String,
-    /// Secondary secret, 43 base64url characters.
-    pub secondary_secret: String,
-    /// Enabled (default true).
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// Login button shown (default false).
-    #[serde(default)]
-    pub show_login_button: bool,
-    /// Login button text.
-    #[serde(default)]
-    pub login_button_text: Option<String>,
-    /// Place on the login page.
-    #[serde(default)]
-    pub cta_position: u32,
-    /// Require login binding (default false).
-    #[serde(default)]
-    pub require_login_binding: bool,
-    /// Handshake tokens signed by the customer app, if this configuration
-    /// takes them.
-    #[serde(default)]
-    pub handshake: Option<HandshakeFile>,
-}
-
-/// A configuration's handshake token settings in a [`ProjectFile`].
-///
-/// `{"alg": "EdDSA", "public_key_pem": "...", "issuer": null, "audience": null,
-/// "session_duration_minutes": null, "max_age_seconds": null, "require_jti": false}`, or
-/// `{"alg": "HS256", ...}` which uses the configuration's primary and
-/// secondary secrets as HMAC keys.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HandshakeFile {
-    /// `EdDSA` (or `Ed25519`) or `HS256`.
-    pub alg: String,
-    /// The customer's Ed25519 public key (SPKI PEM), for `EdDSA`.
-    #[serde(default)]
-    pub public_key_pem: Option<String>,
-    /// Expected `iss`.
-    #[serde(default)]
-    pub issuer: Option<String>,
-    /// Expected `aud`.
-    #[serde(default)]
-    pub audience: Option<String>,
-    /// How long the sessions opened last (default 14 days).
-    #[serde(default)]
-    pub session_duration_minutes: Option<i64>,
-    /// The largest `exp - iat` accepted.
-    #[serde(default)]
-    pub max_age_seconds: Option<i64>,
-    /// Every token must carry a `jti`, accepted once (default false: a
-    /// `jti` is optional, and accepted once when present).
-    #[serde(default)]
-    pub require_jti: bool,
-}
-
-impl fmt::Debug for JwtConfigFile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtConfigFile")
-            .field("name", &self.name)
-            .field("client_id", &self.client_id)
-            .field("login_url", &self.login_url)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Why a project file is refused: the field path and the problem.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ProjectFileError {
-    /// Where, e.g. `jwt[2].login_url`.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl ProjectFile {
-    /// Parses a project file's text.
+    /// Runs one admin operation on the project and saves the result.
     ///
-    /// # Errors
-    /// [`ProjectFileError`] naming the field (or the JSON position).
-    pub fn parse(text: &str) -> Result<Self, ProjectFileError> {
-        serde_json::from_str(text).map_err(|e| ProjectFileError {
-            field: format!("line {} column {}", e.line(), e.column()),
-            message: e.to_string(),
-        })
-    }
-
-    /// Checks every configuration and every project rule and builds the
-    /// [`Project`].
-    ///
-    /// # Errors
-    /// [`ProjectFileError`] naming the first field or rule that fails.
-    pub fn into_project(self) -> Result<Project, ProjectFileError> {
-        let err = |field: String, message: String| ProjectFileError { field, message };
-        let mut jwt: Vec<JwtConfig> = Vec::with_capacity(self.jwt.len());
-        for (i, c) in self.jwt.into_iter().enumerate() {
-            let at = |f: &str| format!("jwt[{i}].{f}");
-            let client_id = ClientId::parse(&c.client_id).map_err(|e| err(at("client_id"), e.to_string()))?;
-            let primary = ClientSecret::parse_generated(&c.primary_secret)
-                .map_err(|e| err(at("primary_secret"), e.to_string()))?;
-            let secondary = ClientSecret::parse_generated(&c.secondary_secret)
-                .map_err(|e| err(at("secondary_secret"), e.to_string()))?;
-            let mut builder = JwtConfig::builder(c.name, c.login_url)
-                .client_id(client_id)
-                .enabled(c.enabled)
-                .show_login_button(c.show_login_button)
-                .cta_position(c.cta_position)
-                .require_login_binding(c.require_login_binding);
-            if let Some(u) = c.logout_url {
-                builder = builder.logout_url(u);
-            }
-            if let Some(t) = c.login_button_text {
-                builder = builder.login_button_text(t);
-            }
-            let config = builder
-                .build_with_secrets(&primary, &secondary)
-                .map_err(|e| err(at(config_error_field(&e)), e.to_string()))?;
-            jwt.push(config);
-            check_rules(&jwt).map_err(|e| err(format!("jwt[{i}]"), e.to_string()))?;
-        }
-        for (i, p) in self.sso.iter().enumerate() {
-            check_provider(p).map_err(|e| err(format!("sso[{i}].name"), e.to_string()))?;
-        }
-        Project::new(self.settings, jwt, self.sso).map_err(|e| err("project".to_owned(), e.to_string()))
-    }
+    /// # Contract
+    /// Atomic: `f` sees the latest saved project, and no other
+    /// modification is saved between that read and this save. When `f`
+    /// returns an error, nothing is saved.
+    fn modify<T, F>(&self, f: F) -> impl Future<Output = Result<Result<T, ConfigError>, Self::Error>> + Send
+    where
+        T: Send,
+        F: FnOnce(&mut Project) -> Result<T, ConfigError> + Send;
 }
 
-impl ProjectFile {
-    /// The widget settings, checked.
-    ///
-    /// # Errors
-    /// [`ProjectFileError`] naming the field that fails.
-    pub fn widget_project(&self) -> Result<Option<crate::widget::WidgetProject>, ProjectFileError> {
-        let Some(w) = &self.widget else { return Ok(None) };
-        let err = |field: &str, e: &dyn std::fmt::Display| ProjectFileError {
-            field: format!("widget.{field}"),
-            message: e.to_string(),
-        };
-        let secret = ClientSecret::parse_generated(&w.client_secret).map_err(|e| err("client_secret", &e))?;
-        crate::widget::WidgetProject::builder(w.client_id.clone())
-            .widgets(w.widget_ids.iter().cloned())
-            .build_with_secret(&secret)
-            .map(Some)
-            .map_err(|e| err("widget_ids", &e))
+crate::forward::forward_store!(ConfigStore {
+    type Error = T::Error;
+    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send {
+        (**self).get(client_id)
     }
-
-    /// The handshake token settings of the file's configurations, checked:
-    /// a weak or malformed public key, an unknown algorithm or an HMAC
-    /// secret under 32 bytes is refused, naming the field.
-    ///
-    /// # Errors
-    /// [`ProjectFileError`] naming the first field that fails.
-    pub fn handshakes(&self) -> Result<crate::handshake::HandshakeVerifier, ProjectFileError> {
-        use crate::handshake::{HandshakeKey, HandshakeSettings};
-        let mut verifier = crate::handshake::HandshakeVerifier::new();
-        for (i, c) in self.jwt.iter().enumerate() {
-            let Some(h) = &c.handshake else { continue };
-            let at = |f: &str| format!("jwt[{i}].handshake.{f}");
-            let err = |field: String, e: &dyn std::fmt::Display| ProjectFileError {
-                field,
-                message: e.to_string(),
-            };
-            let key = match h.alg.as_str() {
-                "EdDSA" | "Ed25519" => {
-                    let pem = h
-                        .public_key_pem
-                        .as_deref()
-                        .ok_or_else(|| err(at("public_key_pem"), &"an EdDSA handshake needs the public key"))?;
-                    HandshakeKey::ed25519_from_spki_pem(pem).map_err(|e| err(at("public_key_pem"), &e))?
-                }
-                "HS256" => {
-                    let primary = ClientSecret::new(c.primary_secret.clone());
-                    let secondary = ClientSecret::new(c.secondary_secret.clone());
-                    HandshakeKey::hs256(&primary, Some(&secondary))
-                        .map_err(|e| err(format!("jwt[{i}].primary_secret"), &e))?
-                }
-                _ => return Err(err(at("alg"), &"the algorithm must be EdDSA (or Ed25519) or HS256")),
-            };
-            let mut b = HandshakeSettings::builder(key)
-                .enabled(c.enabled)
-                .require_jti(h.require_jti);
-            if let Some(iss) = &h.issuer {
-                b = b.issuer(iss.clone());
-            }
-            if let Some(aud) = &h.audience {
-                b = b.audience(aud.clone());
-            }
-            if let Some(m) = h.session_duration_minutes {
-                b = b.session_duration(time::Duration::minutes(m));
-            }
-            if let Some(a) = h.max_age_seconds {
-                if a <= 0 {
-                    return Err(err(at("max_age_seconds"), &"must be more than zero"));
-                }
-                b = b.max_token_age(time::Duration::seconds(a));
-            }
-            let settings = b.build().map_err(|e| err(format!("jwt[{i}].handshake"), &e))?;
-            let id = ClientId::parse(&c.client_id).map_err(|e| err(format!("jwt[{i}].client_id"), &e))?;
-            verifier
-                .insert(id, settings)
-                .map_err(|e| err(format!("jwt[{i}].handshake"), &e))?;
-        }
-        Ok(verifier)
+    fn project(&self) -> impl Future<Output = Result<Project, Self::Error>> + Send {
+        (**self).project()
     }
-}
-
-fn config_error_field(e: &ConfigError) -> &'static str {
-    match e {
-        ConfigError::InvalidName => "name",
-        ConfigError::InvalidLoginUrl(_) | ConfigError::WildcardDomain => "login_url",
-        ConfigError::InvalidLogoutUrl(_) => "logout_url",
-        ConfigError::MissingButtonText | ConfigError::InvalidButtonText => "login_button_text",
-        _ => "config",
+    fn modify<R: Send, F>(&self, f: F) -> impl Future<Output = Result<Result<R, ConfigError>, Self::Error>> + Send
+    where
+        F: FnOnce(&mut Project) -> Result<R, ConfigError> + Send,
+    {
+        (**self).modify(f)
     }
-}
+});
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -950,47 +708,5 @@ mod tests {
         let (c, _) = cfg("P", "app.example.com").build().unwrap();
         assert!(c.is_enabled(), "Enable JWT authentication: default ON");
         assert!(!c.shows_login_button(), "Show login button: default OFF");
-    }
-
-    fn file_config(i: usize, host: &str) -> String {
-        let id = ClientId::generate();
-        let p = ClientSecret::generate();
-        let s = ClientSecret::generate();
-        format!(
-            r#"{{"name":"c{i}","client_id":"{id}","login_url":"https://{host}/login","primary_secret":"{}","secondary_secret":"{}"}}"#,
-            p.expose(),
-            s.expose()
-        )
-    }
-
-    #[test]
-    fn project_files_name_the_field_that_breaks_a_rule() {
-        let ok = format!(r#"{{"jwt":[{}]}}"#, file_config(0, "a.example.com"));
-        assert_eq!(
-            ProjectFile::parse(&ok)
-                .unwrap()
-                .into_project()
-                .unwrap()
-                .jwt_configs()
-                .len(),
-            1
-        );
-        let dup = format!(
-            r#"{{"jwt":[{},{}]}}"#,
-            file_config(0, "a.example.com"),
-            file_config(1, "A.Example.com")
-        );
-        let e = ProjectFile::parse(&dup).unwrap().into_project().unwrap_err();
-        assert_eq!(e.field, "jwt[1]");
-        assert!(e.message.contains("a.example.com"), "{e}");
-        let weak = ok.replace(r#""primary_secret":""#, r#""primary_secret":"short","x":""#);
-        assert!(ProjectFile::parse(&weak).is_err(), "unknown field refused");
-        let id = ClientId::generate();
-        let weak = format!(
-            r#"{{"jwt":[{{"name":"n","client_id":"{id}","login_url":"https://a.example.com/","primary_secret":"short","secondary_secret":"{}"}}]}}"#,
-            ClientSecret::generate().expose()
-        );
-        let e = ProjectFile::parse(&weak).unwrap().into_project().unwrap_err();
-        assert_eq!(e.field, "jwt[0].primary_secret");
     }
 }

@@ -5,6 +5,7 @@
 //! Secrets have no `PartialEq`: the only comparison is
 //! [`SecretDigest::verify`], which runs in constant time.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use base64::Engine as _;
@@ -30,6 +31,42 @@ pub(crate) fn random_token() -> Zeroizing<String> {
 /// SHA-256 of `data`.
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
+}
+
+/// `bytes` as lower-case hex, two digits a byte: how digests and hashes are
+/// written as text (stores keyed by text, audit events, logs).
+#[must_use]
+pub fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// Parses exactly 64 lower-case hex digits (the only spelling [`to_hex`]
+/// writes, so that one value has one text) into 32 bytes.
+pub(crate) fn from_hex_32(text: &str) -> Option<[u8; 32]> {
+    fn digit(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    let text = text.as_bytes();
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        let hi = pair.first().copied().and_then(digit)?;
+        let lo = pair.get(1).copied().and_then(digit)?;
+        *byte = (hi << 4) | lo;
+    }
+    Some(out)
 }
 
 /// The public identifier of a JWT configuration: a UUIDv4 in its hyphenated
@@ -186,6 +223,45 @@ impl SecretDigest {
     }
 }
 
+/// The digest of a presented client secret: the one digest a client
+/// authentication computes (code flow and widget flow alike).
+pub(crate) fn presented_digest(secret: &[u8]) -> SecretDigest {
+    #[cfg(test)]
+    auth_work::count(&auth_work::DIGESTS);
+    SecretDigest::of(secret)
+}
+
+/// One constant-time comparison of a stored digest with a presented one.
+pub(crate) fn stored_digest_matches(stored: &SecretDigest, presented: &SecretDigest) -> bool {
+    #[cfg(test)]
+    auth_work::count(&auth_work::COMPARISONS);
+    stored.ct_matches(presented)
+}
+
+/// Counts the work of client authentication on this thread, for tests
+/// that prove an unknown client costs what a wrong secret costs.
+#[cfg(test)]
+pub(crate) mod auth_work {
+    use std::cell::Cell;
+    use std::thread::LocalKey;
+
+    thread_local! {
+        /// Digests of presented secrets computed.
+        pub(crate) static DIGESTS: Cell<usize> = const { Cell::new(0) };
+        /// Stored digests compared.
+        pub(crate) static COMPARISONS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub(crate) fn count(counter: &'static LocalKey<Cell<usize>>) {
+        counter.with(|c| c.set(c.get() + 1));
+    }
+
+    /// `(digests, comparisons)` since the last call, and resets them.
+    pub(crate) fn take() -> (usize, usize) {
+        (DIGESTS.with(|c| c.replace(0)), COMPARISONS.with(|c| c.replace(0)))
+    }
+}
+
 impl fmt::Debug for SecretDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretDigest([redacted])")
@@ -218,6 +294,27 @@ pub enum BasicAuthError {
     /// not valid form-urlencoding.
     #[error("the Basic credentials are malformed")]
     Malformed,
+}
+
+/// Why the client credentials of a form request (a token request) are not
+/// usable: the one set of rules of [`ClientCredentials::from_basic_or_form`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialsError {
+    /// The `Authorization` header is not Basic, is malformed, or is given
+    /// more than once ([`BasicAuthError::NotBasic`] or
+    /// [`BasicAuthError::Malformed`], never `Missing`).
+    #[error(transparent)]
+    Basic(BasicAuthError),
+    /// `client_id` and `client_secret` do not come together in the form, or
+    /// `client_id` is empty.
+    #[error("client_id and client_secret go together")]
+    IncompleteForm,
+    /// Credentials in a Basic header and in the form at once (RFC 6749
+    /// section 2.3: one authentication method per request), or a form
+    /// `client_id` that names another client than the header.
+    #[error("use one client authentication method, not two")]
+    Multiple,
 }
 
 /// The longest `Authorization` header value accepted, in bytes.
@@ -262,6 +359,61 @@ impl ClientCredentials {
             return Err(BasicAuthError::Malformed);
         }
         Ok(Self::new(id.to_string(), ClientSecret::new(secret.to_string())))
+    }
+
+    /// Reads Basic credentials from the values of a request's
+    /// `Authorization` headers: none is `Ok(None)`, one is parsed by
+    /// [`from_basic_header`](Self::from_basic_header), two or more are
+    /// refused.
+    ///
+    /// # Errors
+    /// [`BasicAuthError::Malformed`] for several headers, else what
+    /// [`from_basic_header`](Self::from_basic_header) says.
+    pub fn from_authorization<'h, I>(authorization: I) -> Result<Option<Self>, BasicAuthError>
+    where
+        I: IntoIterator<Item = &'h [u8]>,
+    {
+        let mut values = authorization.into_iter();
+        match (values.next(), values.next()) {
+            (None, _) => Ok(None),
+            (Some(value), None) => Self::from_basic_header(value).map(Some),
+            (Some(_), Some(_)) => Err(BasicAuthError::Malformed),
+        }
+    }
+
+    /// The client credentials of a form request (the code exchange, the
+    /// widget token request): an `Authorization: Basic` header **or** the
+    /// form's `client_id` and `client_secret`, never both (RFC 6749
+    /// section 2.3.1). `Ok(None)` when neither is there.
+    ///
+    /// A form `client_id` beside a Basic header is accepted when it names
+    /// the same client (RFC 6749 section 4.1.3 lets a token request carry
+    /// it); a form `client_secret` beside a header is refused, whatever its
+    /// value. An empty value counts as sent: an empty `client_secret` beside
+    /// a header is two methods, an empty `client_id` is refused.
+    ///
+    /// # Errors
+    /// [`CredentialsError`] names the broken rule.
+    pub fn from_basic_or_form<'h, I>(
+        authorization: I,
+        form: &HashMap<String, String>,
+    ) -> Result<Option<Self>, CredentialsError>
+    where
+        I: IntoIterator<Item = &'h [u8]>,
+    {
+        let from_header = Self::from_authorization(authorization).map_err(CredentialsError::Basic)?;
+        let form_id = form.get("client_id");
+        let form_secret = form.get("client_secret");
+        match (from_header, form_id, form_secret) {
+            (Some(_), _, Some(_)) => Err(CredentialsError::Multiple),
+            (Some(h), Some(id), None) if *id != h.client_id => Err(CredentialsError::Multiple),
+            (Some(h), _, None) => Ok(Some(h)),
+            (None, Some(id), Some(secret)) if !id.is_empty() => {
+                Ok(Some(Self::new(id.clone(), ClientSecret::new(secret.clone()))))
+            }
+            (None, None, None) => Ok(None),
+            (None, _, _) => Err(CredentialsError::IncompleteForm),
+        }
     }
 
     /// The `Authorization` header value for these credentials: each half
@@ -448,6 +600,70 @@ mod tests {
         assert_eq!(
             ClientCredentials::from_basic_header(bad.as_bytes()).map(|_| ()),
             Err(BasicAuthError::Malformed)
+        );
+    }
+
+    #[test]
+    fn hex_is_lower_case_and_parses_back_only_from_its_own_spelling() {
+        assert_eq!(to_hex(&[]), "");
+        assert_eq!(to_hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        let bytes = sha256(b"abc");
+        let text = to_hex(&bytes);
+        assert_eq!(text, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(from_hex_32(&text), Some(bytes));
+        assert_eq!(from_hex_32(&text.to_uppercase()), None);
+        assert_eq!(from_hex_32(&text[1..]), None);
+        assert_eq!(from_hex_32(&"g".repeat(64)), None);
+    }
+
+    #[test]
+    fn form_credentials_follow_one_set_of_rules() {
+        let basic = ClientCredentials::new("p1", ClientSecret::new("s")).to_basic_header();
+        let b = basic.as_bytes();
+        let form = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        };
+        let read = |auth: &[&[u8]], pairs: &[(&str, &str)]| {
+            ClientCredentials::from_basic_or_form(auth.iter().copied(), &form(pairs))
+                .map(|c| c.map(|c| (c.client_id, c.secret.expose().to_owned())))
+        };
+        let p1 = Some(("p1".to_owned(), "s".to_owned()));
+        assert_eq!(read(&[], &[]), Ok(None));
+        assert_eq!(read(&[b], &[]), Ok(p1.clone()));
+        assert_eq!(
+            read(&[], &[("client_id", "p1"), ("client_secret", "s")]),
+            Ok(p1.clone())
+        );
+        assert_eq!(read(&[b], &[("client_id", "p1")]), Ok(p1.clone()));
+        assert_eq!(read(&[b], &[("client_id", "p2")]), Err(CredentialsError::Multiple));
+        assert_eq!(read(&[b], &[("client_id", "")]), Err(CredentialsError::Multiple));
+        assert_eq!(read(&[b], &[("client_secret", "s")]), Err(CredentialsError::Multiple));
+        assert_eq!(read(&[b], &[("client_secret", "")]), Err(CredentialsError::Multiple));
+        assert_eq!(
+            read(&[b], &[("client_id", "p1"), ("client_secret", "s")]),
+            Err(CredentialsError::Multiple)
+        );
+        assert_eq!(read(&[], &[("client_id", "p1")]), Err(CredentialsError::IncompleteForm));
+        assert_eq!(
+            read(&[], &[("client_secret", "s")]),
+            Err(CredentialsError::IncompleteForm)
+        );
+        assert_eq!(
+            read(&[], &[("client_id", ""), ("client_secret", "s")]),
+            Err(CredentialsError::IncompleteForm)
+        );
+        assert_eq!(
+            read(&[], &[("client_id", "p1"), ("client_secret", "")]),
+            Ok(Some(("p1".to_owned(), String::new()))),
+            "an empty secret is sent, and fails authentication"
+        );
+        assert_eq!(
+            read(&[b, b], &[]),
+            Err(CredentialsError::Basic(BasicAuthError::Malformed))
+        );
+        assert_eq!(
+            read(&[b"Bearer x"], &[]),
+            Err(CredentialsError::Basic(BasicAuthError::NotBasic))
         );
     }
 

@@ -92,7 +92,7 @@ pub struct ReaderSession {
 }
 
 /// The room, in bytes, a session cookie has for a reader identity as
-/// [`ReaderIdentity::token_bytes`](crate::code::ReaderIdentity::token_bytes)
+/// [`ReaderIdentity::token_bytes`](crate::reader::ReaderIdentity::token_bytes)
 /// counts it: a code-flow session of any identity within it encodes to at
 /// most [`MAX_ENCODED_LEN`] bytes. A KB site caps code requests at this, so
 /// that every code issued can open a session.
@@ -262,7 +262,7 @@ pub trait SessionRevocations: Send + Sync {
     ) -> impl std::future::Future<Output = Result<bool, Self::Error>> + Send;
 }
 
-crate::store::forward_store!(SessionRevocations {
+crate::forward::forward_store!(SessionRevocations {
     type Error = T::Error;
     fn revoke(&self, session_id: &str, until: OffsetDateTime, now: OffsetDateTime) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
         (**self).revoke(session_id, until, now)

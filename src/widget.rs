@@ -18,9 +18,12 @@
 //! secret, in a Basic header **or** as form fields, never both
 //! (RFC 6749 section 2.3.1: one authentication method per request). A form
 //! `client_id` beside a Basic header is tolerated when it names the same
-//! client. As RFC 6749 section 3.2 requires, a parameter given twice is
-//! refused, a parameter with an empty value counts as absent, and unknown
-//! parameters are ignored.
+//! client ([`ClientCredentials::from_basic_or_form`], the rules every form
+//! endpoint shares). As RFC 6749 section 3.2 requires, a parameter given
+//! twice is refused, an empty `grant_type`, `payload` or `id` counts as
+//! absent, and unknown parameters are ignored. An empty `client_id` or
+//! `client_secret` counts as sent: beside a Basic header it is a second
+//! method, alone it is malformed.
 //!
 //! The `payload` is one JSON object of exactly these fields (unknown and
 //! duplicate fields are refused):
@@ -106,7 +109,7 @@
 //! ```
 
 use std::borrow::Borrow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -114,11 +117,13 @@ use serde_json::value::RawValue;
 use time::{Duration, OffsetDateTime};
 
 use crate::clock::Clock;
-use crate::code::{
-    PayloadError, ReaderIdentity, describe_json_error, parse_validity, presented_digest, stored_digest_matches,
-};
+use crate::form::{non_empty, parse_form};
 use crate::jose::{KeySet, MAX_NUMERIC_DATE, SignError, TokenSigner, TokenType, Validation, Verifier, VerifyError};
-use crate::secret::{BasicAuthError, ClientCredentials, ClientSecret, SecretDigest, random_token};
+use crate::reader::{PayloadError, ReaderIdentity, describe_json_error, parse_validity};
+use crate::secret::{
+    ClientCredentials, ClientSecret, CredentialsError, SecretDigest, presented_digest, random_token,
+    stored_digest_matches,
+};
 
 /// The type (`typ` header) of a widget access token: `kb-sso.widget+jwt`.
 /// Its verifiers require it, so no other kind of token signed by the same
@@ -562,21 +567,26 @@ impl WidgetTokenRequest {
     where
         I: IntoIterator<Item = &'h [u8]>,
     {
-        let mut form = parse_form(body)?;
-        match form.get("grant_type").map(String::as_str) {
+        let mut form = parse_form(body).map_err(|_| WidgetError::DuplicateParameter)?;
+        match non_empty(&mut form, "grant_type").as_deref() {
             None => return Err(WidgetError::MissingParameter("grant_type")),
             Some(WIDGET_GRANT_TYPE) => {}
             Some(_) => return Err(WidgetError::UnsupportedGrantType),
         }
-        let credentials = credentials(authorization, &mut form)?;
-        let payload = form.remove("payload").ok_or(WidgetError::MissingParameter("payload"))?;
+        let credentials = match ClientCredentials::from_basic_or_form(authorization, &form) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(WidgetError::MissingClientAuthentication),
+            Err(CredentialsError::Multiple) => return Err(WidgetError::MultipleClientAuthentication),
+            Err(_) => return Err(WidgetError::MalformedClientAuthentication),
+        };
+        let payload = non_empty(&mut form, "payload").ok_or(WidgetError::MissingParameter("payload"))?;
         if payload.len() > MAX_PAYLOAD_BYTES {
             return Err(WidgetError::PayloadTooLarge);
         }
         Ok(Self {
             credentials,
             payload,
-            id: form.remove("id"),
+            id: non_empty(&mut form, "id"),
         })
     }
 
@@ -584,49 +594,6 @@ impl WidgetTokenRequest {
     #[must_use]
     pub fn client_id(&self) -> &str {
         &self.credentials.client_id
-    }
-}
-
-/// `application/x-www-form-urlencoded` text as a map. A name given twice is
-/// refused; an empty value counts as absent (RFC 6749 section 3.2).
-fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, WidgetError> {
-    let mut seen = BTreeSet::new();
-    let mut out = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(body) {
-        if !seen.insert(k.clone()) {
-            return Err(WidgetError::DuplicateParameter);
-        }
-        if !v.is_empty() {
-            out.insert(k.into_owned(), v.into_owned());
-        }
-    }
-    Ok(out)
-}
-
-/// The client credentials: a Basic header or `client_id` and
-/// `client_secret` form fields, not both.
-fn credentials<'h, I>(authorization: I, form: &mut HashMap<String, String>) -> Result<ClientCredentials, WidgetError>
-where
-    I: IntoIterator<Item = &'h [u8]>,
-{
-    let mut headers = authorization.into_iter();
-    let from_header = match (headers.next(), headers.next()) {
-        (None, _) => None,
-        (Some(value), None) => Some(ClientCredentials::from_basic_header(value).map_err(|e| match e {
-            BasicAuthError::Missing => WidgetError::MissingClientAuthentication,
-            _ => WidgetError::MalformedClientAuthentication,
-        })?),
-        (Some(_), Some(_)) => return Err(WidgetError::MalformedClientAuthentication),
-    };
-    let form_id = form.remove("client_id");
-    let form_secret = form.remove("client_secret").map(ClientSecret::new);
-    match (from_header, form_id, form_secret) {
-        (Some(_), _, Some(_)) => Err(WidgetError::MultipleClientAuthentication),
-        (Some(h), Some(id), None) if id != h.client_id => Err(WidgetError::MultipleClientAuthentication),
-        (Some(h), _, None) => Ok(h),
-        (None, Some(id), Some(secret)) => Ok(ClientCredentials::new(id, secret)),
-        (None, None, None) => Err(WidgetError::MissingClientAuthentication),
-        (None, _, _) => Err(WidgetError::MalformedClientAuthentication),
     }
 }
 
@@ -901,11 +868,24 @@ mod tests {
 
     #[test]
     fn form_parameters_given_twice_are_refused_and_empty_ones_are_absent() {
-        assert_eq!(parse_form(b"a=1&a=2").unwrap_err(), WidgetError::DuplicateParameter);
-        assert_eq!(parse_form(b"a=&a=2").unwrap_err(), WidgetError::DuplicateParameter);
-        let f = parse_form(b"a=&b=2&unknown=x").unwrap();
-        assert!(!f.contains_key("a"));
-        assert_eq!(f.get("b").map(String::as_str), Some("2"));
+        let basic = ClientCredentials::new("p1", ClientSecret::new("s")).to_basic_header();
+        let parse = |body: &[u8]| WidgetTokenRequest::parse([basic.as_bytes()], body);
+        for body in [
+            &b"grant_type=Widget&payload=x&payload=y"[..],
+            b"grant_type=Widget&payload=x&id=&id=p1",
+        ] {
+            assert_eq!(parse(body).unwrap_err(), WidgetError::DuplicateParameter);
+        }
+        assert_eq!(
+            parse(b"grant_type=&payload=x").unwrap_err(),
+            WidgetError::MissingParameter("grant_type")
+        );
+        assert_eq!(
+            parse(b"grant_type=Widget&payload=").unwrap_err(),
+            WidgetError::MissingParameter("payload")
+        );
+        let r = parse(b"grant_type=Widget&payload=x&id=&unknown=y").unwrap();
+        assert_eq!(r.id, None, "an empty id counts as absent");
     }
 
     #[test]
@@ -964,6 +944,15 @@ mod tests {
             WidgetError::MalformedClientAuthentication
         );
         assert_eq!(parse(&[], &[]).unwrap_err(), WidgetError::MissingClientAuthentication);
+        assert_eq!(
+            parse(&[b], &[("client_secret", "")]).unwrap_err(),
+            WidgetError::MultipleClientAuthentication,
+            "an empty client_secret beside a Basic header is a second method"
+        );
+        assert_eq!(
+            parse(&[], &[("client_id", ""), ("client_secret", "")]).unwrap_err(),
+            WidgetError::MalformedClientAuthentication
+        );
         let r = parse(&[], &[("client_id", "p1"), ("client_secret", "s")]).unwrap();
         assert_eq!(r.client_id(), "p1");
         assert!(!format!("{r:?}").contains("\"s\""));
@@ -989,25 +978,25 @@ mod tests {
     fn an_unknown_project_costs_the_same_digest_and_comparison_work_as_a_wrong_secret() {
         let (project, secret) = WidgetProject::builder("p1").widget("w1").build().unwrap();
         let creds = |id: &str, s: &str| ClientCredentials::new(id, ClientSecret::new(s));
-        crate::code::auth_work::take();
+        crate::secret::auth_work::take();
         assert_eq!(
             authenticate(Some(&project), &creds("p1", "wrong")).unwrap_err(),
             WidgetError::InvalidClient
         );
-        let wrong_secret = crate::code::auth_work::take();
+        let wrong_secret = crate::secret::auth_work::take();
         assert_eq!(
             authenticate(None, &creds("p1", "wrong")).unwrap_err(),
             WidgetError::InvalidClient
         );
-        let unknown = crate::code::auth_work::take();
+        let unknown = crate::secret::auth_work::take();
         assert_eq!(
             authenticate(Some(&project), &creds("p2", secret.expose())).unwrap_err(),
             WidgetError::InvalidClient,
             "a project handed over under another id counts as unknown"
         );
-        let other_id = crate::code::auth_work::take();
+        let other_id = crate::secret::auth_work::take();
         assert!(authenticate(Some(&project), &creds("p1", secret.expose())).is_ok());
-        let right = crate::code::auth_work::take();
+        let right = crate::secret::auth_work::take();
         assert_eq!(wrong_secret, (1, 1));
         assert_eq!(unknown, wrong_secret);
         assert_eq!(other_id, wrong_secret);

@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode, header};
-use kb_sso::code::{DEFAULT_MAX_OUTSTANDING_CODES, MAX_FIELD_CHARS, MAX_READER_GROUPS};
+use kb_sso::code::DEFAULT_MAX_OUTSTANDING_CODES;
 use kb_sso::http::{Outcome, SsoService};
 use kb_sso::jose::MAX_TOKEN_LEN;
+use kb_sso::reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::{
     ClientCredentials, ClientSecret, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeStore, GrantProblem,

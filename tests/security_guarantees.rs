@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use http::{Request, Response, StatusCode, header};
 use kb_sso::code::MAX_CODE_LIFETIME;
 use kb_sso::http::{Outcome, SsoService};
-use kb_sso::limit::MemoryRateLimiter;
+use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::{
     Administrator, ClientCredentials, ClientId, ClientSecret, Clock, CodeDigest, CodeError, CodeGrant, CodeIssuer,

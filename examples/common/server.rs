@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, State};
 use http::{HeaderValue, Response, StatusCode, header};
 use kb_sso::http::{MAX_BODY_BYTES, Outcome, PageRequest, RemoteAddr, SsoService};
 use kb_sso::limit::Limits;
-use kb_sso::limit::MemoryRateLimiter;
+use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::store::{BoxCodeStore, BoxReplayCache, BoxSessionRevocations};
 use kb_sso::{

@@ -19,9 +19,10 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::code::{CodeDigest, CodeGrant, CodeStore, Insertion, ReaderIdentity, Redemption};
-use crate::config::{ConfigError, ConfigStore, JwtConfig};
-use crate::project::Project;
+use crate::code::{CodeDigest, CodeGrant, CodeStore, Insertion, Redemption};
+use crate::config::{ConfigError, JwtConfig};
+use crate::project::{ConfigStore, Project};
+use crate::reader::ReaderIdentity;
 use crate::secret::ClientId;
 
 use crate::session::SessionRevocations;

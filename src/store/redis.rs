@@ -653,7 +653,7 @@ impl crate::session::SessionRevocations for RedisSessionRevocations {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::code::ReaderIdentity;
+    use crate::reader::ReaderIdentity;
     use crate::secret::ClientId;
     use time::macros::datetime;
 

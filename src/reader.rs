@@ -1,0 +1,313 @@
+//! The reader, as a customer app describes them: the identity fields of a
+//! code request, a widget token payload and a handshake token, their rules
+//! and limits, and the error text of a refused JSON body.
+//!
+//! One home for the rules the code flow, the widget flow and the handshake
+//! flow share: `username` and `emailId` required, no control characters,
+//! at most [`MAX_FIELD_CHARS`] characters a field and [`MAX_READER_GROUPS`]
+//! reader groups, and an identity small enough for a signed token
+//! ([`ReaderIdentity::token_bytes`]).
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// The longest identity field (username, names, email), in characters.
+pub const MAX_FIELD_CHARS: usize = 256;
+/// The most reader group ids one request may carry.
+pub const MAX_READER_GROUPS: usize = 100;
+
+/// The reader a code, a widget token or a session speaks for, as the
+/// customer app described them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReaderIdentity {
+    /// The reader's username in the customer app (the token's `sub`).
+    pub username: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Email address, exactly as sent: never case-folded.
+    pub email: String,
+    /// Reader group ids granting access to parts of the KB.
+    pub reader_group_ids: Vec<String>,
+}
+
+/// Why a code request body (or the identity fields of a widget payload)
+/// is refused. Each names the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// Not one JSON object of the documented fields and types (includes
+    /// unknown fields, duplicate fields, wrong types, trailing data).
+    #[error("the body is not a valid code request: {0}")]
+    Json(String),
+    /// A required field is empty.
+    #[error("`{0}` must not be empty")]
+    Empty(&'static str),
+    /// A field is longer than allowed.
+    #[error("`{0}` is too long")]
+    TooLong(&'static str),
+    /// A field contains control characters.
+    #[error("`{0}` contains control characters")]
+    ControlCharacters(&'static str),
+    /// `emailId` is not an email address.
+    #[error("`emailId` is not an email address")]
+    InvalidEmail,
+    /// `tokenValidity` is not a number.
+    #[error("`tokenValidity` must be a number of minutes")]
+    InvalidTokenValidity,
+    /// Too many reader groups.
+    #[error("`readerGroupIds` has more than {MAX_READER_GROUPS} entries")]
+    TooManyGroups,
+    /// `codeChallenge` is not 43 base64url characters (S256).
+    #[error("`codeChallenge` must be the S256 challenge the KB sent (43 base64url characters)")]
+    InvalidCodeChallenge,
+    /// This configuration requires login binding and no `codeChallenge`
+    /// was sent.
+    #[error("this JWT configuration requires login binding: send the `codeChallenge` the KB passed to the login URL")]
+    MissingCodeChallenge,
+    /// The identity fields together ([`ReaderIdentity::token_bytes`]) are
+    /// more than a token has room for: refused before anything is issued,
+    /// so that no code or token is promised that could not be signed.
+    #[error(
+        "the reader's identity is too large: {size} bytes, at most {max} (its names, email and reader groups must fit in a signed token and a session cookie)"
+    )]
+    IdentityTooLarge {
+        /// The identity's encoded size, in bytes.
+        size: usize,
+        /// The most the token has room for, in bytes.
+        max: usize,
+    },
+}
+
+impl ReaderIdentity {
+    /// Checks the identity fields of a request body, as the code and widget
+    /// flows both send them: `username` and `emailId` required, no control
+    /// characters, at most [`MAX_FIELD_CHARS`] each, at most
+    /// [`MAX_READER_GROUPS`] non-empty group ids.
+    pub(crate) fn from_fields(
+        username: String,
+        first_name: String,
+        last_name: String,
+        email_id: String,
+        reader_group_ids: Option<Vec<String>>,
+    ) -> Result<Self, PayloadError> {
+        let username = check_field("username", username, true)?;
+        let first_name = check_field("firstName", first_name, false)?;
+        let last_name = check_field("lastName", last_name, false)?;
+        let email = check_field("emailId", email_id, true)?;
+        if !looks_like_email(&email) {
+            return Err(PayloadError::InvalidEmail);
+        }
+        let groups = reader_group_ids.unwrap_or_default();
+        if groups.len() > MAX_READER_GROUPS {
+            return Err(PayloadError::TooManyGroups);
+        }
+        let reader_group_ids = groups
+            .into_iter()
+            .map(|g| check_field("readerGroupIds", g, true))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            username,
+            first_name,
+            last_name,
+            email,
+            reader_group_ids,
+        })
+    }
+
+    /// `first_name last_name`, trimmed: the `name` claim.
+    pub(crate) fn full_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name).trim().to_owned()
+    }
+
+    /// The identity's encoded size: the bytes its claims (`sub`,
+    /// `given_name`, `family_name`, `name`, `email` and the `groups`
+    /// array's entries) add to a token's JSON payload beyond those claims'
+    /// empty values, escapes counted as serde_json writes them. Exact for
+    /// an `id_token` or a widget token; an access token carries less.
+    ///
+    /// Each field is at most [`MAX_FIELD_CHARS`] characters, yet the
+    /// fields together can outgrow a token (the longest token this crate
+    /// signs or reads);
+    /// issuers compare this size with their room before issuing anything.
+    #[must_use]
+    pub fn token_bytes(&self) -> usize {
+        let groups = &self.reader_group_ids;
+        let group_bytes: usize = groups.iter().map(|g| json_escaped_len(g) + 2).sum();
+        json_escaped_len(&self.username)
+            + json_escaped_len(&self.first_name)
+            + json_escaped_len(&self.last_name)
+            + json_escaped_len(&self.full_name())
+            + json_escaped_len(&self.email)
+            + group_bytes
+            + groups.len().saturating_sub(1)
+    }
+
+    /// Checks [`token_bytes`](Self::token_bytes) against `max`.
+    pub(crate) fn check_token_room(&self, max: usize) -> Result<(), PayloadError> {
+        let size = self.token_bytes();
+        if size > max {
+            return Err(PayloadError::IdentityTooLarge { size, max });
+        }
+        Ok(())
+    }
+}
+
+/// The length of `s` inside a JSON string as serde_json writes it (without
+/// the quotes): `"` and `\` and the short control escapes take two bytes,
+/// other control characters six.
+fn json_escaped_len(s: &str) -> usize {
+    s.bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// A JSON number of any size as `f64` (out-of-range values become
+/// infinities, which clamping handles); `null` as absent.
+pub(crate) fn parse_validity(raw: Option<&RawValue>) -> Result<Option<f64>, PayloadError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let text = raw.get().trim();
+    if text == "null" {
+        return Ok(None);
+    }
+    // serde_json has already checked that this is valid JSON; a number
+    // starts with '-' or a digit, and Rust's float parser accepts every JSON
+    // number (saturating to infinity).
+    if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        return Err(PayloadError::InvalidTokenValidity);
+    }
+    text.parse::<f64>()
+        .map(Some)
+        .map_err(|_| PayloadError::InvalidTokenValidity)
+}
+
+fn check_field(name: &'static str, value: String, required: bool) -> Result<String, PayloadError> {
+    if value.chars().any(char::is_control) {
+        return Err(PayloadError::ControlCharacters(name));
+    }
+    if value.chars().count() > MAX_FIELD_CHARS {
+        return Err(PayloadError::TooLong(name));
+    }
+    if required && value.trim().is_empty() {
+        return Err(PayloadError::Empty(name));
+    }
+    Ok(value)
+}
+
+/// A deliberately loose check: one `@` with text on both sides and no
+/// whitespace. The address is kept byte for byte as sent.
+fn looks_like_email(s: &str) -> bool {
+    match s.rsplit_once('@') {
+        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !s.chars().any(char::is_whitespace),
+        None => false,
+    }
+}
+
+/// The field names a code or widget request may carry: the only quoted
+/// text an error description repeats.
+const DOCUMENTED_FIELDS: [&str; 7] = [
+    "username",
+    "firstName",
+    "lastName",
+    "emailId",
+    "readerGroupIds",
+    "tokenValidity",
+    "codeChallenge",
+];
+
+/// serde_json's message names the problem, the field and the position;
+/// keep that but never echo input text back: a quoted value or an unknown
+/// field name (which may be anything, a pasted secret included) is left
+/// out, and only the documented field names are repeated.
+pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let at = format!("at line {} column {}", e.line(), e.column());
+    match e.classify() {
+        Category::Eof => "the JSON ends early".to_owned(),
+        Category::Syntax => format!("JSON syntax error {at}"),
+        Category::Data => {
+            let msg = e.to_string();
+            // "invalid type: string \"...\", expected a string at line 1
+            // column 5", "unknown field `foo`, expected one of ...",
+            // "duplicate field `username` at line ...".
+            let head = msg.split(", expected").next().unwrap_or("");
+            let head = head.split(" at line ").next().unwrap_or("");
+            format!("{} {at}", without_quoted_input(head))
+        }
+        Category::Io => "the body could not be read".to_owned(),
+    }
+}
+
+/// `text` with every quoted part (between backticks or double quotes)
+/// removed, unless it is a documented field name.
+fn without_quoted_input(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(['`', '"']) {
+        let quote = rest[start..].chars().next().unwrap_or('"');
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let Some(len) = after.find(quote) else {
+            rest = "";
+            break;
+        };
+        let inner = &after[..len];
+        if DOCUMENTED_FIELDS.contains(&inner) {
+            out.push('`');
+            out.push_str(inner);
+            out.push('`');
+        }
+        rest = &after[len + 1..];
+    }
+    out.push_str(rest);
+    let out = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    if out.is_empty() || out.len() > 120 {
+        "a field has the wrong type or name".to_owned()
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bytes_is_what_the_identity_adds_to_the_claims_json() {
+        let empty = ReaderIdentity {
+            username: String::new(),
+            first_name: String::new(),
+            last_name: String::new(),
+            email: String::new(),
+            reader_group_ids: vec![],
+        };
+        let who = ReaderIdentity {
+            username: "jo\"hn\\".into(),
+            first_name: "Jöhn\t".into(),
+            last_name: "D\u{1}".into(),
+            email: "j@x".into(),
+            reader_group_ids: vec!["g1".into(), "g\"2".into(), String::new()],
+        };
+        let json = |w: &ReaderIdentity| {
+            serde_json::to_vec(&serde_json::json!({
+                "sub": w.username, "given_name": w.first_name, "family_name": w.last_name,
+                "name": w.full_name(), "email": w.email, "groups": w.reader_group_ids,
+            }))
+            .unwrap()
+            .len()
+        };
+        assert_eq!(empty.token_bytes(), 0);
+        assert_eq!(json(&who) - json(&empty), who.token_bytes());
+        let one = ReaderIdentity {
+            reader_group_ids: vec!["only".into()],
+            ..empty.clone()
+        };
+        assert_eq!(json(&one) - json(&empty), one.token_bytes());
+    }
+}
