@@ -326,3 +326,36 @@ async fn logout_answers_503_and_clears_cookies_when_the_revocation_cannot_be_rec
     assert_eq!(resp.status(), StatusCode::FOUND);
     assert!(!matches!(kb.get("/docs", Some(&session)).await, Outcome::Page(_)));
 }
+
+// ---------------------------------------------------------------------------
+// A stored configuration holds SHA-256 digests of its secrets, nothing else
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_stored_configuration_holds_the_sha256_of_each_secret_and_no_other_form() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use sha2::{Digest, Sha256};
+
+    let (config, secrets) = JwtConfig::builder("App", "https://app.example.com/login")
+        .build()
+        .unwrap();
+    let stored = serde_json::to_string(&config).unwrap();
+    for secret in [&secrets.primary, &secrets.secondary] {
+        let text = secret.expose();
+        let digest = URL_SAFE_NO_PAD.encode(Sha256::digest(text.as_bytes()));
+        assert!(stored.contains(&digest), "the SHA-256 of the secret is stored");
+        let raw = URL_SAFE_NO_PAD.decode(text).unwrap();
+        // Neither the text nor its bytes in any common encoding, whole or
+        // in part (a 16-character window of the text, its first 16 bytes).
+        for form in [
+            text[..16].to_owned(),
+            URL_SAFE_NO_PAD.encode(text.as_bytes())[..16].to_owned(),
+            STANDARD.encode(text.as_bytes())[..16].to_owned(),
+            URL_SAFE_NO_PAD.encode(&raw[..16])[..16].to_owned(),
+            raw[..16].iter().map(|b| format!("{b:02x}")).collect(),
+        ] {
+            assert!(!stored.contains(&form), "a form of the secret is stored: {form}");
+        }
+    }
+}
