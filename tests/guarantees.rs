@@ -15,9 +15,9 @@ use kb_sso::http::{Outcome, SsoService};
 use kb_sso::limit::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::{
-    Administrator, ClientCredentials, ClientId, ClientSecret, Clock, CodeError, CodeIssuer, ConfigStore,
-    GrantProblem, HandshakeKey, IdentityServer, JwtConfig, Project, ProjectSettings, SecretDigest, SessionCodec,
-    SessionRevocations, SettableClock, SigningKey, TokenSigner, VerificationKey,
+    Administrator, ClientCredentials, ClientId, ClientSecret, Clock, CodeError, CodeIssuer, ConfigStore, GrantProblem,
+    HandshakeKey, IdentityServer, JwtConfig, Project, ProjectSettings, SecretDigest, SessionCodec, SessionRevocations,
+    SettableClock, SigningKey, TokenSigner, VerificationKey,
 };
 use time::OffsetDateTime;
 use url::Url;
