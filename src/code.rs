@@ -769,19 +769,3 @@ mod tests {
         assert!(format!("{:?}", AuthCode::generate()).contains("redacted"));
     }
 }
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod guarantee_tests {
-    use super::*;
-
-    #[test]
-    fn a_primary_secret_match_still_compares_the_secondary_digest() {
-        let (config, secrets) = JwtConfig::builder("Portal", "https://app.example.com/login")
-            .build()
-            .unwrap();
-        auth_work::take();
-        assert!(authenticate(Some(&config), secrets.primary.expose().as_bytes()).is_ok());
-        assert_eq!(auth_work::take(), (1, 2), "both stored digests compared");
-    }
-}

@@ -801,6 +801,16 @@ mod tests {
     }
 
     #[test]
+    fn a_primary_secret_match_still_compares_the_secondary_digest() {
+        let (config, secrets) = JwtConfig::builder("Portal", "https://app.example.com/login")
+            .build()
+            .unwrap();
+        crate::secret::auth_work::take();
+        assert!(JwtConfig::authenticate(Some(&config), secrets.primary.expose().as_bytes()).is_ok());
+        assert_eq!(crate::secret::auth_work::take(), (1, 2), "both stored digests compared");
+    }
+
+    #[test]
     fn an_unknown_client_costs_the_same_digest_and_comparison_work_as_a_wrong_secret() {
         let (config, secrets) = JwtConfig::builder("Portal", "https://app.example.com/login")
             .build()

@@ -12,7 +12,7 @@ use http::{Request, Response, StatusCode, header};
 use kb_sso::audit::CheckpointKey;
 use kb_sso::code::s256_challenge;
 use kb_sso::http::{Outcome, SsoService};
-use kb_sso::limit::MemoryRateLimiter;
+use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::{
     Administrator, ClientCredentials, ClientId, ClientSecret, Clock, CodeError, CodeIssuer, ConfigStore, GrantProblem,
@@ -125,11 +125,11 @@ struct WriteFailing {
 impl SessionRevocations for WriteFailing {
     type Error = Down;
 
-    async fn revoke(&self, session_id: &str, until: OffsetDateTime) -> Result<(), Down> {
+    async fn revoke(&self, session_id: &str, until: OffsetDateTime, now: OffsetDateTime) -> Result<(), Down> {
         if self.refuse_writes.load(Ordering::SeqCst) {
             return Err(Down);
         }
-        self.inner.revoke(session_id, until).await.map_err(|_| Down)
+        self.inner.revoke(session_id, until, now).await.map_err(|_| Down)
     }
 
     async fn is_revoked(&self, session_id: &str, now: OffsetDateTime) -> Result<bool, Down> {
