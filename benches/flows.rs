@@ -16,11 +16,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ed25519_dalek::Signer as _;
 use hmac::{Hmac, Mac};
-use kb_sso::handshake::{HandshakeKey, HandshakeSettings, HandshakeVerifier, generate_ed25519_key_pair};
-use kb_sso::http::{Outcome, SsoService};
-use kb_sso::routing::MultiProjectRouter;
+use kb_sso::MultiProjectRouter;
+use kb_sso::server::{Outcome, SsoService};
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemoryReplayCache};
 use kb_sso::*;
+use kb_sso::{HandshakeKey, HandshakeSettings, HandshakeVerifier, generate_ed25519_key_pair};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 

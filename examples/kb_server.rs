@@ -5,7 +5,7 @@
 //! ```
 //!
 //! With `--project FILE` it serves the project in FILE (see
-//! `kb_sso::ProjectFile`; secrets in the file are for development only), and
+//! `kb_sso::project_file::ProjectFile`; secrets in the file are for development only), and
 //! a file that breaks a rule makes it exit with status 2, naming the field.
 //! Without it, it creates a demo project with one enabled JWT configuration
 //! and, when ready, prints one JSON line to stdout:
@@ -34,7 +34,7 @@ async fn main() -> ExitCode {
     let mut login_url = common::server::DEFAULT_LOGIN_URL.to_owned();
     let mut project_file = None;
     let mut redis_url: Option<String> = None;
-    let mut limits = kb_sso::limit::Limits::default();
+    let mut limits = kb_sso::Limits::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let value = args.next();
@@ -46,11 +46,11 @@ async fn main() -> ExitCode {
             ("--login-url", Some(v)) => login_url = v,
             ("--project", Some(v)) => project_file = Some(v),
             ("--redis", Some(v)) => redis_url = Some(v),
-            ("--max-failed-auth", Some(v)) => match v.parse().map(kb_sso::limit::Limit::per_minute) {
+            ("--max-failed-auth", Some(v)) => match v.parse().map(kb_sso::Limit::per_minute) {
                 Ok(Ok(limit)) => limits.failed_auth = limit,
                 _ => return fail(&format!("--max-failed-auth: not a positive number: {v}")),
             },
-            ("--max-failed-redemptions", Some(v)) => match v.parse().map(kb_sso::limit::Limit::per_minute) {
+            ("--max-failed-redemptions", Some(v)) => match v.parse().map(kb_sso::Limit::per_minute) {
                 Ok(Ok(limit)) => limits.failed_redemption = limit,
                 _ => return fail(&format!("--max-failed-redemptions: not a positive number: {v}")),
             },

@@ -15,16 +15,16 @@ use std::task::{Context, Poll, Waker};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use kb_sso::handshake::{HandshakeKey, HandshakeSettings, HandshakeVerifier, generate_ed25519_key_pair};
-use kb_sso::reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
-use kb_sso::redirect::MAX_REDIRECT_LEN;
-use kb_sso::secret::MAX_AUTHORIZATION_LEN;
+use kb_sso::MAX_AUTHORIZATION_LEN;
+use kb_sso::MAX_REDIRECT_LEN;
 use kb_sso::store::memory::MemoryReplayCache;
 use kb_sso::{
     ClientCredentials, ClientId, ClientSecret, CodeRequest, DomainRouter, IdTokenClaims, JwtConfig, KeySet,
     ReaderSession, RedirectPolicy, Route, SessionCodec, SessionError, SigningKey, TokenSigner, UntrustedToken,
     Validation, Verifier, VerifyError, normalize_domain,
 };
+use kb_sso::{HandshakeKey, HandshakeSettings, HandshakeVerifier, generate_ed25519_key_pair};
+use kb_sso::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use url::Url;

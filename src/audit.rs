@@ -1,23 +1,4 @@
 //! The audit log: what admins did to JWT sign-in, tamper-evident.
-//!
-//! Every admin operation of [`Project`](crate::project::Project) returns the
-//! [`AuditEvent`] it caused: action, UTC timestamp, administrator, the
-//! configuration's name at the time and, for updates, each changed field
-//! with its old and new value. Secret values cannot enter an event: a
-//! [`FieldChange`] is built only from a configuration's non-secret fields
-//! (there is no constructor taking arbitrary text), and secret rotation is
-//! recorded as the fact alone.
-//!
-//! An [`AuditSink`] appends events as [`AuditEntry`]s, each carrying the
-//! SHA-256 of the entry before it, and keeps a [`Checkpoint`] of the chain's
-//! head (how many entries, and the newest one's hash) apart from the
-//! entries, signed with a [`CheckpointKey`] (HMAC-SHA256). A chain alone
-//! cannot show that its newest entries were removed; checked against its
-//! checkpoint ([`Checkpoint::verify`], or [`verify_chain`] with a head kept
-//! elsewhere) an entry edited, removed, inserted or moved anywhere is found,
-//! the newest ones included. Reading the log takes a
-//! [`SecurityAuditAccess`], which only a [`Principal`] holding the Security
-//! & Audit permission can produce.
 
 use std::fmt;
 use std::future::Future;
@@ -778,6 +759,27 @@ pub struct SecurityAuditAccess {
     _private: (),
 }
 
+/// The audit log: what admins did to JWT sign-in, tamper-evident.
+///
+/// Every admin operation of [`Project`](crate::project::Project) returns the
+/// [`AuditEvent`] it caused: action, UTC timestamp, administrator, the
+/// configuration's name at the time and, for updates, each changed field
+/// with its old and new value. Secret values cannot enter an event: a
+/// [`FieldChange`] is built only from a configuration's non-secret fields
+/// (there is no constructor taking arbitrary text), and secret rotation is
+/// recorded as the fact alone.
+///
+/// An [`AuditSink`] appends events as [`AuditEntry`]s, each carrying the
+/// SHA-256 of the entry before it, and keeps a [`Checkpoint`] of the chain's
+/// head (how many entries, and the newest one's hash) apart from the
+/// entries, signed with a [`CheckpointKey`] (HMAC-SHA256). A chain alone
+/// cannot show that its newest entries were removed; checked against its
+/// checkpoint ([`Checkpoint::verify`], or [`verify_chain`] with a head kept
+/// elsewhere) an entry edited, removed, inserted or moved anywhere is found,
+/// the newest ones included. Reading the log takes a
+/// [`SecurityAuditAccess`], which only a [`Principal`] holding the Security
+/// & Audit permission can produce.
+///
 /// Where audit events are kept.
 ///
 /// # Contract
@@ -861,7 +863,7 @@ pub const BUTTON_LIMIT_MESSAGE: &str = "You've reached the limit of 3 JWT login 
 /// The notifications an event causes: every event to project admins,
 /// secret regenerations to admins and owners, and the button-limit message
 /// when `reached_button_limit`.
-pub fn notifications_for(event: &AuditEvent, reached_button_limit: bool) -> Vec<Notification> {
+pub(crate) fn notifications_for(event: &AuditEvent, reached_button_limit: bool) -> Vec<Notification> {
     let recipients = if event.action.notifies_owners() {
         Recipients::ProjectAdminsAndOwners
     } else {

@@ -44,7 +44,7 @@ impl AuthCode {
     }
 
     /// A code received from the identity server (customer-app side).
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
     pub(crate) fn received(code: String) -> Self {
         Self(Zeroizing::new(code))
     }
@@ -115,7 +115,7 @@ pub fn s256_challenge(verifier: &str) -> String {
 }
 
 /// Whether `verifier` answers `challenge`, compared in constant time.
-pub fn verifier_matches(challenge: &str, verifier: &str) -> bool {
+pub(crate) fn verifier_matches(challenge: &str, verifier: &str) -> bool {
     use subtle::ConstantTimeEq as _;
     s256_challenge(verifier).as_bytes().ct_eq(challenge.as_bytes()).into()
 }

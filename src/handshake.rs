@@ -1,88 +1,4 @@
 //! Handshake tokens: the direct flow, where the customer app signs a short
-//! JWT itself and the KB turns it into a reader session.
-//!
-//! A JWT configuration that takes handshake tokens holds a [`HandshakeKey`]:
-//! - **HS256** with the configuration's secrets exactly as shown to the admin
-//!   (their ASCII text, which is what customers paste into their JWT
-//!   library). Primary and secondary are both accepted, so one can be
-//!   rotated while the other works. HMAC needs the secret itself: a KB that
-//!   offers HS256 handshakes must keep these secrets (encrypted at rest), not
-//!   only their digests.
-//! - **Ed25519**: the public key (SPKI PEM) of a pair made by
-//!   [`generate_ed25519_key_pair`], whose private key is shown to the admin
-//!   once. Regenerating the pair makes tokens signed with the old private
-//!   key fail at once.
-//!
-//! A [`HandshakeVerifier`] holds up to [`MAX_HANDSHAKE_CONFIGS`]
-//! configurations, each with its [`HandshakeSettings`]. It turns an
-//! [`UntrustedToken`] into a [`VerifiedHandshake`] only after:
-//!
-//! 1. **Configuration choice.** A `kid` header names a configuration: its
-//!    client id, or the key id its settings name. Without `kid`, the active
-//!    configurations are tried in order, each once per key.
-//! 2. **Signature and algorithm**, by [`Verifier`]: the algorithm is pinned
-//!    by the key (`none`, a swapped algorithm and HS256 keyed with an
-//!    Ed25519 public key all fail); `EdDSA` and `Ed25519` (RFC 9864) both
-//!    name Ed25519.
-//! 3. **Claims**, against the `now` the caller passes: `exp` and `iat`
-//!    required, `iat` not in the future beyond the leeway (30 s by
-//!    default), `nbf` when present, the optional maximum token age
-//!    (`exp - iat`), `iss` and `aud` (a string or an array) when the
-//!    settings expect them.
-//! 4. **Replay.** A token with a `jti` is accepted once: one atomic
-//!    [`ReplayCache::insert_if_absent`] of a digest of the `jti`, scoped to
-//!    the configuration, remembered for as long as the token verifies.
-//!
-//! A failure is a [`HandshakeError`] whose [`reason`](HandshakeError::reason)
-//! is the `jwt_error` code for the configuration's login URL (`missing`,
-//! `malformed`, `bad_signature`, `expired`, `not_yet_valid`,
-//! `wrong_audience`, `wrong_issuer`, `replayed`, `disabled`), with the
-//! configuration's client id when it can be told and its expected audience.
-//!
-//! On success, [`VerifiedHandshake::into_session`] opens a [`ReaderSession`]
-//! that lasts the configured session duration (14 days by default), not the
-//! token's few seconds.
-//!
-//! ```
-//! use kb_sso::handshake::*;
-//! use kb_sso::session::DEFAULT_SESSION_DURATION;
-//! use kb_sso::store::memory::MemoryReplayCache;
-//! use kb_sso::{ClientId, SigningKey, TokenSigner, UntrustedToken};
-//! use time::macros::datetime;
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! // The admin generates a key pair; the private key is shown once.
-//! let (private_pem, public_pem) = generate_ed25519_key_pair()?;
-//! let client_id = ClientId::generate();
-//! let mut verifier = HandshakeVerifier::new();
-//! verifier.insert(
-//!     client_id.clone(),
-//!     HandshakeSettings::builder(HandshakeKey::ed25519_from_spki_pem(&public_pem)?)
-//!         .audience("docs.example.com")
-//!         .build()?,
-//! )?;
-//!
-//! // The customer app signs a 30-second token (here with kid = client id).
-//! let now = datetime!(2026-04-01 12:00 UTC);
-//! let signer = TokenSigner::new(SigningKey::ed25519_from_pkcs8_pem(client_id.as_str(), &private_pem)?);
-//! let token = signer.sign(&serde_json::json!({
-//!     "sub": "alice", "firstname": "Alice", "aud": "docs.example.com",
-//!     "accessRoles": ["engineering"], "jti": "9f1c",
-//!     "iat": now.unix_timestamp(), "exp": now.unix_timestamp() + 30,
-//! }))?;
-//!
-//! // The KB verifies it once and opens a session.
-//! let replay = MemoryReplayCache::new();
-//! let handshake = verifier.verify(&UntrustedToken::parse(&token)?, now, &replay).await?;
-//! assert_eq!(handshake.client_id(), &client_id);
-//! let session = handshake.into_session(now);
-//! assert_eq!(session.username, "alice");
-//! assert_eq!(session.groups, ["engineering"]);
-//! assert_eq!(session.expires_at, now + DEFAULT_SESSION_DURATION);
-//! # Ok(())
-//! # }
-//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(run()).unwrap();
-//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -826,6 +742,92 @@ struct Checked {
     session_duration: Duration,
 }
 
+/// Handshake tokens: the direct flow, where the customer app signs a short
+/// JWT itself and the KB turns it into a reader session.
+///
+/// A JWT configuration that takes handshake tokens holds a [`HandshakeKey`]:
+/// - **HS256** with the configuration's secrets exactly as shown to the admin
+///   (their ASCII text, which is what customers paste into their JWT
+///   library). Primary and secondary are both accepted, so one can be
+///   rotated while the other works. HMAC needs the secret itself: a KB that
+///   offers HS256 handshakes must keep these secrets (encrypted at rest), not
+///   only their digests.
+/// - **Ed25519**: the public key (SPKI PEM) of a pair made by
+///   [`generate_ed25519_key_pair`], whose private key is shown to the admin
+///   once. Regenerating the pair makes tokens signed with the old private
+///   key fail at once.
+///
+/// A [`HandshakeVerifier`] holds up to [`MAX_HANDSHAKE_CONFIGS`]
+/// configurations, each with its [`HandshakeSettings`]. It turns an
+/// [`UntrustedToken`] into a [`VerifiedHandshake`] only after:
+///
+/// 1. **Configuration choice.** A `kid` header names a configuration: its
+///    client id, or the key id its settings name. Without `kid`, the active
+///    configurations are tried in order, each once per key.
+/// 2. **Signature and algorithm**, by [`Verifier`]: the algorithm is pinned
+///    by the key (`none`, a swapped algorithm and HS256 keyed with an
+///    Ed25519 public key all fail); `EdDSA` and `Ed25519` (RFC 9864) both
+///    name Ed25519.
+/// 3. **Claims**, against the `now` the caller passes: `exp` and `iat`
+///    required, `iat` not in the future beyond the leeway (30 s by
+///    default), `nbf` when present, the optional maximum token age
+///    (`exp - iat`), `iss` and `aud` (a string or an array) when the
+///    settings expect them.
+/// 4. **Replay.** A token with a `jti` is accepted once: one atomic
+///    [`ReplayCache::insert_if_absent`] of a digest of the `jti`, scoped to
+///    the configuration, remembered for as long as the token verifies.
+///
+/// A failure is a [`HandshakeError`] whose [`reason`](HandshakeError::reason)
+/// is the `jwt_error` code for the configuration's login URL (`missing`,
+/// `malformed`, `bad_signature`, `expired`, `not_yet_valid`,
+/// `wrong_audience`, `wrong_issuer`, `replayed`, `disabled`), with the
+/// configuration's client id when it can be told and its expected audience.
+///
+/// On success, [`VerifiedHandshake::into_session`] opens a [`ReaderSession`]
+/// that lasts the configured session duration (14 days by default), not the
+/// token's few seconds.
+///
+/// ```
+/// use kb_sso::*;
+/// use kb_sso::DEFAULT_SESSION_DURATION;
+/// use kb_sso::store::memory::MemoryReplayCache;
+/// use kb_sso::{ClientId, SigningKey, TokenSigner, UntrustedToken};
+/// use time::macros::datetime;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// // The admin generates a key pair; the private key is shown once.
+/// let (private_pem, public_pem) = generate_ed25519_key_pair()?;
+/// let client_id = ClientId::generate();
+/// let mut verifier = HandshakeVerifier::new();
+/// verifier.insert(
+///     client_id.clone(),
+///     HandshakeSettings::builder(HandshakeKey::ed25519_from_spki_pem(&public_pem)?)
+///         .audience("docs.example.com")
+///         .build()?,
+/// )?;
+///
+/// // The customer app signs a 30-second token (here with kid = client id).
+/// let now = datetime!(2026-04-01 12:00 UTC);
+/// let signer = TokenSigner::new(SigningKey::ed25519_from_pkcs8_pem(client_id.as_str(), &private_pem)?);
+/// let token = signer.sign(&serde_json::json!({
+///     "sub": "alice", "firstname": "Alice", "aud": "docs.example.com",
+///     "accessRoles": ["engineering"], "jti": "9f1c",
+///     "iat": now.unix_timestamp(), "exp": now.unix_timestamp() + 30,
+/// }))?;
+///
+/// // The KB verifies it once and opens a session.
+/// let replay = MemoryReplayCache::new();
+/// let handshake = verifier.verify(&UntrustedToken::parse(&token)?, now, &replay).await?;
+/// assert_eq!(handshake.client_id(), &client_id);
+/// let session = handshake.into_session(now);
+/// assert_eq!(session.username, "alice");
+/// assert_eq!(session.groups, ["engineering"]);
+/// assert_eq!(session.expires_at, now + DEFAULT_SESSION_DURATION);
+/// # Ok(())
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(run()).unwrap();
+/// ```
+///
 /// Verifies handshake tokens for up to [`MAX_HANDSHAKE_CONFIGS`]
 /// configurations.
 #[derive(Debug, Clone, Default)]
@@ -948,7 +950,7 @@ impl HandshakeVerifier {
     ///
     /// # Errors
     ///
-    /// A [`HandshakeError`]; see the [module documentation](self) for the
+    /// A [`HandshakeError`]; see [`HandshakeVerifier`] for the
     /// checks and [`HandshakeErrorKind::reason`] for the codes.
     pub fn verify<'a, R: ReplayCache>(
         &'a self,

@@ -243,6 +243,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
 
     /// Caps the room for a reader identity at `room` bytes (for example what
     /// a session cookie holds), below what the tokens allow.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn cap_identity_room(&mut self, room: usize) {
         let room = self.identity_room().min(room);
         self.codes.set_token_room(room);

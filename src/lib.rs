@@ -150,81 +150,89 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod audit;
-#[cfg(feature = "http")]
+mod audit;
+#[cfg(feature = "client")]
 pub mod client;
-pub mod clock;
-pub mod code;
-pub mod config;
-pub mod form;
+mod clock;
+mod code;
+mod config;
+mod form;
 mod forward;
-pub mod handshake;
-#[cfg(feature = "http")]
-pub mod http;
-pub mod identity;
-pub mod jose;
-pub mod limit;
-pub mod login_page;
+mod handshake;
+mod identity;
+mod jose;
+mod limit;
+mod login_page;
 pub mod paths;
-pub mod project;
+mod project;
 #[cfg(feature = "dev-files")]
 pub mod project_file;
-pub mod reader;
-pub mod redirect;
-pub mod routing;
-pub mod secret;
-pub mod session;
+mod reader;
+mod redirect;
+mod routing;
+mod secret;
+#[cfg(feature = "server")]
+pub mod server;
+mod session;
 pub mod store;
-pub mod validity;
-pub mod widget;
+mod validity;
+mod widget;
 
 pub use audit::{
-    Administrator, AuditAction, AuditEntry, AuditEvent, AuditLog, AuditSink, AuditValue, ChainError, ChainHash,
-    ChainHead, Checkpoint, CheckpointKey, FieldChange, InvalidChainHash, Notification, Notifier, Principal, Recipients,
-    SecurityAuditAccess, WeakCheckpointKey, verify_chain,
-};
-#[cfg(feature = "http")]
-pub use client::{
-    ClientError, CodeRequestBuilder, HandshakeClaimsBuilder, HandshakeSigner, SignInRequest, WidgetAnswer,
-    WidgetTokenRequestBuilder,
+    Administrator, AuditAction, AuditEntry, AuditEvent, AuditLog, AuditSink, AuditValue, BUTTON_LIMIT_MESSAGE,
+    ChainError, ChainHash, ChainHead, Checkpoint, CheckpointKey, FieldChange, InvalidChainHash, MIN_CHECKPOINT_KEY_LEN,
+    MIN_RETENTION, Notification, Notifier, Principal, Recipients, SecurityAuditAccess, WeakCheckpointKey, verify_chain,
 };
 pub use clock::{Clock, SettableClock, SystemClock};
 pub use code::{
     AuthCode, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeRequest, CodeStore, DEFAULT_CODE_LIFETIME,
-    GrantProblem, MAX_CODE_LIFETIME, Redemption,
+    DEFAULT_MAX_IDENTITY_BYTES, DEFAULT_MAX_OUTSTANDING_CODES, GrantProblem, Insertion, MAX_CODE_LIFETIME, Redemption,
+    s256_challenge,
 };
 pub use config::{
     ClientAuthError, ConfigError, IssuedSecrets, JwtConfig, JwtConfigBuilder, Logo, LogoFormat, MAX_JWT_CONFIGS,
-    MAX_LOGIN_BUTTONS, MAX_LOGO_BYTES,
+    MAX_LOGIN_BUTTONS, MAX_LOGO_BYTES, MAX_NAME_CHARS, MAX_URL_LEN,
 };
 pub use form::{DuplicateParameter, parse_form};
 pub use handshake::{
-    HandshakeClaims, HandshakeError, HandshakeErrorKind, HandshakeKey, HandshakeSettings, HandshakeSettingsBuilder,
-    HandshakeSetupError, HandshakeVerifier, ReaderGroups, ReplayCache, VerifiedHandshake, generate_ed25519_key_pair,
-    jwt_error_reason,
+    ALL_GROUPS, HandshakeClaims, HandshakeError, HandshakeErrorKind, HandshakeKey, HandshakeSettings,
+    HandshakeSettingsBuilder, HandshakeSetupError, HandshakeVerifier, MAX_HANDSHAKE_CONFIGS, ReaderGroups, ReplayCache,
+    VerifiedHandshake, generate_ed25519_key_pair, jwt_error_reason,
 };
-pub use identity::{ACCESS_TOKEN_TYPE, AccessTokenClaims, ID_TOKEN_TYPE, IdTokenClaims, IdentityServer, TokenResponse};
+pub use identity::{
+    ACCESS_TOKEN_TYPE, AccessTokenClaims, Exchange, ID_TOKEN_TYPE, IdTokenClaims, IdentityServer, TokenResponse,
+    id_token_validation,
+};
 pub use jose::{
-    Algorithm, KeyError, KeySet, SignError, SigningKey, TokenSigner, TokenType, UntrustedToken, Validation,
-    VerificationKey, Verified, Verifier, VerifyError,
+    Algorithm, DEFAULT_LEEWAY_SECS, KeyError, KeySet, MAX_LEEWAY_SECS, MAX_NUMERIC_DATE, MAX_TOKEN_LEN,
+    MIN_HMAC_SECRET_LEN, SignError, SigningKey, TokenSigner, TokenType, UntrustedToken, Validation, VerificationKey,
+    Verified, Verifier, VerifyError,
 };
-pub use login_page::{JwtButton, LoginOptions, LoginPage, MAX_SSO_BUTTONS, NO_OPTIONS_MESSAGE, SsoButton};
+pub use limit::{Decision, Limit, LimitError, Limits, RateLimiter};
+pub use login_page::{
+    HtmlLoginRenderer, JwtButton, LoginOptions, LoginPage, LoginPageRenderer, MAX_SSO_BUTTONS, NO_OPTIONS_MESSAGE,
+    RenderContext, SsoButton,
+};
 pub use project::{Change, ConfigStore, Project, ProjectSettings, SsoKind, SsoProvider};
-#[cfg(feature = "dev-files")]
-pub use project_file::{HandshakeFile, JwtConfigFile, ProjectFile, ProjectFileError, ProjectFileProblem, WidgetFile};
 pub use reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS, PayloadError, ReaderIdentity};
-pub use redirect::{RedirectError, RedirectPolicy, SafeRedirect};
-pub use routing::{DomainInputError, DomainRouter, MultiProjectRouter, Route, normalize_domain};
+pub use redirect::{MAX_REDIRECT_LEN, RedirectError, RedirectPolicy, SafeRedirect};
+pub use routing::{DomainInputError, DomainRouter, MAX_DOMAIN_INPUT, MultiProjectRouter, Route, normalize_domain};
 pub use secret::{
-    BasicAuthError, ClientCredentials, ClientId, ClientSecret, CredentialsError, InvalidClientId, MalformedSecret,
-    SecretDigest, to_hex,
+    BasicAuthError, ClientCredentials, ClientId, ClientSecret, CredentialsError, InvalidClientId,
+    MAX_AUTHORIZATION_LEN, MalformedSecret, RANDOM_TOKEN_LEN, SecretDigest, to_hex,
 };
-pub use session::{ReaderSession, SessionCodec, SessionError, SessionRevocations};
-pub use store::memory::{MemoryAuditSink, MemoryNotifier};
+pub use session::{
+    DEFAULT_SESSION_DURATION, HANDSHAKE_COOKIE, MAX_CODE_FLOW_SESSION, MAX_COOKIE_LEN, MAX_ENCODED_LEN,
+    MAX_SESSION_DURATION, MIN_KEY_LEN as MIN_SESSION_KEY_LEN, ReaderSession, SECURE_SESSION_COOKIE,
+    SECURE_VERIFIER_COOKIE, SESSION_COOKIE, SessionCodec, SessionError, SessionRevocations, VERIFIER_COOKIE,
+    session_identity_room,
+};
 pub use validity::{TokenValidity, ValidityBand};
 pub use widget::{
-    WIDGET_TOKEN_TYPE, WidgetClaims, WidgetError, WidgetPayload, WidgetProject, WidgetProjectBuilder, WidgetSetupError,
-    WidgetTokenIssuer, WidgetTokenRequest, WidgetTokenResponse, verify_widget_token,
+    MAX_ID_LEN as MAX_WIDGET_ID_LEN, MAX_PAYLOAD_BYTES as MAX_WIDGET_PAYLOAD_BYTES, WIDGET_AUDIENCE_SUFFIX,
+    WIDGET_GRANT_TYPE, WIDGET_TOKEN_TYPE, WidgetClaims, WidgetError, WidgetPayload, WidgetProject,
+    WidgetProjectBuilder, WidgetSetupError, WidgetTokenIssuer, WidgetTokenRequest, WidgetTokenResponse,
+    verify_widget_token, widget_audience, widget_validation,
 };
 
 /// The README's examples, compiled and run as doc-tests.

@@ -1,21 +1,4 @@
 //! Brute-force limits: failed client authentications and failed code
-//! redemptions, counted per key in token buckets.
-//!
-//! A [`RateLimiter`] answers whether a key may try again and records
-//! failures. Honest traffic never meets the defaults
-//! ([`Limits::default`]): 20 failed authentications a minute per client id
-//! and address, 120 failed redemptions a minute per address. Successful
-//! requests cost nothing.
-//!
-//! # The bucket rule
-//!
-//! A [`Limit`] of `burst` per `period` lets a fresh key fail exactly
-//! `burst` times at once; the next attempt is refused with a
-//! [`Decision::Limited`] whose `retry_after` is at least one second and at
-//! most `period`, rounded up to whole seconds. One failure is forgiven
-//! every `period / burst` (rounded up to the nanosecond), so a key that
-//! waits `retry_after` may try again. The arithmetic is in integer
-//! nanoseconds: no rounding lets an extra attempt through.
 
 use std::future::Future;
 
@@ -147,6 +130,25 @@ pub enum Decision {
     },
 }
 
+/// Brute-force limits: failed client authentications and failed code
+/// redemptions, counted per key in token buckets.
+///
+/// A [`RateLimiter`] answers whether a key may try again and records
+/// failures. Honest traffic never meets the defaults
+/// ([`Limits::default`]): 20 failed authentications a minute per client id
+/// and address, 120 failed redemptions a minute per address. Successful
+/// requests cost nothing.
+///
+/// # The bucket rule
+///
+/// A [`Limit`] of `burst` per `period` lets a fresh key fail exactly
+/// `burst` times at once; the next attempt is refused with a
+/// [`Decision::Limited`] whose `retry_after` is at least one second and at
+/// most `period`, rounded up to whole seconds. One failure is forgiven
+/// every `period / burst` (rounded up to the nanosecond), so a key that
+/// waits `retry_after` may try again. The arithmetic is in integer
+/// nanoseconds: no rounding lets an extra attempt through.
+///
 /// Counts failures per key.
 ///
 /// # Contract

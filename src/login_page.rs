@@ -1,31 +1,4 @@
 //! What a reader sees on the login page.
-//!
-//! [`LoginPage::resolve`] is a pure function of the project's settings, JWT
-//! configurations and SSO providers. It implements the six states of the
-//! spec's table plus two more:
-//!
-//! | toggle | JWT active | SSO active | page |
-//! |---|---|---|---|
-//! | OFF | no | yes | email/password form, SSO buttons |
-//! | OFF | yes | yes | email/password form, SSO and JWT buttons |
-//! | OFF | yes | no | email/password form, JWT buttons |
-//! | ON | no | yes | SSO buttons only |
-//! | ON | yes | no | domain field, JWT buttons |
-//! | ON | yes | yes | domain field, JWT and SSO buttons |
-//! | OFF | no | no | email/password form alone |
-//! | ON | no | no | "no login options are currently available" |
-//!
-//! ("toggle" is *Disable default login page*.) Only active configurations
-//! show. JWT buttons: configurations with the button on, the first
-//! [`MAX_LOGIN_BUTTONS`] by CTA position; SSO buttons: the first
-//! [`MAX_SSO_BUTTONS`] by CTA position (a sixth is unreachable). The domain
-//! field shows whenever the toggle is ON and a JWT configuration is active;
-//! with the toggle OFF it shows when an active JWT configuration has no
-//! visible button, so every active configuration stays reachable.
-//!
-//! *Direct JWT login* ON with exactly one active JWT configuration skips the
-//! page: [`LoginPage::Redirect`] to its login URL. With several, the page
-//! shows JWT options only (buttons and domain field).
 
 use serde::Serialize;
 use url::Url;
@@ -40,6 +13,35 @@ pub const MAX_SSO_BUTTONS: usize = 5;
 /// The message shown when nothing can be used to sign in.
 pub const NO_OPTIONS_MESSAGE: &str = "No login options are currently available.";
 
+/// What a reader sees on the login page.
+///
+/// [`LoginPage::resolve`] is a pure function of the project's settings, JWT
+/// configurations and SSO providers. It implements the six states of the
+/// spec's table plus two more:
+///
+/// | toggle | JWT active | SSO active | page |
+/// |---|---|---|---|
+/// | OFF | no | yes | email/password form, SSO buttons |
+/// | OFF | yes | yes | email/password form, SSO and JWT buttons |
+/// | OFF | yes | no | email/password form, JWT buttons |
+/// | ON | no | yes | SSO buttons only |
+/// | ON | yes | no | domain field, JWT buttons |
+/// | ON | yes | yes | domain field, JWT and SSO buttons |
+/// | OFF | no | no | email/password form alone |
+/// | ON | no | no | "no login options are currently available" |
+///
+/// ("toggle" is *Disable default login page*.) Only active configurations
+/// show. JWT buttons: configurations with the button on, the first
+/// [`MAX_LOGIN_BUTTONS`] by CTA position; SSO buttons: the first
+/// [`MAX_SSO_BUTTONS`] by CTA position (a sixth is unreachable). The domain
+/// field shows whenever the toggle is ON and a JWT configuration is active;
+/// with the toggle OFF it shows when an active JWT configuration has no
+/// visible button, so every active configuration stays reachable.
+///
+/// *Direct JWT login* ON with exactly one active JWT configuration skips the
+/// page: [`LoginPage::Redirect`] to its login URL. With several, the page
+/// shows JWT options only (buttons and domain field).
+///
 /// The login page, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginPage {
@@ -462,7 +464,7 @@ margin-top:.8rem;padding:.6rem;font-size:1rem;border:1px solid #345;border-radiu
 .or{display:flex;align-items:center;gap:.6rem;color:#666;margin:1.2rem 0}.or::before,.or::after{content:\"\";flex:1;border-top:1px solid #ccd}";
 
 /// Escapes text for HTML element content and quoted attribute values.
-pub fn escape_html(s: &str) -> String {
+pub(crate) fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -1,19 +1,4 @@
 //! A project's sign-in setup and every admin operation on it.
-//!
-//! A [`Project`] holds the [`ProjectSettings`] toggles, up to five
-//! [`JwtConfig`]s and any number of [`SsoProvider`]s, and keeps the
-//! project-level rules true at all times:
-//!
-//! - at most [`MAX_JWT_CONFIGS`] JWT configurations;
-//! - each configuration's domain (derived from its login URL) unique in the
-//!   project, case-insensitively; no wildcard domains;
-//! - at most [`MAX_LOGIN_BUTTONS`] configurations with the login button on
-//!   (turning on a fourth is refused);
-//! - login button text present whenever the button is on.
-//!
-//! Every admin operation either succeeds and returns a [`Change`] (the
-//! [`AuditEvent`] it caused and the [`Notification`]s due), or is refused
-//! with a [`ConfigError`] and changes nothing.
 
 use std::fmt;
 use std::future::Future;
@@ -90,6 +75,23 @@ pub struct Change<T> {
     pub notifications: Vec<Notification>,
 }
 
+/// A project's sign-in setup and every admin operation on it.
+///
+/// A [`Project`] holds the [`ProjectSettings`] toggles, up to five
+/// [`JwtConfig`]s and any number of [`SsoProvider`]s, and keeps the
+/// project-level rules true at all times:
+///
+/// - at most [`MAX_JWT_CONFIGS`] JWT configurations;
+/// - each configuration's domain (derived from its login URL) unique in the
+///   project, case-insensitively; no wildcard domains;
+/// - at most [`MAX_LOGIN_BUTTONS`] configurations with the login button on
+///   (turning on a fourth is refused);
+/// - login button text present whenever the button is on.
+///
+/// Every admin operation either succeeds and returns a [`Change`] (the
+/// [`AuditEvent`] it caused and the [`Notification`]s due), or is refused
+/// with a [`ConfigError`] and changes nothing.
+///
 /// A project's settings, JWT configurations and SSO providers.
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(try_from = "ProjectRecord", into = "ProjectRecord")]

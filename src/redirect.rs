@@ -1,70 +1,4 @@
 //! Safe redirect targets: only ever send a reader to a page of the KB itself.
-//!
-//! The KB receives redirect targets from untrusted input: `redirectUrl` on
-//! `/jwt/authorize`, `redirect` on the handshake-token callback and
-//! `redirectPath` as the customer app hands it back. A [`RedirectPolicy`],
-//! built from the KB's own base URL, turns such a target into a
-//! [`SafeRedirect`]: an absolute URL on the KB's origin that is safe to put in
-//! a `Location` header. Anything else is refused, and handlers fall back to
-//! the home page with [`RedirectPolicy::resolve_or_home`].
-//!
-//! ```
-//! use kb_sso::redirect::RedirectPolicy;
-//! use url::Url;
-//!
-//! let base = Url::parse("https://kb.example.com/")?;
-//! let policy = RedirectPolicy::new(&base)?.with_home("/docs")?;
-//!
-//! let target = policy.check("/docs/getting-started?x=1#top")?;
-//! assert_eq!(target.as_str(), "https://kb.example.com/docs/getting-started?x=1#top");
-//! assert_eq!(target.path_and_query(), "/docs/getting-started?x=1#top");
-//!
-//! // Anything that could leave the KB is refused ...
-//! assert!(policy.check("/\\evil.com").is_err());
-//! assert!(policy.check("/..//evil.com").is_err());
-//! assert!(policy.check("/%2E%2E%2F%2Fevil.com").is_err());
-//! // ... and handlers send the reader home instead.
-//! let fallback = policy.resolve_or_home(Some("https://evil.com/"));
-//! assert_eq!(fallback.as_str(), "https://kb.example.com/docs");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-//!
-//! # Rules
-//!
-//! Browsers parse URLs leniently: `/\evil.com`, `\\evil.com`,
-//! `/<TAB>/evil.com`, `/..//evil.com` and `//evil%E3%80%82com` all reach the
-//! host `evil.com`. A target is therefore accepted only when all of these
-//! hold:
-//!
-//! 1. it is not empty and at most [`MAX_REDIRECT_LEN`] bytes long;
-//! 2. it contains no control character (C0, DEL, C1 such as U+0085), no
-//!    whitespace (space, tab, CR, LF, U+2028, U+00A0, ...) and no backslash;
-//! 3. it starts with exactly one `/`, not followed by `/` or `\`, so it has
-//!    no scheme and no host;
-//! 4. every `%` starts a valid percent-encoded byte, and the text decoded
-//!    once is UTF-8 and again passes rules 2 and 3 (so `/%2F/evil.com`,
-//!    `/%5Cevil.com` and `/docs%0d%0a...` are refused). After decoding, a
-//!    plain space (`%20`) is allowed, since it cannot change where a URL
-//!    leads;
-//! 5. resolved against the KB's base URL, it has the base's origin (scheme,
-//!    host and port) and its path does not start with `//`;
-//! 6. when it has a `%`, the decision is the same for its decoded form: the
-//!    text decoded once, resolved against the base URL, has the base's
-//!    origin and a path not starting with `//`; and its path decoded once,
-//!    with `.` and `..` segments then removed, neither starts with `//` nor
-//!    differs from the resolved path decoded once. So an encoded dot or
-//!    slash, in any case and mix (`%2E%2E`, `.%2e`, `%2e.`, `..%2F`), can
-//!    not make a dot segment that means something else once decoded:
-//!    `/%2E%2E%2F%2Fevil.com` (decoded `/..//evil.com`) and
-//!    `/docs%2F..%2Fadmin` are refused, while `/docs/a.b`, `/docs/%20x`
-//!    and `/docs/%2e%2e/faq` (the same path to browsers and servers) are
-//!    accepted;
-//! 7. its relative form ([`SafeRedirect::path_and_query`]) passes rules 1
-//!    to 4 too, so that the form sent to the customer app as `redirectPath`
-//!    is accepted when it comes back.
-//!
-//! Query and fragment are kept. The output is always the absolute URL, ASCII
-//! only, with every other character percent-encoded.
 
 use std::fmt;
 
@@ -126,6 +60,74 @@ pub enum RedirectError {
     InvalidBase,
 }
 
+/// Safe redirect targets: only ever send a reader to a page of the KB itself.
+///
+/// The KB receives redirect targets from untrusted input: `redirectUrl` on
+/// `/jwt/authorize`, `redirect` on the handshake-token callback and
+/// `redirectPath` as the customer app hands it back. A [`RedirectPolicy`],
+/// built from the KB's own base URL, turns such a target into a
+/// [`SafeRedirect`]: an absolute URL on the KB's origin that is safe to put in
+/// a `Location` header. Anything else is refused, and handlers fall back to
+/// the home page with [`RedirectPolicy::resolve_or_home`].
+///
+/// ```
+/// use kb_sso::RedirectPolicy;
+/// use url::Url;
+///
+/// let base = Url::parse("https://kb.example.com/")?;
+/// let policy = RedirectPolicy::new(&base)?.with_home("/docs")?;
+///
+/// let target = policy.check("/docs/getting-started?x=1#top")?;
+/// assert_eq!(target.as_str(), "https://kb.example.com/docs/getting-started?x=1#top");
+/// assert_eq!(target.path_and_query(), "/docs/getting-started?x=1#top");
+///
+/// // Anything that could leave the KB is refused ...
+/// assert!(policy.check("/\\evil.com").is_err());
+/// assert!(policy.check("/..//evil.com").is_err());
+/// assert!(policy.check("/%2E%2E%2F%2Fevil.com").is_err());
+/// // ... and handlers send the reader home instead.
+/// let fallback = policy.resolve_or_home(Some("https://evil.com/"));
+/// assert_eq!(fallback.as_str(), "https://kb.example.com/docs");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Rules
+///
+/// Browsers parse URLs leniently: `/\evil.com`, `\\evil.com`,
+/// `/<TAB>/evil.com`, `/..//evil.com` and `//evil%E3%80%82com` all reach the
+/// host `evil.com`. A target is therefore accepted only when all of these
+/// hold:
+///
+/// 1. it is not empty and at most [`MAX_REDIRECT_LEN`] bytes long;
+/// 2. it contains no control character (C0, DEL, C1 such as U+0085), no
+///    whitespace (space, tab, CR, LF, U+2028, U+00A0, ...) and no backslash;
+/// 3. it starts with exactly one `/`, not followed by `/` or `\`, so it has
+///    no scheme and no host;
+/// 4. every `%` starts a valid percent-encoded byte, and the text decoded
+///    once is UTF-8 and again passes rules 2 and 3 (so `/%2F/evil.com`,
+///    `/%5Cevil.com` and `/docs%0d%0a...` are refused). After decoding, a
+///    plain space (`%20`) is allowed, since it cannot change where a URL
+///    leads;
+/// 5. resolved against the KB's base URL, it has the base's origin (scheme,
+///    host and port) and its path does not start with `//`;
+/// 6. when it has a `%`, the decision is the same for its decoded form: the
+///    text decoded once, resolved against the base URL, has the base's
+///    origin and a path not starting with `//`; and its path decoded once,
+///    with `.` and `..` segments then removed, neither starts with `//` nor
+///    differs from the resolved path decoded once. So an encoded dot or
+///    slash, in any case and mix (`%2E%2E`, `.%2e`, `%2e.`, `..%2F`), can
+///    not make a dot segment that means something else once decoded:
+///    `/%2E%2E%2F%2Fevil.com` (decoded `/..//evil.com`) and
+///    `/docs%2F..%2Fadmin` are refused, while `/docs/a.b`, `/docs/%20x`
+///    and `/docs/%2e%2e/faq` (the same path to browsers and servers) are
+///    accepted;
+/// 7. its relative form ([`SafeRedirect::path_and_query`]) passes rules 1
+///    to 4 too, so that the form sent to the customer app as `redirectPath`
+///    is accepted when it comes back.
+///
+/// Query and fragment are kept. The output is always the absolute URL, ASCII
+/// only, with every other character percent-encoded.
+///
 /// The rules for redirect targets on one KB site: its origin and its home
 /// page.
 ///
@@ -199,7 +201,7 @@ impl RedirectPolicy {
     }
 
     /// Checks an untrusted redirect target and resolves it on the KB's
-    /// origin. See the [module documentation](self) for the rules.
+    /// origin. See [`RedirectPolicy`] for the rules.
     ///
     /// # Errors
     ///
@@ -290,19 +292,10 @@ impl From<SafeRedirect> for Url {
 /// A name already in the query is not removed: the new pair comes after it.
 /// With no pairs the URL is returned unchanged.
 ///
-/// ```
-/// use kb_sso::redirect::append_query;
-/// use url::Url;
-///
-/// let login = Url::parse("https://app.example.com/login?tenant=7")?;
-/// let url = append_query(&login, &[("redirectPath", "/docs/x?y=1#f")]);
-/// assert_eq!(
-///     url.as_str(),
-///     "https://app.example.com/login?tenant=7&redirectPath=%2Fdocs%2Fx%3Fy%3D1%23f"
-/// );
-/// # Ok::<(), url::ParseError>(())
-/// ```
-pub fn append_query(url: &Url, pairs: &[(&str, &str)]) -> Url {
+/// `https://app.example.com/login?tenant=7` with `redirectPath` =
+/// `/docs/x?y=1#f` becomes
+/// `https://app.example.com/login?tenant=7&redirectPath=%2Fdocs%2Fx%3Fy%3D1%23f`.
+pub(crate) fn append_query(url: &Url, pairs: &[(&str, &str)]) -> Url {
     let mut out = url.clone();
     if !pairs.is_empty() {
         out.query_pairs_mut().extend_pairs(pairs);
@@ -434,6 +427,17 @@ fn hex_value(b: u8) -> Option<u8> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn append_query_keeps_the_query_and_form_encodes_the_pair() {
+        let login = Url::parse("https://app.example.com/login?tenant=7").unwrap();
+        let url = append_query(&login, &[("redirectPath", "/docs/x?y=1#f")]);
+        assert_eq!(
+            url.as_str(),
+            "https://app.example.com/login?tenant=7&redirectPath=%2Fdocs%2Fx%3Fy%3D1%23f"
+        );
+        assert_eq!(append_query(&login, &[]), login);
+    }
 
     const BASE: &str = "https://kb.example.com/";
 

@@ -1,18 +1,4 @@
 //! Domain-based reader routing: the domain a reader types on the login page
-//! picks the JWT configuration to sign in with.
-//!
-//! Input is normalised ([`normalize_domain`]): surrounding whitespace
-//! trimmed, lower-cased, one trailing dot removed, IDNA-mapped to ASCII; an
-//! email address routes by its domain and a pasted URL by its host. The most
-//! specific configured domain wins: the longest one that equals the input or
-//! is a parent of it on a label boundary (`support.example.com` beats
-//! `example.com` for `eu.support.example.com`; `badexample.com` matches
-//! neither). If that most specific match is inactive the reader gets the
-//! default login options — there is no fall-back to a parent.
-//!
-//! A lookup walks the input's labels, one hash lookup per label: its cost
-//! does not grow with the number of configurations. [`MultiProjectRouter`]
-//! does the same for many projects in one map keyed by (project, domain).
 
 use std::collections::HashMap;
 
@@ -49,7 +35,7 @@ pub enum DomainInputError {
 /// Normalises what a reader typed into the ASCII domain to route by.
 ///
 /// ```
-/// use kb_sso::routing::normalize_domain;
+/// use kb_sso::normalize_domain;
 /// assert_eq!(normalize_domain("  Support.Example.COM. ").unwrap(), "support.example.com");
 /// assert_eq!(normalize_domain("alice@Support.example.com").unwrap(), "support.example.com");
 /// assert_eq!(normalize_domain("https://support.example.com/login?x=1").unwrap(), "support.example.com");
@@ -100,6 +86,22 @@ pub fn normalize_domain(input: &str) -> Result<String, DomainInputError> {
     Ok(domain)
 }
 
+/// Domain-based reader routing: the domain a reader types on the login page
+/// picks the JWT configuration to sign in with.
+///
+/// Input is normalised ([`normalize_domain`]): surrounding whitespace
+/// trimmed, lower-cased, one trailing dot removed, IDNA-mapped to ASCII; an
+/// email address routes by its domain and a pasted URL by its host. The most
+/// specific configured domain wins: the longest one that equals the input or
+/// is a parent of it on a label boundary (`support.example.com` beats
+/// `example.com` for `eu.support.example.com`; `badexample.com` matches
+/// neither). If that most specific match is inactive the reader gets the
+/// default login options — there is no fall-back to a parent.
+///
+/// A lookup walks the input's labels, one hash lookup per label: its cost
+/// does not grow with the number of configurations. [`MultiProjectRouter`]
+/// does the same for many projects in one map keyed by (project, domain).
+///
 /// Routes typed domains to a project's JWT configurations.
 #[derive(Debug, Clone, Default)]
 pub struct DomainRouter {
@@ -168,7 +170,7 @@ const PROJECT_SEPARATOR: char = '\0';
 /// the number of projects or configurations.
 ///
 /// ```
-/// use kb_sso::routing::{MultiProjectRouter, Route};
+/// use kb_sso::{MultiProjectRouter, Route};
 /// use kb_sso::ClientId;
 /// let mut router = MultiProjectRouter::new();
 /// let id = ClientId::generate();

@@ -1,13 +1,4 @@
 //! Reader sessions, carried in a cookie the KB signs with its own key.
-//!
-//! A [`ReaderSession`] is made from verified token claims and lasts as long
-//! as the token did. [`SessionCodec`] turns it into a cookie value
-//! (`v1.<payload>.<tag>`, HMAC-SHA256 over the payload with the KB's own key)
-//! and back. Checking a cookie costs one HMAC and one small JSON parse: it
-//! runs on every page view.
-//!
-//! A session outlives the customer app's session (logging out there does not
-//! log out here); it ends when it expires or the reader logs out of the KB.
 
 use std::fmt;
 
@@ -96,7 +87,7 @@ pub struct ReaderSession {
 /// counts it: a code-flow session of any identity within it encodes to at
 /// most [`MAX_ENCODED_LEN`] bytes. A KB site caps code requests at this, so
 /// that every code issued can open a session.
-pub fn identity_room() -> usize {
+pub fn session_identity_room() -> usize {
     // The identity-free part at its longest: a client id, a 43-character
     // jti and a 12-digit expiry.
     let empty = ReaderSession {
@@ -144,6 +135,17 @@ pub enum SessionError {
     },
 }
 
+/// Reader sessions, carried in a cookie the KB signs with its own key.
+///
+/// A [`ReaderSession`] is made from verified token claims and lasts as long
+/// as the token did. [`SessionCodec`] turns it into a cookie value
+/// (`v1.<payload>.<tag>`, HMAC-SHA256 over the payload with the KB's own key)
+/// and back. Checking a cookie costs one HMAC and one small JSON parse: it
+/// runs on every page view.
+///
+/// A session outlives the customer app's session (logging out there does not
+/// log out here); it ends when it expires or the reader logs out of the KB.
+///
 /// Signs and checks session cookies with the KB's own HMAC key.
 #[derive(Clone)]
 pub struct SessionCodec {

@@ -1,112 +1,4 @@
 //! The widget flow: the customer's backend asks the identity server for an
-//! access token on behalf of its signed-in reader, and the KB widget embedded
-//! in the customer's site uses that token to fetch the reader's articles.
-//!
-//! # The token request
-//!
-//! `POST` to the widget token endpoint, `application/x-www-form-urlencoded`,
-//! as the spec's C# sample sends it (IdentityModel `RequestTokenAsync`):
-//!
-//! | form field | value |
-//! |---|---|
-//! | `grant_type` | `Widget` (exactly; anything else is `unsupported_grant_type`) |
-//! | `payload` | JSON text, see below |
-//! | `id` | the project id (the client id), as the sample sends `clientData.ClientId`; optional, must match when given |
-//! | `client_id`, `client_secret` | the credentials, unless they come in an `Authorization: Basic` header |
-//!
-//! The credentials are the project id and the project's widget client
-//! secret, in a Basic header **or** as form fields, never both
-//! (RFC 6749 section 2.3.1: one authentication method per request). A form
-//! `client_id` beside a Basic header is tolerated when it names the same
-//! client ([`ClientCredentials::from_basic_or_form`], the rules every form
-//! endpoint shares). As RFC 6749 section 3.2 requires, a parameter given
-//! twice is refused, an empty `grant_type`, `payload` or `id` counts as
-//! absent, and unknown parameters are ignored. An empty `client_id` or
-//! `client_secret` counts as sent: beside a Basic header it is a second
-//! method, alone it is malformed.
-//!
-//! The `payload` is one JSON object of exactly these fields (unknown and
-//! duplicate fields are refused):
-//!
-//! ```json
-//! {"username": "john.doe", "firstName": "John", "lastName": "Doe",
-//!  "emailId": "john.doe@example.com", "readerGroupIds": ["group1", "group2"],
-//!  "tokenValidity": 900, "widgetId": "your-widget-id", "projectId": "your-project-id"}
-//! ```
-//!
-//! `tokenValidity` is in **seconds**, clamped to 300..=86400, default 900
-//! ([`TokenValidity::from_seconds`]); a value that is not a number is
-//! `invalid_request`. At least one reader group is required: the widget
-//! renders nothing without one. `projectId` (and `id`) must be the
-//! authenticated project; `widgetId` must be one of its JWT-enabled widgets.
-//!
-//! # Errors in OAuth terms
-//!
-//! | [`WidgetError`] | `error` | status |
-//! |---|---|---|
-//! | bad, missing or unknown credentials | `invalid_client` | 401 |
-//! | `grant_type` other than `Widget` | `unsupported_grant_type` | 400 |
-//! | everything else about the request, including an unknown `widgetId` | `invalid_request` | 400 |
-//! | the token could not be signed | `server_error` | 500 |
-//!
-//! An unknown widget id is `invalid_request`, not `invalid_client`: it is
-//! checked only after the project has authenticated, so it tells an outsider
-//! nothing, and the client itself is genuine (RFC 6749 section 5.2 keeps
-//! `invalid_client` for failed client authentication).
-//!
-//! # The answer
-//!
-//! `{"access_token": "...", "token_type": "Bearer", "expires_in": 900}`
-//! ([`WidgetTokenResponse`]). The token's type (`typ` header) is
-//! `kb-sso.widget+jwt` ([`WIDGET_TOKEN_TYPE`]) and its audience
-//! `<issuer>/widget`, never a client id or the KB's `<issuer>/kb`, so it is
-//! refused wherever an `id_token`, a KB access token or a handshake token is
-//! expected; the widget's content API checks it with [`verify_widget_token`],
-//! which requires both.
-//!
-//! A reader identity too large for a token (many long reader group ids,
-//! each field within its own limit) is refused before anything is signed:
-//! `invalid_request` naming its size and the room
-//! ([`PayloadError::IdentityTooLarge`]).
-//!
-//! # Serving the endpoint
-//!
-//! The host looks the project up by [`WidgetTokenRequest::client_id`] and
-//! hands the result, found or not, to [`WidgetTokenIssuer::issue`]:
-//!
-//! ```
-//! use kb_sso::widget::{WidgetProject, WidgetTokenIssuer, WidgetTokenRequest};
-//! use kb_sso::{ClientCredentials, SigningKey, SystemClock, TokenSigner};
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let (project, secret) = WidgetProject::builder("your-project-id")
-//!     .widget("your-widget-id")
-//!     .build()?;
-//! let issuer = WidgetTokenIssuer::new(
-//!     TokenSigner::new(SigningKey::generate_ed25519("key-1")?),
-//!     "https://kb.example.com",
-//!     SystemClock,
-//! );
-//!
-//! // What arrives at the endpoint.
-//! let basic = ClientCredentials::new("your-project-id", secret).to_basic_header();
-//! let payload = r#"{"username":"john.doe","firstName":"John","lastName":"Doe",
-//!     "emailId":"john.doe@example.com","readerGroupIds":["group1"],"tokenValidity":900,
-//!     "widgetId":"your-widget-id","projectId":"your-project-id"}"#;
-//! let body = url::form_urlencoded::Serializer::new(String::new())
-//!     .append_pair("grant_type", "Widget")
-//!     .append_pair("payload", payload)
-//!     .append_pair("id", "your-project-id")
-//!     .finish();
-//!
-//! // The handler: parse, look up, issue.
-//! let request = WidgetTokenRequest::parse([basic.as_bytes()], body.as_bytes())?;
-//! let found = (request.client_id() == project.project_id()).then_some(&project);
-//! let answer = issuer.issue(found, &request)?;
-//! assert_eq!((answer.token_type.as_str(), answer.expires_in), ("Bearer", 900));
-//! # Ok(())
-//! # }
-//! ```
 
 use std::borrow::Borrow;
 use std::collections::BTreeSet;
@@ -694,6 +586,116 @@ pub fn verify_widget_token(
         .map(crate::jose::Verified::into_claims)
 }
 
+/// The widget flow: the customer's backend asks the identity server for an
+/// access token on behalf of its signed-in reader, and the KB widget embedded
+/// in the customer's site uses that token to fetch the reader's articles.
+///
+/// # The token request
+///
+/// `POST` to the widget token endpoint, `application/x-www-form-urlencoded`,
+/// as the spec's C# sample sends it (IdentityModel `RequestTokenAsync`):
+///
+/// | form field | value |
+/// |---|---|
+/// | `grant_type` | `Widget` (exactly; anything else is `unsupported_grant_type`) |
+/// | `payload` | JSON text, see below |
+/// | `id` | the project id (the client id), as the sample sends `clientData.ClientId`; optional, must match when given |
+/// | `client_id`, `client_secret` | the credentials, unless they come in an `Authorization: Basic` header |
+///
+/// The credentials are the project id and the project's widget client
+/// secret, in a Basic header **or** as form fields, never both
+/// (RFC 6749 section 2.3.1: one authentication method per request). A form
+/// `client_id` beside a Basic header is tolerated when it names the same
+/// client ([`ClientCredentials::from_basic_or_form`], the rules every form
+/// endpoint shares). As RFC 6749 section 3.2 requires, a parameter given
+/// twice is refused, an empty `grant_type`, `payload` or `id` counts as
+/// absent, and unknown parameters are ignored. An empty `client_id` or
+/// `client_secret` counts as sent: beside a Basic header it is a second
+/// method, alone it is malformed.
+///
+/// The `payload` is one JSON object of exactly these fields (unknown and
+/// duplicate fields are refused):
+///
+/// ```json
+/// {"username": "john.doe", "firstName": "John", "lastName": "Doe",
+///  "emailId": "john.doe@example.com", "readerGroupIds": ["group1", "group2"],
+///  "tokenValidity": 900, "widgetId": "your-widget-id", "projectId": "your-project-id"}
+/// ```
+///
+/// `tokenValidity` is in **seconds**, clamped to 300..=86400, default 900
+/// ([`TokenValidity::from_seconds`]); a value that is not a number is
+/// `invalid_request`. At least one reader group is required: the widget
+/// renders nothing without one. `projectId` (and `id`) must be the
+/// authenticated project; `widgetId` must be one of its JWT-enabled widgets.
+///
+/// # Errors in OAuth terms
+///
+/// | [`WidgetError`] | `error` | status |
+/// |---|---|---|
+/// | bad, missing or unknown credentials | `invalid_client` | 401 |
+/// | `grant_type` other than `Widget` | `unsupported_grant_type` | 400 |
+/// | everything else about the request, including an unknown `widgetId` | `invalid_request` | 400 |
+/// | the token could not be signed | `server_error` | 500 |
+///
+/// An unknown widget id is `invalid_request`, not `invalid_client`: it is
+/// checked only after the project has authenticated, so it tells an outsider
+/// nothing, and the client itself is genuine (RFC 6749 section 5.2 keeps
+/// `invalid_client` for failed client authentication).
+///
+/// # The answer
+///
+/// `{"access_token": "...", "token_type": "Bearer", "expires_in": 900}`
+/// ([`WidgetTokenResponse`]). The token's type (`typ` header) is
+/// `kb-sso.widget+jwt` ([`WIDGET_TOKEN_TYPE`]) and its audience
+/// `<issuer>/widget`, never a client id or the KB's `<issuer>/kb`, so it is
+/// refused wherever an `id_token`, a KB access token or a handshake token is
+/// expected; the widget's content API checks it with [`verify_widget_token`],
+/// which requires both.
+///
+/// A reader identity too large for a token (many long reader group ids,
+/// each field within its own limit) is refused before anything is signed:
+/// `invalid_request` naming its size and the room
+/// ([`PayloadError::IdentityTooLarge`]).
+///
+/// # Serving the endpoint
+///
+/// The host looks the project up by [`WidgetTokenRequest::client_id`] and
+/// hands the result, found or not, to [`WidgetTokenIssuer::issue`]:
+///
+/// ```
+/// use kb_sso::{WidgetProject, WidgetTokenIssuer, WidgetTokenRequest};
+/// use kb_sso::{ClientCredentials, SigningKey, SystemClock, TokenSigner};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (project, secret) = WidgetProject::builder("your-project-id")
+///     .widget("your-widget-id")
+///     .build()?;
+/// let issuer = WidgetTokenIssuer::new(
+///     TokenSigner::new(SigningKey::generate_ed25519("key-1")?),
+///     "https://kb.example.com",
+///     SystemClock,
+/// );
+///
+/// // What arrives at the endpoint.
+/// let basic = ClientCredentials::new("your-project-id", secret).to_basic_header();
+/// let payload = r#"{"username":"john.doe","firstName":"John","lastName":"Doe",
+///     "emailId":"john.doe@example.com","readerGroupIds":["group1"],"tokenValidity":900,
+///     "widgetId":"your-widget-id","projectId":"your-project-id"}"#;
+/// let body = url::form_urlencoded::Serializer::new(String::new())
+///     .append_pair("grant_type", "Widget")
+///     .append_pair("payload", payload)
+///     .append_pair("id", "your-project-id")
+///     .finish();
+///
+/// // The handler: parse, look up, issue.
+/// let request = WidgetTokenRequest::parse([basic.as_bytes()], body.as_bytes())?;
+/// let found = (request.client_id() == project.project_id()).then_some(&project);
+/// let answer = issuer.issue(found, &request)?;
+/// assert_eq!((answer.token_type.as_str(), answer.expires_in), ("Bearer", 900));
+/// # Ok(())
+/// # }
+/// ```
+///
 /// Issues widget access tokens.
 ///
 /// `S` is the signer, owned or shared (`TokenSigner`, `&TokenSigner`,

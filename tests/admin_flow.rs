@@ -7,7 +7,7 @@
 mod common;
 
 use http::{Request, StatusCode, header};
-use kb_sso::http::Outcome;
+use kb_sso::server::Outcome;
 use kb_sso::{Administrator, ClientCredentials, ClientId, ClientSecret, Clock, ConfigStore, SystemClock};
 use url::Url;
 
@@ -80,7 +80,7 @@ fn regenerating_a_secret_invalidates_it_alone_at_once() {
 
 #[test]
 fn the_host_can_require_client_credentials_on_the_back_channel() {
-    use kb_sso::http::ClientAuthentication;
+    use kb_sso::server::ClientAuthentication;
     let (service, project) = common::server::demo_service(
         &Url::parse("https://kb.example.com").unwrap(),
         "https://app.example.com/login",

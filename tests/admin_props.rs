@@ -5,6 +5,7 @@
 //! run appears in the serialised log.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use kb_sso::store::memory::MemoryAuditSink;
 use kb_sso::*;
 use proptest::prelude::*;
 use time::macros::datetime;

@@ -7,14 +7,14 @@ use kb_sso::client::{
     ClientError, CodeRequestBuilder, HandshakeClaimsBuilder, HandshakeSigner, SignInRequest, WidgetAnswer,
     WidgetTokenRequestBuilder, authorize_url, handshake_callback_url, parse_code_response, parse_widget_token_response,
 };
-use kb_sso::http::{Outcome, SsoService};
+use kb_sso::server::{Outcome, SsoService};
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
-use kb_sso::widget::{WidgetProject, WidgetTokenIssuer, WidgetTokenRequest, verify_widget_token};
 use kb_sso::{
     ClientCredentials, ClientSecret, CodeIssuer, CodeRequest, IdentityServer, JwtConfig, KeySet, PayloadError, Project,
     ProjectSettings, SessionCodec, SettableClock, SigningKey, TokenSigner, Validation, VerificationKey, Verifier,
     VerifyError, WidgetError,
 };
+use kb_sso::{WidgetProject, WidgetTokenIssuer, WidgetTokenRequest, verify_widget_token};
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime, macros::datetime};
 use url::Url;
@@ -88,7 +88,7 @@ fn bound_code_request(query: &str) -> CodeRequestBuilder {
 #[test]
 fn the_login_binding_challenge_is_returned_as_codechallenge() {
     let creds = || ClientCredentials::new(CLIENT_ID, ClientSecret::new("s"));
-    let challenge = kb_sso::code::s256_challenge("a-verifier-kept-in-the-browser-cookie");
+    let challenge = kb_sso::s256_challenge("a-verifier-kept-in-the-browser-cookie");
     let query = format!("redirectPath=%2Fdocs%2Fa&codeChallenge={challenge}");
     let request = bound_code_request(&query).build().unwrap();
     let parsed = CodeRequest::from_json(request.body()).unwrap();
@@ -553,8 +553,8 @@ fn widget_token_answers_that_are_not_bearer_tokens_are_refused() {
 /// key kinds, `kid` = the client id, a token accepted once.
 #[tokio::test]
 async fn handshake_tokens_are_accepted_once_by_the_kbs_handshake_verifier() {
-    use kb_sso::handshake::{HandshakeKey, HandshakeSettings, HandshakeVerifier, generate_ed25519_key_pair};
     use kb_sso::store::memory::MemoryReplayCache;
+    use kb_sso::{HandshakeKey, HandshakeSettings, HandshakeVerifier, generate_ed25519_key_pair};
 
     let hs_client = kb_sso::ClientId::generate();
     let ed_client = kb_sso::ClientId::generate();

@@ -6,16 +6,16 @@
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode, header};
-use kb_sso::code::DEFAULT_MAX_OUTSTANDING_CODES;
-use kb_sso::http::{Outcome, SsoService};
-use kb_sso::jose::MAX_TOKEN_LEN;
-use kb_sso::reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
+use kb_sso::DEFAULT_MAX_OUTSTANDING_CODES;
+use kb_sso::MAX_TOKEN_LEN;
+use kb_sso::server::{Outcome, SsoService};
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::{
     ClientCredentials, ClientSecret, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeStore, GrantProblem,
     IdentityServer, JwtConfig, PayloadError, Project, ProjectSettings, ReaderIdentity, SessionCodec, SettableClock,
     SignError, SigningKey, TokenSigner, WidgetError, WidgetProject, WidgetTokenIssuer, WidgetTokenRequest,
 };
+use kb_sso::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use time::macros::datetime;

@@ -7,7 +7,7 @@ mod support;
 
 use std::sync::Arc;
 
-use kb_sso::code::Insertion;
+use kb_sso::Insertion;
 use kb_sso::store::redis::{RedisCodeStore, RedisConnection};
 use kb_sso::{
     ClientId, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeRequest, CodeStore, JwtConfig, ReaderIdentity,

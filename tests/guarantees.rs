@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::{Request, Response, StatusCode, header};
-use kb_sso::audit::CheckpointKey;
-use kb_sso::code::s256_challenge;
-use kb_sso::http::{Outcome, SsoService};
+use kb_sso::CheckpointKey;
+use kb_sso::s256_challenge;
+use kb_sso::server::{Outcome, SsoService};
 use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::{

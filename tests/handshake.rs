@@ -13,12 +13,12 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ed25519_dalek::Signer as _;
 use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use hmac::Mac as _;
-use kb_sso::handshake::{
+use kb_sso::DEFAULT_SESSION_DURATION;
+use kb_sso::store::memory::MemoryReplayCache;
+use kb_sso::{
     ALL_GROUPS, HandshakeError, HandshakeErrorKind, HandshakeKey, HandshakeSettings, HandshakeSetupError,
     HandshakeVerifier, ReplayCache, VerifiedHandshake, generate_ed25519_key_pair,
 };
-use kb_sso::session::DEFAULT_SESSION_DURATION;
-use kb_sso::store::memory::MemoryReplayCache;
 use kb_sso::{ClientId, ClientSecret, KeyError, SessionCodec, UntrustedToken, VerifyError};
 use proptest::prelude::*;
 use serde_json::{Value, json};

@@ -328,7 +328,7 @@ async fn a_weak_or_malformed_public_key_is_refused_at_load() {
             "secondary_secret": ClientSecret::generate().expose(),
             "handshake": {"alg": "EdDSA", "public_key_pem": pem}
         }]});
-        let err = kb_sso::ProjectFile::parse(&file.to_string())
+        let err = kb_sso::project_file::ProjectFile::parse(&file.to_string())
             .unwrap()
             .handshakes()
             .unwrap_err();

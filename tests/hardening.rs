@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode, header};
-use kb_sso::http::{Outcome, RemoteAddr};
+use kb_sso::server::{Outcome, RemoteAddr};
 use kb_sso::{ClientCredentials, ClientSecret, SettableClock};
 use url::Url;
 

@@ -9,7 +9,7 @@ mod common;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{Request, Response, StatusCode, header};
-use kb_sso::http::{MAX_BODY_BYTES, Outcome};
+use kb_sso::server::{MAX_BODY_BYTES, Outcome};
 use kb_sso::{ClientCredentials, ClientSecret, SystemClock};
 use proptest::prelude::*;
 use serde_json::Value;

@@ -12,13 +12,14 @@ use std::future::{Future, ready};
 use std::io;
 
 use http::{Request, Response, StatusCode, header};
-use kb_sso::code::Insertion;
-use kb_sso::http::Outcome;
+use kb_sso::Insertion;
+use kb_sso::project_file::{ProjectFile, ProjectFileProblem};
+use kb_sso::server::Outcome;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::{
     ClientCredentials, ClientId, ClientSecret, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeStore, ConfigError,
-    ConfigStore, IdentityServer, JwtConfig, Project, ProjectFile, ProjectFileProblem, ProjectSettings, Redemption,
-    SigningKey, SystemClock, TokenSigner, WidgetError, WidgetTokenRequest,
+    ConfigStore, IdentityServer, JwtConfig, Project, ProjectSettings, Redemption, SigningKey, SystemClock, TokenSigner,
+    WidgetError, WidgetTokenRequest,
 };
 use time::OffsetDateTime;
 use url::Url;

@@ -357,7 +357,7 @@ async fn a_killed_server_is_a_typed_error_and_a_restarted_one_works_again() {
     assert!(refused, "a dead server is reported as a refused connection");
 
     // Through the issuer it is a store failure, not an invalid grant.
-    let code = "x".repeat(kb_sso::secret::RANDOM_TOKEN_LEN);
+    let code = "x".repeat(kb_sso::RANDOM_TOKEN_LEN);
     match issuer.redeem(&code, None).await {
         Err(CodeError::CodeStore(source)) => {
             let e = source.downcast_ref::<RedisStoreError>().unwrap();

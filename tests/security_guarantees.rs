@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use http::{Request, Response, StatusCode, header};
-use kb_sso::code::MAX_CODE_LIFETIME;
-use kb_sso::http::{Outcome, SsoService};
+use kb_sso::MAX_CODE_LIFETIME;
+use kb_sso::server::{Outcome, SsoService};
 use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::{
@@ -565,7 +565,7 @@ impl CodeStore for Recording {
         digest: CodeDigest,
         grant: CodeGrant,
         limit: usize,
-    ) -> Result<kb_sso::code::Insertion, Self::Error> {
+    ) -> Result<kb_sso::Insertion, Self::Error> {
         *self.last.lock().unwrap() = Some(grant.clone());
         self.inserts.fetch_add(1, Ordering::SeqCst);
         self.inner.insert_limited(digest, grant, limit).await

@@ -9,10 +9,11 @@ use std::net::IpAddr;
 
 use http::{Request, Response, StatusCode, header};
 use kb_sso::client::{HandshakeClaimsBuilder, HandshakeSigner};
-use kb_sso::handshake::{HandshakeKey, HandshakeSettings, HandshakeVerifier};
-use kb_sso::http::{Outcome, RemoteAddr};
+use kb_sso::project_file::ProjectFile;
+use kb_sso::server::{Outcome, RemoteAddr};
 use kb_sso::store::memory::MemoryReplayCache;
-use kb_sso::{ClientCredentials, ClientId, ClientSecret, Clock, ProjectFile, SystemClock};
+use kb_sso::{ClientCredentials, ClientId, ClientSecret, Clock, SystemClock};
+use kb_sso::{HandshakeKey, HandshakeSettings, HandshakeVerifier};
 use url::Url;
 
 const KB: &str = "https://kb.example.com";

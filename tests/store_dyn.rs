@@ -6,7 +6,6 @@
 use std::future::{Future, ready};
 use std::sync::Arc;
 
-use kb_sso::limit::{Decision, Limit, RateLimiter};
 use kb_sso::store::memory::{
     MemoryAuditSink, MemoryCodeStore, MemoryConfigStore, MemoryNotifier, MemoryRateLimiter, MemoryReplayCache,
     MemorySessionRevocations,
@@ -20,6 +19,7 @@ use kb_sso::{
     ConfigError, ConfigStore, IdentityServer, JwtConfig, Notification, Notifier, Project, ProjectSettings, Recipients,
     Redemption, ReplayCache, SessionRevocations, SettableClock, SigningKey, TokenSigner,
 };
+use kb_sso::{Decision, Limit, RateLimiter};
 use time::{Duration, OffsetDateTime, macros::datetime};
 
 const T0: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);

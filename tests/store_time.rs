@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use http::{Request, header};
 use kb_sso::client::{HandshakeClaimsBuilder, HandshakeSigner};
-use kb_sso::handshake::{HandshakeKey, HandshakeSettings, HandshakeVerifier};
-use kb_sso::http::SsoService;
+use kb_sso::server::SsoService;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemoryReplayCache, MemorySessionRevocations};
 use kb_sso::{
     ClientId, ClientSecret, Clock, CodeIssuer, IdentityServer, Project, ProjectSettings, ReaderSession, ReplayCache,
     SessionCodec, SessionRevocations, SettableClock, SigningKey, TokenSigner,
 };
+use kb_sso::{HandshakeKey, HandshakeSettings, HandshakeVerifier};
 use time::{Duration, OffsetDateTime, macros::datetime};
 use url::Url;
 

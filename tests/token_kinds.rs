@@ -6,15 +6,15 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use kb_sso::identity::{ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, id_token_validation};
-use kb_sso::jose::TokenType;
+use kb_sso::TokenType;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
-use kb_sso::widget::{WIDGET_TOKEN_TYPE, widget_validation};
+use kb_sso::{ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, id_token_validation};
 use kb_sso::{
     AccessTokenClaims, ClientCredentials, CodeIssuer, IdTokenClaims, IdentityServer, JwtConfig, KeySet, Project,
     ProjectSettings, SettableClock, SigningKey, TokenSigner, UntrustedToken, Verifier, VerifyError, WidgetClaims,
     WidgetProject, WidgetTokenIssuer, WidgetTokenRequest, verify_widget_token,
 };
+use kb_sso::{WIDGET_TOKEN_TYPE, widget_validation};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::datetime;

@@ -3,13 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
-use kb_sso::widget::{
-    WidgetError, WidgetProject, WidgetTokenIssuer, WidgetTokenRequest, verify_widget_token, widget_audience,
-};
 use kb_sso::{
     ClientCredentials, ClientSecret, CodeIssuer, IdentityServer, JwtConfig, KeySet, PayloadError, Project,
     ProjectSettings, SettableClock, SigningKey, TokenSigner, Validation, Verifier, VerifyError, WidgetClaims,
 };
+use kb_sso::{WidgetError, WidgetProject, WidgetTokenIssuer, WidgetTokenRequest, verify_widget_token, widget_audience};
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime, macros::datetime};
 

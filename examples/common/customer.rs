@@ -68,6 +68,15 @@ pub(crate) async fn bind() -> std::io::Result<(TcpListener, String)> {
     Ok((listener, base))
 }
 
+/// `s` escaped for HTML text and attribute values.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+}
+
 /// The username and password fields of the login form.
 fn credentials_in(form: &str) -> (String, String) {
     let (mut user, mut password) = (String::new(), String::new());
@@ -98,7 +107,6 @@ async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap, RawQuery(qu
     if logged_in(&app, &headers) {
         return to_kb(&app, &sign_in, None).await;
     }
-    let esc = kb_sso::login_page::escape_html;
     Html(format!(
         concat!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Customer app</title></head><body>",

@@ -9,14 +9,15 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use http::{HeaderValue, Response, StatusCode, header};
-use kb_sso::http::{MAX_BODY_BYTES, Outcome, PageRequest, RemoteAddr, SsoService};
-use kb_sso::limit::Limits;
+use kb_sso::Limits;
+use kb_sso::project_file::ProjectFile;
+use kb_sso::server::{MAX_BODY_BYTES, Outcome, PageRequest, RemoteAddr, SsoService};
 use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::store::{BoxCodeStore, BoxReplayCache, BoxSessionRevocations};
 use kb_sso::{
     Clock, CodeIssuer, HandshakeKey, HandshakeSettings, HandshakeVerifier, IdentityServer, JwtConfig, Project,
-    ProjectFile, ProjectSettings, SessionCodec, SigningKey, TokenSigner, WidgetProject,
+    ProjectSettings, SessionCodec, SigningKey, TokenSigner, WidgetProject,
 };
 use serde_json::json;
 use tokio::net::TcpListener;

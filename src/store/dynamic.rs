@@ -391,7 +391,7 @@ pub type ArcSessionRevocations = Arc<dyn DynSessionRevocations>;
 /// `RateLimiter` again, failing with [`StoreError`].
 ///
 /// ```
-/// use kb_sso::limit::{Decision, Limit, RateLimiter};
+/// use kb_sso::{Decision, Limit, RateLimiter};
 /// use kb_sso::store::BoxRateLimiter;
 /// use kb_sso::store::memory::MemoryRateLimiter;
 /// use time::macros::datetime;

@@ -131,7 +131,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLim
         kb_url: &Url,
     ) -> Result<Self, SetupError> {
         // Every code issued must open a session whose cookie a browser keeps.
-        identity.cap_identity_room(crate::session::identity_room());
+        identity.cap_identity_room(crate::session::session_identity_room());
         let redirects = RedirectPolicy::new(kb_url)?;
         let mut keys = KeySet::new();
         // A fresh set holds no kid yet, so this insert cannot collide.
