@@ -53,7 +53,7 @@
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(quickstart()).unwrap();
 //! ```
 //!
-//! With the `http` feature, `http::SsoService` serves all of this over
+//! With the `server` feature, `server::SsoService` serves all of this over
 //! `http::Request` / `http::Response` for any web framework; see
 //! `examples/kb_server.rs` and `cargo run --example demo`.
 //!
@@ -100,7 +100,7 @@
 //!
 //! ## The customer app's side
 //!
-//! With the `http` feature, `client` builds the customer app's requests as
+//! With the `client` feature, `client` builds the customer app's requests as
 //! `http::Request` values and parses the answers: the code request (checked
 //! before it is sent, and bound to the reader's browser by the KB's
 //! `codeChallenge`: `CodeRequestBuilder::for_sign_in`), the callback URL,
@@ -120,6 +120,20 @@
 //!
 //! Every instance must share one atomic [`CodeStore`]: the `redis` feature
 //! provides `store::redis::RedisCodeStore`.
+//!
+//! ## Where things are
+//!
+//! Every public item has one path. The protocol core is at the crate root;
+//! a few namespaces hold what belongs together:
+//!
+//! | path | what | feature |
+//! |---|---|---|
+//! | `kb_sso::*` | the protocol core: configurations, codes, tokens, handshakes, widgets, sessions, audit | — |
+//! | [`store`] | store forms (`&T`, `Arc`, `Box`, `dyn`), [`store::memory`], `store::redis` | `redis` for Redis |
+//! | [`paths`] | the endpoint paths | — |
+//! | `server` | the KB site's and identity server's HTTP endpoints | `server` |
+//! | `client` | the customer app's side | `client` |
+//! | `project_file` | whole projects as JSON files, for development | `dev-files` |
 //!
 //! ## Security
 //!
