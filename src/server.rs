@@ -116,6 +116,8 @@ struct Site {
     handshakes: Option<HandshakeVerifier>,
     replay: BoxReplayCache,
     widgets: Option<WidgetProject>,
+    /// The mount prefix of the crate's endpoints ("" for the spec's paths).
+    prefix: String,
 }
 
 impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLimiter, MemorySessionRevocations> {
@@ -155,6 +157,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> SsoService<CS, S, C, MemoryRateLim
                 handshakes: None,
                 replay: Box::new(MemoryReplayCache::new()),
                 widgets: None,
+                prefix: String::new(),
             },
         })
     }
@@ -1337,4 +1340,152 @@ fn wants_json(headers: &HeaderMap) -> bool {
                 .trim()
                 .eq_ignore_ascii_case("application/json")
         })
+}
+
+// Contract for adapters (replaced by the split)
+
+/// One of the crate's endpoints, as [`SsoService::endpoint`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `POST /api/jwt/generate-code` (and its alias `/jwt/generateCode`).
+    GenerateCode,
+    /// `POST /api/jwt/token`.
+    Token,
+    /// `POST /api/jwt/widget-token`.
+    WidgetToken,
+    /// `GET /.well-known/jwks.json`.
+    Jwks,
+    /// `GET /jwt/authorize`.
+    Authorize,
+    /// `GET|POST /api/auth/jwt/callback`.
+    HandshakeCallback,
+    /// `GET /jwt/logout`.
+    Logout,
+    /// `GET /login`.
+    Login,
+    /// `POST /login/domain`.
+    LoginDomain,
+}
+
+/// What [`SsoService::guard`] decided for a request to one of the host's
+/// private pages.
+#[derive(Debug)]
+pub enum Guard {
+    /// A signed-in reader: let the request go on.
+    Reader(ReaderSession),
+    /// Answer with this instead of the page: a redirect to sign in (or 401
+    /// JSON for API clients), or the answer to a handshake token.
+    Respond(Response<Vec<u8>>),
+}
+
+impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocations> SsoService<CS, S, C, L, R> {
+    /// Mounts the crate's endpoints under `prefix` (for example `/sso`; ""
+    /// for the spec's paths, the default). A trailing `/` is ignored.
+    pub fn mount_prefix(mut self, prefix: &str) -> Self {
+        self.site.prefix = prefix.trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Which of the crate's endpoints `path` names under the mount prefix;
+    /// `None` when the path belongs to the host.
+    pub fn endpoint(&self, path: &str) -> Option<Endpoint> {
+        let path = path.strip_prefix(self.site.prefix.as_str())?;
+        Some(match path {
+            paths::GENERATE_CODE | paths::GENERATE_CODE_ALIAS => Endpoint::GenerateCode,
+            paths::TOKEN => Endpoint::Token,
+            paths::WIDGET_TOKEN => Endpoint::WidgetToken,
+            paths::JWKS => Endpoint::Jwks,
+            paths::AUTHORIZE => Endpoint::Authorize,
+            paths::HANDSHAKE_CALLBACK => Endpoint::HandshakeCallback,
+            paths::LOGOUT => Endpoint::Logout,
+            paths::LOGIN => Endpoint::Login,
+            paths::LOGIN_DOMAIN => Endpoint::LoginDomain,
+            _ => return None,
+        })
+    }
+
+    /// Answers a request for one of the crate's endpoints, with its size and
+    /// method checks; `None` when the path is not one of ours.
+    pub async fn serve<B: AsRef<[u8]>>(&self, req: Request<B>) -> Option<Response<Vec<u8>>> {
+        self.endpoint(req.uri().path())?;
+        let (mut parts, body) = req.into_parts();
+        if !self.site.prefix.is_empty() {
+            let unprefixed = parts
+                .uri
+                .path_and_query()
+                .and_then(|pq| pq.as_str().strip_prefix(self.site.prefix.as_str()))
+                .and_then(|pq| pq.parse::<http::Uri>().ok());
+            if let Some(uri) = unprefixed {
+                parts.uri = uri;
+            }
+        }
+        match self.handle(Request::from_parts(parts, body)).await {
+            Outcome::Response(resp) => Some(resp),
+            // Every endpoint answers with a response.
+            Outcome::Page(_) => None,
+        }
+    }
+
+    /// Guards one of the host's private pages: the reader behind the
+    /// session cookie, or the answer that signs the visitor in (a redirect
+    /// for browsers; 401 JSON `{"error":"login_required",...}` with the
+    /// sign-in URL for clients whose `Accept` prefers `application/json`
+    /// over `text/html`), or the answer to a handshake token (`?jwt=`, the
+    /// `jwt` cookie).
+    pub async fn guard<B>(&self, req: &Request<B>) -> Guard {
+        let resp = match self.page(req).await {
+            Outcome::Page(page) => return Guard::Reader(page.reader),
+            Outcome::Response(resp) => resp,
+        };
+        let handshake = self.site.handshakes.is_some()
+            && (has_cookie(req.headers(), HANDSHAKE_COOKIE)
+                || parse_form(req.uri().query().unwrap_or("").as_bytes()).is_ok_and(|q| q.contains_key("jwt")));
+        if handshake || resp.status() != StatusCode::FOUND || !prefers_json(req.headers()) {
+            return Guard::Respond(resp);
+        }
+        let login_url = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let mut answer = no_store(json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({
+                "error": "login_required",
+                "error_description": "sign in first",
+                "login_url": login_url,
+            }),
+        ));
+        for cookie in resp.headers().get_all(header::SET_COOKIE) {
+            answer.headers_mut().append(header::SET_COOKIE, cookie.clone());
+        }
+        set(&mut answer, header::VARY, "Accept");
+        Guard::Respond(answer)
+    }
+}
+
+/// Whether `Accept` ranks `application/json` above `text/html` (`*/*` and
+/// a missing header rank them equal: HTML).
+fn prefers_json(headers: &HeaderMap) -> bool {
+    let (mut json_q, mut html_q) = (0.0_f32, 0.0_f32);
+    for item in headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut params = item.split(';');
+        let media = params.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = params
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match media.as_str() {
+            "application/json" => json_q = json_q.max(q),
+            "text/html" => html_q = html_q.max(q),
+            _ => {}
+        }
+    }
+    json_q > 0.0 && json_q > html_q
 }
