@@ -20,6 +20,11 @@
 //! 4xx status; bodies over 64 KiB get 413. Answers carrying a code or token
 //! send `Cache-Control: no-store` and `Pragma: no-cache`.
 
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(feature = "tower")]
+pub mod tower;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -1488,4 +1493,12 @@ fn prefers_json(headers: &HeaderMap) -> bool {
         }
     }
     json_q > 0.0 && json_q > html_q
+}
+
+impl<CS, S, C, L, R> SsoService<CS, S, C, L, R> {
+    /// The mount prefix set with [`mount_prefix`](Self::mount_prefix) (""
+    /// for the spec's paths).
+    pub fn prefix(&self) -> &str {
+        &self.site.prefix
+    }
 }
