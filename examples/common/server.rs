@@ -1,23 +1,25 @@
 //! The reference KB server, shared by `kb_server`, `demo` and the tests:
-//! the `kb_sso::http` handlers mounted on axum, speaking HTTP/1.1 and
-//! cleartext HTTP/2 (prior knowledge) on one port.
+//! an ordinary axum app with the crate's endpoints merged in (feature
+//! `axum`), a public home page and private pages behind the guard layer,
+//! speaking HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on one port.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
-use http::{HeaderValue, Response, StatusCode, header};
+use axum::extract::ConnectInfo;
+use axum::routing::get;
+use http::{HeaderValue, Response, StatusCode, Uri, header};
 use kb_sso::Limits;
 use kb_sso::project_file::ProjectFile;
-use kb_sso::server::{MAX_BODY_BYTES, Outcome, PageRequest, RemoteAddr, SsoService};
+use kb_sso::server::{RemoteAddr, SsoService};
 use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::store::{BoxCodeStore, BoxReplayCache, BoxSessionRevocations};
 use kb_sso::{
     Clock, CodeIssuer, HandshakeKey, HandshakeSettings, HandshakeVerifier, IdentityServer, JwtConfig, Project,
-    ProjectSettings, SessionCodec, SigningKey, TokenSigner, WidgetProject,
+    ProjectSettings, ReaderSession, SessionCodec, SigningKey, TokenSigner, WidgetProject,
 };
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -212,7 +214,7 @@ fn serve_on<C: Clock + 'static>(
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
     let service = Arc::new(service);
-    let app = axum::Router::new().fallback(serve::<C>).with_state(service.clone());
+    let app = app(service.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -321,28 +323,48 @@ pub(crate) fn project_service<C: Clock>(
     Ok(service)
 }
 
-async fn serve<C: Clock + 'static>(
-    State(service): State<Arc<Service<C>>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: axum::extract::Request,
-) -> Response<Body> {
-    let (mut parts, body) = req.into_parts();
-    parts.extensions.insert(RemoteAddr(peer.ip()));
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return json_answer(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &json!({"error": "invalid_request", "error_description": "the request body is larger than 64 KiB"}),
-        );
-    };
-    match service.handle(http::Request::from_parts(parts, bytes)).await {
-        Outcome::Response(resp) => resp.map(Body::from),
-        Outcome::Page(page) => render_page(&page),
+/// The reference KB as an ordinary axum app: the crate's endpoints
+/// (`kb_sso::server::axum::router`) merged with the host's own routes: a
+/// public home page at `/`, and private pages under `/docs` behind the
+/// guard layer, whose handlers take the `ReaderSession`.
+pub(crate) fn app<C: Clock + 'static>(service: Arc<Service<C>>) -> axum::Router {
+    // The guard layers each method router, so that another method on a
+    // private page gets axum's 405 before any sign-in.
+    let guard = kb_sso::server::axum::guard_layer(service.clone());
+    axum::Router::new()
+        .route("/docs", get(private_page).route_layer(guard.clone()))
+        .route("/docs/{*page}", get(private_page).route_layer(guard))
+        .route("/", get(home))
+        .merge(kb_sso::server::axum::router(service))
+        .layer(axum::middleware::map_request(remote_addr))
+}
+
+/// Puts the peer's address (from `ConnectInfo`) in the request as the
+/// `RemoteAddr` the crate's brute-force limits count by.
+async fn remote_addr(mut req: axum::extract::Request) -> axum::extract::Request {
+    if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
+        req.extensions_mut().insert(RemoteAddr(peer.ip()));
     }
+    req
+}
+
+/// The public home page.
+async fn home() -> Response<Body> {
+    let mut resp = Response::new(Body::from(
+        "<!doctype html><title>Knowledge base</title><h1>Knowledge base</h1>\
+         <p><a href=\"/docs/getting-started\">Getting started</a> (sign-in required)</p>",
+    ));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    resp
 }
 
 /// A private page: who is reading, and which page.
-fn render_page(page: &PageRequest) -> Response<Body> {
-    let r = &page.reader;
+async fn private_page(reader: ReaderSession, uri: Uri) -> Response<Body> {
+    let r = &reader;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let mut resp = json_answer(
         StatusCode::OK,
         &json!({
@@ -353,7 +375,7 @@ fn render_page(page: &PageRequest) -> Response<Body> {
                 "last_name": r.last_name,
                 "groups": r.groups,
             },
-            "path": page.path,
+            "path": path,
         }),
     );
     resp.headers_mut()
