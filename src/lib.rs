@@ -55,7 +55,10 @@
 //!
 //! With the `server` feature, `server::SsoService` serves all of this over
 //! `http::Request` / `http::Response` for any web framework; see
-//! `examples/kb_server.rs` and `cargo run --example demo`.
+//! `examples/kb_server.rs` and `cargo run --example demo`. The `tower`
+//! feature adds a `tower::Service` for the endpoints and a guard `Layer`
+//! for the host's own private routes; `axum` adds a `Router` to merge and a
+//! `ReaderSession` extractor (the README's "Use it in an axum app").
 //!
 //! ## The code flow
 //!
@@ -132,6 +135,8 @@
 //! | [`store`] | store forms (`&T`, `Arc`, `Box`, `dyn`), [`store::memory`], `store::redis` | `redis` for Redis |
 //! | [`paths`] | the endpoint paths | — |
 //! | `server` | the KB site's and identity server's HTTP endpoints | `server` |
+//! | `server::tower` | the endpoints as a `tower::Service`, a guard `Layer` for the host's routes | `tower` |
+//! | `server::axum` | the endpoints as an axum `Router`, `guard_layer`, the `ReaderSession` extractor | `axum` |
 //! | `client` | the customer app's side | `client` |
 //! | `project_file` | whole projects as JSON files, for development | `dev-files` |
 //!
