@@ -1502,3 +1502,30 @@ impl<CS, S, C, L, R> SsoService<CS, S, C, L, R> {
         &self.site.prefix
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod contract_tests {
+    use super::*;
+
+    fn accept(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn json_is_preferred_only_when_it_ranks_above_html() {
+        assert!(prefers_json(&accept("application/json")));
+        assert!(prefers_json(&accept("application/json, text/html;q=0.5")));
+        assert!(prefers_json(&accept("text/html;q=0.1, Application/JSON")));
+        // Browsers, curl and clients that say nothing get the redirect.
+        assert!(!prefers_json(&HeaderMap::new()));
+        assert!(!prefers_json(&accept("*/*")));
+        assert!(!prefers_json(&accept(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        )));
+        assert!(!prefers_json(&accept("text/html, application/json")));
+        assert!(!prefers_json(&accept("application/json;q=0")));
+    }
+}
