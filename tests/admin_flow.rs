@@ -3,11 +3,14 @@
 //! working, and a disabled configuration issues nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[allow(dead_code, unreachable_pub)]
+mod support;
+use support::route::{Handle as _, Outcome};
+
 #[path = "../examples/common/mod.rs"]
 mod common;
 
 use http::{Request, StatusCode, header};
-use kb_sso::server::Outcome;
 use kb_sso::{Administrator, ClientCredentials, ClientId, ClientSecret, Clock, ConfigStore, SystemClock};
 use url::Url;
 

@@ -3,12 +3,16 @@
 //! never a 5xx), and each configuration has a bound on outstanding codes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[allow(dead_code, unreachable_pub)]
+mod support;
+use support::route::{Handle as _, Outcome};
+
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode, header};
 use kb_sso::DEFAULT_MAX_OUTSTANDING_CODES;
 use kb_sso::MAX_TOKEN_LEN;
-use kb_sso::server::{Outcome, SsoService};
+use kb_sso::server::SsoService;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::{
     ClientCredentials, ClientSecret, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeStore, GrantProblem,

@@ -11,12 +11,12 @@ use axum::extract::{ConnectInfo, State};
 use http::{HeaderValue, Response, StatusCode, header};
 use kb_sso::Limits;
 use kb_sso::project_file::ProjectFile;
-use kb_sso::server::{MAX_BODY_BYTES, Outcome, PageRequest, RemoteAddr, SsoService};
+use kb_sso::server::{Guard, MAX_BODY_BYTES, RemoteAddr, SsoService};
 use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::store::{BoxCodeStore, BoxReplayCache, BoxSessionRevocations};
 use kb_sso::{
-    Clock, CodeIssuer, HandshakeKey, HandshakeSettings, HandshakeVerifier, IdentityServer, JwtConfig, Project,
+    Clock, ReaderSession, CodeIssuer, HandshakeKey, HandshakeSettings, HandshakeVerifier, IdentityServer, JwtConfig, Project,
     ProjectSettings, SessionCodec, SigningKey, TokenSigner, WidgetProject,
 };
 use serde_json::json;
@@ -334,15 +334,33 @@ async fn serve<C: Clock + 'static>(
             &json!({"error": "invalid_request", "error_description": "the request body is larger than 64 KiB"}),
         );
     };
-    match service.handle(http::Request::from_parts(parts, bytes)).await {
-        Outcome::Response(resp) => resp.map(Body::from),
-        Outcome::Page(page) => render_page(&page),
+    let req = http::Request::from_parts(parts, bytes);
+    if service.endpoint(req.uri().path()).is_some() {
+        if let Some(resp) = service.serve(req).await {
+            return resp.map(Body::from);
+        }
+        return json_answer(StatusCode::NOT_FOUND, &json!({"error": "not_found"}));
+    }
+    // Every other path is a private page of this server, `GET` only.
+    if req.method() != http::Method::GET {
+        let mut resp = json_answer(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"error": "invalid_request", "error_description": "method not allowed here"}),
+        );
+        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET"));
+        return resp;
+    }
+    match service.guard(&req).await {
+        Guard::Reader(reader) => {
+            let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            render_page(&reader, path)
+        }
+        Guard::Respond(resp) => resp.map(Body::from),
     }
 }
 
 /// A private page: who is reading, and which page.
-fn render_page(page: &PageRequest) -> Response<Body> {
-    let r = &page.reader;
+fn render_page(r: &ReaderSession, path: &str) -> Response<Body> {
     let mut resp = json_answer(
         StatusCode::OK,
         &json!({
@@ -353,7 +371,7 @@ fn render_page(page: &PageRequest) -> Response<Body> {
                 "last_name": r.last_name,
                 "groups": r.groups,
             },
-            "path": page.path,
+            "path": path,
         }),
     );
     resp.headers_mut()
