@@ -478,9 +478,12 @@ fn site_sign_in() {
         })
         .collect();
     let authorize = |code: &AuthCode| {
-        let req = ::http::Request::get(format!("/jwt/authorize?code={}&redirectUrl=%2Fdocs%2Fpage", code.expose()))
-            .body(Vec::new())
-            .unwrap();
+        let req = ::http::Request::get(format!(
+            "/jwt/authorize?code={}&redirectUrl=%2Fdocs%2Fpage",
+            code.expose()
+        ))
+        .body(Vec::new())
+        .unwrap();
         now_or_never(service.site().authorize(&req))
     };
     let first = authorize(&codes.pop().unwrap());
@@ -508,7 +511,12 @@ fn site_sign_in() {
             hmac();
         },
     );
-    line("site_sign_in_inprocess", ns, "code_digest+store_take+hmac(cookie)", base);
+    line(
+        "site_sign_in_inprocess",
+        ns,
+        "code_digest+store_take+hmac(cookie)",
+        base,
+    );
     let page = ::http::Request::get("/docs/page")
         .header(::http::header::COOKIE, cookie.as_str())
         .body(Vec::<u8>::new())

@@ -2,7 +2,6 @@
 //! server's own parsers, and its handshake tokens verify with the KB's keys.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(dead_code, unreachable_pub)]
 mod support;
 use support::route::{Handle as _, Outcome};
 

@@ -3,7 +3,6 @@
 //! never a 5xx), and each configuration has a bound on outstanding codes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(dead_code, unreachable_pub)]
 mod support;
 use support::route::{Handle as _, Outcome};
 

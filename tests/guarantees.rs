@@ -5,7 +5,6 @@
 //! logout answers 503 when the revocation cannot be recorded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(dead_code, unreachable_pub)]
 mod support;
 use support::route::{Handle as _, Outcome};
 

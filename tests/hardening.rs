@@ -2,7 +2,6 @@
 //! on codes, and telling an unknown client from a wrong secret.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(dead_code, unreachable_pub)]
 mod support;
 use support::route::{Handle as _, Outcome};
 

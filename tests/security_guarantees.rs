@@ -5,7 +5,6 @@
 //! the 10-minute ceiling.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(dead_code, unreachable_pub)]
 mod support;
 use support::route::{Handle as _, Outcome};
 

@@ -2,7 +2,6 @@
 //! test names the attack and shows it no longer works.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[allow(dead_code, unreachable_pub)]
 mod support;
 use support::route::{Handle as _, Outcome};
 

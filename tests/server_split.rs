@@ -98,7 +98,9 @@ fn cookie(resp: &Response<Vec<u8>>, name: &str) -> Option<String> {
 }
 
 fn session_pair(resp: &Response<Vec<u8>>) -> String {
-    let set = cookie(resp, "kb_session").or_else(|| cookie(resp, "__Host-kb_session")).unwrap();
+    let set = cookie(resp, "kb_session")
+        .or_else(|| cookie(resp, "__Host-kb_session"))
+        .unwrap();
     set.split(';').next().unwrap().to_owned()
 }
 
@@ -326,7 +328,11 @@ async fn the_guard_lets_a_session_in_and_answers_api_clients_with_401_json() {
 async fn in_process_sign_in_opens_the_session_the_id_token_would_carry() {
     let kb = new_kb("https://kb.example.com", "");
     let code = kb.code().await;
-    let resp = kb.service.serve(get(&format!("/jwt/authorize?code={code}"))).await.unwrap();
+    let resp = kb
+        .service
+        .serve(get(&format!("/jwt/authorize?code={code}")))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::FOUND);
     let value = session_pair(&resp).split_once('=').unwrap().1.to_owned();
     let from_cookie = SessionCodec::new(&SESSION_KEY).unwrap().decode(&value, T0).unwrap();
@@ -401,15 +407,10 @@ impl TokenSender for Loopback {
                 let token = tokens["id_token"].as_str().unwrap().to_owned();
                 let claims = token.split('.').nth(1).unwrap();
                 use base64::Engine as _;
-                let claims: Value = serde_json::from_slice(
-                    &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                        .decode(claims)
-                        .unwrap(),
-                )
-                .unwrap();
-                let forged = key
-                    .sign_typed(kb_sso::ID_TOKEN_TYPE, &claims)
-                    .unwrap();
+                let claims: Value =
+                    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).unwrap())
+                        .unwrap();
+                let forged = key.sign_typed(kb_sso::ID_TOKEN_TYPE, &claims).unwrap();
                 tokens["id_token"] = Value::String(forged);
                 Ok(Response::new(serde_json::to_vec(&tokens).unwrap()))
             }
@@ -418,7 +419,8 @@ impl TokenSender for Loopback {
     }
 }
 
-type RemoteSite = SiteEndpoints<MemoryConfigStore, Arc<SettableClock>, RemoteExchange<Loopback>, MemorySessionRevocations>;
+type RemoteSite =
+    SiteEndpoints<MemoryConfigStore, Arc<SettableClock>, RemoteExchange<Loopback>, MemorySessionRevocations>;
 
 async fn remote_site(kb: &Kb, identity: Arc<Service>, forge: Option<TokenSigner>) -> RemoteSite {
     let jwks = identity.serve(get("/.well-known/jwks.json")).await.unwrap();
@@ -451,7 +453,12 @@ async fn a_site_signs_in_against_a_remote_identity_server() {
     let resp = site
         .authorize(&get(&format!("/jwt/authorize?code={code}&redirectUrl=%2Fdocs")))
         .await;
-    assert_eq!(resp.status(), StatusCode::FOUND, "{:?}", String::from_utf8_lossy(resp.body()));
+    assert_eq!(
+        resp.status(),
+        StatusCode::FOUND,
+        "{:?}",
+        String::from_utf8_lossy(resp.body())
+    );
     assert_eq!(resp.headers()[header::LOCATION], "https://docs.example.com/docs");
     let session = session_pair(&resp);
     let page = Request::get("/docs").header(header::COOKIE, &session).body(()).unwrap();
@@ -471,7 +478,12 @@ async fn a_site_signs_in_against_a_remote_identity_server() {
 
     // An id_token signed by a key the identity server does not publish.
     let code = identity.identity().issue_code(&kb.creds, BODY).await.unwrap();
-    let forged = remote_site(&kb, identity.clone(), Some(TokenSigner::new(SigningKey::generate_ed25519("id-1").unwrap()))).await;
+    let forged = remote_site(
+        &kb,
+        identity.clone(),
+        Some(TokenSigner::new(SigningKey::generate_ed25519("id-1").unwrap())),
+    )
+    .await;
     let resp = forged
         .authorize(&get(&format!("/jwt/authorize?code={}", code.expose())))
         .await;
@@ -486,10 +498,7 @@ async fn a_remote_exchange_tells_a_refusal_from_an_unreachable_server() {
     let kb = new_kb("https://id.example.com", "");
     let identity = kb.service.clone();
     let exchange = RemoteExchange::new(
-        Loopback {
-            identity,
-            forge: None,
-        },
+        Loopback { identity, forge: None },
         "https://id.example.com",
         "https://id.example.com",
         KeySet::new(),

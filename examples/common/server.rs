@@ -16,8 +16,8 @@ use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::store::{BoxCodeStore, BoxReplayCache, BoxSessionRevocations};
 use kb_sso::{
-    Clock, ReaderSession, CodeIssuer, HandshakeKey, HandshakeSettings, HandshakeVerifier, IdentityServer, JwtConfig, Project,
-    ProjectSettings, SessionCodec, SigningKey, TokenSigner, WidgetProject,
+    Clock, CodeIssuer, HandshakeKey, HandshakeSettings, HandshakeVerifier, IdentityServer, JwtConfig, Project,
+    ProjectSettings, ReaderSession, SessionCodec, SigningKey, TokenSigner, WidgetProject,
 };
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -347,7 +347,8 @@ async fn serve<C: Clock + 'static>(
             StatusCode::METHOD_NOT_ALLOWED,
             &json!({"error": "invalid_request", "error_description": "method not allowed here"}),
         );
-        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET"));
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET"));
         return resp;
     }
     match service.guard(&req).await {

@@ -52,8 +52,11 @@ pub trait CodeExchange: Send + Sync {
     ///
     /// # Errors
     /// [`ExchangeError`] says why no session is opened.
-    fn redeem(&self, code: &str, verifier: Option<&str>)
-    -> impl Future<Output = Result<ReaderSession, ExchangeError>> + Send;
+    fn redeem(
+        &self,
+        code: &str,
+        verifier: Option<&str>,
+    ) -> impl Future<Output = Result<ReaderSession, ExchangeError>> + Send;
 }
 
 /// The identity server in this process, shared with its endpoints: a

@@ -8,8 +8,8 @@ use http::{Request, Response, StatusCode};
 use serde_json::json;
 
 use super::wire::{
-    self, auth_key, basic_credentials, basic_error_text, code_error, error, json_response, no_store, remote_addr,
-    set, token_credentials, unauthorized, unavailable, widget_error,
+    self, auth_key, basic_credentials, basic_error_text, code_error, error, json_response, no_store, remote_addr, set,
+    token_credentials, unauthorized, unavailable, widget_error,
 };
 use super::{ClientAuthentication, Endpoint};
 use crate::clock::Clock;
@@ -210,7 +210,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         }
         match (&e, creds) {
             (CodeError::InvalidClient, Some(c)) => {
-                self.failed(&auth_key(&c.client_id, addr), self.limits.failed_auth).await;
+                self.failed(&auth_key(&c.client_id, addr), self.limits.failed_auth)
+                    .await;
             }
             (CodeError::InvalidGrant(_), _) => {
                 self.failed(&redeem_key, self.limits.failed_redemption).await;

@@ -12,8 +12,8 @@ use url::Url;
 
 use super::exchange::{CodeExchange, ExchangeError};
 use super::wire::{
-    self, CookieJar, Rejection, code_error, cookies, error, has_cookie, json_response, no_store, redirect,
-    redirect_to, set, set_cookie, too_large_session, unavailable, wants_json, without_param,
+    self, CookieJar, Rejection, code_error, cookies, error, has_cookie, json_response, no_store, redirect, redirect_to,
+    set, set_cookie, too_large_session, unavailable, wants_json, without_param,
 };
 use super::{Endpoint, SetupError};
 use crate::clock::Clock;
@@ -391,9 +391,7 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         if self.handshakes.is_some() && browser_get {
             let query = wire::query(req).unwrap_or_default();
             if let Some(token) = query.get("jwt") {
-                let target = self
-                    .redirects
-                    .resolve_or_home(Some(&without_param(req.uri(), "jwt")));
+                let target = self.redirects.resolve_or_home(Some(&without_param(req.uri(), "jwt")));
                 return Guard::Respond(self.open_handshake(token, &target, false).await);
             }
         }

@@ -297,7 +297,8 @@ fn method_not_allowed(allow: &'static str) -> Response<Vec<u8>> {
         "invalid_request",
         "method not allowed here",
     );
-    resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
     resp
 }
 

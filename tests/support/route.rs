@@ -53,7 +53,8 @@ pub(crate) async fn route<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimite
     if req.method() != Method::GET {
         let mut resp = Response::new(Vec::new());
         *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-        resp.headers_mut().insert(header::ALLOW, http::HeaderValue::from_static("GET"));
+        resp.headers_mut()
+            .insert(header::ALLOW, http::HeaderValue::from_static("GET"));
         return Outcome::Response(resp);
     }
     match service.guard(&req).await {
