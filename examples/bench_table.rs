@@ -631,6 +631,11 @@ fn main() {
         memory_per_code();
         return;
     }
+    if std::env::args().any(|a| a == "--site") {
+        // Only the KB site rows, for quick runs while working on them.
+        site_sign_in();
+        return;
+    }
     let started = Instant::now();
     println!("operation\tmedian_ns\tbaseline\tbaseline_ns\tratio");
     code_issue();
