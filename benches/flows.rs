@@ -17,7 +17,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ed25519_dalek::Signer as _;
 use hmac::{Hmac, Mac};
 use kb_sso::MultiProjectRouter;
-use kb_sso::server::{Outcome, SsoService};
+use kb_sso::server::{Guard, SsoService};
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemoryReplayCache};
 use kb_sso::*;
 use kb_sso::{HandshakeKey, HandshakeSettings, HandshakeVerifier, generate_ed25519_key_pair};
@@ -316,16 +316,14 @@ fn http_flow(c: &mut Criterion) {
             public.verify_strict(black_box(&msg), &sig).unwrap();
         })
     });
-    g.bench_function("SsoService::handle: generate-code, authorize, page", |b| {
+    g.bench_function("SsoService: generate-code, authorize, guarded page", |b| {
         b.iter(|| {
             let req = ::http::Request::post("/api/jwt/generate-code")
                 .header(::http::header::AUTHORIZATION, basic.as_str())
                 .header(::http::header::CONTENT_TYPE, "application/json")
                 .body(BODY.to_vec())
                 .unwrap();
-            let Outcome::Response(resp) = now_or_never(service.handle(req)) else {
-                panic!("generate-code answers a response")
-            };
+            let resp = now_or_never(service.serve(req)).expect("generate-code is an endpoint");
             let code: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
             let req = ::http::Request::get(format!(
                 "/jwt/authorize?code={}&redirectUrl=%2Fdocs%2Fpage",
@@ -333,9 +331,7 @@ fn http_flow(c: &mut Criterion) {
             ))
             .body(Vec::new())
             .unwrap();
-            let Outcome::Response(resp) = now_or_never(service.handle(req)) else {
-                panic!("authorize answers a response")
-            };
+            let resp = now_or_never(service.serve(req)).expect("authorize is an endpoint");
             let cookie = resp
                 .headers()
                 .get_all(::http::header::SET_COOKIE)
@@ -349,12 +345,12 @@ fn http_flow(c: &mut Criterion) {
                 .to_owned();
             let req = ::http::Request::get("/docs/page")
                 .header(::http::header::COOKIE, cookie)
-                .body(Vec::new())
+                .body(Vec::<u8>::new())
                 .unwrap();
-            let Outcome::Page(page) = now_or_never(service.handle(req)) else {
+            let Guard::Reader(reader) = now_or_never(service.guard(&req)) else {
                 panic!("the page opens")
             };
-            page
+            reader
         })
     });
     g.finish();

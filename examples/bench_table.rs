@@ -7,7 +7,8 @@
 //! `memory_store_2_threads` compares redemption throughput on two threads
 //! with one (its "ns" columns are operations per second), and
 //! `memory_bytes_per_code` is the resident-memory growth per outstanding
-//! code over 1,000,000 codes (Linux only).
+//! code over 1,000,000 codes (Linux only). The benches lift the limit of
+//! outstanding codes per configuration, so that they can issue ahead.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::future::Future;
@@ -21,7 +22,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::Signer as _;
 use hmac::{Hmac, Mac};
 use kb_sso::MultiProjectRouter;
-use kb_sso::server::{Outcome, SsoService};
+use kb_sso::server::{Guard, SsoService};
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemoryReplayCache};
 use kb_sso::*;
 use kb_sso::{HandshakeKey, HandshakeSettings, HandshakeVerifier, generate_ed25519_key_pair};
@@ -107,7 +108,7 @@ pub(crate) fn identity(
     let project = Project::new(ProjectSettings::default(), vec![config.clone()], vec![]).unwrap();
     let server = IdentityServer::new(
         MemoryConfigStore::new(project),
-        CodeIssuer::new(MemoryCodeStore::new(), SystemClock),
+        CodeIssuer::new(MemoryCodeStore::new(), SystemClock).with_max_outstanding(usize::MAX),
         TokenSigner::new(key),
         "https://kb.example.com",
     );
@@ -123,7 +124,7 @@ pub(crate) fn rss_bytes() -> Option<u64> {
 
 fn code_issue() {
     let (config, secrets) = config("app.example.com");
-    let issuer = CodeIssuer::new(MemoryCodeStore::new(), SystemClock);
+    let issuer = CodeIssuer::new(MemoryCodeStore::new(), SystemClock).with_max_outstanding(usize::MAX);
     let secret = secrets.primary.expose().as_bytes().to_vec();
     let (ns, base) = paired_ns(
         1000,
@@ -395,17 +396,13 @@ fn http_flow() {
             .header(::http::header::CONTENT_TYPE, "application/json")
             .body(BODY.to_vec())
             .unwrap();
-        let Outcome::Response(resp) = now_or_never(service.handle(req)) else {
-            panic!("generate-code answers a response")
-        };
+        let resp = now_or_never(service.serve(req)).expect("generate-code is an endpoint");
         let code: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
         let code = code["code"].as_str().unwrap();
         let req = ::http::Request::get(format!("/jwt/authorize?code={code}&redirectUrl=%2Fdocs%2Fpage"))
             .body(Vec::new())
             .unwrap();
-        let Outcome::Response(resp) = now_or_never(service.handle(req)) else {
-            panic!("authorize answers a response")
-        };
+        let resp = now_or_never(service.serve(req)).expect("authorize is an endpoint");
         let cookie = resp
             .headers()
             .get_all(::http::header::SET_COOKIE)
@@ -419,12 +416,13 @@ fn http_flow() {
             .to_owned();
         let req = ::http::Request::get("/docs/page")
             .header(::http::header::COOKIE, cookie)
-            .body(Vec::new())
+            .body(Vec::<u8>::new())
             .unwrap();
-        let Outcome::Page(page) = now_or_never(service.handle(req)) else {
+        assert!(service.endpoint(req.uri().path()).is_none(), "a page is the host's");
+        let Guard::Reader(reader) = now_or_never(service.guard(&req)) else {
             panic!("the page opens")
         };
-        black_box(page);
+        black_box(reader);
     };
     let raw = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
     let msg = [b'x'; 300];
@@ -438,10 +436,110 @@ fn http_flow() {
     line("http_code_flow", ns, "ed25519_sign_x2+verify", base);
 }
 
+/// The session cookie (`name=value`) an answer sets.
+fn session_cookie(resp: &::http::Response<Vec<u8>>) -> String {
+    resp.headers()
+        .get_all(::http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-kb_session=") || v.starts_with("kb_session="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The in-process sign-in (`/jwt/authorize`: redeem, session from the
+/// grant, session cookie; no sockets) beside what it cannot avoid: the
+/// code's digest, the store's atomic take and the cookie's HMAC. Then the
+/// guard of a private page beside the raw HMAC of its session cookie.
+fn site_sign_in() {
+    let (server, config, secrets) = identity(SigningKey::generate_ed25519("k1").unwrap());
+    let creds = ClientCredentials::new(config.client_id().as_str(), secrets.primary.clone());
+    let key = SessionCodec::generate_key();
+    let service = SsoService::new(
+        server,
+        SessionCodec::new(key.as_ref()).unwrap(),
+        &url::Url::parse("https://kb.example.com").unwrap(),
+    )
+    .unwrap();
+    let (batch, batches) = (100, 21);
+    let issue = || now_or_never(service.identity().issue_code(&creds, BODY)).unwrap();
+    let mut codes: Vec<AuthCode> = (0..batch * (batches + 2)).map(|_| issue()).collect();
+    // The baseline takes grants from a store of its own, filled with the
+    // same grant under fresh codes.
+    let grant = now_or_never(service.identity().codes().redeem(issue().expose(), None)).unwrap();
+    let store = MemoryCodeStore::new();
+    let mut raw_codes: Vec<String> = (0..batch * (batches + 2))
+        .map(|_| {
+            let code = issue().expose().to_owned();
+            now_or_never(store.insert(CodeDigest::of(&code), grant.clone())).unwrap();
+            code
+        })
+        .collect();
+    let authorize = |code: &AuthCode| {
+        let req = ::http::Request::get(format!(
+            "/jwt/authorize?code={}&redirectUrl=%2Fdocs%2Fpage",
+            code.expose()
+        ))
+        .body(Vec::new())
+        .unwrap();
+        now_or_never(service.site().authorize(&req))
+    };
+    let first = authorize(&codes.pop().unwrap());
+    assert_eq!(first.status(), ::http::StatusCode::FOUND);
+    let cookie = session_cookie(&first);
+    let value = cookie.split_once('=').unwrap().1.to_owned();
+    let hmac = || {
+        let mut m = Hmac::<Sha256>::new_from_slice(key.as_ref()).unwrap();
+        m.update(black_box(value.as_bytes()));
+        black_box(m.finalize());
+    };
+    let now = SystemClock.now();
+    let (ns, base) = paired_ns(
+        batch,
+        batches,
+        || {
+            let resp = authorize(&codes.pop().unwrap());
+            debug_assert_eq!(resp.status(), ::http::StatusCode::FOUND);
+            black_box(resp);
+        },
+        || {
+            let code = raw_codes.pop().unwrap();
+            let digest = CodeDigest::of(black_box(&code));
+            black_box(now_or_never(store.redeem(digest, now)).unwrap());
+            hmac();
+        },
+    );
+    line(
+        "site_sign_in_inprocess",
+        ns,
+        "code_digest+store_take+hmac(cookie)",
+        base,
+    );
+    let page = ::http::Request::get("/docs/page")
+        .header(::http::header::COOKIE, cookie.as_str())
+        .body(Vec::<u8>::new())
+        .unwrap();
+    let (ns, base) = paired_ns(
+        2000,
+        41,
+        || {
+            let Guard::Reader(reader) = now_or_never(service.guard(black_box(&page))) else {
+                panic!("the page opens")
+            };
+            black_box(reader);
+        },
+        hmac,
+    );
+    line("guarded_page", ns, "hmac_sha256(cookie)", base);
+}
+
 fn memory_store() {
     // Throughput of redemptions (digest + atomic take + unpack) on one and
     // on two threads, each over its own codes.
-    let issuer = Arc::new(CodeIssuer::new(MemoryCodeStore::new(), SystemClock));
+    let issuer = Arc::new(CodeIssuer::new(MemoryCodeStore::new(), SystemClock).with_max_outstanding(usize::MAX));
     let (config, secrets) = config("app.example.com");
     let secret = secrets.primary.expose().as_bytes().to_vec();
     let per_run = 200_000;
@@ -514,7 +612,7 @@ fn memory_per_code() {
         println!("memory_bytes_per_code\tunknown (no /proc/self/statm)");
         return;
     };
-    let issuer = CodeIssuer::new(MemoryCodeStore::new(), SystemClock);
+    let issuer = CodeIssuer::new(MemoryCodeStore::new(), SystemClock).with_max_outstanding(usize::MAX);
     let n = 1_000_000u64;
     for _ in 0..n {
         now_or_never(issuer.issue_json(Some(&config), &secret, BODY)).unwrap();
@@ -531,6 +629,11 @@ fn memory_per_code() {
 fn main() {
     if std::env::args().any(|a| a == "--memory-per-code") {
         memory_per_code();
+        return;
+    }
+    if std::env::args().any(|a| a == "--site") {
+        // Only the KB site rows, for quick runs while working on them.
+        site_sign_in();
         return;
     }
     let started = Instant::now();
@@ -560,6 +663,7 @@ fn main() {
     handshake_verify();
     routing_and_login_page();
     http_flow();
+    site_sign_in();
     memory_store();
     let child = std::env::current_exe()
         .ok()

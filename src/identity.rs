@@ -389,6 +389,38 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         client: Option<&ClientCredentials>,
         verifier: Option<&str>,
     ) -> Result<Exchange, CodeError> {
+        let grant = self.redeem_checked(code, client, verifier).await?;
+        let tokens = self.sign_tokens(code, &grant)?;
+        Ok(Exchange {
+            client_id: grant.client_id,
+            tokens,
+        })
+    }
+
+    /// Redeems `code` in process with the login binding `verifier` and
+    /// opens the reader's session straight from the grant: no token is
+    /// signed, parsed or verified, since no one outside reads it. The
+    /// session carries the `jti` the exchange's tokens would carry
+    /// ([`token_id_for_code`](Self::token_id_for_code)), so that a second use
+    /// of the code revokes it, and lasts the grant's token validity.
+    ///
+    /// # Errors
+    /// As [`exchange_with_verifier`](Self::exchange_with_verifier), without
+    /// [`CodeError::Sign`] and [`CodeError::InvalidClient`].
+    pub async fn redeem_for_session(&self, code: &str, verifier: Option<&str>) -> Result<ReaderSession, CodeError> {
+        let grant = self.redeem_checked(code, None, verifier).await?;
+        let now = self.codes.clock().now();
+        Ok(session_from_grant(code, grant, now))
+    }
+
+    /// Redeems `code` (for `client` when given) and checks the login binding
+    /// and that the grant's configuration is still active.
+    async fn redeem_checked(
+        &self,
+        code: &str,
+        client: Option<&ClientCredentials>,
+        verifier: Option<&str>,
+    ) -> Result<CodeGrant, CodeError> {
         let client_id = match client {
             Some(creds) => {
                 let config = self.lookup(&creds.client_id).await?;
@@ -409,11 +441,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
             Some(c) if c.is_enabled() => {}
             _ => return Err(CodeError::InvalidGrant(GrantProblem::ConfigurationInactive)),
         }
-        let tokens = self.sign_tokens(code, &grant)?;
-        Ok(Exchange {
-            client_id: grant.client_id,
-            tokens,
-        })
+        Ok(grant)
     }
 
     /// The `jti` of the `id_token` and of the access token that redeeming
@@ -422,17 +450,13 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     /// access token the first use issued, by this one id (RFC 6749 section
     /// 4.1.2), without storing anything more.
     pub fn token_id_for_code(code: &str) -> String {
-        use base64::Engine as _;
-        let mut input = b"kb-sso id_token jti\0".to_vec();
-        input.extend_from_slice(&CodeDigest::of(code).0);
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::secret::sha256(&input))
+        token_id_for_code(code)
     }
 
     fn sign_tokens(&self, code: &str, grant: &CodeGrant) -> Result<TokenResponse, CodeError> {
         let now = self.codes.clock().now();
         let iat = now.unix_timestamp();
-        let validity = grant.token_validity().max(Duration::SECOND);
-        let exp = (now + validity).unix_timestamp();
+        let exp = token_expiry(grant, now);
         let who = &grant.identity;
         let name = who.full_name();
         let id = IdTokenClaims {
@@ -441,7 +465,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
             aud: grant.client_id.to_string(),
             iat,
             exp,
-            jti: Self::token_id_for_code(code),
+            jti: token_id_for_code(code),
             given_name: who.first_name.clone(),
             family_name: who.last_name.clone(),
             name,
@@ -469,7 +493,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         })
     }
 
-    async fn lookup(&self, client_id: &str) -> Result<Option<JwtConfig>, CodeError> {
+    pub(crate) async fn lookup(&self, client_id: &str) -> Result<Option<JwtConfig>, CodeError> {
         let Ok(id) = ClientId::parse(client_id) else {
             return Ok(None);
         };
@@ -478,4 +502,38 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
             .await
             .map_err(|e| CodeError::ConfigStore(Box::new(e)))
     }
+}
+
+/// The expiry (Unix seconds) of the tokens redeeming `grant` at `now`
+/// issues: the grant's token validity, at least one second.
+fn token_expiry(grant: &CodeGrant, now: time::OffsetDateTime) -> i64 {
+    (now + grant.token_validity().max(Duration::SECOND)).unix_timestamp()
+}
+
+/// The session a redeemed `grant` opens at `now`: the same reader, `jti`
+/// and expiry as the `id_token` the exchange would sign, so that in process
+/// and over the back channel a code opens the same session.
+fn session_from_grant(code: &str, grant: CodeGrant, now: time::OffsetDateTime) -> ReaderSession {
+    let exp = token_expiry(&grant, now);
+    let who = grant.identity;
+    ReaderSession {
+        username: who.username,
+        email: who.email,
+        first_name: who.first_name,
+        last_name: who.last_name,
+        groups: who.reader_group_ids,
+        client_id: grant.client_id,
+        jti: token_id_for_code(code),
+        // `exp` is a date the clock produced plus at most a day.
+        expires_at: time::OffsetDateTime::from_unix_timestamp(exp).unwrap_or(now),
+    }
+}
+
+/// The `jti` a redemption of `code` gives its tokens and session
+/// ([`IdentityServer::token_id_for_code`]).
+pub(crate) fn token_id_for_code(code: &str) -> String {
+    use base64::Engine as _;
+    let mut input = b"kb-sso id_token jti\0".to_vec();
+    input.extend_from_slice(&CodeDigest::of(code).0);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::secret::sha256(&input))
 }

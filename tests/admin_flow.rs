@@ -3,11 +3,13 @@
 //! working, and a disabled configuration issues nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+use support::route::{Handle as _, Outcome};
+
 #[path = "../examples/common/mod.rs"]
 mod common;
 
 use http::{Request, StatusCode, header};
-use kb_sso::server::Outcome;
 use kb_sso::{Administrator, ClientCredentials, ClientId, ClientSecret, Clock, ConfigStore, SystemClock};
 use url::Url;
 

@@ -2,12 +2,15 @@
 //! server's own parsers, and its handshake tokens verify with the KB's keys.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+use support::route::{Handle as _, Outcome};
+
 use http::{Method, Response, StatusCode, header};
 use kb_sso::client::{
     ClientError, CodeRequestBuilder, HandshakeClaimsBuilder, HandshakeSigner, SignInRequest, WidgetAnswer,
     WidgetTokenRequestBuilder, authorize_url, handshake_callback_url, parse_code_response, parse_widget_token_response,
 };
-use kb_sso::server::{Outcome, SsoService};
+use kb_sso::server::SsoService;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::{
     ClientCredentials, ClientSecret, CodeIssuer, CodeRequest, IdentityServer, JwtConfig, KeySet, PayloadError, Project,

@@ -3,12 +3,15 @@
 //! never a 5xx), and each configuration has a bound on outstanding codes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+use support::route::{Handle as _, Outcome};
+
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode, header};
 use kb_sso::DEFAULT_MAX_OUTSTANDING_CODES;
 use kb_sso::MAX_TOKEN_LEN;
-use kb_sso::server::{Outcome, SsoService};
+use kb_sso::server::SsoService;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::{
     ClientCredentials, ClientSecret, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeStore, GrantProblem,
@@ -324,17 +327,32 @@ fn a_signing_failure_at_redemption_is_a_signing_error_and_a_500_not_a_store_fail
         Err(CodeError::Sign(SignError::TooLarge))
     ));
 
+    // The back channel signs the tokens: its signing failure is a 500.
     let code2 = "B".repeat(43);
-    block_on(identity.codes().store().insert(CodeDigest::of(&code2), grant)).unwrap();
+    block_on(identity.codes().store().insert(CodeDigest::of(&code2), grant.clone())).unwrap();
+    let code3 = "C".repeat(43);
+    block_on(identity.codes().store().insert(CodeDigest::of(&code3), grant)).unwrap();
     let service = service(&f, identity);
     let resp = send(
         &service,
-        Request::get(format!("/jwt/authorize?code={code2}"))
-            .body(Vec::new())
+        Request::post("/api/jwt/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(format!("grant_type=authorization_code&code={code2}").into_bytes())
             .unwrap(),
     );
     assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(json_of(&resp)["error"], "server_error");
+    // In process nothing is signed: the session is too large for a cookie,
+    // and is refused rather than issued.
+    let resp = send(
+        &service,
+        Request::get(format!("/jwt/authorize?code={code3}"))
+            .body(Vec::new())
+            .unwrap(),
+    );
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_of(&resp)["error"], "invalid_request");
+    assert!(resp.headers().get(header::SET_COOKIE).is_none());
 }
 
 fn arb_identity() -> impl Strategy<Value = ReaderIdentity> {

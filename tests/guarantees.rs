@@ -5,13 +5,16 @@
 //! logout answers 503 when the revocation cannot be recorded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+use support::route::{Handle as _, Outcome};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::{Request, Response, StatusCode, header};
 use kb_sso::CheckpointKey;
 use kb_sso::s256_challenge;
-use kb_sso::server::{Outcome, SsoService};
+use kb_sso::server::SsoService;
 use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::{

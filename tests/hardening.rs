@@ -2,6 +2,9 @@
 //! on codes, and telling an unknown client from a wrong secret.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+use support::route::{Handle as _, Outcome};
+
 #[path = "../examples/common/mod.rs"]
 mod common;
 
@@ -9,7 +12,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode, header};
-use kb_sso::server::{Outcome, RemoteAddr};
+use kb_sso::server::RemoteAddr;
 use kb_sso::{ClientCredentials, ClientSecret, SettableClock};
 use url::Url;
 

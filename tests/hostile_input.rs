@@ -3,13 +3,16 @@
 //! and hostile `redirectUrl`s, straight through `SsoService::handle`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+use support::route::{Handle as _, Outcome};
+
 #[path = "../examples/common/mod.rs"]
 mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{Request, Response, StatusCode, header};
-use kb_sso::server::{MAX_BODY_BYTES, Outcome};
+use kb_sso::server::MAX_BODY_BYTES;
 use kb_sso::{ClientCredentials, ClientSecret, SystemClock};
 use proptest::prelude::*;
 use serde_json::Value;

@@ -4,6 +4,9 @@
 //! of rules; a project file error keeps its typed cause.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+use support::route::{Handle as _, Outcome};
+
 #[path = "../examples/common/mod.rs"]
 mod common;
 
@@ -14,7 +17,6 @@ use std::io;
 use http::{Request, Response, StatusCode, header};
 use kb_sso::Insertion;
 use kb_sso::project_file::{ProjectFile, ProjectFileProblem};
-use kb_sso::server::Outcome;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::{
     ClientCredentials, ClientId, ClientSecret, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeStore, ConfigError,

@@ -5,12 +5,15 @@
 //! the 10-minute ceiling.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+use support::route::{Handle as _, Outcome};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use http::{Request, Response, StatusCode, header};
 use kb_sso::MAX_CODE_LIFETIME;
-use kb_sso::server::{Outcome, SsoService};
+use kb_sso::server::SsoService;
 use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::{

@@ -2,6 +2,9 @@
 //! test names the attack and shows it no longer works.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+use support::route::{Handle as _, Outcome};
+
 #[path = "../examples/common/mod.rs"]
 mod common;
 
@@ -10,7 +13,7 @@ use std::net::IpAddr;
 use http::{Request, Response, StatusCode, header};
 use kb_sso::client::{HandshakeClaimsBuilder, HandshakeSigner};
 use kb_sso::project_file::ProjectFile;
-use kb_sso::server::{Outcome, RemoteAddr};
+use kb_sso::server::RemoteAddr;
 use kb_sso::store::memory::MemoryReplayCache;
 use kb_sso::{ClientCredentials, ClientId, ClientSecret, Clock, SystemClock};
 use kb_sso::{HandshakeKey, HandshakeSettings, HandshakeVerifier};

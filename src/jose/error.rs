@@ -39,6 +39,10 @@ pub enum KeyError {
     /// The operating system's random number generator failed.
     #[error("the operating system random number generator failed")]
     Rng,
+    /// A JWK Set is not JSON `{"keys":[...]}`, or a key in it is not an
+    /// Ed25519 public key (`"kty":"OKP","crv":"Ed25519"`, `x`, `kid`).
+    #[error("not a JWK Set of Ed25519 public keys")]
+    InvalidJwk,
 }
 
 /// A token could not be signed.

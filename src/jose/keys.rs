@@ -458,6 +458,52 @@ impl KeySet {
         serde_json::json!({ "keys": keys })
     }
 
+    /// The set of verification keys published as a JWK Set (RFC 7517), such
+    /// as an identity server's `/.well-known/jwks.json` ([`jwks`](Self::jwks)
+    /// reads back). Only Ed25519 public keys (RFC 8037: `"kty":"OKP"`,
+    /// `"crv":"Ed25519"`, `x`) with a `kid` are taken; a key with `"use"`
+    /// other than `"sig"` or `"alg"` other than `"EdDSA"` is skipped, so an
+    /// encryption key published beside them is not used to verify.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::InvalidJwk`] when the text is not `{"keys":[...]}` or an
+    /// Ed25519 key lacks `kid` or `x`; the errors of
+    /// [`VerificationKey::ed25519_from_bytes`] for a bad key;
+    /// [`KeyError::DuplicateKid`] when two keys share an id.
+    pub fn from_jwks_json(json: &[u8]) -> Result<Self, KeyError> {
+        #[derive(serde::Deserialize)]
+        struct Jwks {
+            keys: Vec<Jwk>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Jwk {
+            kty: String,
+            crv: Option<String>,
+            x: Option<String>,
+            kid: Option<String>,
+            #[serde(rename = "use")]
+            usage: Option<String>,
+            alg: Option<String>,
+        }
+        let set: Jwks = serde_json::from_slice(json).map_err(|_| KeyError::InvalidJwk)?;
+        let mut keys = Self::new();
+        for jwk in set.keys {
+            let ed25519 = jwk.kty == "OKP" && jwk.crv.as_deref() == Some("Ed25519");
+            let signing = jwk.usage.as_deref().is_none_or(|u| u == "sig")
+                && jwk.alg.as_deref().is_none_or(|a| a == "EdDSA" || a == "Ed25519");
+            if !ed25519 || !signing {
+                continue;
+            }
+            let (Some(kid), Some(x)) = (jwk.kid, jwk.x) else {
+                return Err(KeyError::InvalidJwk);
+            };
+            let bytes = URL_SAFE_NO_PAD.decode(x.as_bytes()).map_err(|_| KeyError::InvalidJwk)?;
+            keys.insert(VerificationKey::ed25519_from_bytes(kid, &bytes)?)?;
+        }
+        Ok(keys)
+    }
+
     /// The key for a token: by `kid`, or the only key when there is no `kid`.
     pub(super) fn select(&self, kid: Option<&str>) -> Result<&VerificationKey, VerifyError> {
         match kid {
@@ -741,5 +787,38 @@ mod tests {
         assert_eq!(check(&v, &token, T0), Err(VerifyError::Malformed));
         let token = format!("{INPUT}.{}", b64(&bad));
         assert_eq!(check(&v, &token, T0), Err(VerifyError::BadSignature));
+    }
+
+    #[test]
+    fn a_jwk_set_reads_back_the_keys_it_was_made_from() {
+        let a = SigningKey::generate_ed25519("a").unwrap().verification_key();
+        let b = SigningKey::generate_ed25519("b").unwrap().verification_key();
+        let set = KeySet::from_keys([a.clone(), b.clone()]).unwrap();
+        let text = serde_json::to_vec(&set.jwks()).unwrap();
+        let back = KeySet::from_jwks_json(&text).unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back.get("a").unwrap().ed25519_public_key(), a.ed25519_public_key());
+        assert_eq!(back.get("b").unwrap().ed25519_public_key(), b.ed25519_public_key());
+    }
+
+    #[test]
+    fn a_jwk_set_skips_other_keys_and_refuses_broken_ones() {
+        let a = SigningKey::generate_ed25519("a").unwrap().verification_key();
+        let mut jwk = a.to_jwk().unwrap();
+        let rsa = json!({"kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": "r"});
+        let enc = json!({"kty": "OKP", "crv": "Ed25519", "x": jwk["x"], "kid": "e", "use": "enc"});
+        let text = serde_json::to_vec(&json!({"keys": [jwk.clone(), rsa, enc]})).unwrap();
+        let set = KeySet::from_jwks_json(&text).unwrap();
+        assert_eq!(set.len(), 1);
+        assert!(set.get("a").is_some());
+        assert_eq!(KeySet::from_jwks_json(b"[]").unwrap_err(), KeyError::InvalidJwk);
+        jwk["x"] = json!("AAAA");
+        let text = serde_json::to_vec(&json!({"keys": [jwk]})).unwrap();
+        assert_eq!(KeySet::from_jwks_json(&text).unwrap_err(), KeyError::WrongLength(3));
+        let twice = serde_json::to_vec(&json!({"keys": [a.to_jwk(), a.to_jwk()]})).unwrap();
+        assert_eq!(
+            KeySet::from_jwks_json(&twice).unwrap_err(),
+            KeyError::DuplicateKid("a".to_owned())
+        );
     }
 }

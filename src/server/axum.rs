@@ -45,23 +45,9 @@ use super::tower::{SsoEndpoints, SsoGuardLayer};
 use crate::clock::Clock;
 use crate::code::CodeStore;
 use crate::limit::RateLimiter;
-use crate::paths;
 use crate::project::ConfigStore;
 use crate::session::{ReaderSession, SessionRevocations};
 
-/// Every path the crate serves, before the mount prefix.
-const ENDPOINT_PATHS: [&str; 10] = [
-    paths::GENERATE_CODE,
-    paths::GENERATE_CODE_ALIAS,
-    paths::TOKEN,
-    paths::WIDGET_TOKEN,
-    paths::JWKS,
-    paths::AUTHORIZE,
-    paths::HANDSHAKE_CALLBACK,
-    paths::LOGOUT,
-    paths::LOGIN,
-    paths::LOGIN_DOMAIN,
-];
 
 /// A router with only the crate's endpoints, under the service's mount
 /// prefix ([`SsoService::mount_prefix`]), to `merge` into the host's
@@ -78,10 +64,10 @@ where
     R: SessionRevocations + 'static,
     St: Clone + Send + Sync + 'static,
 {
-    let prefix = service.prefix().to_owned();
+    let table = service.endpoints();
     let endpoints = SsoEndpoints::new(service);
-    ENDPOINT_PATHS.iter().fold(Router::new(), |router, path| {
-        router.route_service(&format!("{prefix}{path}"), endpoints.clone())
+    table.into_iter().fold(Router::new(), |router, (path, _)| {
+        router.route_service(&path, endpoints.clone())
     })
 }
 

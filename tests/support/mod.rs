@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod redis;
+pub(crate) mod route;
 
 /// Whether tests must fail rather than skip when a tool or server is
 /// missing (`KB_SSO_REQUIRE_SERVERS=1`, as CI sets it).

@@ -181,7 +181,9 @@ impl App {
         assert_eq!(resp.headers()["content-type"], "application/json");
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["error"], "login_required");
-        assert!(body["login_url"].as_str().unwrap().starts_with(&self.login_url));
+        // The KB's own sign-in URL (its login page, which sends the reader on).
+        let login = body["login_url"].as_str().unwrap();
+        assert!(login.starts_with(&format!("{}{}/login?redirectPath=", self.base, self.prefix)), "{login}");
 
         let resp = browser()
             .get(format!("{}/api/me", self.base))

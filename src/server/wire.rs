@@ -1,0 +1,421 @@
+//! What every endpoint shares on the wire: the body size and method checks,
+//! form parsing, client credentials, cookies, OAuth error bodies, redirects
+//! and the 413, 405 and 429 answers. One home, so that an endpoint mounted
+//! alone answers exactly as it does inside [`SsoService`](super::SsoService).
+
+use std::collections::HashMap;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use serde_json::json;
+
+use super::Endpoint;
+use crate::code::{CodeError, GrantProblem};
+use crate::form::DuplicateParameter;
+use crate::paths;
+use crate::redirect::SafeRedirect;
+use crate::secret::{BasicAuthError, ClientCredentials, ClientId, CredentialsError};
+use crate::session::{
+    HANDSHAKE_COOKIE, SECURE_SESSION_COOKIE, SECURE_VERIFIER_COOKIE, SESSION_COOKIE, VERIFIER_COOKIE,
+};
+use crate::widget::WidgetError;
+
+/// The largest request body accepted, in bytes. Larger ones get 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The client's network address, as the host put it in the request's
+/// extensions; brute-force limits count per address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RemoteAddr(pub std::net::IpAddr);
+
+/// The checks every endpoint makes before anything else: 413 for a body
+/// (declared or sent) over [`MAX_BODY_BYTES`], then 405 with `Allow` for a
+/// method `endpoint` does not take. `None`: the request may go on.
+pub(crate) fn precheck<B: AsRef<[u8]>>(req: &Request<B>, endpoint: Endpoint) -> Option<Response<Vec<u8>>> {
+    if too_large(req) {
+        return Some(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "the request body is larger than 64 KiB",
+        ));
+    }
+    (!endpoint.allows(req.method())).then(|| method_not_allowed(endpoint.allow_header()))
+}
+
+fn too_large<B: AsRef<[u8]>>(req: &Request<B>) -> bool {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64);
+    declared || req.body().as_ref().len() > MAX_BODY_BYTES
+}
+
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    match headers.get(header::CONTENT_TYPE) {
+        // curl -d without -H sends form type; the spec's samples all send
+        // application/json. A missing type is taken as JSON.
+        None => true,
+        Some(v) => v.to_str().is_ok_and(|t| {
+            let media = t.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("application/json")
+        }),
+    }
+}
+
+/// The values of the request's `Authorization` headers.
+pub(crate) fn authorization(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers.get_all(header::AUTHORIZATION).iter().map(HeaderValue::as_bytes)
+}
+
+/// HTTP Basic client credentials, required.
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> Result<ClientCredentials, BasicAuthError> {
+    ClientCredentials::from_authorization(authorization(headers))?.ok_or(BasicAuthError::Missing)
+}
+
+pub(crate) fn basic_error_text(e: BasicAuthError) -> &'static str {
+    match e {
+        BasicAuthError::Missing => "client authentication is required (HTTP Basic with the client id and secret)",
+        BasicAuthError::NotBasic => "use HTTP Basic authentication with the client id and secret",
+        _ => "the Basic credentials are malformed",
+    }
+}
+
+/// Client credentials of a token request: Basic header or form fields, not
+/// both (RFC 6749 section 2.3), by [`ClientCredentials::from_basic_or_form`].
+pub(crate) fn token_credentials(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Option<ClientCredentials>, Rejection> {
+    ClientCredentials::from_basic_or_form(authorization(headers), form).map_err(|e| match e {
+        CredentialsError::Basic(b) => Rejection::Unauthorized(basic_error_text(b)),
+        CredentialsError::IncompleteForm => Rejection::Unauthorized("client_id and client_secret go together"),
+        _ => Rejection::BadRequest("use one client authentication method, not two"),
+    })
+}
+
+/// A request refused before it reaches the protocol logic.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rejection {
+    /// 400 `invalid_request`.
+    BadRequest(&'static str),
+    /// 401 `invalid_client` with `WWW-Authenticate: Basic`.
+    Unauthorized(&'static str),
+    /// 503: a store is not answering.
+    Unavailable,
+}
+
+impl Rejection {
+    pub(crate) fn into_response(self) -> Response<Vec<u8>> {
+        match self {
+            Self::BadRequest(d) => error(StatusCode::BAD_REQUEST, "invalid_request", d),
+            Self::Unauthorized(d) => unauthorized(d),
+            Self::Unavailable => unavailable(),
+        }
+    }
+}
+
+/// Parses `application/x-www-form-urlencoded` text by
+/// [`crate::form::parse_form`]; a parameter given twice is refused (RFC
+/// 6749 section 3.1).
+pub(crate) fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, Rejection> {
+    crate::form::parse_form(body).map_err(|DuplicateParameter| Rejection::BadRequest("a parameter is given twice"))
+}
+
+/// The request's query parameters ([`parse_form`]).
+pub(crate) fn query<B>(req: &Request<B>) -> Result<HashMap<String, String>, Rejection> {
+    parse_form(req.uri().query().unwrap_or("").as_bytes())
+}
+
+/// Every value of cookie `name` in the request's `Cookie` headers (HTTP/2
+/// may split them over several headers).
+pub(crate) fn cookies<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(move |pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k.trim() == name).then(|| v.trim())
+        })
+}
+
+pub(crate) fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
+    cookies(headers, name).next().is_some()
+}
+
+/// The cookies the KB site sets: `__Host-` prefixed and `Secure` on https.
+#[derive(Debug, Clone)]
+pub(crate) struct CookieJar {
+    secure: bool,
+    /// The authorize path under the mount prefix: where the login binding
+    /// cookie goes on plain http.
+    authorize_path: String,
+}
+
+impl CookieJar {
+    pub(crate) fn new(secure: bool, prefix: &str) -> Self {
+        Self {
+            secure,
+            authorize_path: format!("{prefix}{}", paths::AUTHORIZE),
+        }
+    }
+
+    /// Whether cookies are `Secure` (the KB is on https).
+    pub(crate) fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The login binding cookie: on https `__Host-` prefixed (so only this
+    /// host can set it) with `Path=/`; on plain http sent only to the
+    /// authorize path.
+    pub(crate) fn verifier(&self, value: &str, max_age: i64) -> String {
+        let name = self.verifier_name();
+        if self.secure {
+            format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}")
+        } else {
+            format!(
+                "{name}={value}; Path={}; HttpOnly; SameSite=Lax; Max-Age={max_age}",
+                self.authorize_path
+            )
+        }
+    }
+
+    /// [`SECURE_VERIFIER_COOKIE`] on https, [`VERIFIER_COOKIE`] on plain
+    /// http. Only that name is read: on https an unprefixed cookie, which
+    /// any sibling subdomain could have set, is ignored.
+    pub(crate) fn verifier_name(&self) -> &'static str {
+        if self.secure {
+            SECURE_VERIFIER_COOKIE
+        } else {
+            VERIFIER_COOKIE
+        }
+    }
+
+    /// The `Set-Cookie` value that removes the customer app's `jwt` cookie
+    /// (`Secure` on https, like every cookie set there).
+    pub(crate) fn handshake_cleared(&self) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!("{HANDSHAKE_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+    }
+
+    /// The session cookie with `value` for `max_age` seconds (0 clears it).
+    pub(crate) fn session(&self, value: &str, max_age: i64) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        let name = self.session_name();
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+    }
+
+    /// `__Host-kb_session` on https, so that no sibling subdomain can set or
+    /// shadow it; `kb_session` on plain http (local development), where the
+    /// prefix is not allowed.
+    pub(crate) fn session_name(&self) -> &'static str {
+        if self.secure {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+}
+
+/// A code error as an OAuth answer with its status
+/// ([`CodeError::oauth_error`], [`CodeError::status`]).
+pub(crate) fn code_error(e: &CodeError) -> Response<Vec<u8>> {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let description = match e {
+        CodeError::InvalidRequest(p) => p.to_string(),
+        CodeError::InvalidGrant(p) => match p {
+            GrantProblem::AlreadyUsed => "the code has already been used",
+            GrantProblem::Expired => "the code has expired",
+            GrantProblem::WrongClient => "the code was issued to another client",
+            GrantProblem::ConfigurationInactive => "the code's JWT configuration is no longer active",
+            _ => "the code is not valid",
+        }
+        .to_owned(),
+        CodeError::TooManyCodes { .. } => {
+            "this JWT configuration has too many outstanding codes; redeem some or wait for them to expire".to_owned()
+        }
+        CodeError::ConfigStore(_) | CodeError::CodeStore(_) => "a store is not answering; try again".to_owned(),
+        other => other.to_string(),
+    };
+    let mut resp = if status == StatusCode::UNAUTHORIZED {
+        unauthorized(&description)
+    } else {
+        error(status, e.oauth_error(), &description)
+    };
+    match e {
+        CodeError::InvalidGrant(_) => resp = no_store(resp),
+        CodeError::TooManyCodes { retry_after } => {
+            if let Ok(v) = HeaderValue::from_str(&retry_after.whole_seconds().max(1).to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        _ => {}
+    }
+    resp
+}
+
+/// A widget error as an OAuth answer with its status.
+pub(crate) fn widget_error(e: &WidgetError) -> Response<Vec<u8>> {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    if status == StatusCode::UNAUTHORIZED {
+        return unauthorized("client authentication failed");
+    }
+    error(status, e.oauth_error(), &e.to_string())
+}
+
+/// 400: the session cannot be carried in a cookie a browser keeps.
+pub(crate) fn too_large_session(e: &crate::session::SessionError) -> Response<Vec<u8>> {
+    error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string())
+}
+
+/// 503: a store is not answering.
+pub(crate) fn unavailable() -> Response<Vec<u8>> {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "a store is not answering; try again",
+    )
+}
+
+/// 401 `invalid_client` with `WWW-Authenticate: Basic`.
+pub(crate) fn unauthorized(description: &str) -> Response<Vec<u8>> {
+    let mut resp = error(StatusCode::UNAUTHORIZED, "invalid_client", description);
+    set(
+        &mut resp,
+        header::WWW_AUTHENTICATE,
+        "Basic realm=\"kb-sso\", charset=\"UTF-8\"",
+    );
+    resp
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Vec<u8>> {
+    let mut resp = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        "method not allowed here",
+    );
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    resp
+}
+
+/// An OAuth-style JSON error.
+pub(crate) fn error(status: StatusCode, code: &str, description: &str) -> Response<Vec<u8>> {
+    json_response(status, &json!({ "error": code, "error_description": description }))
+}
+
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Vec<u8>> {
+    let mut resp = Response::new(serde_json::to_vec(body).unwrap_or_default());
+    *resp.status_mut() = status;
+    set(&mut resp, header::CONTENT_TYPE, "application/json");
+    resp
+}
+
+pub(crate) fn redirect(target: &SafeRedirect) -> Response<Vec<u8>> {
+    redirect_to(target.as_str())
+}
+
+/// A 302 to `location`, which must be a URL this crate built or checked.
+pub(crate) fn redirect_to(location: &str) -> Response<Vec<u8>> {
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            let mut resp = Response::new(Vec::new());
+            *resp.status_mut() = StatusCode::FOUND;
+            resp.headers_mut().insert(header::LOCATION, v);
+            resp
+        }
+        Err(_) => error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the redirect target is not valid",
+        ),
+    }
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache`.
+pub(crate) fn no_store(mut resp: Response<Vec<u8>>) -> Response<Vec<u8>> {
+    set(&mut resp, header::CACHE_CONTROL, "no-store");
+    set(&mut resp, header::PRAGMA, "no-cache");
+    resp
+}
+
+pub(crate) fn set_cookie(resp: &mut Response<Vec<u8>>, cookie: &str) {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+pub(crate) fn set(resp: &mut Response<Vec<u8>>, name: HeaderName, value: &'static str) {
+    resp.headers_mut().insert(name, HeaderValue::from_static(value));
+}
+
+/// The request's path and query without parameter `name` (a token that
+/// came in the URL must not stay in it).
+pub(crate) fn without_param(uri: &http::Uri, name: &str) -> String {
+    let path = uri.path();
+    let Some(query) = uri.query() else {
+        return path.to_owned();
+    };
+    let kept: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        return path.to_owned();
+    }
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(kept)
+        .finish();
+    format!("{path}?{query}")
+}
+
+/// The request's [`RemoteAddr`] as text (`unknown` when the host set none).
+pub(crate) fn remote_addr<B>(req: &Request<B>) -> String {
+    req.extensions()
+        .get::<RemoteAddr>()
+        .map_or_else(|| "unknown".to_owned(), |a| a.0.to_string())
+}
+
+/// The limiter key of client authentication: the normalized client id
+/// and the address. Every spelling the parser accepts (upper case, 32 hex
+/// digits) counts as the one id it names, and every id that does not parse
+/// shares one key per address, so no spelling buys extra attempts.
+pub(crate) fn auth_key(client_id: &str, addr: &str) -> String {
+    match ClientId::parse(client_id) {
+        Ok(id) => format!("auth|{id}|{addr}"),
+        Err(_) => format!("auth|-|{addr}"),
+    }
+}
+
+/// 429 with `Retry-After` in whole seconds.
+pub(crate) fn too_many(retry_after: time::Duration) -> Response<Vec<u8>> {
+    let mut resp = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+        "too many failed attempts; try again later",
+    );
+    let secs = retry_after.whole_seconds().max(1).to_string();
+    if let Ok(v) = HeaderValue::from_str(&secs) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// Whether the client asked for JSON (`Accept: application/json`).
+pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
+}
