@@ -48,7 +48,6 @@ use crate::limit::RateLimiter;
 use crate::project::ConfigStore;
 use crate::session::{ReaderSession, SessionRevocations};
 
-
 /// A router with only the crate's endpoints, under the service's mount
 /// prefix ([`SsoService::mount_prefix`]), to `merge` into the host's
 /// router. Each endpoint keeps its own method and size checks (a body over

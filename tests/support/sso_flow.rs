@@ -183,7 +183,10 @@ impl App {
         assert_eq!(body["error"], "login_required");
         // The KB's own sign-in URL (its login page, which sends the reader on).
         let login = body["login_url"].as_str().unwrap();
-        assert!(login.starts_with(&format!("{}{}/login?redirectPath=", self.base, self.prefix)), "{login}");
+        assert!(
+            login.starts_with(&format!("{}{}/login?redirectPath=", self.base, self.prefix)),
+            "{login}"
+        );
 
         let resp = browser()
             .get(format!("{}/api/me", self.base))
