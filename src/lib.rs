@@ -70,9 +70,10 @@
 //!    base64(clientId:clientSecret)` (primary or secondary secret) and gets
 //!    `{"code": "..."}`.
 //! 3. It redirects the reader to `/jwt/authorize?code=...&redirectUrl=<redirectPath>`.
-//! 4. The KB redeems the code over the back channel for a signed `id_token`,
-//!    opens a session that lasts as long as the token, and redirects to the
-//!    page (only ever a path on the KB itself).
+//! 4. The KB redeems the code — in process, straight from the grant, or
+//!    against a remote identity server over the back channel for a signed
+//!    `id_token` — opens a session that lasts as long as the token would,
+//!    and redirects to the page (only ever a path on the KB itself).
 //!
 //! **Units.** `tokenValidity` is in **minutes**, default 15, clamped to
 //! 5..=1440 (a value of 3600 from sample code meant as seconds becomes 1440
