@@ -101,6 +101,18 @@ impl ClientId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id from its 16 UUID bytes (any bytes are a UUID).
+    pub(crate) fn from_uuid_bytes(bytes: [u8; 16]) -> Self {
+        let mut buf = uuid::Uuid::encode_buffer();
+        Self((*uuid::Uuid::from_bytes(bytes).hyphenated().encode_lower(&mut buf)).to_owned())
+    }
+
+    /// The id's 16 UUID bytes. A `ClientId` always holds a UUID; the nil
+    /// UUID stands for one that would not parse, which cannot happen.
+    pub(crate) fn uuid_bytes(&self) -> [u8; 16] {
+        uuid::Uuid::try_parse(&self.0).map_or([0; 16], |u| u.into_bytes())
+    }
 }
 
 impl fmt::Debug for ClientId {
