@@ -108,10 +108,21 @@ impl ClientId {
         Self((*uuid::Uuid::from_bytes(bytes).hyphenated().encode_lower(&mut buf)).to_owned())
     }
 
-    /// The id's 16 UUID bytes. A `ClientId` always holds a UUID; the nil
-    /// UUID stands for one that would not parse, which cannot happen.
+    /// The id's 16 UUID bytes, read straight from its hex digits (a
+    /// `ClientId` always holds the hyphenated lower-case form).
     pub(crate) fn uuid_bytes(&self) -> [u8; 16] {
-        uuid::Uuid::try_parse(&self.0).map_or([0; 16], |u| u.into_bytes())
+        let mut out = [0u8; 16];
+        let mut digits = self.0.bytes().filter(|&b| b != b'-').map(|b| match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => 0,
+        });
+        for byte in &mut out {
+            let hi = digits.next().unwrap_or(0);
+            let lo = digits.next().unwrap_or(0);
+            *byte = hi << 4 | lo;
+        }
+        out
     }
 }
 

@@ -59,6 +59,11 @@ const FIXED_LEN: usize = 1 + 8 + 16 + 5 * 2 + 1 + TAG_LEN;
 /// The longest layout whose base64url text fits [`MAX_ENCODED_LEN`].
 const MAX_RAW_LEN: usize = MAX_ENCODED_LEN * 3 / 4;
 
+/// The stack buffer [`SessionCodec::decode`] reads most cookies into.
+const SMALL_RAW_LEN: usize = 768;
+/// The longest cookie whose layout surely fits [`SMALL_RAW_LEN`].
+const MAX_SMALL_COOKIE_LEN: usize = SMALL_RAW_LEN / 3 * 4;
+
 /// Base64url characters (no padding) of `n` bytes.
 const fn base64_len(n: usize) -> usize {
     (n * 4).div_ceil(3)
@@ -265,9 +270,18 @@ impl SessionCodec {
         if cookie.len() > MAX_ENCODED_LEN {
             return Err(SessionError::Invalid);
         }
-        let mut buf = [0u8; MAX_RAW_LEN];
+        // Most cookies fit a small buffer on the stack; the rest go to the
+        // heap rather than zero a buffer of the longest size every time.
+        let mut small = [0u8; SMALL_RAW_LEN];
+        let mut large = Vec::new();
+        let buf = if cookie.len() <= MAX_SMALL_COOKIE_LEN {
+            &mut small[..]
+        } else {
+            large.resize(MAX_RAW_LEN, 0);
+            &mut large[..]
+        };
         let n = URL_SAFE_NO_PAD
-            .decode_slice(cookie.as_bytes(), &mut buf)
+            .decode_slice(cookie.as_bytes(), buf)
             .map_err(|_| SessionError::Invalid)?;
         let raw = buf.get(..n).ok_or(SessionError::Invalid)?;
         let (signed, tag) = raw

@@ -203,9 +203,20 @@ impl CookieJar {
 
     /// The session cookie with `value` for `max_age` seconds (0 clears it).
     pub(crate) fn session(&self, value: &str, max_age: i64) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
+        // Written piece by piece: this runs on every sign-in.
+        const ATTRIBUTES: &str = "; Path=/; HttpOnly; SameSite=Lax; Max-Age=";
+        const SECURE: &str = "; Secure";
         let name = self.session_name();
-        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+        let mut line = String::with_capacity(name.len() + 1 + value.len() + ATTRIBUTES.len() + 20 + SECURE.len());
+        line.push_str(name);
+        line.push('=');
+        line.push_str(value);
+        line.push_str(ATTRIBUTES);
+        line.push_str(itoa(max_age, &mut [0; 20]));
+        if self.secure {
+            line.push_str(SECURE);
+        }
+        line
     }
 
     /// `__Host-kb_session` on https, so that no sibling subdomain can set or
@@ -346,6 +357,33 @@ pub(crate) fn set_cookie(resp: &mut Response<Vec<u8>>, cookie: &str) {
     if let Ok(v) = HeaderValue::from_str(cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
+}
+
+/// [`set_cookie`] for a line already owned: no copy.
+pub(crate) fn set_owned_cookie(resp: &mut Response<Vec<u8>>, cookie: String) {
+    if let Ok(v) = HeaderValue::try_from(cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// The decimal digits of `n`, written into `buf` (20 bytes hold any
+/// `i64`).
+fn itoa(n: i64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
 pub(crate) fn set(resp: &mut Response<Vec<u8>>, name: HeaderName, value: &'static str) {
