@@ -220,6 +220,15 @@ impl SessionCodec {
         Ok(URL_SAFE_NO_PAD.encode(raw))
     }
 
+    /// [`encode`](Self::encode), as the signed layout, for a caller that
+    /// writes the value into a longer text (the `Set-Cookie` line).
+    ///
+    /// # Errors
+    /// As [`encode`](Self::encode).
+    pub(crate) fn seal(&self, session: &ReaderSession) -> Result<SealedSession, SessionError> {
+        self.layout(session).map(SealedSession)
+    }
+
     /// The signed layout of `session` (fields, then tag), checked against
     /// the reader limits and [`MAX_ENCODED_LEN`].
     fn layout(&self, session: &ReaderSession) -> Result<Vec<u8>, SessionError> {
@@ -295,6 +304,21 @@ impl SessionCodec {
             return Err(SessionError::Expired);
         }
         Ok(session)
+    }
+}
+
+/// A session's signed layout: its cookie value once written as base64url.
+pub(crate) struct SealedSession(Vec<u8>);
+
+impl SealedSession {
+    /// The length of the cookie value, in bytes.
+    pub(crate) fn encoded_len(&self) -> usize {
+        base64_len(self.0.len())
+    }
+
+    /// Appends the cookie value (what [`SessionCodec::encode`] returns).
+    pub(crate) fn write_to(&self, out: &mut String) {
+        URL_SAFE_NO_PAD.encode_string(&self.0, out);
     }
 }
 

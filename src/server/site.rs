@@ -625,9 +625,12 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         session: &ReaderSession,
         now: OffsetDateTime,
     ) -> Result<(), crate::session::SessionError> {
-        let value = self.sessions.encode(session)?;
+        let value = self.sessions.seal(session)?;
         let max_age = (session.expires_at.unix_timestamp() - now.unix_timestamp()).max(0);
-        set_owned_cookie(resp, self.cookies.session(&value, max_age));
+        let line = self
+            .cookies
+            .session_with(value.encoded_len(), |line| value.write_to(line), max_age);
+        set_owned_cookie(resp, line);
         Ok(())
     }
 

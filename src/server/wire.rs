@@ -203,14 +203,20 @@ impl CookieJar {
 
     /// The session cookie with `value` for `max_age` seconds (0 clears it).
     pub(crate) fn session(&self, value: &str, max_age: i64) -> String {
-        // Written piece by piece: this runs on every sign-in.
+        self.session_with(value.len(), |line| line.push_str(value), max_age)
+    }
+
+    /// [`session`](Self::session) with a value of `value_len` bytes that
+    /// `value` appends: the line is written in one buffer (this runs on
+    /// every sign-in).
+    pub(crate) fn session_with(&self, value_len: usize, value: impl FnOnce(&mut String), max_age: i64) -> String {
         const ATTRIBUTES: &str = "; Path=/; HttpOnly; SameSite=Lax; Max-Age=";
         const SECURE: &str = "; Secure";
         let name = self.session_name();
-        let mut line = String::with_capacity(name.len() + 1 + value.len() + ATTRIBUTES.len() + 20 + SECURE.len());
+        let mut line = String::with_capacity(name.len() + 1 + value_len + ATTRIBUTES.len() + 20 + SECURE.len());
         line.push_str(name);
         line.push('=');
-        line.push_str(value);
+        value(&mut line);
         line.push_str(ATTRIBUTES);
         line.push_str(itoa(max_age, &mut [0; 20]));
         if self.secure {
@@ -456,4 +462,27 @@ pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
                 .trim()
                 .eq_ignore_ascii_case("application/json")
         })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    /// The session line written piece by piece is the one the attributes
+    /// describe, for any `Max-Age`.
+    #[test]
+    fn the_session_cookie_line_has_every_attribute() {
+        for secure in [false, true] {
+            let jar = CookieJar::new(secure, "");
+            let name = jar.session_name();
+            let flag = if secure { "; Secure" } else { "" };
+            for max_age in [0, 1, 9, 10, 86_400, -5, i64::MAX, i64::MIN] {
+                assert_eq!(
+                    jar.session("abc", max_age),
+                    format!("{name}=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{flag}")
+                );
+            }
+        }
+    }
 }
