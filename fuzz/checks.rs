@@ -1302,7 +1302,7 @@ pub(crate) fn resigned_session_cookie(
         }
         8 => {
             let long = ["x", "é", "😀"][usize::from(arg) % 3].repeat(MAX_FIELD_CHARS + 1);
-            if arg % 2 == 0 {
+            if arg.is_multiple_of(2) {
                 changed.groups.push(long);
             } else {
                 changed.last_name = long;
@@ -1326,7 +1326,7 @@ pub(crate) fn resigned_session_cookie(
             // refused, its reader signs in again.
             use hmac::Mac as _;
             let signed = format!("v1.{}", encode(serde_json::to_string(session).unwrap().as_bytes()));
-            if arg % 2 == 0 {
+            if arg.is_multiple_of(2) {
                 let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&SESSION_KEY).unwrap();
                 mac.update(signed.as_bytes());
                 let cookie = format!("{signed}.{}", encode(&mac.finalize().into_bytes()));

@@ -508,7 +508,9 @@ mod tests {
         assert!(cookie.is_ascii() && !cookie.contains([';', ' ', ',', '.', '=']));
         assert_eq!(codec.decode(&cookie, T0).unwrap(), s);
         assert_eq!(
-            codec.decode(&cookie, T0 + Duration::minutes(15) - Duration::SECOND).unwrap(),
+            codec
+                .decode(&cookie, T0 + Duration::minutes(15) - Duration::SECOND)
+                .unwrap(),
             s
         );
         assert_eq!(
@@ -575,7 +577,10 @@ mod tests {
             assert_eq!(codec.decode(&cookie[..i], T0), Err(SessionError::Invalid), "cut at {i}");
         }
         for extra in ["A", "AA", "AAAA", "=", "==", ".", " "] {
-            assert_eq!(codec.decode(&format!("{cookie}{extra}"), T0), Err(SessionError::Invalid));
+            assert_eq!(
+                codec.decode(&format!("{cookie}{extra}"), T0),
+                Err(SessionError::Invalid)
+            );
         }
     }
 
@@ -614,10 +619,19 @@ mod tests {
             ("version 3", layout(3, exp, texts, &[b"g1"])),
             ("version 0", layout(0, exp, texts, &[b"g1"])),
             ("expiry out of range", layout(VERSION, i64::MAX, texts, &[b"g1"])),
-            ("invalid UTF-8", layout(VERSION, exp, [b"ada", b"\xff", b"", b"", b"j"], &[])),
+            (
+                "invalid UTF-8",
+                layout(VERSION, exp, [b"ada", b"\xff", b"", b"", b"j"], &[]),
+            ),
             ("invalid UTF-8 group", layout(VERSION, exp, texts, &[b"\xc3"])),
-            ("field too long", layout(VERSION, exp, [long.as_bytes(), b"", b"", b"", b"j"], &[])),
-            ("wide field too long", layout(VERSION, exp, [b"", b"", wide.as_bytes(), b"", b"j"], &[])),
+            (
+                "field too long",
+                layout(VERSION, exp, [long.as_bytes(), b"", b"", b"", b"j"], &[]),
+            ),
+            (
+                "wide field too long",
+                layout(VERSION, exp, [b"", b"", wide.as_bytes(), b"", b"j"], &[]),
+            ),
             ("group too long", layout(VERSION, exp, texts, &[long.as_bytes()])),
             ("too many groups", layout(VERSION, exp, texts, &many)),
         ];
@@ -707,7 +721,12 @@ mod tests {
                 }
                 Err(e) => {
                     assert!(!fits);
-                    assert_eq!(e, SessionError::TooLarge { len: MAX_ENCODED_LEN + 2 });
+                    assert_eq!(
+                        e,
+                        SessionError::TooLarge {
+                            len: MAX_ENCODED_LEN + 2
+                        }
+                    );
                 }
             }
         }
