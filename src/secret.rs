@@ -508,6 +508,22 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// A client id's 16 bytes, as the session cookie carries them, are
+        /// its UUID's, whichever spelling it was parsed from, and bring the
+        /// same id back.
+        #[test]
+        fn client_id_bytes_round_trip(bytes in proptest::array::uniform16(proptest::num::u8::ANY)) {
+            let id = ClientId::from_uuid_bytes(bytes);
+            proptest::prop_assert_eq!(id.as_str(), uuid::Uuid::from_bytes(bytes).hyphenated().to_string());
+            proptest::prop_assert_eq!(id.uuid_bytes(), bytes);
+            let upper = ClientId::parse(&id.as_str().to_uppercase()).unwrap();
+            proptest::prop_assert_eq!(upper.uuid_bytes(), bytes);
+            let simple = ClientId::parse(&uuid::Uuid::from_bytes(bytes).simple().to_string()).unwrap();
+            proptest::prop_assert_eq!(ClientId::from_uuid_bytes(simple.uuid_bytes()), id);
+        }
+    }
+
     #[test]
     fn only_secrets_shaped_like_ours_parse() {
         let s = ClientSecret::generate();
