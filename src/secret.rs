@@ -101,6 +101,29 @@ impl ClientId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id from its 16 UUID bytes (any bytes are a UUID).
+    pub(crate) fn from_uuid_bytes(bytes: [u8; 16]) -> Self {
+        let mut buf = uuid::Uuid::encode_buffer();
+        Self((*uuid::Uuid::from_bytes(bytes).hyphenated().encode_lower(&mut buf)).to_owned())
+    }
+
+    /// The id's 16 UUID bytes, read straight from its hex digits (a
+    /// `ClientId` always holds the hyphenated lower-case form).
+    pub(crate) fn uuid_bytes(&self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        let mut digits = self.0.bytes().filter(|&b| b != b'-').map(|b| match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => 0,
+        });
+        for byte in &mut out {
+            let hi = digits.next().unwrap_or(0);
+            let lo = digits.next().unwrap_or(0);
+            *byte = hi << 4 | lo;
+        }
+        out
+    }
 }
 
 impl fmt::Debug for ClientId {
@@ -482,6 +505,22 @@ mod tests {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             );
             assert!(seen.insert(s.expose().to_owned()));
+        }
+    }
+
+    proptest::proptest! {
+        /// A client id's 16 bytes, as the session cookie carries them, are
+        /// its UUID's, whichever spelling it was parsed from, and bring the
+        /// same id back.
+        #[test]
+        fn client_id_bytes_round_trip(bytes in proptest::array::uniform16(proptest::num::u8::ANY)) {
+            let id = ClientId::from_uuid_bytes(bytes);
+            proptest::prop_assert_eq!(id.as_str(), uuid::Uuid::from_bytes(bytes).hyphenated().to_string());
+            proptest::prop_assert_eq!(id.uuid_bytes(), bytes);
+            let upper = ClientId::parse(&id.as_str().to_uppercase()).unwrap();
+            proptest::prop_assert_eq!(upper.uuid_bytes(), bytes);
+            let simple = ClientId::parse(&uuid::Uuid::from_bytes(bytes).simple().to_string()).unwrap();
+            proptest::prop_assert_eq!(ClientId::from_uuid_bytes(simple.uuid_bytes()), id);
         }
     }
 

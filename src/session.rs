@@ -10,6 +10,7 @@ use sha2::Sha256;
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
+use crate::reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
 use crate::secret::ClientId;
 
 /// The session cookie's name on plain http.
@@ -34,7 +35,9 @@ pub const MAX_CODE_FLOW_SESSION: Duration = Duration::minutes(1441);
 pub const DEFAULT_SESSION_DURATION: Duration = Duration::days(14);
 /// The longest session duration a handshake configuration may set.
 pub const MAX_SESSION_DURATION: Duration = Duration::days(365);
-/// The longest cookie value accepted, in bytes (browsers keep about 4 KiB).
+/// The longest cookie value a browser keeps, in bytes (about 4 KiB). A
+/// session cookie is at most [`MAX_ENCODED_LEN`]: a longer value is refused
+/// unread.
 pub const MAX_COOKIE_LEN: usize = 4096;
 /// The longest cookie value [`SessionCodec::encode`] makes, in bytes: with
 /// the cookie's name and attributes the whole `Set-Cookie` line stays under
@@ -44,10 +47,22 @@ pub const MAX_ENCODED_LEN: usize = 3_900;
 /// The shortest HMAC key accepted, in bytes.
 pub const MIN_KEY_LEN: usize = 32;
 
-const VERSION: &str = "v1";
+/// The layout's version: the first byte of every cookie [`SessionCodec`]
+/// makes. Version 1 (text `v1.<JSON>.<tag>`) is no longer read.
+const VERSION: u8 = 2;
+/// Bytes of the HMAC-SHA256 tag at the end of the layout.
+const TAG_LEN: usize = 32;
+/// Bytes of the layout that do not depend on the session: the version,
+/// the expiry (8), the client id (16), five string lengths (2 each), the
+/// group count (1) and the tag.
+const FIXED_LEN: usize = 1 + 8 + 16 + 5 * 2 + 1 + TAG_LEN;
+/// The longest layout whose base64url text fits [`MAX_ENCODED_LEN`].
+const MAX_RAW_LEN: usize = MAX_ENCODED_LEN * 3 / 4;
 
-/// Base64url characters of an HMAC-SHA256 tag (32 bytes, no padding).
-const TAG_B64_LEN: usize = 43;
+/// The stack buffer [`SessionCodec::decode`] reads most cookies into.
+const SMALL_RAW_LEN: usize = 768;
+/// The longest cookie whose layout surely fits [`SMALL_RAW_LEN`].
+const MAX_SMALL_COOKIE_LEN: usize = SMALL_RAW_LEN / 3 * 4;
 
 /// Base64url characters (no padding) of `n` bytes.
 const fn base64_len(n: usize) -> usize {
@@ -88,22 +103,11 @@ pub struct ReaderSession {
 /// most [`MAX_ENCODED_LEN`] bytes. A KB site caps code requests at this, so
 /// that every code issued can open a session.
 pub fn session_identity_room() -> usize {
-    // The identity-free part at its longest: a client id, a 43-character
-    // jti and a 12-digit expiry.
-    let empty = ReaderSession {
-        username: String::new(),
-        email: String::new(),
-        first_name: String::new(),
-        last_name: String::new(),
-        groups: Vec::new(),
-        client_id: ClientId::parse("00000000-0000-4000-8000-000000000000").unwrap_or_else(|_| ClientId::generate()),
-        jti: "A".repeat(crate::secret::RANDOM_TOKEN_LEN),
-        expires_at: OffsetDateTime::from_unix_timestamp(crate::jose::MAX_NUMERIC_DATE)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-    };
-    let fixed = serde_json::to_vec(&empty).map_or(0, |j| j.len());
-    let json_room = (MAX_ENCODED_LEN - VERSION.len() - 2 - TAG_B64_LEN) * 3 / 4;
-    json_room.saturating_sub(fixed)
+    // The identity adds its strings' bytes and two bytes a group to the
+    // layout; its token bytes count each string at least once and two
+    // quotes a group. The identity-free part at its longest holds a
+    // 43-character jti.
+    MAX_RAW_LEN - FIXED_LEN - crate::secret::RANDOM_TOKEN_LEN
 }
 
 impl ReaderSession {
@@ -126,6 +130,13 @@ pub enum SessionError {
     /// The session key is shorter than [`MIN_KEY_LEN`] bytes.
     #[error("the session key must be at least {MIN_KEY_LEN} bytes")]
     WeakKey,
+    /// A field of the session is longer than [`MAX_FIELD_CHARS`] characters
+    /// or it has more than [`MAX_READER_GROUPS`] groups: the reader limits
+    /// every flow checks, which a session cookie is read back within.
+    #[error(
+        "the reader's session has a field over {MAX_FIELD_CHARS} characters or more than {MAX_READER_GROUPS} groups"
+    )]
+    OverReaderLimits,
     /// The session is too large for a cookie a browser keeps: the reader's
     /// identity (for example a long group list) must be smaller.
     #[error("the reader's session would be {len} bytes, over the {MAX_ENCODED_LEN} a cookie can hold")]
@@ -138,10 +149,25 @@ pub enum SessionError {
 /// Reader sessions, carried in a cookie the KB signs with its own key.
 ///
 /// A [`ReaderSession`] is made from verified token claims and lasts as long
-/// as the token did. [`SessionCodec`] turns it into a cookie value
-/// (`v1.<payload>.<tag>`, HMAC-SHA256 over the payload with the KB's own key)
-/// and back. Checking a cookie costs one HMAC and one small JSON parse: it
-/// runs on every page view.
+/// as the token did. [`SessionCodec`] turns it into a cookie value and back:
+/// the value is the base64url text (no padding) of a compact binary layout
+/// followed by its HMAC-SHA256 tag under the KB's own key:
+///
+/// ```text
+/// version 0x02 | expiry i64 BE (Unix seconds) | client id (16 UUID bytes)
+/// | username | email | first name | last name | jti
+/// | group count (1 byte) | group × count | HMAC-SHA256 tag (32 bytes)
+/// ```
+///
+/// where each string is a big-endian `u16` byte length and that many bytes
+/// of UTF-8. Checking a cookie costs one base64 pass, one HMAC (checked in
+/// constant time before any field is read) and a bounds-checked read of the
+/// fields: it runs on every page view. The reader is strict: a wrong
+/// version, a length beyond the input, bytes left over, invalid UTF-8, a
+/// field over [`MAX_FIELD_CHARS`] characters or more than
+/// [`MAX_READER_GROUPS`] groups is [`SessionError::Invalid`], whatever the
+/// tag. Cookies of the earlier text layout (`v1.…`) are refused: their
+/// readers sign in again.
 ///
 /// A session outlives the customer app's session (logging out there does not
 /// log out here); it ends when it expires or the reader logs out of the KB.
@@ -183,54 +209,193 @@ impl SessionCodec {
     /// The cookie value for `session`.
     ///
     /// # Errors
+    /// [`SessionError::OverReaderLimits`] when a field is longer than
+    /// [`MAX_FIELD_CHARS`] characters or there are more than
+    /// [`MAX_READER_GROUPS`] groups (the cookie could not be read back);
     /// [`SessionError::TooLarge`] when the value would be longer than
     /// [`MAX_ENCODED_LEN`] (a browser would drop the cookie and the reader
     /// would be sent to sign in again and again).
     pub fn encode(&self, session: &ReaderSession) -> Result<String, SessionError> {
-        // Serialising a struct of strings and integers cannot fail.
-        let json = serde_json::to_vec(session).unwrap_or_default();
-        let len = VERSION.len() + 2 + base64_len(json.len()) + TAG_B64_LEN;
+        let raw = self.layout(session)?;
+        Ok(URL_SAFE_NO_PAD.encode(raw))
+    }
+
+    /// [`encode`](Self::encode), as the signed layout, for a caller that
+    /// writes the value into a longer text (the `Set-Cookie` line).
+    ///
+    /// # Errors
+    /// As [`encode`](Self::encode).
+    pub(crate) fn seal(&self, session: &ReaderSession) -> Result<SealedSession, SessionError> {
+        self.layout(session).map(SealedSession)
+    }
+
+    /// The signed layout of `session` (fields, then tag), checked against
+    /// the reader limits and [`MAX_ENCODED_LEN`].
+    fn layout(&self, session: &ReaderSession) -> Result<Vec<u8>, SessionError> {
+        let texts = [
+            &session.username,
+            &session.email,
+            &session.first_name,
+            &session.last_name,
+            &session.jti,
+        ];
+        let groups = &session.groups;
+        if groups.len() > MAX_READER_GROUPS || !texts.into_iter().chain(groups).all(|t| within_field_limit(t)) {
+            return Err(SessionError::OverReaderLimits);
+        }
+        let raw_len = FIXED_LEN
+            + texts.iter().map(|t| t.len()).sum::<usize>()
+            + groups.iter().map(|g| 2 + g.len()).sum::<usize>();
+        let len = base64_len(raw_len);
         if len > MAX_ENCODED_LEN {
             return Err(SessionError::TooLarge { len });
         }
-        let payload = URL_SAFE_NO_PAD.encode(json);
+        let mut raw = Vec::with_capacity(raw_len);
+        raw.push(VERSION);
+        raw.extend_from_slice(&session.expires_at.unix_timestamp().to_be_bytes());
+        raw.extend_from_slice(&session.client_id.uuid_bytes());
+        for text in texts {
+            put_text(&mut raw, text)?;
+        }
+        raw.push(u8::try_from(groups.len()).map_err(|_| SessionError::OverReaderLimits)?);
+        for group in groups {
+            put_text(&mut raw, group)?;
+        }
         let mut mac = self.mac.clone();
-        mac.update(VERSION.as_bytes());
-        mac.update(b".");
-        mac.update(payload.as_bytes());
-        let tag = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        Ok(format!("{VERSION}.{payload}.{tag}"))
+        mac.update(&raw);
+        raw.extend_from_slice(&mac.finalize().into_bytes());
+        Ok(raw)
     }
 
     /// Checks a cookie value and returns its session if it is still open at
     /// `now`. The tag is checked (in constant time) before anything in the
-    /// payload is read.
+    /// layout is read.
     ///
     /// # Errors
-    /// [`SessionError::Invalid`] or [`SessionError::Expired`].
+    /// [`SessionError::Invalid`] for any value this codec did not make
+    /// (wrong key, edited, truncated, another layout), or
+    /// [`SessionError::Expired`].
     pub fn decode(&self, cookie: &str, now: OffsetDateTime) -> Result<ReaderSession, SessionError> {
-        if cookie.len() > MAX_COOKIE_LEN {
+        if cookie.len() > MAX_ENCODED_LEN {
             return Err(SessionError::Invalid);
         }
-        let (signed, tag) = cookie.rsplit_once('.').ok_or(SessionError::Invalid)?;
-        let (version, payload) = signed.split_once('.').ok_or(SessionError::Invalid)?;
-        if version != VERSION {
-            return Err(SessionError::Invalid);
-        }
-        let tag = URL_SAFE_NO_PAD
-            .decode(tag.as_bytes())
+        // Most cookies fit a small buffer on the stack; the rest go to the
+        // heap rather than zero a buffer of the longest size every time.
+        let mut small = [0u8; SMALL_RAW_LEN];
+        let mut large = Vec::new();
+        let buf = if cookie.len() <= MAX_SMALL_COOKIE_LEN {
+            &mut small[..]
+        } else {
+            large.resize(MAX_RAW_LEN, 0);
+            &mut large[..]
+        };
+        let n = URL_SAFE_NO_PAD
+            .decode_slice(cookie.as_bytes(), buf)
             .map_err(|_| SessionError::Invalid)?;
+        let raw = buf.get(..n).ok_or(SessionError::Invalid)?;
+        let (signed, tag) = raw
+            .split_at_checked(n.checked_sub(TAG_LEN).ok_or(SessionError::Invalid)?)
+            .ok_or(SessionError::Invalid)?;
         let mut mac = self.mac.clone();
-        mac.update(signed.as_bytes());
-        mac.verify_slice(&tag).map_err(|_| SessionError::Invalid)?;
-        let json = URL_SAFE_NO_PAD
-            .decode(payload.as_bytes())
-            .map_err(|_| SessionError::Invalid)?;
-        let session: ReaderSession = serde_json::from_slice(&json).map_err(|_| SessionError::Invalid)?;
+        mac.update(signed);
+        mac.verify_slice(tag).map_err(|_| SessionError::Invalid)?;
+        let session = read_layout(signed)?;
         if !session.is_valid_at(now) {
             return Err(SessionError::Expired);
         }
         Ok(session)
+    }
+}
+
+/// A session's signed layout: its cookie value once written as base64url.
+pub(crate) struct SealedSession(Vec<u8>);
+
+impl SealedSession {
+    /// The length of the cookie value, in bytes.
+    pub(crate) fn encoded_len(&self) -> usize {
+        base64_len(self.0.len())
+    }
+
+    /// Appends the cookie value (what [`SessionCodec::encode`] returns).
+    pub(crate) fn write_to(&self, out: &mut String) {
+        URL_SAFE_NO_PAD.encode_string(&self.0, out);
+    }
+}
+
+/// Whether `s` is within [`MAX_FIELD_CHARS`] characters.
+fn within_field_limit(s: &str) -> bool {
+    s.len() <= MAX_FIELD_CHARS || s.chars().count() <= MAX_FIELD_CHARS
+}
+
+/// Appends `text` with its `u16` big-endian byte length.
+fn put_text(raw: &mut Vec<u8>, text: &str) -> Result<(), SessionError> {
+    let len = u16::try_from(text.len()).map_err(|_| SessionError::OverReaderLimits)?;
+    raw.extend_from_slice(&len.to_be_bytes());
+    raw.extend_from_slice(text.as_bytes());
+    Ok(())
+}
+
+/// Reads the fields of a layout whose tag has been checked (the bytes
+/// before the tag): every malformation is [`SessionError::Invalid`].
+fn read_layout(signed: &[u8]) -> Result<ReaderSession, SessionError> {
+    let mut r = Fields(signed);
+    if r.array::<1>()? != [VERSION] {
+        return Err(SessionError::Invalid);
+    }
+    let expires_at =
+        OffsetDateTime::from_unix_timestamp(i64::from_be_bytes(r.array()?)).map_err(|_| SessionError::Invalid)?;
+    let client_id = ClientId::from_uuid_bytes(r.array()?);
+    let username = r.text()?;
+    let email = r.text()?;
+    let first_name = r.text()?;
+    let last_name = r.text()?;
+    let jti = r.text()?;
+    let [count] = r.array::<1>()?;
+    let count = usize::from(count);
+    if count > MAX_READER_GROUPS {
+        return Err(SessionError::Invalid);
+    }
+    let mut groups = Vec::with_capacity(count);
+    for _ in 0..count {
+        groups.push(r.text()?);
+    }
+    if !r.0.is_empty() {
+        return Err(SessionError::Invalid);
+    }
+    Ok(ReaderSession {
+        username,
+        email,
+        first_name,
+        last_name,
+        groups,
+        client_id,
+        jti,
+        expires_at,
+    })
+}
+
+/// The unread rest of a layout.
+struct Fields<'a>(&'a [u8]);
+
+impl Fields<'_> {
+    /// The next `N` bytes.
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], SessionError> {
+        let (head, rest) = self.0.split_first_chunk::<N>().ok_or(SessionError::Invalid)?;
+        self.0 = rest;
+        Ok(*head)
+    }
+
+    /// The next string: a `u16` big-endian byte length, then that many
+    /// bytes of UTF-8, at most [`MAX_FIELD_CHARS`] characters.
+    fn text(&mut self) -> Result<String, SessionError> {
+        let len = usize::from(u16::from_be_bytes(self.array()?));
+        let (bytes, rest) = self.0.split_at_checked(len).ok_or(SessionError::Invalid)?;
+        self.0 = rest;
+        let text = std::str::from_utf8(bytes).map_err(|_| SessionError::Invalid)?;
+        if !within_field_limit(text) {
+            return Err(SessionError::Invalid);
+        }
+        Ok(text.to_owned())
     }
 }
 
@@ -280,6 +445,8 @@ mod tests {
     use super::*;
     use time::{Duration, macros::datetime};
 
+    const KEY: [u8; 32] = [7u8; 32];
+
     fn session(exp: OffsetDateTime) -> ReaderSession {
         ReaderSession {
             username: "john.doe".into(),
@@ -293,43 +460,275 @@ mod tests {
         }
     }
 
+    /// The cookie value for `raw` (the fields) tagged with `key`.
+    fn signed_with(key: &[u8], raw: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        mac.update(raw);
+        let mut out = raw.to_vec();
+        out.extend_from_slice(&mac.finalize().into_bytes());
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// The fields of `cookie` (its layout without the tag).
+    fn fields(cookie: &str) -> Vec<u8> {
+        let mut raw = URL_SAFE_NO_PAD.decode(cookie).unwrap();
+        raw.truncate(raw.len() - TAG_LEN);
+        raw
+    }
+
+    /// A length-prefixed string of the layout.
+    fn text(s: &[u8]) -> Vec<u8> {
+        let mut out = u16::try_from(s.len()).unwrap().to_be_bytes().to_vec();
+        out.extend_from_slice(s);
+        out
+    }
+
+    /// Fields as the layout writes them, from parts that may break its rules.
+    fn layout(version: u8, exp: i64, texts: [&[u8]; 5], groups: &[&[u8]]) -> Vec<u8> {
+        let mut raw = vec![version];
+        raw.extend_from_slice(&exp.to_be_bytes());
+        raw.extend_from_slice(&[0x11; 16]);
+        for t in texts {
+            raw.extend(text(t));
+        }
+        raw.push(u8::try_from(groups.len()).unwrap());
+        for g in groups {
+            raw.extend(text(g));
+        }
+        raw
+    }
+
+    const T0: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
+
     #[test]
     fn round_trip_until_expiry() {
-        let codec = SessionCodec::new(&[7u8; 32]).unwrap();
-        let t0 = datetime!(2026-01-01 00:00 UTC);
-        let s = session(t0 + Duration::minutes(15));
+        let codec = SessionCodec::new(&KEY).unwrap();
+        let s = session(T0 + Duration::minutes(15));
         let cookie = codec.encode(&s).unwrap();
-        assert!(cookie.is_ascii() && !cookie.contains([';', ' ', ',']));
-        assert_eq!(codec.decode(&cookie, t0).unwrap(), s);
+        assert!(cookie.is_ascii() && !cookie.contains([';', ' ', ',', '.', '=']));
+        assert_eq!(codec.decode(&cookie, T0).unwrap(), s);
         assert_eq!(
-            codec.decode(&cookie, t0 + Duration::minutes(15)),
+            codec
+                .decode(&cookie, T0 + Duration::minutes(15) - Duration::SECOND)
+                .unwrap(),
+            s
+        );
+        assert_eq!(
+            codec.decode(&cookie, T0 + Duration::minutes(15)),
             Err(SessionError::Expired)
         );
     }
 
+    /// The documented layout, byte for byte, and its tag over all of it.
+    #[test]
+    fn the_cookie_is_the_documented_layout() {
+        let codec = SessionCodec::new(&KEY).unwrap();
+        let mut s = session(datetime!(2026-01-01 00:15 UTC));
+        s.client_id = ClientId::parse("0b9f4c1e-5f7a-4c55-9d1e-3f1f2a6c7d80").unwrap();
+        s.groups = vec!["g1".into(), "é".into()];
+        let cookie = codec.encode(&s).unwrap();
+        let mut want = vec![0x02];
+        want.extend_from_slice(&1_767_226_500i64.to_be_bytes());
+        want.extend_from_slice(&[
+            0x0b, 0x9f, 0x4c, 0x1e, 0x5f, 0x7a, 0x4c, 0x55, 0x9d, 0x1e, 0x3f, 0x1f, 0x2a, 0x6c, 0x7d, 0x80,
+        ]);
+        want.extend_from_slice(b"\x00\x08john.doe\x00\x14John.Doe@Example.com\x00\x04John\x00\x03Doe\x00\x03abc");
+        want.extend_from_slice(b"\x02\x00\x02g1\x00\x02\xc3\xa9");
+        assert_eq!(fields(&cookie), want);
+        assert_eq!(cookie, signed_with(&KEY, &want));
+        assert_eq!(cookie.len(), base64_len(want.len() + TAG_LEN));
+    }
+
     #[test]
     fn tampering_or_another_key_is_refused() {
-        let codec = SessionCodec::new(&[7u8; 32]).unwrap();
+        let codec = SessionCodec::new(&KEY).unwrap();
         let other = SessionCodec::new(&[8u8; 32]).unwrap();
-        let t0 = datetime!(2026-01-01 00:00 UTC);
-        let cookie = codec.encode(&session(t0 + Duration::minutes(15))).unwrap();
-        assert_eq!(other.decode(&cookie, t0), Err(SessionError::Invalid));
-        // Re-sign a payload with more groups under a guessed key: refused.
-        let mut forged = session(t0 + Duration::days(365));
+        let cookie = codec.encode(&session(T0 + Duration::minutes(15))).unwrap();
+        assert_eq!(other.decode(&cookie, T0), Err(SessionError::Invalid));
+        // Re-sign a session with more groups under a guessed key: refused.
+        let mut forged = session(T0 + Duration::days(365));
         forged.groups = vec!["admins".into()];
         let forged = other.encode(&forged).unwrap();
-        assert_eq!(codec.decode(&forged, t0), Err(SessionError::Invalid));
-        // Flip one character anywhere: refused.
+        assert_eq!(codec.decode(&forged, T0), Err(SessionError::Invalid));
+        // Change one character anywhere: refused.
         for i in 0..cookie.len() {
-            let mut bytes = cookie.clone().into_bytes();
-            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
-            let s = String::from_utf8(bytes).unwrap();
-            if s != cookie {
-                assert!(codec.decode(&s, t0).is_err(), "flip at {i}");
+            for c in [b'A', b'B', b'-', b'_', b'.'] {
+                let mut bytes = cookie.clone().into_bytes();
+                bytes[i] = c;
+                let s = String::from_utf8(bytes).unwrap();
+                if s != cookie {
+                    assert_eq!(codec.decode(&s, T0), Err(SessionError::Invalid), "{c} at {i}");
+                }
             }
         }
-        for junk in ["", ".", "v1..", "v2.a.b", "v1.a", &"v".repeat(MAX_COOKIE_LEN + 1)] {
-            assert_eq!(codec.decode(junk, t0), Err(SessionError::Invalid), "{junk:?}");
+        // Flip any bit of the layout or its tag: refused.
+        let raw = URL_SAFE_NO_PAD.decode(&cookie).unwrap();
+        for i in 0..raw.len() * 8 {
+            let mut bad = raw.clone();
+            bad[i / 8] ^= 1 << (i % 8);
+            assert_eq!(
+                codec.decode(&URL_SAFE_NO_PAD.encode(bad), T0),
+                Err(SessionError::Invalid),
+                "bit {i}"
+            );
+        }
+        // Cut anywhere or add anything: refused.
+        for i in 0..cookie.len() {
+            assert_eq!(codec.decode(&cookie[..i], T0), Err(SessionError::Invalid), "cut at {i}");
+        }
+        for extra in ["A", "AA", "AAAA", "=", "==", ".", " "] {
+            assert_eq!(
+                codec.decode(&format!("{cookie}{extra}"), T0),
+                Err(SessionError::Invalid)
+            );
+        }
+    }
+
+    #[test]
+    fn junk_and_the_old_text_layout_are_refused() {
+        let codec = SessionCodec::new(&KEY).unwrap();
+        let long = "A".repeat(MAX_ENCODED_LEN + 1);
+        for junk in ["", ".", "v1..", "v2.a.b", "v1.a", "AAAA", "=", &long] {
+            assert_eq!(codec.decode(junk, T0), Err(SessionError::Invalid), "{junk:?}");
+        }
+        // A cookie of the earlier layout (`v1.<JSON>.<tag>`), tagged with
+        // the right key: refused, the reader signs in again.
+        let json = r#"{"sub":"john.doe","email":"j@example.com","gn":"","fn":"","grp":[],"cid":"0b9f4c1e-5f7a-4c55-9d1e-3f1f2a6c7d80","jti":"abc","exp":1767226500}"#;
+        let signed = format!("v1.{}", URL_SAFE_NO_PAD.encode(json));
+        let mut mac = Hmac::<Sha256>::new_from_slice(&KEY).unwrap();
+        mac.update(signed.as_bytes());
+        let v1 = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+        assert_eq!(codec.decode(&v1, T0), Err(SessionError::Invalid));
+    }
+
+    /// Layouts tagged with the real key that break one rule each: the tag
+    /// is right, so only the reader's checks refuse them.
+    #[test]
+    fn malformed_layouts_with_a_valid_tag_are_refused() {
+        let codec = SessionCodec::new(&KEY).unwrap();
+        let exp = (T0 + Duration::minutes(15)).unix_timestamp();
+        let texts: [&[u8]; 5] = [b"ada", b"ada@example.com", b"Ada", b"Lovelace", b"jti-1"];
+        let good = layout(VERSION, exp, texts, &[b"g1"]);
+        assert!(codec.decode(&signed_with(&KEY, &good), T0).is_ok());
+        let long = "x".repeat(MAX_FIELD_CHARS + 1);
+        let wide = "é".repeat(MAX_FIELD_CHARS + 1);
+        let many: Vec<&[u8]> = vec![b"g"; MAX_READER_GROUPS + 1];
+        let mut cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", Vec::new()),
+            ("version 1", layout(1, exp, texts, &[b"g1"])),
+            ("version 3", layout(3, exp, texts, &[b"g1"])),
+            ("version 0", layout(0, exp, texts, &[b"g1"])),
+            ("expiry out of range", layout(VERSION, i64::MAX, texts, &[b"g1"])),
+            (
+                "invalid UTF-8",
+                layout(VERSION, exp, [b"ada", b"\xff", b"", b"", b"j"], &[]),
+            ),
+            ("invalid UTF-8 group", layout(VERSION, exp, texts, &[b"\xc3"])),
+            (
+                "field too long",
+                layout(VERSION, exp, [long.as_bytes(), b"", b"", b"", b"j"], &[]),
+            ),
+            (
+                "wide field too long",
+                layout(VERSION, exp, [b"", b"", wide.as_bytes(), b"", b"j"], &[]),
+            ),
+            ("group too long", layout(VERSION, exp, texts, &[long.as_bytes()])),
+            ("too many groups", layout(VERSION, exp, texts, &many)),
+        ];
+        let mut trailing = good.clone();
+        trailing.push(0);
+        cases.push(("a trailing byte", trailing));
+        let mut beyond = good.clone();
+        let at = 1 + 8 + 16;
+        beyond[at..at + 2].copy_from_slice(&u16::MAX.to_be_bytes());
+        cases.push(("a length beyond the input", beyond));
+        let mut count = good.clone();
+        let at = good.len() - 5;
+        count[at] = 2;
+        cases.push(("more groups counted than present", count));
+        for cut in 0..good.len() {
+            cases.push(("truncated", good[..cut].to_vec()));
+        }
+        for (what, raw) in cases {
+            assert_eq!(
+                codec.decode(&signed_with(&KEY, &raw), T0),
+                Err(SessionError::Invalid),
+                "{what}: {raw:?}"
+            );
+        }
+        // Well formed and expired, even by a second: expired.
+        let old = layout(VERSION, T0.unix_timestamp(), texts, &[b"g1"]);
+        assert_eq!(codec.decode(&signed_with(&KEY, &old), T0), Err(SessionError::Expired));
+    }
+
+    #[test]
+    fn fields_within_the_reader_limits_round_trip_and_others_are_not_encoded() {
+        let codec = SessionCodec::new(&KEY).unwrap();
+        let mut s = session(T0 + Duration::minutes(15));
+        s.username = "😀".repeat(MAX_FIELD_CHARS);
+        s.groups = (0..MAX_READER_GROUPS).map(|i| i.to_string()).collect();
+        assert_eq!(codec.decode(&codec.encode(&s).unwrap(), T0).unwrap(), s);
+        let mut over = s.clone();
+        over.groups.push("one more".into());
+        assert_eq!(codec.encode(&over), Err(SessionError::OverReaderLimits));
+        let mut over = s.clone();
+        over.jti = "x".repeat(MAX_FIELD_CHARS + 1);
+        assert_eq!(codec.encode(&over), Err(SessionError::OverReaderLimits));
+        let mut over = s;
+        over.groups[7] = "é".repeat(MAX_FIELD_CHARS + 1);
+        assert_eq!(codec.encode(&over), Err(SessionError::OverReaderLimits));
+    }
+
+    /// A code-flow session whose identity takes exactly the room encodes
+    /// to exactly [`MAX_ENCODED_LEN`]; a byte more does not fit.
+    #[test]
+    fn the_identity_room_is_exact() {
+        use crate::reader::ReaderIdentity;
+        let codec = SessionCodec::new(&KEY).unwrap();
+        let room = session_identity_room();
+        let identity = |extra: usize| {
+            // Username, email and one group of at most 256 characters of
+            // four bytes, first and last name empty.
+            let total = room + extra - 2;
+            let (a, rest) = (total.min(1024), total.saturating_sub(1024));
+            let (b, c) = (rest.min(1024), rest.saturating_sub(1024));
+            let part = |n: usize| format!("{}{}", "😀".repeat(n / 4), "x".repeat(n % 4));
+            ReaderIdentity {
+                username: part(a),
+                first_name: String::new(),
+                last_name: String::new(),
+                email: part(b),
+                reader_group_ids: vec![part(c)],
+            }
+        };
+        for (extra, fits) in [(0, true), (1, false)] {
+            let who = identity(extra);
+            assert_eq!(who.token_bytes(), room + extra);
+            let s = ReaderSession {
+                username: who.username,
+                email: who.email,
+                first_name: who.first_name,
+                last_name: who.last_name,
+                groups: who.reader_group_ids,
+                client_id: ClientId::generate(),
+                jti: "A".repeat(crate::secret::RANDOM_TOKEN_LEN),
+                expires_at: T0 + Duration::minutes(15),
+            };
+            match codec.encode(&s) {
+                Ok(cookie) => {
+                    assert!(fits);
+                    assert_eq!(cookie.len(), MAX_ENCODED_LEN);
+                }
+                Err(e) => {
+                    assert!(!fits);
+                    assert_eq!(
+                        e,
+                        SessionError::TooLarge {
+                            len: MAX_ENCODED_LEN + 2
+                        }
+                    );
+                }
+            }
         }
     }
 
@@ -339,6 +738,7 @@ mod tests {
         assert_eq!(SessionCodec::new(b"").unwrap_err(), SessionError::WeakKey);
         let codec = SessionCodec::new(&[0x41u8; 32]).unwrap();
         assert!(!format!("{codec:?}").contains("AAAA"));
+        assert!(!format!("{codec:?}").contains("65"));
     }
 
     proptest::proptest! {
@@ -346,23 +746,72 @@ mod tests {
         /// that decodes back to it) or refused up front: never a cookie
         /// over the limit.
         #[test]
-        fn encoded_sessions_fit_in_a_cookie_or_are_refused(groups in 0usize..200, len in 1usize..40) {
-            let codec = SessionCodec::new(&[7u8; 32]).unwrap();
-            let t0 = datetime!(2026-01-01 00:00 UTC);
-            let mut s = session(t0 + Duration::minutes(15));
+        fn encoded_sessions_fit_in_a_cookie_or_are_refused(groups in 0usize..=MAX_READER_GROUPS, len in 1usize..40) {
+            let codec = SessionCodec::new(&KEY).unwrap();
+            let mut s = session(T0 + Duration::minutes(15));
             s.groups = (0..groups).map(|i| format!("{i:0len$}")).collect();
             match codec.encode(&s) {
                 Ok(cookie) => {
                     proptest::prop_assert!(cookie.len() <= MAX_ENCODED_LEN);
-                    proptest::prop_assert_eq!(codec.decode(&cookie, t0).unwrap(), s);
+                    proptest::prop_assert_eq!(codec.decode(&cookie, T0).unwrap(), s);
                 }
                 Err(SessionError::TooLarge { len }) => {
                     proptest::prop_assert!(len > MAX_ENCODED_LEN);
-                    let json = serde_json::to_vec(&s).unwrap();
-                    proptest::prop_assert_eq!(len, 3 + URL_SAFE_NO_PAD.encode(json).len() + 1 + TAG_B64_LEN);
+                    // The length the cookie would have had, built by hand.
+                    let mut raw = layout(VERSION, 0, [s.username.as_bytes(), s.email.as_bytes(), s.first_name.as_bytes(), s.last_name.as_bytes(), s.jti.as_bytes()], &[]);
+                    raw.pop();
+                    raw.push(u8::try_from(s.groups.len()).unwrap());
+                    for g in &s.groups {
+                        raw.extend(text(g.as_bytes()));
+                    }
+                    proptest::prop_assert_eq!(len, signed_with(&KEY, &raw).len());
                 }
                 Err(e) => proptest::prop_assert!(false, "unexpected {e:?}"),
             }
+        }
+
+        /// Arbitrary bytes never decode, and never panic: as a cookie
+        /// value, as base64url text, and tagged with the real key (then
+        /// the only layouts accepted are the ones the codec writes).
+        #[test]
+        fn arbitrary_bytes_never_decode(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400), text in ".{0,200}") {
+            let codec = SessionCodec::new(&KEY).unwrap();
+            proptest::prop_assert_eq!(codec.decode(&text, T0), Err(SessionError::Invalid));
+            proptest::prop_assert_eq!(codec.decode(&URL_SAFE_NO_PAD.encode(&bytes), T0), Err(SessionError::Invalid));
+            let cookie = signed_with(&KEY, &bytes);
+            match codec.decode(&cookie, T0) {
+                Ok(s) => proptest::prop_assert_eq!(codec.encode(&s).unwrap(), cookie),
+                Err(SessionError::Expired) => {}
+                Err(e) => proptest::prop_assert_eq!(e, SessionError::Invalid),
+            }
+        }
+
+        /// Any session within the limits round-trips exactly, and its
+        /// cookie tagged under another key is refused.
+        #[test]
+        fn sessions_round_trip(
+            strings in proptest::collection::vec(".{0,20}", 5),
+            groups in proptest::collection::vec(".{0,20}", 0..10),
+            exp in 1i64..253_402_300_799,
+            id in proptest::array::uniform16(proptest::num::u8::ANY),
+        ) {
+            let codec = SessionCodec::new(&KEY).unwrap();
+            let s = ReaderSession {
+                username: strings[0].clone(),
+                email: strings[1].clone(),
+                first_name: strings[2].clone(),
+                last_name: strings[3].clone(),
+                jti: strings[4].clone(),
+                groups,
+                client_id: ClientId::from_uuid_bytes(id),
+                expires_at: OffsetDateTime::from_unix_timestamp(exp).unwrap(),
+            };
+            let cookie = codec.encode(&s).unwrap();
+            let at = OffsetDateTime::from_unix_timestamp(exp - 1).unwrap();
+            proptest::prop_assert_eq!(codec.decode(&cookie, at).unwrap(), s);
+            proptest::prop_assert_eq!(codec.decode(&cookie, at + Duration::SECOND), Err(SessionError::Expired));
+            let other = SessionCodec::new(&[9u8; 32]).unwrap();
+            proptest::prop_assert_eq!(other.decode(&cookie, at), Err(SessionError::Invalid));
         }
     }
 }

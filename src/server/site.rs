@@ -13,7 +13,7 @@ use url::Url;
 use super::exchange::{CodeExchange, ExchangeError};
 use super::wire::{
     self, CookieJar, Rejection, code_error, cookies, error, has_cookie, json_response, no_store, redirect, redirect_to,
-    set, set_cookie, too_large_session, unavailable, wants_json, without_param,
+    set, set_cookie, set_owned_cookie, too_large_session, unavailable, wants_json, without_param,
 };
 use super::{Endpoint, SetupError};
 use crate::clock::Clock;
@@ -625,9 +625,12 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         session: &ReaderSession,
         now: OffsetDateTime,
     ) -> Result<(), crate::session::SessionError> {
-        let value = self.sessions.encode(session)?;
+        let value = self.sessions.seal(session)?;
         let max_age = (session.expires_at.unix_timestamp() - now.unix_timestamp()).max(0);
-        set_cookie(resp, &self.cookies.session(&value, max_age));
+        let line = self
+            .cookies
+            .session_with(value.encoded_len(), |line| value.write_to(line), max_age);
+        set_owned_cookie(resp, line);
         Ok(())
     }
 

@@ -203,9 +203,26 @@ impl CookieJar {
 
     /// The session cookie with `value` for `max_age` seconds (0 clears it).
     pub(crate) fn session(&self, value: &str, max_age: i64) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
+        self.session_with(value.len(), |line| line.push_str(value), max_age)
+    }
+
+    /// [`session`](Self::session) with a value of `value_len` bytes that
+    /// `value` appends: the line is written in one buffer (this runs on
+    /// every sign-in).
+    pub(crate) fn session_with(&self, value_len: usize, value: impl FnOnce(&mut String), max_age: i64) -> String {
+        const ATTRIBUTES: &str = "; Path=/; HttpOnly; SameSite=Lax; Max-Age=";
+        const SECURE: &str = "; Secure";
         let name = self.session_name();
-        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+        let mut line = String::with_capacity(name.len() + 1 + value_len + ATTRIBUTES.len() + 20 + SECURE.len());
+        line.push_str(name);
+        line.push('=');
+        value(&mut line);
+        line.push_str(ATTRIBUTES);
+        line.push_str(itoa(max_age, &mut [0; 20]));
+        if self.secure {
+            line.push_str(SECURE);
+        }
+        line
     }
 
     /// `__Host-kb_session` on https, so that no sibling subdomain can set or
@@ -348,6 +365,33 @@ pub(crate) fn set_cookie(resp: &mut Response<Vec<u8>>, cookie: &str) {
     }
 }
 
+/// [`set_cookie`] for a line already owned: no copy.
+pub(crate) fn set_owned_cookie(resp: &mut Response<Vec<u8>>, cookie: String) {
+    if let Ok(v) = HeaderValue::try_from(cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// The decimal digits of `n`, written into `buf` (20 bytes hold any
+/// `i64`).
+fn itoa(n: i64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
+}
+
 pub(crate) fn set(resp: &mut Response<Vec<u8>>, name: HeaderName, value: &'static str) {
     resp.headers_mut().insert(name, HeaderValue::from_static(value));
 }
@@ -418,4 +462,27 @@ pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
                 .trim()
                 .eq_ignore_ascii_case("application/json")
         })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    /// The session line written piece by piece is the one the attributes
+    /// describe, for any `Max-Age`.
+    #[test]
+    fn the_session_cookie_line_has_every_attribute() {
+        for secure in [false, true] {
+            let jar = CookieJar::new(secure, "");
+            let name = jar.session_name();
+            let flag = if secure { "; Secure" } else { "" };
+            for max_age in [0, 1, 9, 10, 86_400, -5, i64::MAX, i64::MIN] {
+                assert_eq!(
+                    jar.session("abc", max_age),
+                    format!("{name}=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{flag}")
+                );
+            }
+        }
+    }
 }
