@@ -1,6 +1,6 @@
 //! No input gets a 5xx, a panic, or a redirect off the KB: malformed Basic
 //! headers, wrong secrets, broken or huge JSON, odd `tokenValidity` values
-//! and hostile `redirectUrl`s, straight through `SsoService::handle`.
+//! and hostile `redirectUrl`s, through `SsoService::serve` and `guard` as a host routes them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
