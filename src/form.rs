@@ -14,14 +14,14 @@ use std::collections::HashMap;
 /// A form (or query string) names a parameter more than once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("a request parameter is given more than once")]
-pub struct DuplicateParameter;
+pub(crate) struct DuplicateParameter;
 
 /// Parses form-urlencoded text into its parameters (`+` is a space, `%XX`
 /// a byte; bytes that are not UTF-8 become U+FFFD). Empty values are kept.
 ///
 /// # Errors
 /// [`DuplicateParameter`] when a name occurs twice, whatever the values.
-pub fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, DuplicateParameter> {
+pub(crate) fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, DuplicateParameter> {
     let mut out = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(body) {
         if out.insert(k.into_owned(), v.into_owned()).is_some() {

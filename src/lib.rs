@@ -213,7 +213,6 @@ pub use config::{
     ClientAuthError, ConfigError, IssuedSecrets, JwtConfig, JwtConfigBuilder, Logo, LogoFormat, MAX_JWT_CONFIGS,
     MAX_LOGIN_BUTTONS, MAX_LOGO_BYTES, MAX_NAME_CHARS, MAX_URL_LEN,
 };
-pub use form::{DuplicateParameter, parse_form};
 pub use handshake::{
     ALL_GROUPS, HandshakeClaims, HandshakeError, HandshakeErrorKind, HandshakeKey, HandshakeSettings,
     HandshakeSettingsBuilder, HandshakeSetupError, HandshakeVerifier, MAX_HANDSHAKE_CONFIGS, ReaderGroups, ReplayCache,
@@ -239,7 +238,7 @@ pub use redirect::{MAX_REDIRECT_LEN, RedirectError, RedirectPolicy, SafeRedirect
 pub use routing::{DomainInputError, DomainRouter, MAX_DOMAIN_INPUT, MultiProjectRouter, Route, normalize_domain};
 pub use secret::{
     BasicAuthError, ClientCredentials, ClientId, ClientSecret, CredentialsError, InvalidClientId,
-    MAX_AUTHORIZATION_LEN, MalformedSecret, RANDOM_TOKEN_LEN, SecretDigest, to_hex,
+    MAX_AUTHORIZATION_LEN, MalformedSecret, RANDOM_TOKEN_LEN, SecretDigest,
 };
 pub use session::{
     DEFAULT_SESSION_DURATION, HANDSHAKE_COOKIE, MAX_CODE_FLOW_SESSION, MAX_COOKIE_LEN, MAX_ENCODED_LEN,

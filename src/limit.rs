@@ -1,4 +1,5 @@
 //! Brute-force limits: failed client authentications and failed code
+//! redemptions, counted per key in token buckets.
 
 use std::future::Future;
 
@@ -148,8 +149,6 @@ pub enum Decision {
 /// every `period / burst` (rounded up to the nanosecond), so a key that
 /// waits `retry_after` may try again. The arithmetic is in integer
 /// nanoseconds: no rounding lets an extra attempt through.
-///
-/// Counts failures per key.
 ///
 /// # Contract
 /// [`check`](Self::check) does not consume; [`fail`](Self::fail) consumes

@@ -36,7 +36,7 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
 /// `bytes` as lower-case hex, two digits a byte: how digests and hashes are
 /// written as text (stores keyed by text, audit events, logs).
 #[must_use]
-pub fn to_hex(bytes: &[u8]) -> String {
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -264,8 +264,14 @@ fn post_handshake(f: &Fixture, token: &str, headers: &[(&str, &str)]) -> Respons
 #[test]
 fn a_handshake_token_posted_from_another_site_opens_no_session() {
     let f = Fixture::new();
-    let refused: [&[(&str, &str)]; 4] = [
+    let refused: [&[(&str, &str)]; 6] = [
         &[("origin", "https://evil.example")],
+        // A sibling subdomain (another tenant, say) is same-site, not ours.
+        &[
+            ("sec-fetch-site", "same-site"),
+            ("origin", "https://tenant.example.com"),
+        ],
+        &[("sec-fetch-site", "same-site")],
         &[("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")],
         &[("sec-fetch-site", "cross-site")],
         &[("origin", "null")],
@@ -278,7 +284,7 @@ fn a_handshake_token_posted_from_another_site_opens_no_session() {
     let allowed: [&[(&str, &str)]; 5] = [
         &[],
         &[("sec-fetch-site", "same-origin"), ("origin", KB)],
-        &[("sec-fetch-site", "same-site"), ("origin", "https://www.example.com")],
+        &[("sec-fetch-site", "same-site"), ("origin", "https://app.example.com")],
         &[("origin", "https://app.example.com"), ("sec-fetch-site", "cross-site")],
         &[("origin", KB)],
     ];

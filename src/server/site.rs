@@ -487,15 +487,17 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
     }
 
     /// Whether a browser `POST` comes from a site allowed to post handshake
-    /// tokens. With `Sec-Fetch-Site`, the browser's own verdict decides:
-    /// `same-origin`, `same-site` and `none` (typed or bookmarked) pass. A
-    /// cross-site `POST`, or one with an `Origin` but no `Sec-Fetch-Site`,
+    /// tokens. `Sec-Fetch-Site: same-origin` and `none` (typed or
+    /// bookmarked) pass. Any other `POST` with an `Origin` (cross-site,
+    /// same-site from a sibling subdomain, or without `Sec-Fetch-Site`)
     /// passes only from this KB's origin or the origin of an enabled
     /// configuration's login URL (the customer app). Without either header
     /// (a client that is not a browser) it passes.
     async fn post_origin_allowed(&self, headers: &HeaderMap) -> Result<bool, Rejection> {
         let fetch_site = headers.get("sec-fetch-site").map(HeaderValue::as_bytes);
-        if matches!(fetch_site, Some(b"same-origin" | b"same-site" | b"none")) {
+        // `same-site` is not enough: it takes in every sibling subdomain
+        // (another tenant, say); such a POST is judged by its `Origin`.
+        if matches!(fetch_site, Some(b"same-origin" | b"none")) {
             return Ok(true);
         }
         let origin = headers.get(header::ORIGIN).map(HeaderValue::as_bytes);
