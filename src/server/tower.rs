@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use tower_layer::Layer;
@@ -89,10 +89,7 @@ where
     let bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Ok(error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is larger than 64 KiB",
-            ));
+            return Ok(super::wire::payload_too_large().map(Full::from));
         }
         Err(_) => return Ok(error(StatusCode::BAD_REQUEST, "the request body could not be read")),
     };
@@ -105,12 +102,7 @@ where
 
 /// An OAuth-style JSON error with `invalid_request`.
 fn error(status: StatusCode, description: &str) -> Response<Full<Bytes>> {
-    let body = serde_json::json!({ "error": "invalid_request", "error_description": description });
-    let mut resp = Response::new(Full::from(body.to_string()));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
+    super::wire::error(status, "invalid_request", description).map(Full::from)
 }
 
 /// The default fallback of [`SsoEndpoints`]: 404 JSON for every request.

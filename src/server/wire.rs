@@ -33,13 +33,18 @@ pub struct RemoteAddr(pub std::net::IpAddr);
 /// method `endpoint` does not take. `None`: the request may go on.
 pub(crate) fn precheck<B: AsRef<[u8]>>(req: &Request<B>, endpoint: Endpoint) -> Option<Response<Vec<u8>>> {
     if too_large(req) {
-        return Some(error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request",
-            "the request body is larger than 64 KiB",
-        ));
+        return Some(payload_too_large());
     }
     (!endpoint.allows(req.method())).then(|| method_not_allowed(endpoint.allow_header()))
+}
+
+/// 413: the body is over [`MAX_BODY_BYTES`].
+pub(crate) fn payload_too_large() -> Response<Vec<u8>> {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid_request",
+        "the request body is larger than 64 KiB",
+    )
 }
 
 fn too_large<B: AsRef<[u8]>>(req: &Request<B>) -> bool {
