@@ -630,6 +630,18 @@ fn memory_per_code() {
 }
 
 fn main() {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        println!(
+            "bench_table: each hot operation beside the cryptography it cannot avoid.\n\n\
+             usage: cargo run --release --example bench_table [-- --site | --memory-per-code]\n\n\
+             Prints one tab-separated line per operation: operation, median ns, baseline,\n\
+             baseline ns, ratio. Operation and baseline are timed in alternating batches.\n\n\
+               --site              only the KB-site rows (site_sign_in_inprocess, guarded_page)\n\
+               --memory-per-code   only the memory of 1,000,000 outstanding codes\n\
+               -h, --help          this text"
+        );
+        return;
+    }
     if std::env::args().any(|a| a == "--memory-per-code") {
         memory_per_code();
         return;

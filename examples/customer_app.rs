@@ -20,6 +20,18 @@ use kb_sso::SystemClock;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        println!(
+            "customer_app: a small customer app signed in to the reference KB server.\n\n\
+             usage: cargo run --example customer_app\n\n\
+             Starts kb_server in-process with its login URL pointing here, then serves the app\n\
+             until Ctrl-C: GET /login (its own login page, then the code flow into the KB, bound\n\
+             to the reader's browser), GET /kb/handshake?redirect=/docs (an HS256 handshake\n\
+             token) and POST /widget-token (the widget's answer). Sign in as john.doe with the\n\
+             password printed at start. It takes no options."
+        );
+        return ExitCode::SUCCESS;
+    }
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

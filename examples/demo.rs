@@ -24,6 +24,17 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        println!(
+            "demo: the whole code flow over real localhost HTTP, narrated.\n\n\
+             usage: cargo run --example demo\n\n\
+             Starts the reference KB server on a free port, plays the reader's browser and the\n\
+             customer app (login binding, code request, /jwt/authorize, the private page), then\n\
+             shows a reused code and a hostile redirect refused. Exits 0 when every step holds.\n\
+             It takes no options."
+        );
+        return ExitCode::SUCCESS;
+    }
     match run().await {
         Ok(()) => {
             println!("\nThe code flow works end to end.");

@@ -28,6 +28,24 @@ use kb_sso::SystemClock;
 const USAGE: &str = "usage: kb_server [--listen ADDR] [--login-url URL | --project FILE] [--redis URL] \
 [--max-failed-auth N] [--max-failed-redemptions N]";
 
+const HELP: &str = "kb_server: the reference KB server (identity server and KB site in one process).
+
+usage: kb_server [--listen ADDR] [--login-url URL | --project FILE] [--redis URL]
+                 [--max-failed-auth N] [--max-failed-redemptions N]
+
+  --listen ADDR                 address to listen on (default 127.0.0.1:8080; port 0 picks one)
+  --login-url URL               the demo configuration's login URL (default http://127.0.0.1:3000/login)
+  --project FILE                serve the project in FILE instead of a demo project (exit 2 naming
+                                the field when it breaks a rule)
+  --redis URL                   share codes, handshake jtis and revocations through Redis
+                                (feature redis)
+  --max-failed-auth N           failed client authentications a minute per client and address (20)
+  --max-failed-redemptions N    failed back-channel redemptions a minute per address (120)
+  -h, --help                    this text
+
+When ready it prints one JSON line: {\"listening\":\"http://ADDR\", ...} with the demo
+project's client id and secrets. Ctrl-C stops it.";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080));
@@ -35,6 +53,10 @@ async fn main() -> ExitCode {
     let mut project_file = None;
     let mut redis_url: Option<String> = None;
     let mut limits = kb_sso::Limits::default();
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        println!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let value = args.next();
