@@ -170,6 +170,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod admin;
 mod audit;
 #[cfg(feature = "client")]
 pub mod client;
@@ -198,6 +199,7 @@ pub mod store;
 mod validity;
 mod widget;
 
+pub use admin::{Admin, AdminError, Applied};
 pub use audit::{
     Administrator, AuditAction, AuditEntry, AuditEvent, AuditLog, AuditSink, AuditValue, BUTTON_LIMIT_MESSAGE,
     ChainError, ChainHash, ChainHead, Checkpoint, CheckpointKey, FieldChange, InvalidChainHash, MIN_CHECKPOINT_KEY_LEN,

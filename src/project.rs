@@ -65,6 +65,7 @@ pub struct SsoProvider {
 }
 
 /// What a successful admin operation returns.
+#[must_use = "the audit event must be appended and the notifications sent (see `Admin`)"]
 #[derive(Debug)]
 pub struct Change<T> {
     /// The operation's result (for example, a new secret to show once).
@@ -536,7 +537,8 @@ mod tests {
     fn at_most_five_configurations() {
         let mut p = Project::default();
         for i in 0..5 {
-            p.create(&admin(), NOW, cfg(&format!("c{i}"), &format!("c{i}.example.com")))
+            let _ = p
+                .create(&admin(), NOW, cfg(&format!("c{i}"), &format!("c{i}.example.com")))
                 .unwrap();
         }
         let err = p.create(&admin(), NOW, cfg("c6", "c6.example.com")).unwrap_err();
@@ -547,8 +549,8 @@ mod tests {
     #[test]
     fn domains_are_unique_case_insensitively_but_subdomains_are_distinct() {
         let mut p = Project::default();
-        p.create(&admin(), NOW, cfg("a", "example.com")).unwrap();
-        p.create(&admin(), NOW, cfg("b", "portal.example.com")).unwrap();
+        let _ = p.create(&admin(), NOW, cfg("a", "example.com")).unwrap();
+        let _ = p.create(&admin(), NOW, cfg("b", "portal.example.com")).unwrap();
         let err = p.create(&admin(), NOW, cfg("c", "EXAMPLE.com")).unwrap_err();
         assert_eq!(err, ConfigError::DuplicateDomain("example.com".into()));
         // Updating another configuration onto a taken domain is refused too.
@@ -579,7 +581,7 @@ mod tests {
         let mut p = Project::default();
         let first = p.create(&admin(), NOW, button("a", "a.example.com")).unwrap();
         assert!(first.notifications.iter().all(|n| n.message != BUTTON_LIMIT_MESSAGE));
-        p.create(&admin(), NOW, button("b", "b.example.com")).unwrap();
+        let _ = p.create(&admin(), NOW, button("b", "b.example.com")).unwrap();
         let third = p.create(&admin(), NOW, button("c", "c.example.com")).unwrap();
         let limit: Vec<_> = third
             .notifications
@@ -592,7 +594,7 @@ mod tests {
             p.create(&admin(), NOW, button("d", "d.example.com")).unwrap_err(),
             ConfigError::TooManyButtons
         );
-        p.create(&admin(), NOW, cfg("d", "d.example.com")).unwrap();
+        let _ = p.create(&admin(), NOW, cfg("d", "d.example.com")).unwrap();
         let d = p.jwt_configs()[3].clone();
         let err = p
             .update(

@@ -89,7 +89,7 @@ async fn a_dyn_config_store_runs_operations_and_saves_nothing_refused() {
     // Creates a configuration, then refuses: nothing is saved.
     let answer = configs
         .modify(|p| {
-            p.create(&admin, T0, builder())?;
+            let _ = p.create(&admin, T0, builder())?;
             Err::<ClientId, _>(ConfigError::TooManyConfigs)
         })
         .await
