@@ -388,10 +388,7 @@ impl JwtConfig {
     /// Both digests are always compared, in constant time, so the answer
     /// takes the same time whichever matches.
     pub fn accepts_secret(&self, candidate: &[u8]) -> bool {
-        let d = SecretDigest::of(candidate);
-        let primary = self.primary_secret.ct_matches(&d);
-        let secondary = self.secondary_secret.ct_matches(&d);
-        primary | secondary
+        either_matches(&self.primary_secret, &self.secondary_secret, candidate)
     }
 
     /// Authenticates a client: checks `secret` against `config`, the
@@ -411,8 +408,7 @@ impl JwtConfig {
     pub fn authenticate<'c>(config: Option<&'c JwtConfig>, secret: &[u8]) -> Result<&'c JwtConfig, ClientAuthError> {
         let decoy = SecretDigest::decoy();
         let [primary, secondary] = config.map_or([&decoy, &decoy], |c| [&c.primary_secret, &c.secondary_secret]);
-        let presented = presented_digest(secret);
-        let matched = stored_digest_matches(primary, &presented) | stored_digest_matches(secondary, &presented);
+        let matched = either_matches(primary, secondary, secret);
         match config {
             Some(c) if matched => {
                 if c.is_enabled() {
@@ -703,6 +699,14 @@ impl From<JwtConfig> for JwtConfigRecord {
             require_login_binding: c.require_login_binding,
         }
     }
+}
+
+/// Whether `secret` is the one behind `primary` or `secondary`: one digest
+/// of the presented secret, then both stored digests compared in constant
+/// time (`|`, never `||`), whichever matches.
+fn either_matches(primary: &SecretDigest, secondary: &SecretDigest, secret: &[u8]) -> bool {
+    let presented = presented_digest(secret);
+    stored_digest_matches(primary, &presented) | stored_digest_matches(secondary, &presented)
 }
 
 #[cfg(test)]
