@@ -42,12 +42,29 @@ pub enum AuditAction {
     EnableDefaultLoginPageToggle,
     /// The default login page was enabled again.
     DisableDefaultLoginPageToggle,
+    /// A configuration's handshake key pair (Ed25519) was generated or
+    /// regenerated.
+    GenerateHandshakeKey,
+    /// The widget client secret was regenerated.
+    RegenerateWidgetSecret,
+    /// An SSO provider was added.
+    CreateSsoProvider,
+    /// An SSO provider was changed.
+    UpdateSsoProvider,
+    /// An SSO provider was removed.
+    DeleteSsoProvider,
 }
 
 impl AuditAction {
-    /// Whether project owners are told too (secret regeneration).
+    /// Whether project owners are told too (secret and key regeneration).
     pub fn notifies_owners(&self) -> bool {
-        matches!(self, Self::RegeneratePrimaryToken | Self::RegenerateSecondaryToken)
+        matches!(
+            self,
+            Self::RegeneratePrimaryToken
+                | Self::RegenerateSecondaryToken
+                | Self::GenerateHandshakeKey
+                | Self::RegenerateWidgetSecret
+        )
     }
 }
 
