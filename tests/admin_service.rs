@@ -83,7 +83,11 @@ where
 }
 
 async fn project(admin: &MemAdmin) -> Project {
-    admin.store().project().await.unwrap()
+    current(admin.store()).await
+}
+
+async fn current<CS: ConfigStore>(store: &CS) -> Project {
+    Project::clone(&store.current().await.unwrap().project)
 }
 
 #[tokio::test]
@@ -156,12 +160,12 @@ async fn every_operation_changes_the_project_appends_its_entry_and_notifies() {
     assert!(config.accepts_secret(primary.expose().as_bytes()));
 
     audited(&admin, c, AuditAction::DisableDirectJwtLogin, None, admins, || {
-        admin.set_direct_jwt_login(&who, false)
+        admin.set_direct_jwt_login(&who, false, true)
     })
     .await;
     assert!(!project(&admin).await.settings().direct_jwt_login);
     audited(&admin, c, AuditAction::EnableDirectJwtLogin, None, admins, || {
-        admin.set_direct_jwt_login(&who, true)
+        admin.set_direct_jwt_login(&who, true, true)
     })
     .await;
     assert!(project(&admin).await.settings().direct_jwt_login);
@@ -245,7 +249,7 @@ async fn a_failing_audit_sink_makes_the_operation_fail_and_changes_nothing() {
 
     let err = admin.regenerate_primary_secret(&alice(), &id).await.unwrap_err();
     assert!(matches!(err, AdminError::Audit(_)), "{err:?}");
-    let now = admin.store().project().await.unwrap();
+    let now = current(admin.store()).await;
     assert!(
         now.jwt_config(&id)
             .unwrap()
@@ -259,12 +263,12 @@ async fn a_failing_audit_sink_makes_the_operation_fail_and_changes_nothing() {
     assert!(matches!(err, AdminError::Audit(_)), "{err:?}");
     let err = admin.set_enabled(&alice(), &id, false).await.unwrap_err();
     assert!(matches!(err, AdminError::Audit(_)), "{err:?}");
-    let err = admin.set_direct_jwt_login(&alice(), false).await.unwrap_err();
+    let err = admin.set_direct_jwt_login(&alice(), false, true).await.unwrap_err();
     assert!(matches!(err, AdminError::Audit(_)), "{err:?}");
     let err = admin.delete(&alice(), &id).await.unwrap_err();
     assert!(matches!(err, AdminError::Audit(_)), "{err:?}");
 
-    let now = admin.store().project().await.unwrap();
+    let now = current(admin.store()).await;
     assert_eq!(snapshot(&now), snapshot(&start), "the project is unchanged");
     assert!(admin.notifier().sent().is_empty(), "nobody was notified");
 }
@@ -291,56 +295,90 @@ async fn a_refused_operation_appends_nothing_and_notifies_nobody() {
     assert_eq!(project(&admin).await.jwt_configs().len(), 5);
 }
 
-/// A store in which another admin operation lands right after the service
-/// reads the project.
+/// When another admin's change lands on a store.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Race {
+    /// Right after the service's first read.
+    AfterRead,
+    /// Right before the service's save.
+    BeforeSave,
+}
+
+/// A store in which another admin's change lands once, at `race`.
 struct RacingStore {
     inner: MemoryConfigStore,
-    race: AtomicBool,
+    race: Race,
+    pending: AtomicBool,
+}
+
+impl RacingStore {
+    fn new(race: Race) -> Self {
+        Self {
+            inner: MemoryConfigStore::new(Project::default()),
+            race,
+            pending: AtomicBool::new(true),
+        }
+    }
+
+    /// Bob disables the default login page, once.
+    fn bob_changes(&self, at: Race) {
+        if self.race == at && self.pending.swap(false, Ordering::SeqCst) {
+            let snapshot = self.inner.snapshot();
+            let mut p = Project::clone(&snapshot.project);
+            let _ = p.set_default_login_page_disabled(&Administrator("bob@kb.example.com".into()), T0, true);
+            let store = &self.inner;
+            futures_lite_block_on(store.save(snapshot.revision, p))
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+/// Runs a future the memory store answers at once.
+fn futures_lite_block_on<F: Future>(f: F) -> F::Output {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the memory store answers at once"),
+    }
 }
 
 impl ConfigStore for RacingStore {
     type Error = std::convert::Infallible;
-    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send {
-        self.inner.get(client_id)
-    }
     #[allow(clippy::manual_async_fn)] // the trait asks for a `Send` future
-    fn project(&self) -> impl Future<Output = Result<Project, Self::Error>> + Send {
+    fn current(&self) -> impl Future<Output = Result<ProjectSnapshot, Self::Error>> + Send {
         async move {
-            let read = self.inner.project().await?;
-            if self.race.swap(false, Ordering::SeqCst) {
-                let bob = Administrator("bob@kb.example.com".into());
-                let _ = self
-                    .inner
-                    .modify(move |p| Ok(p.set_default_login_page_disabled(&bob, T0, true)))
-                    .await?;
-            }
+            let read = self.inner.current().await?;
+            self.bob_changes(Race::AfterRead);
             Ok(read)
         }
     }
-    fn modify<T, F>(&self, f: F) -> impl Future<Output = Result<Result<T, ConfigError>, Self::Error>> + Send
-    where
-        T: Send,
-        F: FnOnce(&mut Project) -> Result<T, ConfigError> + Send,
-    {
-        self.inner.modify(f)
+    #[allow(clippy::manual_async_fn)]
+    fn save(
+        &self,
+        base: Revision,
+        project: Project,
+    ) -> impl Future<Output = Result<Result<Revision, StaleRevision>, Self::Error>> + Send {
+        async move {
+            self.bob_changes(Race::BeforeSave);
+            self.inner.save(base, project).await
+        }
     }
 }
 
 #[tokio::test]
-async fn a_concurrent_change_is_a_conflict_and_is_not_overwritten() {
-    let store = RacingStore {
-        inner: MemoryConfigStore::new(Project::default()),
-        race: AtomicBool::new(true),
-    };
+async fn a_change_that_lands_before_the_save_is_a_conflict_and_is_not_overwritten() {
     let admin = Admin::new(
-        store,
+        RacingStore::new(Race::BeforeSave),
         MemoryAuditSink::new(key()),
         MemoryNotifier::default(),
         SettableClock::new(T0),
     );
-    let err = admin.set_direct_jwt_login(&alice(), false).await.unwrap_err();
+    let err = admin.set_direct_jwt_login(&alice(), false, true).await.unwrap_err();
     assert!(matches!(err, AdminError::Conflict), "{err:?}");
-    let p = admin.store().project().await.unwrap();
+    let p = current(admin.store()).await;
     assert!(p.settings().direct_jwt_login, "the conflicting change was not saved");
     assert!(p.settings().disable_default_login_page, "the concurrent change stands");
     assert!(
@@ -348,8 +386,26 @@ async fn a_concurrent_change_is_a_conflict_and_is_not_overwritten() {
         "nobody notified of an unsaved change"
     );
     // Retrying against the new project succeeds.
-    let _ = admin.set_direct_jwt_login(&alice(), false).await.unwrap();
-    assert!(!admin.store().project().await.unwrap().settings().direct_jwt_login);
+    let _ = admin.set_direct_jwt_login(&alice(), false, true).await.unwrap();
+    assert!(!current(admin.store()).await.settings().direct_jwt_login);
+}
+
+#[tokio::test]
+async fn a_change_that_lands_after_the_read_is_kept_and_the_operation_recomputed() {
+    let admin = Admin::new(
+        RacingStore::new(Race::AfterRead),
+        MemoryAuditSink::new(key()),
+        MemoryNotifier::default(),
+        SettableClock::new(T0),
+    );
+    let _ = admin.set_direct_jwt_login(&alice(), false, true).await.unwrap();
+    let p = current(admin.store()).await;
+    assert!(!p.settings().direct_jwt_login, "the operation was saved");
+    assert!(
+        p.settings().disable_default_login_page,
+        "on top of the concurrent change"
+    );
+    assert_eq!(entries(&admin).await.len(), 1, "one entry: the one saved");
 }
 
 /// A notifier that cannot queue anything.
@@ -370,8 +426,8 @@ async fn a_failing_notifier_is_reported_after_the_change_is_saved_and_audited() 
         FailingNotifier,
         SettableClock::new(T0),
     );
-    let err = admin.set_direct_jwt_login(&alice(), false).await.unwrap_err();
+    let err = admin.set_direct_jwt_login(&alice(), false, true).await.unwrap_err();
     assert!(matches!(err, AdminError::Notify(_)), "{err:?}");
-    assert!(!admin.store().project().await.unwrap().settings().direct_jwt_login);
+    assert!(!current(admin.store()).await.settings().direct_jwt_login);
     assert_eq!(entries(&admin).await.len(), 1);
 }
