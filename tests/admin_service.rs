@@ -207,6 +207,150 @@ async fn every_operation_changes_the_project_appends_its_entry_and_notifies() {
     admin.audit().read(&access).await.unwrap().verify(&key()).unwrap();
 }
 
+#[tokio::test]
+async fn handshake_widget_and_sso_operations_change_the_project_append_their_entry_and_notify() {
+    let clock = Arc::new(SettableClock::new(T0));
+    let (widget, widget_secret) = WidgetProject::builder("project-1").widget("w1").build().unwrap();
+    let admin = Admin::new(
+        MemoryConfigStore::new(Project::default().with_widget(widget)),
+        MemoryAuditSink::new(key()),
+        MemoryNotifier::default(),
+        clock.clone(),
+    );
+    let c = &*clock;
+    let who = alice();
+    let admins = Recipients::ProjectAdmins;
+    let owners = Recipients::ProjectAdminsAndOwners;
+
+    // A configuration created with Ed25519 handshakes: its key pair comes
+    // back once, and the project keeps only the public key.
+    let ed = HandshakeOptions::new(HandshakeAlg::Ed25519);
+    let created = audited(&admin, c, AuditAction::Create, Some("Docs"), admins, || {
+        admin.create_with_handshake(&who, cfg("Docs", "docs.example.com"), Some(&ed))
+    })
+    .await;
+    let id = created.client_id.clone();
+    let pair = created.key_pair.expect("an Ed25519 key pair");
+    assert!(pair.private_key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+    assert!(
+        !format!("{pair:?}").contains("PRIVATE KEY"),
+        "Debug redacts the private key"
+    );
+    let p = project(&admin).await;
+    let h = p.handshake(&id).unwrap();
+    assert_eq!(h.key().ed25519_public_key_pem().unwrap(), pair.public_key_pem);
+
+    // Options changed (same algorithm): an update listing the fields.
+    let options = HandshakeOptions {
+        issuer: Some("https://app.example.com".into()),
+        require_jti: true,
+        ..ed.clone()
+    };
+    let issued = audited(&admin, c, AuditAction::Update, Some("Docs"), admins, || {
+        admin.set_handshake(&who, &id, Some(&options))
+    })
+    .await;
+    assert!(issued.key_pair.is_none(), "same algorithm: the key is kept");
+    let fields: Vec<String> = entries(&admin)
+        .await
+        .last()
+        .unwrap()
+        .event
+        .changes()
+        .iter()
+        .map(|f| f.field().to_owned())
+        .collect();
+    assert_eq!(fields, ["handshake.issuer", "handshake.require_jti"]);
+    assert_eq!(project(&admin).await.handshake(&id).unwrap().options(), options);
+
+    // A new key pair: owners told too, the public key replaced.
+    let second = audited(
+        &admin,
+        c,
+        AuditAction::GenerateHandshakeKey,
+        Some("Docs"),
+        owners,
+        || admin.generate_handshake_key(&who, &id),
+    )
+    .await;
+    assert_ne!(second.public_key_pem, pair.public_key_pem);
+    let p = project(&admin).await;
+    assert_eq!(
+        p.handshake(&id).unwrap().key().ed25519_public_key_pem().unwrap(),
+        second.public_key_pem
+    );
+    assert_eq!(
+        p.handshake(&id).unwrap().options(),
+        options,
+        "the other options are kept"
+    );
+
+    // Handshakes off.
+    audited(&admin, c, AuditAction::Update, Some("Docs"), admins, || {
+        admin.set_handshake(&who, &id, None)
+    })
+    .await;
+    assert!(project(&admin).await.handshake(&id).is_none());
+
+    // The widget secret.
+    let new_widget = audited(&admin, c, AuditAction::RegenerateWidgetSecret, None, owners, || {
+        admin.regenerate_widget_secret(&who)
+    })
+    .await;
+    let p = project(&admin).await;
+    let w = p.widget().unwrap();
+    assert!(!w.accepts_secret(widget_secret.expose().as_bytes()));
+    assert!(w.accepts_secret(new_widget.expose().as_bytes()));
+
+    // SSO providers.
+    let okta = SsoProvider {
+        name: "Okta".into(),
+        kind: SsoKind::Saml,
+        enabled: true,
+        cta_position: 0,
+    };
+    audited(&admin, c, AuditAction::CreateSsoProvider, Some("Okta"), admins, || {
+        admin.create_sso_provider(&who, okta.clone())
+    })
+    .await;
+    assert_eq!(project(&admin).await.sso_providers(), [okta.clone()]);
+    let renamed = SsoProvider {
+        name: "Okta SAML".into(),
+        enabled: false,
+        ..okta.clone()
+    };
+    audited(&admin, c, AuditAction::UpdateSsoProvider, Some("Okta"), admins, || {
+        admin.update_sso_provider(&who, "Okta", renamed.clone())
+    })
+    .await;
+    assert_eq!(project(&admin).await.sso_providers(), [renamed]);
+    audited(
+        &admin,
+        c,
+        AuditAction::DeleteSsoProvider,
+        Some("Okta SAML"),
+        admins,
+        || admin.delete_sso_provider(&who, "okta saml"),
+    )
+    .await;
+    assert!(project(&admin).await.sso_providers().is_empty());
+
+    // Refused: nothing appended, nothing changed.
+    let before = entries(&admin).await.len();
+    let err = admin.set_direct_jwt_login(&who, false, false).await.unwrap_err();
+    assert!(
+        matches!(err, AdminError::Config(ConfigError::ConfirmationRequired)),
+        "{err:?}"
+    );
+    assert!(project(&admin).await.settings().direct_jwt_login);
+    let err = admin.delete_sso_provider(&who, "Nobody").await.unwrap_err();
+    assert!(
+        matches!(err, AdminError::Config(ConfigError::UnknownSsoProvider)),
+        "{err:?}"
+    );
+    assert_eq!(entries(&admin).await.len(), before);
+}
+
 /// An audit sink that refuses everything.
 struct FailingSink;
 

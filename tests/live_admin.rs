@@ -346,3 +346,177 @@ async fn a_read_only_configuration_keeps_working_and_refuses_changes() {
     let _ = admin.set_enabled(&who(), &id, false).await.unwrap();
     let _ = admin.delete(&who(), &id).await.unwrap();
 }
+
+// ---------------------------------------------------------------------------
+// Property: admin operations interleaved with sign-ins
+// ---------------------------------------------------------------------------
+
+use proptest::prelude::*;
+
+/// One step: an admin operation or a sign-in attempt.
+#[derive(Debug, Clone)]
+enum Step {
+    RegeneratePrimary,
+    RegenerateSecondary,
+    Disable,
+    Enable,
+    NewKeyPair,
+    BackToHs256,
+    Delete,
+    /// A code request and its redemption with the n-th secret ever issued.
+    Code(usize),
+    /// A handshake signed with the n-th HS256 secret ever issued.
+    Hs256(usize),
+    /// A handshake signed with the n-th private key ever issued.
+    EdDsa(usize),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        2 => Just(Step::RegeneratePrimary),
+        2 => Just(Step::RegenerateSecondary),
+        1 => Just(Step::Disable),
+        2 => Just(Step::Enable),
+        1 => Just(Step::NewKeyPair),
+        1 => Just(Step::BackToHs256),
+        1 => Just(Step::Delete),
+        4 => (0usize..8).prop_map(Step::Code),
+        4 => (0usize..8).prop_map(Step::Hs256),
+        3 => (0usize..4).prop_map(Step::EdDsa),
+    ]
+}
+
+/// What the test knows: every secret and private key ever issued, and which
+/// of them the configuration must accept right now.
+struct Model {
+    secrets: Vec<ClientSecret>,
+    /// Indices into `secrets`: the current primary and secondary.
+    primary: usize,
+    secondary: usize,
+    private_keys: Vec<String>,
+    /// `None`: HS256 handshakes; `Some(i)`: Ed25519 with `private_keys[i]`.
+    ed25519: Option<usize>,
+    enabled: bool,
+    deleted: bool,
+}
+
+impl Model {
+    fn live(&self) -> bool {
+        self.enabled && !self.deleted
+    }
+    fn secret_alive(&self, i: usize) -> bool {
+        i == self.primary || i == self.secondary
+    }
+}
+
+async fn run_steps(steps: Vec<Step>) -> Result<(), TestCaseError> {
+    let kb = Kb::new();
+    let mut m = Model {
+        secrets: vec![kb.primary.clone(), kb.secondary.clone()],
+        primary: 0,
+        secondary: 1,
+        private_keys: Vec::new(),
+        ed25519: None,
+        enabled: true,
+        deleted: false,
+    };
+    let who = who();
+    for (n, step) in steps.into_iter().enumerate() {
+        let jti = format!("j{n}");
+        match step {
+            Step::RegeneratePrimary | Step::RegenerateSecondary => {
+                let primary = matches!(step, Step::RegeneratePrimary);
+                let r = if primary {
+                    kb.admin.regenerate_primary_secret(&who, &kb.id).await
+                } else {
+                    kb.admin.regenerate_secondary_secret(&who, &kb.id).await
+                };
+                if m.deleted {
+                    prop_assert!(r.is_err());
+                    continue;
+                }
+                m.secrets.push(r.unwrap().value);
+                let i = m.secrets.len() - 1;
+                if primary { m.primary = i } else { m.secondary = i }
+            }
+            Step::Disable | Step::Enable => {
+                let on = matches!(step, Step::Enable);
+                let r = kb.admin.set_enabled(&who, &kb.id, on).await;
+                prop_assert_eq!(r.is_ok(), !m.deleted);
+                if !m.deleted {
+                    m.enabled = on;
+                }
+            }
+            Step::NewKeyPair => {
+                let r = kb.admin.generate_handshake_key(&who, &kb.id).await;
+                if m.deleted {
+                    prop_assert!(r.is_err());
+                    continue;
+                }
+                m.private_keys.push(r.unwrap().value.private_key_pem.to_string());
+                m.ed25519 = Some(m.private_keys.len() - 1);
+            }
+            Step::BackToHs256 => {
+                let options = HandshakeOptions::new(HandshakeAlg::Hs256);
+                let r = kb.admin.set_handshake(&who, &kb.id, Some(&options)).await;
+                if m.deleted {
+                    prop_assert!(r.is_err());
+                    continue;
+                }
+                if m.ed25519.take().is_some() {
+                    // Both secrets are issued anew.
+                    let secrets = r.unwrap().value.secrets.expect("HS256 issues secrets");
+                    m.secrets.push(secrets.primary);
+                    m.secrets.push(secrets.secondary);
+                    m.primary = m.secrets.len() - 2;
+                    m.secondary = m.secrets.len() - 1;
+                }
+            }
+            Step::Delete => {
+                let r = kb.admin.delete(&who, &kb.id).await;
+                prop_assert_eq!(r.is_ok(), !m.deleted);
+                m.deleted = true;
+            }
+            Step::Code(i) => {
+                let Some(secret) = m.secrets.get(i) else { continue };
+                let status = kb.code_status(secret).await;
+                let expected = m.live() && m.secret_alive(i);
+                prop_assert_eq!(status == StatusCode::OK, expected, "code with secret {}: {}", i, status);
+            }
+            Step::Hs256(i) => {
+                let Some(secret) = m.secrets.get(i) else { continue };
+                if m.deleted {
+                    continue; // the callback is gone (404); checked elsewhere
+                }
+                let opened = kb.handshake(&kb.hs256_token(secret.expose(), &jti)).await.is_ok();
+                let expected = m.live() && m.ed25519.is_none() && m.secret_alive(i);
+                prop_assert_eq!(opened, expected, "HS256 handshake with secret {}", i);
+            }
+            Step::EdDsa(i) => {
+                let Some(key) = m.private_keys.get(i) else { continue };
+                if m.deleted {
+                    continue;
+                }
+                let opened = kb.handshake(&kb.eddsa_token(key, &jti)).await.is_ok();
+                let expected = m.live() && m.ed25519 == Some(i);
+                prop_assert_eq!(opened, expected, "EdDSA handshake with key {}", i);
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// No sign-in ever succeeds with a secret or key that was regenerated,
+    /// replaced, disabled or deleted before it began; every sign-in with a
+    /// current one succeeds.
+    #[test]
+    fn no_sign_in_outlives_the_admin_change_that_revoked_its_credential(
+        steps in prop::collection::vec(step(), 1..40)
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(run_steps(steps))?;
+    }
+}
