@@ -313,7 +313,7 @@ async fn handshake_widget_and_sso_operations_change_the_project_append_their_ent
         admin.create_sso_provider(&who, okta.clone())
     })
     .await;
-    assert_eq!(project(&admin).await.sso_providers(), [okta.clone()]);
+    assert_eq!(project(&admin).await.sso_providers(), std::slice::from_ref(&okta));
     let renamed = SsoProvider {
         name: "Okta SAML".into(),
         enabled: false,
