@@ -7,7 +7,7 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kb_sso::store::memory::{MemoryAuditSink, MemoryConfigStore, MemoryNotifier};
+use kb_sso::store::memory::{MemoryAuditSink, MemoryConfigStore, MemoryOutbox};
 use kb_sso::*;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -26,13 +26,13 @@ fn cfg(name: &str, host: &str) -> JwtConfigBuilder {
     JwtConfig::builder(name, format!("https://{host}/login"))
 }
 
-type MemAdmin = Admin<MemoryConfigStore, MemoryAuditSink, MemoryNotifier>;
+type MemAdmin = Admin<MemoryConfigStore, MemoryAuditSink, MemoryOutbox>;
 
 fn service(clock: Arc<SettableClock>) -> MemAdmin {
     Admin::new(
         MemoryConfigStore::new(Project::default()),
         MemoryAuditSink::new(key()),
-        MemoryNotifier::default(),
+        MemoryOutbox::new(),
         clock,
     )
 }
@@ -61,7 +61,7 @@ where
     Fut: Future<Output = Result<Applied<T>, AdminError>>,
 {
     clock.advance(Duration::minutes(1));
-    let (log_before, sent_before) = (entries(admin).await.len(), admin.notifier().sent().len());
+    let (log_before, sent_before) = (entries(admin).await.len(), admin.notifier().queued().len());
     let applied = op().await.unwrap();
     let log = entries(admin).await;
     assert_eq!(log.len(), log_before + 1, "{action}: exactly one entry");
@@ -74,7 +74,7 @@ where
     assert_eq!(entry.event.administrator(), &alice());
     assert_eq!(entry.event.config_name(), name);
     assert_eq!(entry.event.at(), clock.now(), "{action}: the service's clock");
-    let sent = admin.notifier().sent();
+    let sent = admin.notifier().queued();
     assert_eq!(sent.len(), sent_before + 1, "{action}: exactly one notification");
     let n = &sent[sent_before];
     assert_eq!(n.recipients, recipients, "{action}");
@@ -238,7 +238,7 @@ async fn a_failing_audit_sink_makes_the_operation_fail_and_changes_nothing() {
     let admin = Admin::new(
         MemoryConfigStore::new(start.clone()),
         FailingSink,
-        MemoryNotifier::default(),
+        MemoryOutbox::new(),
         SettableClock::new(T0),
     );
     let snapshot = |p: &Project| serde_json::to_value(p).unwrap();
@@ -266,7 +266,7 @@ async fn a_failing_audit_sink_makes_the_operation_fail_and_changes_nothing() {
 
     let now = admin.store().project().await.unwrap();
     assert_eq!(snapshot(&now), snapshot(&start), "the project is unchanged");
-    assert!(admin.notifier().sent().is_empty(), "nobody was notified");
+    assert!(admin.notifier().queued().is_empty(), "nobody was notified");
 }
 
 #[tokio::test]
@@ -278,7 +278,7 @@ async fn a_refused_operation_appends_nothing_and_notifies_nobody() {
             .await
             .unwrap();
     }
-    let (log, sent) = (entries(&admin).await.len(), admin.notifier().sent().len());
+    let (log, sent) = (entries(&admin).await.len(), admin.notifier().queued().len());
     let err = admin.create(&alice(), cfg("c6", "c6.example.com")).await.unwrap_err();
     assert!(
         matches!(err, AdminError::Config(ConfigError::TooManyConfigs)),
@@ -287,7 +287,7 @@ async fn a_refused_operation_appends_nothing_and_notifies_nobody() {
     let err = admin.delete(&alice(), &ClientId::generate()).await.unwrap_err();
     assert!(matches!(err, AdminError::Config(ConfigError::UnknownConfig)), "{err:?}");
     assert_eq!(entries(&admin).await.len(), log, "nothing appended");
-    assert_eq!(admin.notifier().sent().len(), sent, "nobody notified");
+    assert_eq!(admin.notifier().queued().len(), sent, "nobody notified");
     assert_eq!(project(&admin).await.jwt_configs().len(), 5);
 }
 
@@ -335,7 +335,7 @@ async fn a_concurrent_change_is_a_conflict_and_is_not_overwritten() {
     let admin = Admin::new(
         store,
         MemoryAuditSink::new(key()),
-        MemoryNotifier::default(),
+        MemoryOutbox::new(),
         SettableClock::new(T0),
     );
     let err = admin.set_direct_jwt_login(&alice(), false).await.unwrap_err();
@@ -344,7 +344,7 @@ async fn a_concurrent_change_is_a_conflict_and_is_not_overwritten() {
     assert!(p.settings().direct_jwt_login, "the conflicting change was not saved");
     assert!(p.settings().disable_default_login_page, "the concurrent change stands");
     assert!(
-        admin.notifier().sent().is_empty(),
+        admin.notifier().queued().is_empty(),
         "nobody notified of an unsaved change"
     );
     // Retrying against the new project succeeds.
