@@ -267,7 +267,8 @@ fn bad_parameters_are_typed_errors_naming_the_parameter() {
         f(&mut p);
         p.parse()
     };
-    let cases: [(fn(&mut AuditQueryParams), &str); 7] = [
+    type Edit = fn(&mut AuditQueryParams);
+    let cases: [(Edit, &str); 7] = [
         (|p| p.cursor = Some("abc".into()), "cursor"),
         (|p| p.cursor = Some("-1".into()), "cursor"),
         (|p| p.cursor = Some("1".repeat(40)), "cursor"),
