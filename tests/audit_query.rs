@@ -109,7 +109,14 @@ fn walk<S: AuditSink>(sink: &S, q: AuditQuery) -> Vec<AuditEntry> {
         assert!(page.entries.len() <= q.page_size());
         out.extend(page.entries);
         match page.next_cursor {
-            Some(c) => q = q.cursor(c),
+            Some(c) => {
+                // Every page moves on: a cursor below the one before.
+                assert!(
+                    q.page_cursor().is_none_or(|before| c.seq() < before.seq()),
+                    "{c} repeats"
+                );
+                q = q.cursor(c);
+            }
             None => return out,
         }
     }
