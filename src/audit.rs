@@ -12,6 +12,12 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::secret::{ClientId, from_hex_32, sha256, to_hex};
 
+mod outbox;
+mod query;
+
+pub use outbox::{MIN_LEASE, NotificationOutbox, OutboxEntry, OutboxId, OutboxLease, OutboxState};
+pub use query::{AuditCursor, AuditPage, AuditQuery, AuditQueryError, AuditQueryParams, EventCategory, EventFilter};
+
 /// The shortest retention the crate allows: entries younger than this are
 /// never purged.
 pub const MIN_RETENTION: Duration = Duration::days(90);
@@ -56,6 +62,82 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    /// Every action, in declaration order.
+    pub const ALL: &'static [AuditAction] = &[
+        Self::Create,
+        Self::Update,
+        Self::Delete,
+        Self::Enable,
+        Self::Disable,
+        Self::RegeneratePrimaryToken,
+        Self::RegenerateSecondaryToken,
+        Self::EnableDirectJwtLogin,
+        Self::DisableDirectJwtLogin,
+        Self::EnableDefaultLoginPageToggle,
+        Self::DisableDefaultLoginPageToggle,
+        Self::GenerateHandshakeKey,
+        Self::RegenerateWidgetSecret,
+        Self::CreateSsoProvider,
+        Self::UpdateSsoProvider,
+        Self::DeleteSsoProvider,
+    ];
+
+    /// The action's name in snake case (`regenerate_primary_token`), as the
+    /// `event` parameter of an audit query takes it.
+    ///
+    /// Stored entries keep the action's serde form (`RegeneratePrimaryToken`),
+    /// which their hashes cover.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+            Self::Enable => "enable",
+            Self::Disable => "disable",
+            Self::RegeneratePrimaryToken => "regenerate_primary_token",
+            Self::RegenerateSecondaryToken => "regenerate_secondary_token",
+            Self::EnableDirectJwtLogin => "enable_direct_jwt_login",
+            Self::DisableDirectJwtLogin => "disable_direct_jwt_login",
+            Self::EnableDefaultLoginPageToggle => "enable_default_login_page_toggle",
+            Self::DisableDefaultLoginPageToggle => "disable_default_login_page_toggle",
+            Self::GenerateHandshakeKey => "generate_handshake_key",
+            Self::RegenerateWidgetSecret => "regenerate_widget_secret",
+            Self::CreateSsoProvider => "create_sso_provider",
+            Self::UpdateSsoProvider => "update_sso_provider",
+            Self::DeleteSsoProvider => "delete_sso_provider",
+        }
+    }
+
+    /// The action whose [`name`](Self::name) is `name` (exactly).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|a| a.name() == name)
+    }
+
+    /// The family the action belongs to, for the audit query's event
+    /// filter. Every action today is one of the JWT admin pages
+    /// ([`EventCategory::Jwt`]); actions added later for other pages get
+    /// their own category, so that `event=jwt` leaves them out.
+    pub fn category(&self) -> EventCategory {
+        match self {
+            Self::Create
+            | Self::Update
+            | Self::Delete
+            | Self::Enable
+            | Self::Disable
+            | Self::RegeneratePrimaryToken
+            | Self::RegenerateSecondaryToken
+            | Self::EnableDirectJwtLogin
+            | Self::DisableDirectJwtLogin
+            | Self::EnableDefaultLoginPageToggle
+            | Self::DisableDefaultLoginPageToggle
+            | Self::GenerateHandshakeKey
+            | Self::RegenerateWidgetSecret
+            | Self::CreateSsoProvider
+            | Self::UpdateSsoProvider
+            | Self::DeleteSsoProvider => EventCategory::Jwt,
+        }
+    }
+
     /// Whether project owners are told too (secret and key regeneration).
     pub fn notifies_owners(&self) -> bool {
         matches!(
@@ -823,6 +905,11 @@ pub struct SecurityAuditAccess {
 ///   entries is found.
 /// - [`read`](Self::read) returns entries and checkpoint as one consistent
 ///   snapshot.
+/// - [`query`](Self::query) answers what [`AuditQuery::select`] answers
+///   from the kept entries, newest first, a page at a time; a page's
+///   [`next_cursor`](AuditPage::next_cursor) continues strictly below its
+///   oldest entry, so entries appended between pages never appear in a
+///   later page and no entry appears twice in one walk.
 /// - [`purge`](Self::purge) never removes an entry younger than
 ///   [`MIN_RETENTION`], whatever it is asked, and moves the checkpoint's
 ///   anchor to the newest removed entry.
@@ -840,6 +927,22 @@ pub trait AuditSink: Send + Sync {
 
     /// Every kept entry, oldest first, with the checkpoint.
     fn read(&self, access: &SecurityAuditAccess) -> impl Future<Output = Result<AuditLog, Self::Error>> + Send;
+
+    /// One page of the kept entries that `query` asks for, newest first
+    /// (the admin API's `GET /api/admin/audit`).
+    ///
+    /// The provided body reads the whole log and selects from it
+    /// ([`AuditQuery::select`]); a store with an index (by `seq`, by time)
+    /// should answer from it instead, cloning only the page.
+    fn query(
+        &self,
+        access: &SecurityAuditAccess,
+        query: &AuditQuery,
+    ) -> impl Future<Output = Result<AuditPage, Self::Error>> + Send {
+        let log = self.read(access);
+        let query = *query;
+        async move { Ok(query.select(&log.await?.entries)) }
+    }
 
     /// Removes entries older than `retention` (at least [`MIN_RETENTION`])
     /// at `now`; returns how many were removed.
@@ -861,13 +964,18 @@ crate::forward::forward_store!(AuditSink {
     fn read(&self, access: &SecurityAuditAccess) -> impl Future<Output = Result<AuditLog, Self::Error>> + Send {
         (**self).read(access)
     }
+    fn query(&self, access: &SecurityAuditAccess, query: &AuditQuery) -> impl Future<Output = Result<AuditPage, Self::Error>> + Send {
+        (**self).query(access, query)
+    }
     fn purge(&self, now: OffsetDateTime, retention: Duration) -> impl Future<Output = Result<usize, Self::Error>> + Send {
         (**self).purge(now, retention)
     }
 });
 
-/// Who receives a notification.
+/// Who receives a notification. As JSON: `"project_admins"` or
+/// `"project_admins_and_owners"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Recipients {
     /// The project's admins.
@@ -877,18 +985,53 @@ pub enum Recipients {
 }
 
 /// A message for the project's admins (and owners).
+///
+/// Never carries a secret: it is made from an [`AuditEvent`], which cannot
+/// hold one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
     /// Who receives it.
     pub recipients: Recipients,
+    /// A short line for an email's subject or a list, such as
+    /// `JWT: regenerate primary token on "Portal"`. One line: the crate
+    /// writes no control characters into it.
+    pub subject: String,
     /// The message.
     pub message: String,
+    /// When the change that caused it was made (UTC); an outbox records it
+    /// as the time it was queued.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
     /// The event behind it, if any.
     pub event: Option<AuditEvent>,
 }
 
 /// The system notification sent when the third JWT login button is turned on.
 pub const BUTTON_LIMIT_MESSAGE: &str = "You've reached the limit of 3 JWT login buttons. Additional JWT configurations will not appear as buttons on the login page. Readers can still sign in by entering their domain name.";
+
+/// The subject of [`BUTTON_LIMIT_MESSAGE`].
+pub const BUTTON_LIMIT_SUBJECT: &str = "JWT: login button limit reached";
+
+/// The action's name for people: `regenerate primary token`,
+/// `enable direct JWT login`.
+fn action_words(action: AuditAction) -> String {
+    action
+        .name()
+        .split('_')
+        .map(|w| match w {
+            "jwt" => "JWT",
+            "sso" => "SSO",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `text` with every control character (a line break above all) replaced
+/// by a space, so that a subject stays one line whatever a name holds.
+fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
 
 /// The notifications an event causes: every event to project admins,
 /// secret regenerations to admins and owners, and the button-limit message
@@ -899,31 +1042,52 @@ pub(crate) fn notifications_for(event: &AuditEvent, reached_button_limit: bool) 
     } else {
         Recipients::ProjectAdmins
     };
-    let what = match &event.config_name {
-        Some(name) => format!("JWT: {:?} on \"{name}\" by {}", event.action, event.administrator.0),
-        None => format!("JWT: {:?} by {}", event.action, event.administrator.0),
+    let words = action_words(event.action);
+    let (subject, message) = match &event.config_name {
+        Some(name) => (
+            format!("JWT: {words} on \"{name}\""),
+            format!("JWT: {:?} on \"{name}\" by {}", event.action, event.administrator.0),
+        ),
+        None => (
+            format!("JWT: {words}"),
+            format!("JWT: {:?} by {}", event.action, event.administrator.0),
+        ),
     };
     let mut out = vec![Notification {
         recipients,
-        message: what,
+        subject: one_line(&subject),
+        message,
+        at: event.at,
         event: Some(event.clone()),
     }];
     if reached_button_limit {
         out.push(Notification {
             recipients: Recipients::ProjectAdmins,
+            subject: BUTTON_LIMIT_SUBJECT.to_owned(),
             message: BUTTON_LIMIT_MESSAGE.to_owned(),
+            at: event.at,
             event: None,
         });
     }
     out
 }
 
-/// Delivers notifications (email, in-app...). The host implements it.
+/// Where notifications are queued for delivery (email, in-app...).
+///
+/// [`notify`](Self::notify) *queues*: it returns once the notification is
+/// kept (durably, for a store that outlives the process) and does not wait
+/// for delivery. [`Admin`](crate::Admin) calls it right after the change
+/// and its audit entry are saved. A [`NotificationOutbox`] is a notifier
+/// whose queue a delivery worker drains, at least once and never twice
+/// while a delivery is under way; [`MemoryOutbox`] is one in memory.
+///
+/// [`MemoryOutbox`]: crate::store::memory::MemoryOutbox
 pub trait Notifier: Send + Sync {
     /// The notifier's own failure.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Sends one notification.
+    /// Queues one notification. `Ok` means it is kept and will be
+    /// delivered; it does not mean it was delivered.
     fn notify(&self, notification: Notification) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 

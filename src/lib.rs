@@ -205,6 +205,10 @@ pub use audit::{
     ChainError, ChainHash, ChainHead, Checkpoint, CheckpointKey, FieldChange, InvalidChainHash, MIN_CHECKPOINT_KEY_LEN,
     MIN_RETENTION, Notification, Notifier, Principal, Recipients, SecurityAuditAccess, WeakCheckpointKey, verify_chain,
 };
+pub use audit::{
+    AuditCursor, AuditPage, AuditQuery, AuditQueryError, AuditQueryParams, BUTTON_LIMIT_SUBJECT, EventCategory,
+    EventFilter, MIN_LEASE, NotificationOutbox, OutboxEntry, OutboxId, OutboxLease, OutboxState,
+};
 pub use clock::{Clock, SettableClock, SystemClock};
 pub use code::{
     AuthCode, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeRequest, CodeStore, DEFAULT_CODE_LIFETIME,

@@ -7,7 +7,7 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kb_sso::store::memory::{MemoryAuditSink, MemoryConfigStore, MemoryNotifier};
+use kb_sso::store::memory::{MemoryAuditSink, MemoryConfigStore, MemoryOutbox};
 use kb_sso::*;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -26,13 +26,13 @@ fn cfg(name: &str, host: &str) -> JwtConfigBuilder {
     JwtConfig::builder(name, format!("https://{host}/login"))
 }
 
-type MemAdmin = Admin<MemoryConfigStore, MemoryAuditSink, MemoryNotifier>;
+type MemAdmin = Admin<MemoryConfigStore, MemoryAuditSink, MemoryOutbox>;
 
 fn service(clock: Arc<SettableClock>) -> MemAdmin {
     Admin::new(
         MemoryConfigStore::new(Project::default()),
         MemoryAuditSink::new(key()),
-        MemoryNotifier::default(),
+        MemoryOutbox::new(),
         clock,
     )
 }
@@ -61,7 +61,7 @@ where
     Fut: Future<Output = Result<Applied<T>, AdminError>>,
 {
     clock.advance(Duration::minutes(1));
-    let (log_before, sent_before) = (entries(admin).await.len(), admin.notifier().sent().len());
+    let (log_before, sent_before) = (entries(admin).await.len(), admin.notifier().queued().len());
     let applied = op().await.unwrap();
     let log = entries(admin).await;
     assert_eq!(log.len(), log_before + 1, "{action}: exactly one entry");
@@ -74,7 +74,7 @@ where
     assert_eq!(entry.event.administrator(), &alice());
     assert_eq!(entry.event.config_name(), name);
     assert_eq!(entry.event.at(), clock.now(), "{action}: the service's clock");
-    let sent = admin.notifier().sent();
+    let sent = admin.notifier().queued();
     assert_eq!(sent.len(), sent_before + 1, "{action}: exactly one notification");
     let n = &sent[sent_before];
     assert_eq!(n.recipients, recipients, "{action}");
@@ -214,7 +214,7 @@ async fn handshake_widget_and_sso_operations_change_the_project_append_their_ent
     let admin = Admin::new(
         MemoryConfigStore::new(Project::default().with_widget(widget)),
         MemoryAuditSink::new(key()),
-        MemoryNotifier::default(),
+        MemoryOutbox::default(),
         clock.clone(),
     );
     let c = &*clock;
@@ -386,7 +386,7 @@ async fn a_failing_audit_sink_makes_the_operation_fail_and_changes_nothing() {
     let admin = Admin::new(
         MemoryConfigStore::new(start.clone()),
         FailingSink,
-        MemoryNotifier::default(),
+        MemoryOutbox::new(),
         SettableClock::new(T0),
     );
     let snapshot = |p: &Project| serde_json::to_value(p).unwrap();
@@ -414,7 +414,7 @@ async fn a_failing_audit_sink_makes_the_operation_fail_and_changes_nothing() {
 
     let now = current(admin.store()).await;
     assert_eq!(snapshot(&now), snapshot(&start), "the project is unchanged");
-    assert!(admin.notifier().sent().is_empty(), "nobody was notified");
+    assert!(admin.notifier().queued().is_empty(), "nobody was notified");
 }
 
 #[tokio::test]
@@ -426,7 +426,7 @@ async fn a_refused_operation_appends_nothing_and_notifies_nobody() {
             .await
             .unwrap();
     }
-    let (log, sent) = (entries(&admin).await.len(), admin.notifier().sent().len());
+    let (log, sent) = (entries(&admin).await.len(), admin.notifier().queued().len());
     let err = admin.create(&alice(), cfg("c6", "c6.example.com")).await.unwrap_err();
     assert!(
         matches!(err, AdminError::Config(ConfigError::TooManyConfigs)),
@@ -435,7 +435,7 @@ async fn a_refused_operation_appends_nothing_and_notifies_nobody() {
     let err = admin.delete(&alice(), &ClientId::generate()).await.unwrap_err();
     assert!(matches!(err, AdminError::Config(ConfigError::UnknownConfig)), "{err:?}");
     assert_eq!(entries(&admin).await.len(), log, "nothing appended");
-    assert_eq!(admin.notifier().sent().len(), sent, "nobody notified");
+    assert_eq!(admin.notifier().queued().len(), sent, "nobody notified");
     assert_eq!(project(&admin).await.jwt_configs().len(), 5);
 }
 
@@ -517,7 +517,7 @@ async fn a_change_that_lands_before_the_save_is_a_conflict_and_is_not_overwritte
     let admin = Admin::new(
         RacingStore::new(Race::BeforeSave),
         MemoryAuditSink::new(key()),
-        MemoryNotifier::default(),
+        MemoryOutbox::new(),
         SettableClock::new(T0),
     );
     let err = admin.set_direct_jwt_login(&alice(), false, true).await.unwrap_err();
@@ -526,7 +526,7 @@ async fn a_change_that_lands_before_the_save_is_a_conflict_and_is_not_overwritte
     assert!(p.settings().direct_jwt_login, "the conflicting change was not saved");
     assert!(p.settings().disable_default_login_page, "the concurrent change stands");
     assert!(
-        admin.notifier().sent().is_empty(),
+        admin.notifier().queued().is_empty(),
         "nobody notified of an unsaved change"
     );
     // Retrying against the new project succeeds.
@@ -539,7 +539,7 @@ async fn a_change_that_lands_after_the_read_is_kept_and_the_operation_recomputed
     let admin = Admin::new(
         RacingStore::new(Race::AfterRead),
         MemoryAuditSink::new(key()),
-        MemoryNotifier::default(),
+        MemoryOutbox::default(),
         SettableClock::new(T0),
     );
     let _ = admin.set_direct_jwt_login(&alice(), false, true).await.unwrap();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use http::{Request, Response, StatusCode, header};
 use kb_sso::server::SsoService;
-use kb_sso::store::memory::{MemoryAuditSink, MemoryCodeStore, MemoryConfigStore, MemoryNotifier};
+use kb_sso::store::memory::{MemoryAuditSink, MemoryCodeStore, MemoryConfigStore, MemoryOutbox};
 use kb_sso::*;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -26,7 +26,7 @@ type Service = SsoService<Store, MemoryCodeStore, Arc<SettableClock>>;
 
 struct Kb {
     service: Service,
-    admin: Admin<Store, MemoryAuditSink, MemoryNotifier>,
+    admin: Admin<Store, MemoryAuditSink, MemoryOutbox>,
     clock: Arc<SettableClock>,
     id: ClientId,
     primary: ClientSecret,
@@ -66,7 +66,7 @@ impl Kb {
         let admin = Admin::new(
             store,
             MemoryAuditSink::new(CheckpointKey::new(&[7; 32]).unwrap()),
-            MemoryNotifier::default(),
+            MemoryOutbox::default(),
             clock.clone(),
         );
         Self {
@@ -324,7 +324,7 @@ async fn a_read_only_configuration_keeps_working_and_refuses_changes() {
     let admin = Admin::new(
         MemoryConfigStore::new(project),
         MemoryAuditSink::new(CheckpointKey::new(&[7; 32]).unwrap()),
-        MemoryNotifier::default(),
+        MemoryOutbox::default(),
         SettableClock::new(T0),
     );
     let refused = |r: Result<_, AdminError>| matches!(r, Err(AdminError::Config(ConfigError::ReadOnly)));

@@ -7,7 +7,7 @@ use std::future::{Future, ready};
 use std::sync::Arc;
 
 use kb_sso::store::memory::{
-    MemoryAuditSink, MemoryCodeStore, MemoryConfigStore, MemoryNotifier, MemoryRateLimiter, MemoryReplayCache,
+    MemoryAuditSink, MemoryCodeStore, MemoryConfigStore, MemoryOutbox, MemoryRateLimiter, MemoryReplayCache,
     MemorySessionRevocations,
 };
 use kb_sso::store::{
@@ -52,7 +52,7 @@ fn every_store_trait_is_implemented_for_references_arcs_and_boxes() {
     through_pointers!(is_revocations, MemorySessionRevocations::new());
     through_pointers!(is_limiter, MemoryRateLimiter::new());
     through_pointers!(is_sink, MemoryAuditSink::new(key()));
-    through_pointers!(is_notifier, MemoryNotifier::default());
+    through_pointers!(is_notifier, MemoryOutbox::new());
 }
 
 /// The code flow of the quickstart, with its stores picked at run time.
@@ -151,15 +151,17 @@ async fn dyn_stores_answer_as_the_stores_inside() {
     let entry = sink.append(event).await.unwrap();
     assert_eq!(sink.checkpoint().await.unwrap().head(), &entry.head());
 
-    let kept = Arc::new(MemoryNotifier::default());
+    let kept = Arc::new(MemoryOutbox::new());
     let notifier: ArcNotifier = kept.clone();
     let note = Notification {
         recipients: Recipients::ProjectAdmins,
+        subject: "hi".into(),
         message: "hi".into(),
+        at: T0,
         event: None,
     };
     notifier.notify(note.clone()).await.unwrap();
-    assert_eq!(kept.sent(), [note]);
+    assert_eq!(kept.queued(), [note]);
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -12,9 +12,9 @@ use time::{Duration, OffsetDateTime};
 use crate::code::Insertion;
 use crate::limit::{Decision, Limit, RateLimiter};
 use crate::{
-    AuditEntry, AuditEvent, AuditLog, AuditSink, Checkpoint, CodeDigest, CodeGrant, CodeStore, ConfigStore,
-    Notification, Notifier, Project, ProjectSnapshot, Redemption, ReplayCache, Revision, SecurityAuditAccess,
-    SessionRevocations, StaleRevision,
+    AuditEntry, AuditEvent, AuditLog, AuditPage, AuditQuery, AuditSink, Checkpoint, CodeDigest, CodeGrant, CodeStore,
+    ConfigStore, Notification, NotificationOutbox, Notifier, OutboxEntry, OutboxLease, Project, ProjectSnapshot,
+    Redemption, ReplayCache, Revision, SecurityAuditAccess, SessionRevocations, StaleRevision,
 };
 
 /// The failure of a store used through its `Dyn` form: the store's own
@@ -99,7 +99,8 @@ debug_dyn!(
     DynSessionRevocations,
     DynRateLimiter,
     DynAuditSink,
-    DynNotifier
+    DynNotifier,
+    DynNotificationOutbox
 );
 
 // Code store
@@ -436,6 +437,8 @@ pub trait DynAuditSink: Send + Sync {
     fn checkpoint_boxed(&self) -> StoreFuture<'_, Checkpoint>;
     /// [`AuditSink::read`], boxed.
     fn read_boxed<'a>(&'a self, access: &'a SecurityAuditAccess) -> StoreFuture<'a, AuditLog>;
+    /// [`AuditSink::query`], boxed.
+    fn query_boxed<'a>(&'a self, access: &'a SecurityAuditAccess, query: &'a AuditQuery) -> StoreFuture<'a, AuditPage>;
     /// [`AuditSink::purge`], boxed.
     fn purge_boxed(&self, now: OffsetDateTime, retention: Duration) -> StoreFuture<'_, usize>;
 }
@@ -451,6 +454,10 @@ impl<T: AuditSink> DynAuditSink for T {
 
     fn read_boxed<'a>(&'a self, access: &'a SecurityAuditAccess) -> StoreFuture<'a, AuditLog> {
         boxed(self.read(access))
+    }
+
+    fn query_boxed<'a>(&'a self, access: &'a SecurityAuditAccess, query: &'a AuditQuery) -> StoreFuture<'a, AuditPage> {
+        boxed(self.query(access, query))
     }
 
     fn purge_boxed(&self, now: OffsetDateTime, retention: Duration) -> StoreFuture<'_, usize> {
@@ -471,6 +478,10 @@ impl AuditSink for dyn DynAuditSink + '_ {
 
     async fn read(&self, access: &SecurityAuditAccess) -> Result<AuditLog, StoreError> {
         self.read_boxed(access).await
+    }
+
+    async fn query(&self, access: &SecurityAuditAccess, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        self.query_boxed(access, query).await
     }
 
     fn purge(
@@ -495,16 +506,23 @@ pub type ArcAuditSink = Arc<dyn DynAuditSink>;
 ///
 /// ```
 /// use kb_sso::store::ArcNotifier;
-/// use kb_sso::store::memory::MemoryNotifier;
+/// use kb_sso::store::memory::MemoryOutbox;
 /// use kb_sso::{Notification, Notifier, Recipients};
 /// use std::sync::Arc;
+/// use time::macros::datetime;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let kept = Arc::new(MemoryNotifier::default());
+/// let kept = Arc::new(MemoryOutbox::new());
 /// let notifier: ArcNotifier = kept.clone();
-/// let note = Notification { recipients: Recipients::ProjectAdmins, message: "hello".into(), event: None };
+/// let note = Notification {
+///     recipients: Recipients::ProjectAdmins,
+///     subject: "hello".into(),
+///     message: "hello".into(),
+///     at: datetime!(2026-01-01 00:00 UTC),
+///     event: None,
+/// };
 /// notifier.notify(note.clone()).await.unwrap();
-/// assert_eq!(kept.sent(), [note]);
+/// assert_eq!(kept.queued(), [note]);
 /// # });
 /// ```
 pub trait DynNotifier: Send + Sync {
@@ -530,6 +548,109 @@ impl Notifier for dyn DynNotifier + '_ {
 pub type BoxNotifier = Box<dyn DynNotifier>;
 /// Any [`Notifier`], chosen at run time and shared.
 pub type ArcNotifier = Arc<dyn DynNotifier>;
+
+// Notification outbox
+
+/// [`NotificationOutbox`] as a trait object: implemented for every outbox,
+/// and `dyn DynNotificationOutbox` (so [`BoxNotificationOutbox`] and
+/// [`ArcNotificationOutbox`]) is a `Notifier` and a `NotificationOutbox`
+/// again, failing with [`StoreError`].
+///
+/// ```
+/// use kb_sso::store::ArcNotificationOutbox;
+/// use kb_sso::store::memory::MemoryOutbox;
+/// use kb_sso::{Notification, NotificationOutbox, Notifier, Recipients};
+/// use std::sync::Arc;
+/// use time::{Duration, macros::datetime};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let outbox: ArcNotificationOutbox = Arc::new(MemoryOutbox::new());
+/// let now = datetime!(2026-01-01 00:00 UTC);
+/// let note = Notification {
+///     recipients: Recipients::ProjectAdmins,
+///     subject: "hello".into(),
+///     message: "hello".into(),
+///     at: now,
+///     event: None,
+/// };
+/// outbox.notify(note).await.unwrap();
+/// let claimed = outbox.claim(now, Duration::minutes(5), 10).await.unwrap();
+/// let lease = claimed[0].lease().unwrap();
+/// assert!(outbox.mark_sent(lease, now).await.unwrap());
+/// # });
+/// ```
+pub trait DynNotificationOutbox: DynNotifier {
+    /// [`NotificationOutbox::list`], boxed.
+    fn list_boxed(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxEntry>>;
+    /// [`NotificationOutbox::claim`], boxed.
+    fn claim_boxed(&self, now: OffsetDateTime, lease: Duration, max: usize) -> StoreFuture<'_, Vec<OutboxEntry>>;
+    /// [`NotificationOutbox::mark_sent`], boxed.
+    fn mark_sent_boxed(&self, lease: OutboxLease, now: OffsetDateTime) -> StoreFuture<'_, bool>;
+    /// [`NotificationOutbox::mark_failed`], boxed.
+    fn mark_failed_boxed(&self, lease: OutboxLease, retry_at: OffsetDateTime) -> StoreFuture<'_, bool>;
+}
+
+impl<T: NotificationOutbox> DynNotificationOutbox for T {
+    fn list_boxed(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxEntry>> {
+        boxed(self.list(limit))
+    }
+
+    fn claim_boxed(&self, now: OffsetDateTime, lease: Duration, max: usize) -> StoreFuture<'_, Vec<OutboxEntry>> {
+        boxed(self.claim(now, lease, max))
+    }
+
+    fn mark_sent_boxed(&self, lease: OutboxLease, now: OffsetDateTime) -> StoreFuture<'_, bool> {
+        boxed(self.mark_sent(lease, now))
+    }
+
+    fn mark_failed_boxed(&self, lease: OutboxLease, retry_at: OffsetDateTime) -> StoreFuture<'_, bool> {
+        boxed(self.mark_failed(lease, retry_at))
+    }
+}
+
+impl Notifier for dyn DynNotificationOutbox + '_ {
+    type Error = StoreError;
+
+    fn notify(&self, notification: Notification) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.notify_boxed(notification)
+    }
+}
+
+impl NotificationOutbox for dyn DynNotificationOutbox + '_ {
+    fn list(&self, limit: usize) -> impl Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send {
+        self.list_boxed(limit)
+    }
+
+    fn claim(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send {
+        self.claim_boxed(now, lease, max)
+    }
+
+    fn mark_sent(
+        &self,
+        lease: OutboxLease,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.mark_sent_boxed(lease, now)
+    }
+
+    fn mark_failed(
+        &self,
+        lease: OutboxLease,
+        retry_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.mark_failed_boxed(lease, retry_at)
+    }
+}
+
+/// Any [`NotificationOutbox`], chosen at run time.
+pub type BoxNotificationOutbox = Box<dyn DynNotificationOutbox>;
+/// Any [`NotificationOutbox`], chosen at run time and shared.
+pub type ArcNotificationOutbox = Arc<dyn DynNotificationOutbox>;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

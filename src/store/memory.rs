@@ -1,7 +1,7 @@
 //! In-memory stores for one process: every store trait of the crate has
 //! one here ([`MemoryCodeStore`], [`MemoryConfigStore`],
 //! [`MemoryReplayCache`], [`MemorySessionRevocations`],
-//! [`MemoryRateLimiter`], [`MemoryAuditSink`], [`MemoryNotifier`]).
+//! [`MemoryRateLimiter`], [`MemoryAuditSink`], [`MemoryOutbox`]).
 //!
 //! None reads a clock: every expiry is decided by the `now` its caller
 //! passes.
@@ -30,7 +30,7 @@ mod audit;
 mod limiter;
 mod replay;
 
-pub use audit::{MemoryAuditSink, MemoryNotifier};
+pub use audit::{MemoryAuditSink, MemoryOutbox};
 pub use limiter::{DEFAULT_MAX_KEYS, MemoryRateLimiter};
 pub use replay::MemoryReplayCache;
 

@@ -57,3 +57,4 @@ pub use dynamic::{
     DynAuditSink, DynCodeStore, DynConfigStore, DynNotifier, DynRateLimiter, DynReplayCache, DynSessionRevocations,
     StoreError, StoreFuture,
 };
+pub use dynamic::{ArcNotificationOutbox, BoxNotificationOutbox, DynNotificationOutbox};
