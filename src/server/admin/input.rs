@@ -206,9 +206,8 @@ impl ConfigInput {
         if let Some(on) = not_null("show_login_button", self.show_login_button)? {
             b = b.show_login_button(on);
         }
-        match self.login_button_text {
-            Some(text) => b = b.login_button_text(text.unwrap_or_default()),
-            None => {}
+        if let Some(text) = self.login_button_text {
+            b = b.login_button_text(text.unwrap_or_default());
         }
         match self.login_button_logo {
             Some(Some(text)) => b = b.login_button_logo(Some(decode_logo(&text)?)),

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::Path;
 
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Request, Response, StatusCode};
+use http::{Response, StatusCode};
 use serde::Deserialize;
 use subtle::{Choice, ConditionallySelectable as _, ConstantTimeEq as _};
 use zeroize::Zeroizing;
@@ -274,15 +274,6 @@ impl AdminTokens {
         }
         self.identify(token).ok_or(AdminAuthError::Invalid)
     }
-
-    /// [`authenticate`](Self::authenticate) for a request, with the 401
-    /// answer ([`unauthorized`]) when it fails.
-    ///
-    /// # Errors
-    /// The 401 answer to send.
-    pub fn authorize<B>(&self, req: &Request<B>) -> Result<AdminIdentity, Response<Vec<u8>>> {
-        self.authenticate(req.headers()).map_err(unauthorized)
-    }
 }
 
 /// 401 for a missing or wrong admin bearer token, with `WWW-Authenticate:
@@ -377,7 +368,7 @@ mod tests {
                 "admins[1].token_sha256: is another",
             ),
             (
-                file(&r#"{"name":"a","token":"x","token_sha256":"00","roles":[]}"#.to_string()),
+                file(r#"{"name":"a","token":"x","token_sha256":"00","roles":[]}"#),
                 "admins[0].token: unknown field",
             ),
         ];
