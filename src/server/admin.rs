@@ -70,7 +70,7 @@ pub const DEFAULT_PREFIX: &str = "/api/admin";
 
 /// The largest body of `POST /jwt-configs` and `PATCH /jwt-configs/{id}`,
 /// in bytes: room for a logo of
-/// [`MAX_LOGO_BYTES`](crate::config::MAX_LOGO_BYTES) in base64 with the
+/// [`MAX_LOGO_BYTES`] in base64 with the
 /// other fields. Every other admin route takes at most
 /// [`MAX_BODY_BYTES`](super::MAX_BODY_BYTES). A host reading the body
 /// itself should read up to this many bytes and let
