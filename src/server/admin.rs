@@ -628,3 +628,217 @@ fn field_error(field: &str, description: &str) -> Response<Vec<u8>> {
         }),
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::future::Future;
+    use std::io;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use proptest::prelude::*;
+    use time::{Duration, OffsetDateTime};
+
+    use super::*;
+    use crate::audit::{AuditEntry, AuditEvent, AuditLog, Checkpoint, CheckpointKey, Notification, SecurityAuditAccess};
+    use crate::clock::SettableClock;
+    use crate::project::ProjectSettings;
+    use crate::store::memory::{MemoryAuditSink, MemoryConfigStore, MemoryNotifier};
+
+    const T0: OffsetDateTime = time::macros::datetime!(2026-05-01 10:00 UTC);
+
+    fn key() -> CheckpointKey {
+        CheckpointKey::new(&[7; 32]).unwrap()
+    }
+
+    fn alice() -> AdminIdentity {
+        AdminIdentity {
+            name: "alice".into(),
+            roles: vec![AdminRole::Admin],
+        }
+    }
+
+    fn one_config() -> (Project, ClientId) {
+        let (c, _) = JwtConfig::builder("P", "https://app.example.com/login").build().unwrap();
+        let id = c.client_id().clone();
+        (Project::new(ProjectSettings::default(), vec![c], vec![]).unwrap(), id)
+    }
+
+    fn endpoints<CS: ConfigStore, A: AuditSink, N: Notifier>(store: CS, audit: A, notifier: N) -> AdminEndpoints<CS, A, N> {
+        AdminEndpoints::new(Arc::new(Admin::new(store, audit, notifier, SettableClock::new(T0))))
+    }
+
+    fn request(method: Method, path: &str, body: &str) -> Request<Vec<u8>> {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.as_bytes().to_vec())
+            .unwrap()
+    }
+
+    fn run<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
+    /// An audit sink that cannot append.
+    struct FailingSink;
+
+    impl AuditSink for FailingSink {
+        type Error = io::Error;
+        fn append(&self, _e: AuditEvent) -> impl Future<Output = Result<AuditEntry, io::Error>> + Send {
+            std::future::ready(Err(io::Error::other("disk /var/lib/audit full")))
+        }
+        fn checkpoint(&self) -> impl Future<Output = Result<Checkpoint, io::Error>> + Send {
+            std::future::ready(Err(io::Error::other("down")))
+        }
+        fn read(&self, _a: &SecurityAuditAccess) -> impl Future<Output = Result<AuditLog, io::Error>> + Send {
+            std::future::ready(Err(io::Error::other("down")))
+        }
+        fn purge(&self, _n: OffsetDateTime, _r: Duration) -> impl Future<Output = Result<usize, io::Error>> + Send {
+            std::future::ready(Err(io::Error::other("down")))
+        }
+    }
+
+    /// A notifier that cannot queue anything.
+    struct FailingNotifier;
+
+    impl Notifier for FailingNotifier {
+        type Error = io::Error;
+        fn notify(&self, _n: Notification) -> impl Future<Output = Result<(), io::Error>> + Send {
+            std::future::ready(Err(io::Error::other("smtp.internal:25 refused")))
+        }
+    }
+
+    /// A store where another admin operation lands right after the first
+    /// read of the project.
+    struct RacingStore {
+        inner: MemoryConfigStore,
+        race: AtomicBool,
+    }
+
+    impl ConfigStore for RacingStore {
+        type Error = std::convert::Infallible;
+        fn get(&self, id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send {
+            self.inner.get(id)
+        }
+        #[allow(clippy::manual_async_fn)] // the trait asks for a `Send` future
+        fn project(&self) -> impl Future<Output = Result<Project, Self::Error>> + Send {
+            async move {
+                let read = self.inner.project().await?;
+                if self.race.swap(false, Ordering::SeqCst) {
+                    let bob = Administrator("bob".into());
+                    let _ = self
+                        .inner
+                        .modify(move |p| Ok(p.set_default_login_page_disabled(&bob, T0, true)))
+                        .await?;
+                }
+                Ok(read)
+            }
+        }
+        fn modify<T, F>(&self, f: F) -> impl Future<Output = Result<Result<T, ConfigError>, Self::Error>> + Send
+        where
+            T: Send,
+            F: FnOnce(&mut Project) -> Result<T, ConfigError> + Send,
+        {
+            self.inner.modify(f)
+        }
+    }
+
+    #[test]
+    fn an_audit_failure_is_a_503_without_its_details_and_saves_nothing() {
+        let (project, id) = one_config();
+        let api = endpoints(MemoryConfigStore::new(project), FailingSink, MemoryNotifier::default());
+        for (method, path, body) in [
+            (Method::POST, "/api/admin/jwt-configs".to_owned(), r#"{"name":"B","login_url":"https://b.example.com/"}"#),
+            (Method::POST, format!("/api/admin/jwt-configs/{id}/regenerate-primary-secret"), ""),
+            (Method::DELETE, format!("/api/admin/jwt-configs/{id}"), ""),
+        ] {
+            let resp = run(api.answer(&request(method, &path, body), &alice())).unwrap();
+            assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+            let text = String::from_utf8(resp.into_body()).unwrap();
+            assert!(text.contains("temporarily_unavailable") && !text.contains("disk"), "{text}");
+        }
+        let p = run(api.admin().store().project()).unwrap();
+        assert_eq!(p.jwt_configs().len(), 1);
+        assert!(api.admin().notifier().sent().is_empty());
+    }
+
+    #[test]
+    fn a_notifier_failure_is_a_503_without_its_details_or_the_secret() {
+        let (project, id) = one_config();
+        let api = endpoints(MemoryConfigStore::new(project), MemoryAuditSink::new(key()), FailingNotifier);
+        let path = format!("/api/admin/jwt-configs/{id}/regenerate-primary-secret");
+        let resp = run(api.answer(&request(Method::POST, &path, ""), &alice())).unwrap();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let text = String::from_utf8(resp.into_body()).unwrap();
+        assert!(!text.contains("smtp") && !text.contains("\"secret\""), "{text}");
+        assert!(text.contains("saved and audited"), "{text}");
+    }
+
+    #[test]
+    fn a_concurrent_change_is_a_409_and_is_not_overwritten() {
+        let (project, id) = one_config();
+        let store = RacingStore {
+            inner: MemoryConfigStore::new(project),
+            race: AtomicBool::new(true),
+        };
+        let api = endpoints(store, MemoryAuditSink::new(key()), MemoryNotifier::default());
+        let path = format!("/api/admin/jwt-configs/{id}");
+        let resp = run(api.answer(&request(Method::DELETE, &path, ""), &alice())).unwrap();
+        assert_eq!(resp.status(), StatusCode::CONFLICT);
+        let p = run(api.admin().store().project()).unwrap();
+        assert_eq!(p.jwt_configs().len(), 1, "not deleted");
+        assert!(p.settings().disable_default_login_page, "the other change stands");
+    }
+
+    #[test]
+    fn paths_outside_the_prefix_are_the_hosts() {
+        let api = endpoints(
+            MemoryConfigStore::new(Project::default()),
+            MemoryAuditSink::new(key()),
+            MemoryNotifier::default(),
+        )
+        .mount_prefix("/admin/");
+        assert_eq!(api.prefix(), "/admin");
+        for path in ["/", "/api/admin/project", "/administrator", "/adminx/project"] {
+            assert!(run(api.answer(&request(Method::GET, path, ""), &alice())).is_none(), "{path}");
+        }
+        let resp = run(api.answer(&request(Method::GET, "/admin/project", ""), &alice())).unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// No error repeats a value sent (it could be a secret pasted in
+        /// the wrong field): only field names and what was expected.
+        #[test]
+        fn no_error_repeats_a_value_sent(marker in "[A-Za-z0-9]{12,40}", field in 0usize..8) {
+            let (project, id) = one_config();
+            let api = endpoints(
+                MemoryConfigStore::new(project),
+                MemoryAuditSink::new(key()),
+                MemoryNotifier::default(),
+            );
+            let body = match field {
+                0 => format!(r#"{{"name":"A","login_url":"https://a.example.com/","enabled":"{marker}"}}"#),
+                1 => format!(r#"{{"name":"A","login_url":"https://a.example.com/","cta_position":"{marker}"}}"#),
+                2 => format!(r#"{{"name":["{marker}"],"login_url":"https://a.example.com/"}}"#),
+                3 => format!(r#"{{"name":"A","login_url":"https://a.example.com/","login_button_logo":"{marker}"}}"#),
+                4 => format!(r#"{{"name":"A","login_url":"{marker}"}}"#),
+                5 => format!(r#"{{"name":"A","login_url":"https://{marker}:{marker}@a.example.com/"}}"#),
+                6 => format!(r#"{{"name":"A","login_url":"https://a.example.com/","show_login_button":{{"x":"{marker}"}}}}"#),
+                _ => format!(r#"{{"name":"A","login_url":"https://a.example.com/","logout_url":"{marker}"}}"#),
+            };
+            let resp = run(api.answer(&request(Method::POST, "/api/admin/jwt-configs", &body), &alice())).unwrap();
+            prop_assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+            let text = String::from_utf8(resp.into_body()).unwrap();
+            prop_assert!(!text.contains(&marker), "{}", text);
+            let path = format!("/api/admin/jwt-configs/{id}");
+            let resp = run(api.answer(&request(Method::PATCH, &path, &body), &alice())).unwrap();
+            let text = String::from_utf8(resp.into_body()).unwrap();
+            prop_assert!(!text.contains(&marker), "{}", text);
+        }
+    }
+}
