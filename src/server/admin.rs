@@ -205,7 +205,8 @@ impl Route {
     }
 
     /// Whether `who` may call the route with `method`: reading is open to
-    /// every role; changing takes `admin` or `owner`.
+    /// every role; changing takes `admin` or `owner`. (The audit log, when
+    /// routed, takes `security_audit` alone.)
     fn permits(&self, method: &Method, who: &AdminIdentity) -> bool {
         if method == Method::GET {
             !who.roles.is_empty()
@@ -311,10 +312,12 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> AdminEndpoints<CS, A, N> {
                 Err(r) => Err(r),
             },
             Route::Settings => self.settings(req, body, who).await,
+            // routes added with the service operations are answered here.
         };
         result.unwrap_or_else(Refusal::into_response)
     }
 
+    /// The project as stored now (the one place the endpoints read it).
     async fn read(&self) -> Result<Project, Refusal> {
         self.admin.store().project().await.map_err(|_| Refusal::Unavailable)
     }
@@ -452,6 +455,10 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> AdminEndpoints<CS, A, N> {
             .disable_default_login_page
             .filter(|on| *on != current.disable_default_login_page);
         let admin = who.administrator();
+        // The confirmation is checked here for now; when the service takes
+        // it (`set_direct_jwt_login(admin, on, confirm)`), pass
+        // `input.confirm` and map its refusal to
+        // `Refusal::ConfirmationRequired`.
         if let Some(on) = direct {
             let _applied = self.admin.set_direct_jwt_login(&admin, on).await.map_err(admin_error)?;
         }
@@ -640,7 +647,9 @@ mod tests {
     use time::{Duration, OffsetDateTime};
 
     use super::*;
-    use crate::audit::{AuditEntry, AuditEvent, AuditLog, Checkpoint, CheckpointKey, Notification, SecurityAuditAccess};
+    use crate::audit::{
+        AuditEntry, AuditEvent, AuditLog, Checkpoint, CheckpointKey, Notification, SecurityAuditAccess,
+    };
     use crate::clock::SettableClock;
     use crate::project::ProjectSettings;
     use crate::store::memory::{MemoryAuditSink, MemoryConfigStore, MemoryNotifier};
@@ -659,12 +668,18 @@ mod tests {
     }
 
     fn one_config() -> (Project, ClientId) {
-        let (c, _) = JwtConfig::builder("P", "https://app.example.com/login").build().unwrap();
+        let (c, _) = JwtConfig::builder("P", "https://app.example.com/login")
+            .build()
+            .unwrap();
         let id = c.client_id().clone();
         (Project::new(ProjectSettings::default(), vec![c], vec![]).unwrap(), id)
     }
 
-    fn endpoints<CS: ConfigStore, A: AuditSink, N: Notifier>(store: CS, audit: A, notifier: N) -> AdminEndpoints<CS, A, N> {
+    fn endpoints<CS: ConfigStore, A: AuditSink, N: Notifier>(
+        store: CS,
+        audit: A,
+        notifier: N,
+    ) -> AdminEndpoints<CS, A, N> {
         AdminEndpoints::new(Arc::new(Admin::new(store, audit, notifier, SettableClock::new(T0))))
     }
 
@@ -678,7 +693,10 @@ mod tests {
     }
 
     fn run<F: Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 
     /// An audit sink that cannot append.
@@ -750,14 +768,25 @@ mod tests {
         let (project, id) = one_config();
         let api = endpoints(MemoryConfigStore::new(project), FailingSink, MemoryNotifier::default());
         for (method, path, body) in [
-            (Method::POST, "/api/admin/jwt-configs".to_owned(), r#"{"name":"B","login_url":"https://b.example.com/"}"#),
-            (Method::POST, format!("/api/admin/jwt-configs/{id}/regenerate-primary-secret"), ""),
+            (
+                Method::POST,
+                "/api/admin/jwt-configs".to_owned(),
+                r#"{"name":"B","login_url":"https://b.example.com/"}"#,
+            ),
+            (
+                Method::POST,
+                format!("/api/admin/jwt-configs/{id}/regenerate-primary-secret"),
+                "",
+            ),
             (Method::DELETE, format!("/api/admin/jwt-configs/{id}"), ""),
         ] {
             let resp = run(api.answer(&request(method, &path, body), &alice())).unwrap();
             assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
             let text = String::from_utf8(resp.into_body()).unwrap();
-            assert!(text.contains("temporarily_unavailable") && !text.contains("disk"), "{text}");
+            assert!(
+                text.contains("temporarily_unavailable") && !text.contains("disk"),
+                "{text}"
+            );
         }
         let p = run(api.admin().store().project()).unwrap();
         assert_eq!(p.jwt_configs().len(), 1);
@@ -767,7 +796,11 @@ mod tests {
     #[test]
     fn a_notifier_failure_is_a_503_without_its_details_or_the_secret() {
         let (project, id) = one_config();
-        let api = endpoints(MemoryConfigStore::new(project), MemoryAuditSink::new(key()), FailingNotifier);
+        let api = endpoints(
+            MemoryConfigStore::new(project),
+            MemoryAuditSink::new(key()),
+            FailingNotifier,
+        );
         let path = format!("/api/admin/jwt-configs/{id}/regenerate-primary-secret");
         let resp = run(api.answer(&request(Method::POST, &path, ""), &alice())).unwrap();
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -802,7 +835,10 @@ mod tests {
         .mount_prefix("/admin/");
         assert_eq!(api.prefix(), "/admin");
         for path in ["/", "/api/admin/project", "/administrator", "/adminx/project"] {
-            assert!(run(api.answer(&request(Method::GET, path, ""), &alice())).is_none(), "{path}");
+            assert!(
+                run(api.answer(&request(Method::GET, path, ""), &alice())).is_none(),
+                "{path}"
+            );
         }
         let resp = run(api.answer(&request(Method::GET, "/admin/project", ""), &alice())).unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
