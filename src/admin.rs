@@ -8,7 +8,10 @@ use time::OffsetDateTime;
 use crate::audit::{Administrator, AuditEntry, AuditSink, Notifier};
 use crate::clock::Clock;
 use crate::config::{ConfigError, IssuedSecrets, JwtConfigBuilder};
-use crate::project::{Change, ConfigStore, Project};
+use crate::handshake::HandshakeOptions;
+use crate::project::{
+    Change, ConfigStore, Created, HandshakeKeyPair, HandshakeKeys, Project, ProjectSnapshot, SsoProvider,
+};
 use crate::secret::{ClientId, ClientSecret};
 
 /// A boxed error of a host's store, sink or notifier.
@@ -60,14 +63,16 @@ pub struct Applied<T> {
 /// # Order and guarantees
 /// Each operation runs in this order:
 ///
-/// 1. read the current project and run the operation on a copy of it; if
-///    the operation is refused ([`AdminError::Config`]), nothing is
-///    appended, saved or sent;
+/// 1. read the current snapshot and run the operation on a copy of its
+///    project; if the operation is refused ([`AdminError::Config`]),
+///    nothing is appended, saved or sent. If the revision moved meanwhile
+///    (read again just after), the operation is run again on the newer
+///    project, up to three times, then [`AdminError::Conflict`];
 /// 2. append the event to the audit sink; if that fails
 ///    ([`AdminError::Audit`]), nothing is saved or sent;
-/// 3. save the copy with [`ConfigStore::modify`], but only if the stored
-///    project is still equal to the one read in step 1; otherwise nothing
-///    is saved and the answer is [`AdminError::Conflict`];
+/// 3. save the copy with [`ConfigStore::save`] against the revision it was
+///    computed from; if another save came in between, nothing is saved and
+///    the answer is [`AdminError::Conflict`];
 /// 4. queue the notifications, in order; the first failure is answered with
 ///    [`AdminError::Notify`].
 ///
@@ -133,7 +138,7 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> Admin<CS, A, N> {
         admin: &Administrator,
         config: JwtConfigBuilder,
     ) -> Result<Applied<(ClientId, IssuedSecrets)>, AdminError> {
-        self.run(|p, now| p.create(admin, now, config)).await
+        self.run(|p, now| p.create(admin, now, config.clone())).await
     }
 
     /// Runs [`Project::update`]: applies `update` to the configuration
@@ -148,7 +153,7 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> Admin<CS, A, N> {
         client_id: &ClientId,
         update: JwtConfigBuilder,
     ) -> Result<Applied<()>, AdminError> {
-        self.run(|p, now| p.update(admin, now, client_id, update)).await
+        self.run(|p, now| p.update(admin, now, client_id, update.clone())).await
     }
 
     /// Runs [`Project::delete`]: deletes a configuration.
@@ -205,12 +210,126 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> Admin<CS, A, N> {
             .await
     }
 
-    /// Runs [`Project::set_direct_jwt_login`]: turns Direct JWT login on or off.
+    /// Runs [`Project::set_direct_jwt_login`]: turns Direct JWT login on or
+    /// off, once the administrator has `confirmed` it.
     ///
     /// # Errors
-    /// Any step's failure as the type's documentation describes.
-    pub async fn set_direct_jwt_login(&self, admin: &Administrator, on: bool) -> Result<Applied<()>, AdminError> {
-        self.run(|p, now| Ok(p.set_direct_jwt_login(admin, now, on))).await
+    /// [`ConfigError::ConfirmationRequired`] when not `confirmed`, or any
+    /// step's failure as the type's documentation describes.
+    pub async fn set_direct_jwt_login(
+        &self,
+        admin: &Administrator,
+        on: bool,
+        confirmed: bool,
+    ) -> Result<Applied<()>, AdminError> {
+        self.run(|p, now| p.set_direct_jwt_login(admin, now, on, confirmed))
+            .await
+    }
+
+    /// Runs [`Project::create_with_handshake`]: creates a configuration that
+    /// also takes handshake tokens; its secrets and key pair are returned
+    /// once.
+    ///
+    /// # Errors
+    /// As [`Project::create_with_handshake`] ([`AdminError::Config`]), or
+    /// any step's failure as the type's documentation describes.
+    pub async fn create_with_handshake(
+        &self,
+        admin: &Administrator,
+        config: JwtConfigBuilder,
+        handshake: Option<&HandshakeOptions>,
+    ) -> Result<Applied<Created>, AdminError> {
+        self.run(|p, now| p.create_with_handshake(admin, now, config.clone(), handshake))
+            .await
+    }
+
+    /// Runs [`Project::set_handshake`]: sets or removes how a configuration
+    /// takes handshake tokens; what it issues is returned once.
+    ///
+    /// # Errors
+    /// As [`Project::set_handshake`] ([`AdminError::Config`]), or any step's
+    /// failure as the type's documentation describes.
+    pub async fn set_handshake(
+        &self,
+        admin: &Administrator,
+        client_id: &ClientId,
+        options: Option<&HandshakeOptions>,
+    ) -> Result<Applied<HandshakeKeys>, AdminError> {
+        self.run(|p, now| p.set_handshake(admin, now, client_id, options)).await
+    }
+
+    /// Runs [`Project::generate_handshake_key`]: a new Ed25519 key pair, the
+    /// old key refused at once; the private key is returned once.
+    ///
+    /// # Errors
+    /// As [`Project::generate_handshake_key`] ([`AdminError::Config`]), or
+    /// any step's failure as the type's documentation describes.
+    pub async fn generate_handshake_key(
+        &self,
+        admin: &Administrator,
+        client_id: &ClientId,
+    ) -> Result<Applied<HandshakeKeyPair>, AdminError> {
+        self.run(|p, now| p.generate_handshake_key(admin, now, client_id)).await
+    }
+
+    /// Runs [`Project::regenerate_widget_secret`]: the old widget secret
+    /// stops working at once; the new one is returned once.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoWidget`], or any step's failure as the type's
+    /// documentation describes.
+    pub async fn regenerate_widget_secret(&self, admin: &Administrator) -> Result<Applied<ClientSecret>, AdminError> {
+        self.run(|p, now| p.regenerate_widget_secret(admin, now)).await
+    }
+
+    /// Runs [`Project::create_sso_provider`].
+    ///
+    /// # Errors
+    /// As [`Project::create_sso_provider`] ([`AdminError::Config`]), or any
+    /// step's failure as the type's documentation describes.
+    pub async fn create_sso_provider(
+        &self,
+        admin: &Administrator,
+        provider: SsoProvider,
+    ) -> Result<Applied<()>, AdminError> {
+        self.run(|p, now| p.create_sso_provider(admin, now, provider.clone()))
+            .await
+    }
+
+    /// Runs [`Project::update_sso_provider`].
+    ///
+    /// # Errors
+    /// As [`Project::update_sso_provider`] ([`AdminError::Config`]), or any
+    /// step's failure as the type's documentation describes.
+    pub async fn update_sso_provider(
+        &self,
+        admin: &Administrator,
+        name: &str,
+        provider: SsoProvider,
+    ) -> Result<Applied<()>, AdminError> {
+        self.run(|p, now| p.update_sso_provider(admin, now, name, provider.clone()))
+            .await
+    }
+
+    /// Runs [`Project::delete_sso_provider`].
+    ///
+    /// # Errors
+    /// As [`Project::delete_sso_provider`] ([`AdminError::Config`]), or any
+    /// step's failure as the type's documentation describes.
+    pub async fn delete_sso_provider(&self, admin: &Administrator, name: &str) -> Result<Applied<()>, AdminError> {
+        self.run(|p, now| p.delete_sso_provider(admin, now, name)).await
+    }
+
+    /// The current project and its revision (no secret in it: digests, and
+    /// the key material a handshake needs).
+    ///
+    /// # Errors
+    /// [`AdminError::ConfigStore`].
+    pub async fn project(&self) -> Result<ProjectSnapshot, AdminError> {
+        self.store
+            .current()
+            .await
+            .map_err(|e| AdminError::ConfigStore(Box::new(e)))
     }
 
     /// Runs [`Project::set_default_login_page_disabled`]: turns "Disable default
@@ -228,43 +347,47 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> Admin<CS, A, N> {
     }
 
     /// Read, operate on a copy, append, save if unchanged, notify.
+    ///
+    /// Before appending, the revision is read again and the operation
+    /// recomputed on the newer project if another save came in between (a
+    /// few times at most), so that within one store the audit log holds an
+    /// entry for a change that was not saved only when a save races this
+    /// one in the instant between that read and the save, or the store
+    /// fails.
     async fn run<T, F>(&self, op: F) -> Result<Applied<T>, AdminError>
     where
-        F: FnOnce(&mut Project, OffsetDateTime) -> Result<Change<T>, ConfigError>,
+        F: Fn(&mut Project, OffsetDateTime) -> Result<Change<T>, ConfigError>,
     {
-        let read = self
-            .store
-            .project()
-            .await
-            .map_err(|e| AdminError::ConfigStore(Box::new(e)))?;
-        let mut draft = read.clone();
+        let mut base = self.project().await?;
+        let mut attempts = 0;
+        let (draft, change) = loop {
+            let mut draft = Project::clone(&base.project);
+            let change = op(&mut draft, self.clock.now())?;
+            let again = self.project().await?;
+            if again.revision == base.revision {
+                break (draft, change);
+            }
+            attempts += 1;
+            if attempts >= 3 {
+                return Err(AdminError::Conflict);
+            }
+            base = again;
+        };
         let Change {
             value,
             event,
             notifications,
-        } = op(&mut draft, self.clock.now())?;
+        } = change;
         let entry = self
             .audit
             .append(event)
             .await
             .map_err(|e| AdminError::Audit(Box::new(e)))?;
-        let before = snapshot(&read);
-        let saved = self
-            .store
-            .modify(move |current| {
-                // `None` never equals: a project that cannot be compared is
-                // treated as changed.
-                if before.is_none() || snapshot(current) != before {
-                    return Ok(false);
-                }
-                *current = draft;
-                Ok(true)
-            })
+        self.store
+            .save(base.revision, draft)
             .await
-            .map_err(|e| AdminError::ConfigStore(Box::new(e)))??;
-        if !saved {
-            return Err(AdminError::Conflict);
-        }
+            .map_err(|e| AdminError::ConfigStore(Box::new(e)))?
+            .map_err(|_| AdminError::Conflict)?;
         for n in notifications {
             self.notifier
                 .notify(n)
@@ -273,10 +396,4 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> Admin<CS, A, N> {
         }
         Ok(Applied { value, entry })
     }
-}
-
-/// The project as a value to compare: its stored form, secret digests
-/// included (digests only: no secret is ever held by a project).
-fn snapshot(project: &Project) -> Option<serde_json::Value> {
-    serde_json::to_value(project).ok()
 }

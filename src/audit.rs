@@ -150,6 +150,19 @@ impl AuditEvent {
         }
     }
 
+    /// An event about something named `name` that is not a JWT
+    /// configuration (an SSO provider).
+    pub(crate) fn new_named(
+        action: AuditAction,
+        at: OffsetDateTime,
+        administrator: &Administrator,
+        name: &str,
+    ) -> Self {
+        let mut event = Self::new(action, at, administrator, None);
+        event.config_name = Some(name.to_owned());
+        event
+    }
+
     pub(crate) fn with_changes(mut self, changes: Vec<FieldChange>) -> Self {
         self.changes = changes;
         self

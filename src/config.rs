@@ -67,6 +67,52 @@ pub enum ConfigError {
     /// An SSO provider's name is empty, too long, or has control characters.
     #[error("the SSO provider name must be 1 to {MAX_NAME_CHARS} characters without control characters")]
     InvalidProviderName,
+    /// No SSO provider has this name.
+    #[error("no SSO provider has this name")]
+    UnknownSsoProvider,
+    /// Another SSO provider of the project has this name.
+    #[error("another SSO provider has this name")]
+    DuplicateSsoProvider,
+    /// The configuration was set up before the current model and is shown
+    /// read-only: it keeps working, and can be viewed, enabled, disabled
+    /// or deleted, but not changed.
+    #[error(
+        "this JWT configuration is read-only (set up before the current model); create a new configuration to change it"
+    )]
+    ReadOnly,
+    /// Turning Direct JWT login on or off needs an explicit confirmation.
+    #[error("changing Direct JWT login needs an explicit confirmation")]
+    ConfirmationRequired,
+    /// The project has no widget settings.
+    #[error("the project has no widget settings")]
+    NoWidget,
+    /// The handshake settings are refused (a weak key, an empty issuer or
+    /// audience, a session duration out of range, a key id already in use).
+    #[error("the handshake settings are refused: {0}")]
+    InvalidHandshake(String),
+}
+
+impl ConfigError {
+    /// The field the error is about, as the admin API and project files
+    /// name it (`login_url`, `login_button_logo`, `jwt` for the list of
+    /// configurations...).
+    #[must_use]
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::InvalidName => "name",
+            Self::InvalidLoginUrl(_) | Self::WildcardDomain | Self::DuplicateDomain(_) => "login_url",
+            Self::InvalidLogoutUrl(_) => "logout_url",
+            Self::MissingButtonText | Self::InvalidButtonText => "login_button_text",
+            Self::LogoFormat | Self::LogoTooLarge => "login_button_logo",
+            Self::TooManyConfigs => "jwt",
+            Self::TooManyButtons => "show_login_button",
+            Self::UnknownConfig | Self::DuplicateClientId | Self::ReadOnly => "client_id",
+            Self::InvalidProviderName | Self::UnknownSsoProvider | Self::DuplicateSsoProvider => "sso.name",
+            Self::ConfirmationRequired => "confirm",
+            Self::NoWidget => "widget",
+            Self::InvalidHandshake(_) => "handshake",
+        }
+    }
 }
 
 /// The most JWT configurations a project can have.
@@ -81,7 +127,8 @@ pub const MAX_LOGO_BYTES: usize = 512 * 1024;
 #[serde(try_from = "LogoRecord", into = "LogoRecord")]
 pub struct Logo {
     format: LogoFormat,
-    bytes: Vec<u8>,
+    /// Shared: a project snapshot and its copies hold one image.
+    bytes: std::sync::Arc<[u8]>,
 }
 
 /// The image formats a logo may have.
@@ -118,7 +165,10 @@ impl Logo {
             return Err(ConfigError::LogoTooLarge);
         }
         let format = sniff_image(&bytes).ok_or(ConfigError::LogoFormat)?;
-        Ok(Self { format, bytes })
+        Ok(Self {
+            format,
+            bytes: bytes.into(),
+        })
     }
 
     /// The recognised format.
@@ -257,6 +307,7 @@ pub struct JwtConfig {
     login_button_logo: Option<Logo>,
     cta_position: u32,
     require_login_binding: bool,
+    read_only: bool,
 }
 
 impl fmt::Debug for JwtConfig {
@@ -273,6 +324,7 @@ impl fmt::Debug for JwtConfig {
             .field("login_button_logo", &self.login_button_logo)
             .field("cta_position", &self.cta_position)
             .field("require_login_binding", &self.require_login_binding)
+            .field("read_only", &self.read_only)
             .finish_non_exhaustive()
     }
 }
@@ -299,6 +351,7 @@ impl JwtConfig {
             login_button_logo: None,
             cta_position: 0,
             require_login_binding: false,
+            read_only: false,
         }
     }
 
@@ -365,6 +418,14 @@ impl JwtConfig {
         self.require_login_binding
     }
 
+    /// Whether the configuration is read-only: set up before the current
+    /// model, it keeps working and can be enabled, disabled or deleted, but
+    /// updates and secret regeneration are refused
+    /// ([`ConfigError::ReadOnly`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
     /// A builder holding this configuration's editable fields, for an
     /// update: change what is needed, then
     /// [`JwtConfigBuilder::build_update`].
@@ -380,6 +441,7 @@ impl JwtConfig {
             login_button_logo: self.login_button_logo.clone(),
             cta_position: self.cta_position,
             require_login_binding: self.require_login_binding,
+            read_only: self.read_only,
         }
     }
 
@@ -440,7 +502,7 @@ impl JwtConfig {
 }
 
 /// Builds a [`JwtConfig`]; see [`JwtConfig::builder`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct JwtConfigBuilder {
     name: String,
     login_url: String,
@@ -452,9 +514,17 @@ pub struct JwtConfigBuilder {
     login_button_logo: Option<Logo>,
     cta_position: u32,
     require_login_binding: bool,
+    read_only: bool,
 }
 
 impl JwtConfigBuilder {
+    /// Marks the configuration read-only (default off): for configurations
+    /// set up before the current model, kept working but not editable.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
     /// Requires login binding for this configuration's codes (default off).
     pub fn require_login_binding(mut self, required: bool) -> Self {
         self.require_login_binding = required;
@@ -557,6 +627,7 @@ impl JwtConfigBuilder {
     /// [`ConfigError`] names the first field that is not valid.
     pub fn build_update(mut self, current: &JwtConfig) -> Result<JwtConfig, ConfigError> {
         self.client_id = Some(current.client_id.clone());
+        self.read_only = current.read_only;
         self.build_with_digests(current.primary_secret, current.secondary_secret)
     }
 
@@ -596,6 +667,7 @@ impl JwtConfigBuilder {
             login_button_logo: self.login_button_logo,
             cta_position: self.cta_position,
             require_login_binding: self.require_login_binding,
+            read_only: self.read_only,
         })
     }
 }
@@ -664,6 +736,8 @@ struct JwtConfigRecord {
     cta_position: u32,
     #[serde(default)]
     require_login_binding: bool,
+    #[serde(default)]
+    read_only: bool,
 }
 
 impl TryFrom<JwtConfigRecord> for JwtConfig {
@@ -675,7 +749,8 @@ impl TryFrom<JwtConfigRecord> for JwtConfig {
             .show_login_button(r.show_login_button)
             .login_button_logo(r.login_button_logo)
             .cta_position(r.cta_position)
-            .require_login_binding(r.require_login_binding);
+            .require_login_binding(r.require_login_binding)
+            .read_only(r.read_only);
         b.logout_url = r.logout_url;
         b.login_button_text = r.login_button_text;
         b.build_with_digests(r.primary_secret_digest, r.secondary_secret_digest)
@@ -697,6 +772,7 @@ impl From<JwtConfig> for JwtConfigRecord {
             login_button_logo: c.login_button_logo,
             cta_position: c.cta_position,
             require_login_binding: c.require_login_binding,
+            read_only: c.read_only,
         }
     }
 }

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::pkcs8::EncodePublicKey as _;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
@@ -117,7 +117,10 @@ fn spki_pem(public: &[u8; 32]) -> Result<String, KeyError> {
 #[derive(Clone)]
 enum KeyMaterial {
     /// One or two secrets, each at least 32 bytes.
-    Hs256(Vec<ClientSecret>),
+    Hs256 {
+        primary: ClientSecret,
+        secondary: Option<ClientSecret>,
+    },
     /// A checked (not weak) public key.
     Ed25519([u8; 32]),
 }
@@ -139,11 +142,13 @@ impl HandshakeKey {
     /// [`KeyError::SecretTooShort`] for a secret under 32 bytes (so an empty
     /// one).
     pub fn hs256(primary: &ClientSecret, secondary: Option<&ClientSecret>) -> Result<Self, KeyError> {
-        let secrets: Vec<ClientSecret> = std::iter::once(primary).chain(secondary).cloned().collect();
-        for secret in &secrets {
+        for secret in std::iter::once(primary).chain(secondary) {
             VerificationKey::hs256(PROBE_KID, secret.expose().as_bytes())?;
         }
-        Ok(Self(KeyMaterial::Hs256(secrets)))
+        Ok(Self(KeyMaterial::Hs256 {
+            primary: primary.clone(),
+            secondary: secondary.cloned(),
+        }))
     }
 
     /// Ed25519 with a public key in SPKI PEM (`-----BEGIN PUBLIC KEY-----`),
@@ -163,7 +168,7 @@ impl HandshakeKey {
     #[must_use]
     pub fn algorithm(&self) -> Algorithm {
         match self.0 {
-            KeyMaterial::Hs256(_) => Algorithm::HS256,
+            KeyMaterial::Hs256 { .. } => Algorithm::HS256,
             KeyMaterial::Ed25519(_) => Algorithm::EdDSA,
         }
     }
@@ -174,15 +179,32 @@ impl HandshakeKey {
     pub fn ed25519_public_key_pem(&self) -> Option<String> {
         match &self.0 {
             KeyMaterial::Ed25519(public) => spki_pem(public).ok(),
-            KeyMaterial::Hs256(_) => None,
+            KeyMaterial::Hs256 { .. } => None,
+        }
+    }
+
+    /// For an HS256 key, puts `secret` in the primary slot (the
+    /// configuration's primary secret was regenerated: tokens signed with
+    /// the old one stop verifying). An Ed25519 key is left alone.
+    pub(crate) fn replace_hs256_primary(&mut self, secret: &ClientSecret) {
+        if let KeyMaterial::Hs256 { primary, .. } = &mut self.0 {
+            *primary = secret.clone();
+        }
+    }
+
+    /// As [`replace_hs256_primary`](Self::replace_hs256_primary), for the
+    /// secondary slot.
+    pub(crate) fn replace_hs256_secondary(&mut self, secret: &ClientSecret) {
+        if let KeyMaterial::Hs256 { secondary, .. } = &mut self.0 {
+            *secondary = Some(secret.clone());
         }
     }
 
     /// One verifier per key slot, each with one key named `kid`.
     fn verifiers(&self, kid: &str, validation: &Validation) -> Result<Vec<Verifier>, KeyError> {
         let keys = match &self.0 {
-            KeyMaterial::Hs256(secrets) => secrets
-                .iter()
+            KeyMaterial::Hs256 { primary, secondary } => std::iter::once(primary)
+                .chain(secondary)
                 .map(|s| VerificationKey::hs256(kid, s.expose().as_bytes()))
                 .collect::<Result<Vec<_>, _>>()?,
             KeyMaterial::Ed25519(public) => vec![VerificationKey::ed25519_from_bytes(kid, public)?],
@@ -196,10 +218,10 @@ impl HandshakeKey {
 impl fmt::Debug for HandshakeKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            KeyMaterial::Hs256(secrets) => f
+            KeyMaterial::Hs256 { secondary, .. } => f
                 .debug_struct("HandshakeKey")
                 .field("alg", &Algorithm::HS256)
-                .field("secrets", &secrets.len())
+                .field("secrets", &(1 + usize::from(secondary.is_some())))
                 .field("key", &format_args!("[redacted]"))
                 .finish(),
             KeyMaterial::Ed25519(public) => f
@@ -235,11 +257,19 @@ pub enum HandshakeSetupError {
     /// A key id would name two configurations.
     #[error("the key id {0:?} already names another configuration")]
     DuplicateKid(String),
+    /// The maximum token age is zero.
+    #[error("the maximum token age must be more than zero")]
+    InvalidMaxAge,
 }
 
 /// How one configuration checks handshake tokens and how long the sessions
 /// it opens last. Made with [`HandshakeSettings::builder`].
-#[derive(Debug, Clone)]
+///
+/// Its stored form (serde) holds an HS256 key's secrets in clear: HMAC
+/// verification needs them. Prefer Ed25519, whose stored form holds only
+/// the public key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "HandshakeRecord", into = "HandshakeRecord")]
 pub struct HandshakeSettings {
     key: HandshakeKey,
     issuer: Option<String>,
@@ -323,6 +353,27 @@ impl HandshakeSettings {
     #[must_use]
     pub fn is_enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// The key, to change in place (a regenerated secret or key pair).
+    pub(crate) fn key_mut(&mut self) -> &mut HandshakeKey {
+        &mut self.key
+    }
+
+    /// The same settings with another key (a new key pair), checked again.
+    ///
+    /// # Errors
+    /// As [`HandshakeSettingsBuilder::build`].
+    pub fn with_key(&self, key: HandshakeKey) -> Result<Self, HandshakeSetupError> {
+        HandshakeSettingsBuilder {
+            settings: Self { key, ..self.clone() },
+        }
+        .build()
+    }
+
+    /// The same settings, enabled or not.
+    pub(crate) fn set_enabled(&mut self, enabled: bool) {
+        self.enabled = enabled;
     }
 
     fn validation(&self) -> Validation {
@@ -434,6 +485,211 @@ impl HandshakeSettingsBuilder {
             s.key.verifiers(kid, &Validation::new())?;
         }
         Ok(s)
+    }
+}
+
+/// The algorithm a configuration's handshake tokens are signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HandshakeAlg {
+    /// HMAC-SHA256 with the configuration's primary or secondary secret
+    /// (HelpSite).
+    #[serde(rename = "HS256")]
+    Hs256,
+    /// Ed25519 with a key pair the KB generates (Documentation.AI).
+    #[serde(rename = "EdDSA", alias = "Ed25519")]
+    Ed25519,
+}
+
+/// What an admin sets for a configuration's handshake tokens: everything
+/// but the key, which the project derives (HS256: the configuration's
+/// secrets) or generates (Ed25519: a new key pair, the private key shown
+/// once).
+///
+/// Its JSON form is the admin API's and the project files' `handshake`
+/// object: `{"alg": "HS256" | "EdDSA", "issuer", "audience",
+/// "session_duration_minutes", "max_age_seconds", "require_jti"}`, unknown
+/// fields refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandshakeOptions {
+    /// The algorithm.
+    pub alg: HandshakeAlg,
+    /// The expected `iss`, if any.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// The expected `aud`, if any.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// How long a session opened by a handshake lasts, in minutes (default
+    /// 14 days).
+    #[serde(default = "default_session_minutes")]
+    pub session_duration_minutes: u32,
+    /// The longest `exp - iat` accepted, in seconds, if capped.
+    #[serde(default)]
+    pub max_age_seconds: Option<u32>,
+    /// Whether tokens must carry a `jti`.
+    #[serde(default)]
+    pub require_jti: bool,
+}
+
+fn default_session_minutes() -> u32 {
+    u32::try_from(DEFAULT_SESSION_DURATION.whole_minutes()).unwrap_or(u32::MAX)
+}
+
+impl HandshakeOptions {
+    /// The defaults for `alg`: no issuer or audience expected, 14-day
+    /// sessions, no age cap, `jti` optional.
+    #[must_use]
+    pub fn new(alg: HandshakeAlg) -> Self {
+        Self {
+            alg,
+            issuer: None,
+            audience: None,
+            session_duration_minutes: default_session_minutes(),
+            max_age_seconds: None,
+            require_jti: false,
+        }
+    }
+
+    /// Settings with these options and `key`.
+    ///
+    /// # Errors
+    /// As [`HandshakeSettingsBuilder::build`]; a zero `max_age_seconds` is
+    /// [`HandshakeSetupError::InvalidMaxAge`].
+    pub fn settings(&self, key: HandshakeKey) -> Result<HandshakeSettings, HandshakeSetupError> {
+        let mut b = HandshakeSettings::builder(key)
+            .session_duration(Duration::minutes(i64::from(self.session_duration_minutes)))
+            .require_jti(self.require_jti);
+        if let Some(iss) = &self.issuer {
+            b = b.issuer(iss.clone());
+        }
+        if let Some(aud) = &self.audience {
+            b = b.audience(aud.clone());
+        }
+        if let Some(max) = self.max_age_seconds {
+            if max == 0 {
+                return Err(HandshakeSetupError::InvalidMaxAge);
+            }
+            b = b.max_token_age(Duration::seconds(i64::from(max)));
+        }
+        b.build()
+    }
+}
+
+impl HandshakeSettings {
+    /// The admin-facing options of these settings (the key aside).
+    #[must_use]
+    pub fn options(&self) -> HandshakeOptions {
+        HandshakeOptions {
+            alg: match self.key.0 {
+                KeyMaterial::Hs256 { .. } => HandshakeAlg::Hs256,
+                KeyMaterial::Ed25519(_) => HandshakeAlg::Ed25519,
+            },
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            session_duration_minutes: u32::try_from(self.session_duration.whole_minutes()).unwrap_or(u32::MAX),
+            max_age_seconds: self
+                .max_token_age
+                .map(|d| u32::try_from(d.whole_seconds()).unwrap_or(u32::MAX)),
+            require_jti: self.require_jti,
+        }
+    }
+}
+
+/// The stored form of [`HandshakeSettings`].
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HandshakeRecord {
+    /// `HS256`, or `EdDSA` (`Ed25519` read as the same).
+    alg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hs256_primary_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hs256_secondary_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    public_key_pem: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    audience: Option<String>,
+    session_duration_seconds: i64,
+    #[serde(default)]
+    max_token_age_seconds: Option<i64>,
+    leeway_seconds: i64,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    require_jti: bool,
+    #[serde(default = "yes")]
+    enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl TryFrom<HandshakeRecord> for HandshakeSettings {
+    type Error = HandshakeSetupError;
+    fn try_from(r: HandshakeRecord) -> Result<Self, HandshakeSetupError> {
+        let key = match (r.alg.as_str(), r.hs256_primary_secret, r.public_key_pem) {
+            ("HS256", Some(primary), None) => HandshakeKey::hs256(
+                &ClientSecret::new(primary),
+                r.hs256_secondary_secret.map(ClientSecret::new).as_ref(),
+            )?,
+            ("EdDSA" | "Ed25519", None, Some(pem)) => HandshakeKey::ed25519_from_spki_pem(&pem)?,
+            _ => return Err(HandshakeSetupError::Key(KeyError::InvalidPem)),
+        };
+        let mut b = HandshakeSettings::builder(key)
+            .session_duration(Duration::seconds(r.session_duration_seconds))
+            .leeway(Duration::seconds(r.leeway_seconds))
+            .require_jti(r.require_jti)
+            .enabled(r.enabled);
+        if let Some(iss) = r.issuer {
+            b = b.issuer(iss);
+        }
+        if let Some(aud) = r.audience {
+            b = b.audience(aud);
+        }
+        if let Some(max) = r.max_token_age_seconds {
+            b = b.max_token_age(Duration::seconds(max));
+        }
+        if let Some(kid) = r.kid {
+            b = b.kid(kid);
+        }
+        b.build()
+    }
+}
+
+impl From<HandshakeSettings> for HandshakeRecord {
+    fn from(s: HandshakeSettings) -> Self {
+        let (alg, primary, secondary, public) = match &s.key.0 {
+            KeyMaterial::Hs256 { primary, secondary } => (
+                Algorithm::HS256.as_str().to_owned(),
+                Some(primary.expose().to_owned()),
+                secondary.as_ref().map(|s| s.expose().to_owned()),
+                None,
+            ),
+            KeyMaterial::Ed25519(_) => (
+                Algorithm::EdDSA.as_str().to_owned(),
+                None,
+                None,
+                s.key.ed25519_public_key_pem(),
+            ),
+        };
+        Self {
+            alg,
+            hs256_primary_secret: primary,
+            hs256_secondary_secret: secondary,
+            public_key_pem: public,
+            issuer: s.issuer,
+            audience: s.audience,
+            session_duration_seconds: s.session_duration.whole_seconds(),
+            max_token_age_seconds: s.max_token_age.map(Duration::whole_seconds),
+            leeway_seconds: s.leeway.whole_seconds(),
+            kid: s.kid,
+            require_jti: s.require_jti,
+            enabled: s.enabled,
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use crate::jose::{
     KeySet, MAX_NUMERIC_DATE, SigningKey, TokenSigner, TokenType, Validation, VerificationKey, Verified, Verifier,
     VerifyError,
 };
-use crate::project::ConfigStore;
+use crate::project::{ConfigRef, ConfigStore};
 use crate::secret::{ClientCredentials, ClientId};
 use crate::session::ReaderSession;
 
@@ -342,7 +342,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     ) -> Result<crate::code::AuthCode, CodeError> {
         let config = self.lookup(&credentials.client_id).await?;
         let secret = credentials.secret.expose().as_bytes();
-        self.codes.issue_json(config.as_ref(), secret, body).await
+        self.codes.issue_json(config.as_deref(), secret, body).await
     }
 
     /// Redeems `code` and signs the reader's tokens. When `client` is given
@@ -424,7 +424,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         let client_id = match client {
             Some(creds) => {
                 let config = self.lookup(&creds.client_id).await?;
-                let config = JwtConfig::authenticate(config.as_ref(), creds.secret.expose().as_bytes())?;
+                let config = JwtConfig::authenticate(config.as_deref(), creds.secret.expose().as_bytes())?;
                 Some(config.client_id().clone())
             }
             None => None,
@@ -493,14 +493,16 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         })
     }
 
-    pub(crate) async fn lookup(&self, client_id: &str) -> Result<Option<JwtConfig>, CodeError> {
+    pub(crate) async fn lookup(&self, client_id: &str) -> Result<Option<ConfigRef>, CodeError> {
         let Ok(id) = ClientId::parse(client_id) else {
             return Ok(None);
         };
-        self.configs
-            .get(&id)
+        let snapshot = self
+            .configs
+            .current()
             .await
-            .map_err(|e| CodeError::ConfigStore(Box::new(e)))
+            .map_err(|e| CodeError::ConfigStore(Box::new(e)))?;
+        Ok(snapshot.config(&id))
     }
 }
 

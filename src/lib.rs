@@ -216,9 +216,9 @@ pub use config::{
     MAX_LOGIN_BUTTONS, MAX_LOGO_BYTES, MAX_NAME_CHARS, MAX_URL_LEN,
 };
 pub use handshake::{
-    ALL_GROUPS, HandshakeClaims, HandshakeError, HandshakeErrorKind, HandshakeKey, HandshakeSettings,
-    HandshakeSettingsBuilder, HandshakeSetupError, HandshakeVerifier, MAX_HANDSHAKE_CONFIGS, ReaderGroups, ReplayCache,
-    VerifiedHandshake, generate_ed25519_key_pair, jwt_error_reason,
+    ALL_GROUPS, HandshakeAlg, HandshakeClaims, HandshakeError, HandshakeErrorKind, HandshakeKey, HandshakeOptions,
+    HandshakeSettings, HandshakeSettingsBuilder, HandshakeSetupError, HandshakeVerifier, MAX_HANDSHAKE_CONFIGS,
+    ReaderGroups, ReplayCache, VerifiedHandshake, generate_ed25519_key_pair, jwt_error_reason,
 };
 pub use identity::{
     ACCESS_TOKEN_TYPE, AccessTokenClaims, Exchange, ID_TOKEN_TYPE, IdTokenClaims, IdentityServer, TokenResponse,
@@ -234,7 +234,10 @@ pub use login_page::{
     HtmlLoginRenderer, JwtButton, LoginOptions, LoginPage, LoginPageRenderer, MAX_SSO_BUTTONS, NO_OPTIONS_MESSAGE,
     RenderContext, SsoButton,
 };
-pub use project::{Change, ConfigStore, Project, ProjectSettings, SsoKind, SsoProvider};
+pub use project::{
+    Change, ConfigStore, Created, HandshakeKeyPair, HandshakeKeys, Project, ProjectSettings, ProjectSnapshot, Revision,
+    SsoKind, SsoProvider, StaleRevision,
+};
 pub use reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS, PayloadError, ReaderIdentity};
 pub use redirect::{MAX_REDIRECT_LEN, RedirectError, RedirectPolicy, SafeRedirect};
 pub use routing::{DomainInputError, DomainRouter, MAX_DOMAIN_INPUT, MultiProjectRouter, Route, normalize_domain};

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -10,7 +11,11 @@ use crate::audit::{Administrator, AuditAction, AuditEvent, AuditValue, FieldChan
 use crate::config::{
     ConfigError, IssuedSecrets, JwtConfig, JwtConfigBuilder, MAX_JWT_CONFIGS, MAX_LOGIN_BUTTONS, MAX_NAME_CHARS,
 };
+use crate::handshake::{
+    HandshakeAlg, HandshakeKey, HandshakeOptions, HandshakeSettings, HandshakeVerifier, generate_ed25519_key_pair,
+};
 use crate::secret::{ClientId, ClientSecret};
+use crate::widget::WidgetProject;
 
 /// Project-wide sign-in toggles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +105,16 @@ pub struct Project {
     settings: ProjectSettings,
     jwt: Vec<JwtConfig>,
     sso: Vec<SsoProvider>,
+    handshakes: Vec<HandshakeEntry>,
+    widget: Option<WidgetProject>,
+}
+
+/// A configuration's handshake settings, by client id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HandshakeEntry {
+    client_id: ClientId,
+    settings: HandshakeSettings,
 }
 
 impl fmt::Debug for Project {
@@ -108,8 +123,52 @@ impl fmt::Debug for Project {
             .field("settings", &self.settings)
             .field("jwt", &self.jwt)
             .field("sso", &self.sso)
+            .field("handshakes", &self.handshakes)
+            .field("widget", &self.widget)
             .finish()
     }
+}
+
+/// A new configuration's secrets and, when it takes Ed25519 handshake
+/// tokens, its key pair: each shown to the admin once.
+#[derive(Debug)]
+pub struct Created {
+    /// The new configuration's client id.
+    pub client_id: ClientId,
+    /// Its two secrets, in clear.
+    pub secrets: IssuedSecrets,
+    /// Its handshake key pair, when it takes Ed25519 handshake tokens.
+    pub key_pair: Option<HandshakeKeyPair>,
+}
+
+/// A new Ed25519 handshake key pair: the private key (PKCS#8 PEM, shown to
+/// the admin once, zeroized on drop; `Debug` redacts it) and the public
+/// key (SPKI PEM, kept by the KB).
+pub struct HandshakeKeyPair {
+    /// The private key, for the customer app's backend.
+    pub private_key_pem: zeroize::Zeroizing<String>,
+    /// The public key the KB verifies with.
+    pub public_key_pem: String,
+}
+
+impl fmt::Debug for HandshakeKeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandshakeKeyPair")
+            .field("private_key_pem", &format_args!("[redacted]"))
+            .field("public_key_pem", &self.public_key_pem)
+            .finish()
+    }
+}
+
+/// What setting a configuration's handshake options issued: new secrets
+/// when it switched to HS256 (the KB keeps only digests, and HMAC needs
+/// the secrets in clear), a key pair when it switched to Ed25519.
+#[derive(Debug, Default)]
+pub struct HandshakeKeys {
+    /// New primary and secondary secrets, shown once.
+    pub secrets: Option<IssuedSecrets>,
+    /// A new Ed25519 key pair, the private key shown once.
+    pub key_pair: Option<HandshakeKeyPair>,
 }
 
 impl Project {
@@ -122,7 +181,63 @@ impl Project {
         for p in &sso {
             check_provider(p)?;
         }
-        Ok(Self { settings, jwt, sso })
+        Ok(Self {
+            settings,
+            jwt,
+            sso,
+            handshakes: Vec::new(),
+            widget: None,
+        })
+    }
+
+    /// The project with `settings` taking the handshake tokens of the
+    /// configuration `client_id` (for example from a project file; an
+    /// admin uses [`set_handshake`](Self::set_handshake)).
+    ///
+    /// # Errors
+    /// [`ConfigError::UnknownConfig`], or [`ConfigError::InvalidHandshake`]
+    /// when the settings clash with another configuration's (a key id).
+    pub fn with_handshake(mut self, client_id: &ClientId, settings: HandshakeSettings) -> Result<Self, ConfigError> {
+        self.index(client_id)?;
+        self.put_handshake(client_id, Some(settings))?;
+        Ok(self)
+    }
+
+    /// The project with these widget settings.
+    #[must_use]
+    pub fn with_widget(mut self, widget: WidgetProject) -> Self {
+        self.widget = Some(widget);
+        self
+    }
+
+    /// The widget settings, if the project's widgets take JWT.
+    pub fn widget(&self) -> Option<&WidgetProject> {
+        self.widget.as_ref()
+    }
+
+    /// The handshake settings of the configuration `client_id`, if it takes
+    /// handshake tokens.
+    pub fn handshake(&self, client_id: &ClientId) -> Option<&HandshakeSettings> {
+        self.handshakes
+            .iter()
+            .find(|h| &h.client_id == client_id)
+            .map(|h| &h.settings)
+    }
+
+    /// Whether any configuration takes handshake tokens.
+    pub fn takes_handshakes(&self) -> bool {
+        !self.handshakes.is_empty()
+    }
+
+    /// A verifier for every configuration that takes handshake tokens, each
+    /// enabled exactly when its configuration is. Built per revision by the
+    /// KB site; the replay cache is kept apart, so it survives.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidHandshake`], which a project's own rules
+    /// prevent.
+    pub fn handshake_verifier(&self) -> Result<HandshakeVerifier, ConfigError> {
+        verifier_for(&self.jwt, &self.handshakes)
     }
 
     /// The toggles.
@@ -171,12 +286,51 @@ impl Project {
         now: OffsetDateTime,
         config: JwtConfigBuilder,
     ) -> Result<Change<(ClientId, IssuedSecrets)>, ConfigError> {
+        let change = self.create_with_handshake(admin, now, config, None)?;
+        Ok(change.map(|c| (c.client_id, c.secrets)))
+    }
+
+    /// Creates a JWT configuration that also takes handshake tokens as
+    /// `handshake` says (none when `None`). Its secrets and, for Ed25519,
+    /// its key pair are returned once.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create), or [`ConfigError::InvalidHandshake`].
+    pub fn create_with_handshake(
+        &mut self,
+        admin: &Administrator,
+        now: OffsetDateTime,
+        config: JwtConfigBuilder,
+        handshake: Option<&HandshakeOptions>,
+    ) -> Result<Change<Created>, ConfigError> {
         let (config, secrets) = config.build()?;
-        let mut next = self.jwt.clone();
-        next.push(config.clone());
-        let event = event(AuditAction::Create, now, admin, &config);
         let id = config.client_id().clone();
-        self.commit(next, (id, secrets), event)
+        let mut draft = self.clone();
+        draft.jwt.push(config.clone());
+        let key_pair = match handshake {
+            None => None,
+            Some(options) => {
+                let (key, pair) = match options.alg {
+                    HandshakeAlg::Hs256 => (hs256_key(&secrets)?, None),
+                    HandshakeAlg::Ed25519 => {
+                        let (key, pair) = new_key_pair()?;
+                        (key, Some(pair))
+                    }
+                };
+                draft.put_handshake(&id, Some(options.settings(key).map_err(invalid_handshake)?))?;
+                pair
+            }
+        };
+        let event = event(AuditAction::Create, now, admin, &config);
+        let created = Created {
+            client_id: id,
+            secrets,
+            key_pair,
+        };
+        let next = std::mem::take(&mut draft.jwt);
+        let change = draft.commit(next, created, event)?;
+        *self = draft;
+        Ok(change)
     }
 
     /// Applies `update` (made with [`JwtConfig::to_builder`]) to the
@@ -191,7 +345,7 @@ impl Project {
         client_id: &ClientId,
         update: JwtConfigBuilder,
     ) -> Result<Change<()>, ConfigError> {
-        let i = self.index(client_id)?;
+        let i = self.writable(client_id)?;
         let old = &self.jwt[i];
         let new = update.build_update(old)?;
         let changes = diff(old, &new);
@@ -215,7 +369,9 @@ impl Project {
         let mut next = self.jwt.clone();
         let removed = next.remove(i);
         let event = event(AuditAction::Delete, now, admin, &removed);
-        self.commit(next, (), event)
+        let change = self.commit(next, (), event)?;
+        self.handshakes.retain(|h| &h.client_id != client_id);
+        Ok(change)
     }
 
     /// Enables or disables a configuration.
@@ -255,9 +411,14 @@ impl Project {
         now: OffsetDateTime,
         client_id: &ClientId,
     ) -> Result<Change<ClientSecret>, ConfigError> {
-        self.edit(admin, now, client_id, AuditAction::RegeneratePrimaryToken, |c| {
+        self.writable(client_id)?;
+        let change = self.edit(admin, now, client_id, AuditAction::RegeneratePrimaryToken, |c| {
             c.regenerate_primary_secret()
-        })
+        })?;
+        if let Some(h) = self.handshakes.iter_mut().find(|h| &h.client_id == client_id) {
+            h.settings.key_mut().replace_hs256_primary(&change.value);
+        }
+        Ok(change)
     }
 
     /// Regenerates the secondary secret; see
@@ -271,20 +432,219 @@ impl Project {
         now: OffsetDateTime,
         client_id: &ClientId,
     ) -> Result<Change<ClientSecret>, ConfigError> {
-        self.edit(admin, now, client_id, AuditAction::RegenerateSecondaryToken, |c| {
+        self.writable(client_id)?;
+        let change = self.edit(admin, now, client_id, AuditAction::RegenerateSecondaryToken, |c| {
             c.regenerate_secondary_secret()
-        })
+        })?;
+        if let Some(h) = self.handshakes.iter_mut().find(|h| &h.client_id == client_id) {
+            h.settings.key_mut().replace_hs256_secondary(&change.value);
+        }
+        Ok(change)
     }
 
-    /// Turns Direct JWT login on or off.
-    pub fn set_direct_jwt_login(&mut self, admin: &Administrator, now: OffsetDateTime, on: bool) -> Change<()> {
+    /// Sets how the configuration `client_id` takes handshake tokens, or
+    /// stops it taking them (`None`). Keeping the algorithm keeps the key;
+    /// switching to Ed25519 generates a key pair, and switching to HS256
+    /// regenerates both secrets (HMAC needs them in clear, and only their
+    /// digests are kept): what is issued is returned once. The audit event
+    /// is an update listing the changed handshake fields.
+    ///
+    /// # Errors
+    /// [`ConfigError::UnknownConfig`], [`ConfigError::ReadOnly`],
+    /// [`ConfigError::InvalidHandshake`].
+    pub fn set_handshake(
+        &mut self,
+        admin: &Administrator,
+        now: OffsetDateTime,
+        client_id: &ClientId,
+        options: Option<&HandshakeOptions>,
+    ) -> Result<Change<HandshakeKeys>, ConfigError> {
+        let i = self.writable(client_id)?;
+        let old = self.handshake(client_id).map(HandshakeSettings::options);
+        let mut draft = self.clone();
+        let mut issued = HandshakeKeys::default();
+        let settings = match options {
+            None => None,
+            Some(options) => {
+                let current = self.handshake(client_id).filter(|h| h.options().alg == options.alg);
+                let key = match (current, options.alg) {
+                    (Some(h), _) => h.key().clone(),
+                    (None, HandshakeAlg::Ed25519) => {
+                        let (key, pair) = new_key_pair()?;
+                        issued.key_pair = Some(pair);
+                        key
+                    }
+                    (None, HandshakeAlg::Hs256) => {
+                        let c = &mut draft.jwt[i];
+                        let secrets = IssuedSecrets {
+                            primary: c.regenerate_primary_secret(),
+                            secondary: c.regenerate_secondary_secret(),
+                        };
+                        let key = hs256_key(&secrets)?;
+                        issued.secrets = Some(secrets);
+                        key
+                    }
+                };
+                Some(options.settings(key).map_err(invalid_handshake)?)
+            }
+        };
+        draft.put_handshake(client_id, settings)?;
+        let changes = handshake_diff(old.as_ref(), options);
+        let event = event(AuditAction::Update, now, admin, &self.jwt[i]).with_changes(changes);
+        let next = std::mem::take(&mut draft.jwt);
+        let change = draft.commit(next, issued, event)?;
+        *self = draft;
+        Ok(change)
+    }
+
+    /// Generates a new Ed25519 key pair for the configuration's handshake
+    /// tokens (Documentation.AI "Regenerate"): tokens signed with the old
+    /// private key fail at once. The configuration's other handshake
+    /// options are kept (defaults when it took none). The private key is
+    /// returned once.
+    ///
+    /// # Errors
+    /// [`ConfigError::UnknownConfig`], [`ConfigError::ReadOnly`],
+    /// [`ConfigError::InvalidHandshake`] if the system's random generator
+    /// fails.
+    pub fn generate_handshake_key(
+        &mut self,
+        admin: &Administrator,
+        now: OffsetDateTime,
+        client_id: &ClientId,
+    ) -> Result<Change<HandshakeKeyPair>, ConfigError> {
+        let i = self.writable(client_id)?;
+        let options = match self.handshake(client_id).map(HandshakeSettings::options) {
+            Some(o) => HandshakeOptions {
+                alg: HandshakeAlg::Ed25519,
+                ..o
+            },
+            None => HandshakeOptions::new(HandshakeAlg::Ed25519),
+        };
+        let (key, pair) = new_key_pair()?;
+        let settings = options.settings(key).map_err(invalid_handshake)?;
+        let mut draft = self.clone();
+        draft.put_handshake(client_id, Some(settings))?;
+        let event = event(AuditAction::GenerateHandshakeKey, now, admin, &self.jwt[i]);
+        let next = std::mem::take(&mut draft.jwt);
+        let change = draft.commit(next, pair, event)?;
+        *self = draft;
+        Ok(change)
+    }
+
+    /// Regenerates the widget client secret shared by every JWT-enabled
+    /// widget: the old one stops working at once; the new one is returned
+    /// once.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoWidget`].
+    pub fn regenerate_widget_secret(
+        &mut self,
+        admin: &Administrator,
+        now: OffsetDateTime,
+    ) -> Result<Change<ClientSecret>, ConfigError> {
+        let widget = self.widget.as_mut().ok_or(ConfigError::NoWidget)?;
+        let secret = widget.regenerate_secret();
+        Ok(project_change(AuditAction::RegenerateWidgetSecret, now, admin).map(|()| secret))
+    }
+
+    /// Adds an SSO provider, audited.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidProviderName`], [`ConfigError::DuplicateSsoProvider`].
+    pub fn create_sso_provider(
+        &mut self,
+        admin: &Administrator,
+        now: OffsetDateTime,
+        provider: SsoProvider,
+    ) -> Result<Change<()>, ConfigError> {
+        check_provider(&provider)?;
+        if self.sso_index(&provider.name).is_some() {
+            return Err(ConfigError::DuplicateSsoProvider);
+        }
+        let name = provider.name.clone();
+        self.sso.push(provider);
+        Ok(sso_change(
+            AuditAction::CreateSsoProvider,
+            now,
+            admin,
+            &name,
+            Vec::new(),
+        ))
+    }
+
+    /// Replaces the SSO provider named `name`, audited with its changed
+    /// fields.
+    ///
+    /// # Errors
+    /// [`ConfigError::UnknownSsoProvider`], [`ConfigError::InvalidProviderName`],
+    /// [`ConfigError::DuplicateSsoProvider`] when renamed to another's name.
+    pub fn update_sso_provider(
+        &mut self,
+        admin: &Administrator,
+        now: OffsetDateTime,
+        name: &str,
+        provider: SsoProvider,
+    ) -> Result<Change<()>, ConfigError> {
+        let i = self.sso_index(name).ok_or(ConfigError::UnknownSsoProvider)?;
+        check_provider(&provider)?;
+        if self.sso_index(&provider.name).is_some_and(|j| j != i) {
+            return Err(ConfigError::DuplicateSsoProvider);
+        }
+        let old = std::mem::replace(&mut self.sso[i], provider);
+        let changes = sso_diff(&old, &self.sso[i]);
+        Ok(sso_change(
+            AuditAction::UpdateSsoProvider,
+            now,
+            admin,
+            &old.name,
+            changes,
+        ))
+    }
+
+    /// Removes the SSO provider named `name`, audited.
+    ///
+    /// # Errors
+    /// [`ConfigError::UnknownSsoProvider`].
+    pub fn delete_sso_provider(
+        &mut self,
+        admin: &Administrator,
+        now: OffsetDateTime,
+        name: &str,
+    ) -> Result<Change<()>, ConfigError> {
+        let i = self.sso_index(name).ok_or(ConfigError::UnknownSsoProvider)?;
+        let removed = self.sso.remove(i);
+        Ok(sso_change(
+            AuditAction::DeleteSsoProvider,
+            now,
+            admin,
+            &removed.name,
+            Vec::new(),
+        ))
+    }
+
+    /// Turns Direct JWT login on or off. The spec asks for a confirmation
+    /// before this change is applied: `confirmed` must be `true`.
+    ///
+    /// # Errors
+    /// [`ConfigError::ConfirmationRequired`] when not `confirmed`.
+    pub fn set_direct_jwt_login(
+        &mut self,
+        admin: &Administrator,
+        now: OffsetDateTime,
+        on: bool,
+        confirmed: bool,
+    ) -> Result<Change<()>, ConfigError> {
+        if !confirmed {
+            return Err(ConfigError::ConfirmationRequired);
+        }
         self.settings.direct_jwt_login = on;
         let action = if on {
             AuditAction::EnableDirectJwtLogin
         } else {
             AuditAction::DisableDirectJwtLogin
         };
-        project_change(action, now, admin)
+        Ok(project_change(action, now, admin))
     }
 
     /// Turns "Disable default login page" on (hide email/password) or off.
@@ -318,6 +678,36 @@ impl Project {
         self.commit(next, value, event)
     }
 
+    /// The index of a configuration an admin may change.
+    fn writable(&self, client_id: &ClientId) -> Result<usize, ConfigError> {
+        let i = self.index(client_id)?;
+        if self.jwt[i].is_read_only() {
+            return Err(ConfigError::ReadOnly);
+        }
+        Ok(i)
+    }
+
+    fn sso_index(&self, name: &str) -> Option<usize> {
+        let name = name.trim();
+        self.sso.iter().position(|p| p.name.trim().eq_ignore_ascii_case(name))
+    }
+
+    /// Sets or removes a configuration's handshake settings, checking that
+    /// the verifier still builds (key ids unique).
+    fn put_handshake(&mut self, client_id: &ClientId, settings: Option<HandshakeSettings>) -> Result<(), ConfigError> {
+        let mut next = self.handshakes.clone();
+        next.retain(|h| &h.client_id != client_id);
+        if let Some(settings) = settings {
+            next.push(HandshakeEntry {
+                client_id: client_id.clone(),
+                settings,
+            });
+        }
+        verifier_for(&self.jwt, &next)?;
+        self.handshakes = next;
+        Ok(())
+    }
+
     fn index(&self, client_id: &ClientId) -> Result<usize, ConfigError> {
         self.jwt
             .iter()
@@ -348,6 +738,145 @@ fn project_change(action: AuditAction, now: OffsetDateTime, admin: &Administrato
         notifications: notifications_for(&event, false),
         event,
     }
+}
+
+impl<T> Change<T> {
+    /// The same change with its value mapped.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Change<U> {
+        Change {
+            value: f(self.value),
+            event: self.event,
+            notifications: self.notifications,
+        }
+    }
+}
+
+/// The change record of an SSO provider operation: the provider's name in
+/// the place of a configuration's.
+fn sso_change(
+    action: AuditAction,
+    now: OffsetDateTime,
+    admin: &Administrator,
+    name: &str,
+    changes: Vec<FieldChange>,
+) -> Change<()> {
+    let event = AuditEvent::new_named(action, now, admin, name).with_changes(changes);
+    Change {
+        value: (),
+        notifications: notifications_for(&event, false),
+        event,
+    }
+}
+
+fn sso_diff(old: &SsoProvider, new: &SsoProvider) -> Vec<FieldChange> {
+    let fields = [
+        (
+            "name",
+            AuditValue::Text(old.name.clone()),
+            AuditValue::Text(new.name.clone()),
+        ),
+        (
+            "kind",
+            AuditValue::Text(format!("{:?}", old.kind).to_lowercase()),
+            AuditValue::Text(format!("{:?}", new.kind).to_lowercase()),
+        ),
+        ("enabled", AuditValue::Bool(old.enabled), AuditValue::Bool(new.enabled)),
+        (
+            "cta_position",
+            AuditValue::Number(old.cta_position),
+            AuditValue::Number(new.cta_position),
+        ),
+    ];
+    fields
+        .into_iter()
+        .filter(|(_, o, n)| o != n)
+        .map(|(f, o, n)| FieldChange::new(f, o, n))
+        .collect()
+}
+
+/// The handshake fields that differ between the old options (`None`: took
+/// no handshake tokens) and the new.
+fn handshake_diff(old: Option<&HandshakeOptions>, new: Option<&HandshakeOptions>) -> Vec<FieldChange> {
+    let text = |s: Option<&str>| s.map_or(AuditValue::None, |s| AuditValue::Text(s.to_owned()));
+    let alg = |o: Option<&HandshakeOptions>| {
+        text(o.map(|o| match o.alg {
+            HandshakeAlg::Hs256 => "HS256",
+            HandshakeAlg::Ed25519 => "EdDSA",
+        }))
+    };
+    let num = |n: Option<u32>| n.map_or(AuditValue::None, AuditValue::Number);
+    let fields = [
+        ("handshake.alg", alg(old), alg(new)),
+        (
+            "handshake.issuer",
+            text(old.and_then(|o| o.issuer.as_deref())),
+            text(new.and_then(|o| o.issuer.as_deref())),
+        ),
+        (
+            "handshake.audience",
+            text(old.and_then(|o| o.audience.as_deref())),
+            text(new.and_then(|o| o.audience.as_deref())),
+        ),
+        (
+            "handshake.session_duration_minutes",
+            num(old.map(|o| o.session_duration_minutes)),
+            num(new.map(|o| o.session_duration_minutes)),
+        ),
+        (
+            "handshake.max_age_seconds",
+            num(old.and_then(|o| o.max_age_seconds)),
+            num(new.and_then(|o| o.max_age_seconds)),
+        ),
+        (
+            "handshake.require_jti",
+            old.map_or(AuditValue::None, |o| AuditValue::Bool(o.require_jti)),
+            new.map_or(AuditValue::None, |o| AuditValue::Bool(o.require_jti)),
+        ),
+    ];
+    fields
+        .into_iter()
+        .filter(|(_, o, n)| o != n)
+        .map(|(f, o, n)| FieldChange::new(f, o, n))
+        .collect()
+}
+
+fn invalid_handshake(e: impl fmt::Display) -> ConfigError {
+    ConfigError::InvalidHandshake(e.to_string())
+}
+
+/// The HS256 key of a configuration's two secrets.
+fn hs256_key(secrets: &IssuedSecrets) -> Result<HandshakeKey, ConfigError> {
+    HandshakeKey::hs256(&secrets.primary, Some(&secrets.secondary)).map_err(invalid_handshake)
+}
+
+/// A new Ed25519 key and its pair to show once.
+fn new_key_pair() -> Result<(HandshakeKey, HandshakeKeyPair), ConfigError> {
+    let (private_key_pem, public_key_pem) = generate_ed25519_key_pair().map_err(invalid_handshake)?;
+    let key = HandshakeKey::ed25519_from_spki_pem(&public_key_pem).map_err(invalid_handshake)?;
+    Ok((
+        key,
+        HandshakeKeyPair {
+            private_key_pem,
+            public_key_pem,
+        },
+    ))
+}
+
+/// The verifier of these handshake entries, each enabled as its
+/// configuration is (an entry without a configuration is left out).
+fn verifier_for(jwt: &[JwtConfig], handshakes: &[HandshakeEntry]) -> Result<HandshakeVerifier, ConfigError> {
+    let mut verifier = HandshakeVerifier::new();
+    for h in handshakes {
+        let Some(config) = jwt.iter().find(|c| c.client_id() == &h.client_id) else {
+            continue;
+        };
+        let mut settings = h.settings.clone();
+        settings.set_enabled(config.is_enabled());
+        verifier
+            .insert(h.client_id.clone(), settings)
+            .map_err(invalid_handshake)?;
+    }
+    Ok(verifier)
 }
 
 fn event(action: AuditAction, now: OffsetDateTime, admin: &Administrator, config: &JwtConfig) -> AuditEvent {
@@ -447,12 +976,22 @@ struct ProjectRecord {
     jwt: Vec<JwtConfig>,
     #[serde(default)]
     sso: Vec<SsoProvider>,
+    #[serde(default)]
+    handshakes: Vec<HandshakeEntry>,
+    #[serde(default)]
+    widget: Option<WidgetProject>,
 }
 
 impl TryFrom<ProjectRecord> for Project {
     type Error = ConfigError;
     fn try_from(r: ProjectRecord) -> Result<Self, ConfigError> {
-        Project::new(r.settings, r.jwt, r.sso)
+        let mut p = Project::new(r.settings, r.jwt, r.sso)?;
+        for h in r.handshakes {
+            p.index(&h.client_id)?;
+            p.put_handshake(&h.client_id, Some(h.settings))?;
+        }
+        p.widget = r.widget;
+        Ok(p)
     }
 }
 
@@ -462,51 +1001,111 @@ impl From<Project> for ProjectRecord {
             settings: p.settings,
             jwt: p.jwt,
             sso: p.sso,
+            handshakes: p.handshakes,
+            widget: p.widget,
         }
     }
 }
 
-/// Where a project's sign-in setup lives.
+/// A project's version number in its [`ConfigStore`]: every save makes a
+/// new, higher one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Revision(pub u64);
+
+impl fmt::Display for Revision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The project as one [`ConfigStore`] holds it at one revision: cheap to
+/// clone (an [`Arc`]), never changed in place.
+#[derive(Debug, Clone)]
+pub struct ProjectSnapshot {
+    /// The revision.
+    pub revision: Revision,
+    /// The project at that revision.
+    pub project: Arc<Project>,
+}
+
+impl ProjectSnapshot {
+    /// The configuration `client_id` of this snapshot, held by reference
+    /// (the snapshot's [`Arc`] is cloned, not the configuration).
+    pub(crate) fn config(&self, client_id: &ClientId) -> Option<ConfigRef> {
+        let index = self.project.index(client_id).ok()?;
+        Some(ConfigRef {
+            project: Arc::clone(&self.project),
+            index,
+        })
+    }
+}
+
+/// One configuration of a [`ProjectSnapshot`], without a copy.
+#[derive(Debug, Clone)]
+pub(crate) struct ConfigRef {
+    project: Arc<Project>,
+    index: usize,
+}
+
+impl std::ops::Deref for ConfigRef {
+    type Target = JwtConfig;
+    fn deref(&self) -> &JwtConfig {
+        // `index` was found in this very project, which never changes.
+        &self.project.jwt[self.index]
+    }
+}
+
+/// A save was refused: the project was saved by someone else since the
+/// revision the change was computed from. Nothing was saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the project changed since revision {base}; now at {current}")]
+pub struct StaleRevision {
+    /// The revision the change was computed from.
+    pub base: Revision,
+    /// The store's current revision.
+    pub current: Revision,
+}
+
+/// Where a project lives: one versioned value holding the JWT
+/// configurations (with their secret digests and handshake settings), the
+/// widget settings, the SSO providers and the settings.
 ///
-/// The crate reads configurations through this trait on every code request,
-/// so [`get`](Self::get) should be cheap. Implementations must return what
-/// was last saved: a disabled configuration or a regenerated secret takes
-/// effect for the next request.
+/// The crate reads the current snapshot on every request, so
+/// [`current`](Self::current) should be cheap (an [`Arc`] clone in memory;
+/// one indexed read in a database). What was last saved takes effect for
+/// the next request: a disabled configuration, a regenerated secret or key.
+///
+/// # Contract
+/// - [`current`](Self::current) returns the latest saved project with its
+///   revision.
+/// - [`save`](Self::save) is a compare-and-swap: it saves `project` as a
+///   new revision only if the current revision is still `base`, in one
+///   atomic step (SQL: `UPDATE ... WHERE revision = $base`); otherwise it
+///   saves nothing and answers [`StaleRevision`]. So two writers never lose
+///   an update.
 pub trait ConfigStore: Send + Sync {
     /// The store's own failure.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// The configuration with this client id, if any.
-    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send;
+    /// The latest saved project and its revision.
+    fn current(&self) -> impl Future<Output = Result<ProjectSnapshot, Self::Error>> + Send;
 
-    /// The whole project: settings, configurations, SSO providers.
-    fn project(&self) -> impl Future<Output = Result<Project, Self::Error>> + Send;
-
-    /// Runs one admin operation on the project and saves the result.
-    ///
-    /// # Contract
-    /// Atomic: `f` sees the latest saved project, and no other
-    /// modification is saved between that read and this save. When `f`
-    /// returns an error, nothing is saved.
-    fn modify<T, F>(&self, f: F) -> impl Future<Output = Result<Result<T, ConfigError>, Self::Error>> + Send
-    where
-        T: Send,
-        F: FnOnce(&mut Project) -> Result<T, ConfigError> + Send;
+    /// Saves `project` as the revision after `base`, if `base` is still
+    /// current; answers the new revision.
+    fn save(
+        &self,
+        base: Revision,
+        project: Project,
+    ) -> impl Future<Output = Result<Result<Revision, StaleRevision>, Self::Error>> + Send;
 }
 
 crate::forward::forward_store!(ConfigStore {
     type Error = T::Error;
-    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send {
-        (**self).get(client_id)
+    fn current(&self) -> impl Future<Output = Result<ProjectSnapshot, Self::Error>> + Send {
+        (**self).current()
     }
-    fn project(&self) -> impl Future<Output = Result<Project, Self::Error>> + Send {
-        (**self).project()
-    }
-    fn modify<R: Send, F>(&self, f: F) -> impl Future<Output = Result<Result<R, ConfigError>, Self::Error>> + Send
-    where
-        F: FnOnce(&mut Project) -> Result<R, ConfigError> + Send,
-    {
-        (**self).modify(f)
+    fn save(&self, base: Revision, project: Project) -> impl Future<Output = Result<Result<Revision, StaleRevision>, Self::Error>> + Send {
+        (**self).save(base, project)
     }
 });
 
@@ -689,7 +1288,12 @@ mod tests {
             p.set_enabled(&admin(), NOW, &id, true).unwrap().event.action(),
             AuditAction::Enable
         );
-        let e = p.set_direct_jwt_login(&admin(), NOW, false).event;
+        assert_eq!(
+            p.set_direct_jwt_login(&admin(), NOW, false, false).unwrap_err(),
+            ConfigError::ConfirmationRequired
+        );
+        assert!(p.settings().direct_jwt_login, "unchanged without confirmation");
+        let e = p.set_direct_jwt_login(&admin(), NOW, false, true).unwrap().event;
         assert_eq!(
             (e.action(), e.config_name()),
             (AuditAction::DisableDirectJwtLogin, None)

@@ -109,6 +109,10 @@ pub struct JwtConfigFile {
     /// Require login binding (default false).
     #[serde(default)]
     pub require_login_binding: bool,
+    /// Read-only: set up before the current model, kept working but not
+    /// editable (default false).
+    #[serde(default)]
+    pub read_only: bool,
     /// Handshake tokens signed by the customer app, if this configuration
     /// takes them.
     #[serde(default)]
@@ -237,6 +241,8 @@ impl ProjectFile {
     /// # Errors
     /// [`ProjectFileError`] naming the first field or rule that fails.
     pub fn into_project(self) -> Result<Project, ProjectFileError> {
+        let handshakes = self.handshake_settings()?;
+        let widget = self.widget_project()?;
         let err = ProjectFileError::new;
         use ProjectFileProblem as P;
         let mut jwt: Vec<JwtConfig> = Vec::with_capacity(self.jwt.len());
@@ -252,7 +258,8 @@ impl ProjectFile {
                 .enabled(c.enabled)
                 .show_login_button(c.show_login_button)
                 .cta_position(c.cta_position)
-                .require_login_binding(c.require_login_binding);
+                .require_login_binding(c.require_login_binding)
+                .read_only(c.read_only);
             if let Some(u) = c.logout_url {
                 builder = builder.logout_url(u);
             }
@@ -261,14 +268,24 @@ impl ProjectFile {
             }
             let config = builder
                 .build_with_secrets(&primary, &secondary)
-                .map_err(|e| err(at(config_error_field(&e)), P::Config(e)))?;
+                .map_err(|e| err(at(e.field()), P::Config(e)))?;
             jwt.push(config);
             check_rules(&jwt).map_err(|e| err(format!("jwt[{i}]"), P::Config(e)))?;
         }
         for (i, p) in self.sso.iter().enumerate() {
             check_provider(p).map_err(|e| err(format!("sso[{i}].name"), P::Config(e)))?;
         }
-        Project::new(self.settings, jwt, self.sso).map_err(|e| err("project".to_owned(), P::Config(e)))
+        let mut project =
+            Project::new(self.settings, jwt, self.sso).map_err(|e| err("project".to_owned(), P::Config(e)))?;
+        for (i, id, settings) in handshakes {
+            project = project
+                .with_handshake(&id, settings)
+                .map_err(|e| err(format!("jwt[{i}].handshake"), P::Config(e)))?;
+        }
+        if let Some(w) = widget {
+            project = project.with_widget(w);
+        }
+        Ok(project)
     }
 }
 
@@ -295,8 +312,19 @@ impl ProjectFile {
     /// # Errors
     /// [`ProjectFileError`] naming the first field that fails.
     pub fn handshakes(&self) -> Result<HandshakeVerifier, ProjectFileError> {
-        use ProjectFileProblem as P;
         let mut verifier = HandshakeVerifier::new();
+        for (i, id, settings) in self.handshake_settings()? {
+            verifier
+                .insert(id, settings)
+                .map_err(|e| ProjectFileError::new(format!("jwt[{i}].handshake"), ProjectFileProblem::Handshake(e)))?;
+        }
+        Ok(verifier)
+    }
+
+    /// Each configuration's handshake settings, with its index.
+    fn handshake_settings(&self) -> Result<Vec<(usize, ClientId, HandshakeSettings)>, ProjectFileError> {
+        use ProjectFileProblem as P;
+        let mut out = Vec::new();
         for (i, c) in self.jwt.iter().enumerate() {
             let Some(h) = &c.handshake else { continue };
             let at = |f: &str| format!("jwt[{i}].handshake.{f}");
@@ -340,21 +368,9 @@ impl ProjectFile {
                 .build()
                 .map_err(|e| err(format!("jwt[{i}].handshake"), P::Handshake(e)))?;
             let id = ClientId::parse(&c.client_id).map_err(|e| err(format!("jwt[{i}].client_id"), P::ClientId(e)))?;
-            verifier
-                .insert(id, settings)
-                .map_err(|e| err(format!("jwt[{i}].handshake"), P::Handshake(e)))?;
+            out.push((i, id, settings));
         }
-        Ok(verifier)
-    }
-}
-
-fn config_error_field(e: &ConfigError) -> &'static str {
-    match e {
-        ConfigError::InvalidName => "name",
-        ConfigError::InvalidLoginUrl(_) | ConfigError::WildcardDomain => "login_url",
-        ConfigError::InvalidLogoutUrl(_) => "logout_url",
-        ConfigError::MissingButtonText | ConfigError::InvalidButtonText => "login_button_text",
-        _ => "config",
+        Ok(out)
     }
 }
 

@@ -10,7 +10,7 @@ use support::route::{Handle as _, Outcome};
 mod common;
 
 use http::{Request, StatusCode, header};
-use kb_sso::{Administrator, ClientCredentials, ClientId, ClientSecret, Clock, ConfigStore, SystemClock};
+use kb_sso::{Administrator, ClientCredentials, ClientId, ClientSecret, Clock, SystemClock};
 use url::Url;
 
 fn generate(service: &common::server::Service<SystemClock>, client_id: &str, secret: &str) -> StatusCode {
@@ -42,11 +42,10 @@ fn regenerating_a_secret_invalidates_it_alone_at_once() {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let admin = Administrator("alice".into());
     let new_primary = rt
-        .block_on(service.identity().configs().modify(|p| {
+        .block_on(support::edit_project(service.identity().configs(), |p| {
             p.regenerate_primary_secret(&admin, SystemClock.now(), &id)
                 .map(|c| c.value)
         }))
-        .unwrap()
         .unwrap();
     assert_eq!(
         generate(&service, &project.client_id, &project.primary_secret),
@@ -61,13 +60,9 @@ fn regenerating_a_secret_invalidates_it_alone_at_once() {
         StatusCode::OK
     );
 
-    rt.block_on(
-        service
-            .identity()
-            .configs()
-            .modify(|p| p.set_enabled(&admin, SystemClock.now(), &id, false).map(|_| ())),
-    )
-    .unwrap()
+    rt.block_on(support::edit_project(service.identity().configs(), |p| {
+        p.set_enabled(&admin, SystemClock.now(), &id, false).map(|_| ())
+    }))
     .unwrap();
     assert_eq!(
         generate(&service, &project.client_id, new_primary.expose()),

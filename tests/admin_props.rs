@@ -136,7 +136,7 @@ proptest! {
                     }),
                     None => Err(ConfigError::UnknownConfig),
                 },
-                Op::Direct(on) => Ok(p.set_direct_jwt_login(&admin, now, on).event),
+                Op::Direct(on) => p.set_direct_jwt_login(&admin, now, on, true).map(|c| c.event),
                 Op::DefaultPage(on) => Ok(p.set_default_login_page_disabled(&admin, now, on).event),
             };
             match result {

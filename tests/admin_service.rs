@@ -83,7 +83,11 @@ where
 }
 
 async fn project(admin: &MemAdmin) -> Project {
-    admin.store().project().await.unwrap()
+    current(admin.store()).await
+}
+
+async fn current<CS: ConfigStore>(store: &CS) -> Project {
+    Project::clone(&store.current().await.unwrap().project)
 }
 
 #[tokio::test]
@@ -156,12 +160,12 @@ async fn every_operation_changes_the_project_appends_its_entry_and_notifies() {
     assert!(config.accepts_secret(primary.expose().as_bytes()));
 
     audited(&admin, c, AuditAction::DisableDirectJwtLogin, None, admins, || {
-        admin.set_direct_jwt_login(&who, false)
+        admin.set_direct_jwt_login(&who, false, true)
     })
     .await;
     assert!(!project(&admin).await.settings().direct_jwt_login);
     audited(&admin, c, AuditAction::EnableDirectJwtLogin, None, admins, || {
-        admin.set_direct_jwt_login(&who, true)
+        admin.set_direct_jwt_login(&who, true, true)
     })
     .await;
     assert!(project(&admin).await.settings().direct_jwt_login);
@@ -201,6 +205,150 @@ async fn every_operation_changes_the_project_appends_its_entry_and_notifies() {
     };
     let access = reader.security_audit_access().unwrap();
     admin.audit().read(&access).await.unwrap().verify(&key()).unwrap();
+}
+
+#[tokio::test]
+async fn handshake_widget_and_sso_operations_change_the_project_append_their_entry_and_notify() {
+    let clock = Arc::new(SettableClock::new(T0));
+    let (widget, widget_secret) = WidgetProject::builder("project-1").widget("w1").build().unwrap();
+    let admin = Admin::new(
+        MemoryConfigStore::new(Project::default().with_widget(widget)),
+        MemoryAuditSink::new(key()),
+        MemoryNotifier::default(),
+        clock.clone(),
+    );
+    let c = &*clock;
+    let who = alice();
+    let admins = Recipients::ProjectAdmins;
+    let owners = Recipients::ProjectAdminsAndOwners;
+
+    // A configuration created with Ed25519 handshakes: its key pair comes
+    // back once, and the project keeps only the public key.
+    let ed = HandshakeOptions::new(HandshakeAlg::Ed25519);
+    let created = audited(&admin, c, AuditAction::Create, Some("Docs"), admins, || {
+        admin.create_with_handshake(&who, cfg("Docs", "docs.example.com"), Some(&ed))
+    })
+    .await;
+    let id = created.client_id.clone();
+    let pair = created.key_pair.expect("an Ed25519 key pair");
+    assert!(pair.private_key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+    assert!(
+        !format!("{pair:?}").contains("PRIVATE KEY"),
+        "Debug redacts the private key"
+    );
+    let p = project(&admin).await;
+    let h = p.handshake(&id).unwrap();
+    assert_eq!(h.key().ed25519_public_key_pem().unwrap(), pair.public_key_pem);
+
+    // Options changed (same algorithm): an update listing the fields.
+    let options = HandshakeOptions {
+        issuer: Some("https://app.example.com".into()),
+        require_jti: true,
+        ..ed.clone()
+    };
+    let issued = audited(&admin, c, AuditAction::Update, Some("Docs"), admins, || {
+        admin.set_handshake(&who, &id, Some(&options))
+    })
+    .await;
+    assert!(issued.key_pair.is_none(), "same algorithm: the key is kept");
+    let fields: Vec<String> = entries(&admin)
+        .await
+        .last()
+        .unwrap()
+        .event
+        .changes()
+        .iter()
+        .map(|f| f.field().to_owned())
+        .collect();
+    assert_eq!(fields, ["handshake.issuer", "handshake.require_jti"]);
+    assert_eq!(project(&admin).await.handshake(&id).unwrap().options(), options);
+
+    // A new key pair: owners told too, the public key replaced.
+    let second = audited(
+        &admin,
+        c,
+        AuditAction::GenerateHandshakeKey,
+        Some("Docs"),
+        owners,
+        || admin.generate_handshake_key(&who, &id),
+    )
+    .await;
+    assert_ne!(second.public_key_pem, pair.public_key_pem);
+    let p = project(&admin).await;
+    assert_eq!(
+        p.handshake(&id).unwrap().key().ed25519_public_key_pem().unwrap(),
+        second.public_key_pem
+    );
+    assert_eq!(
+        p.handshake(&id).unwrap().options(),
+        options,
+        "the other options are kept"
+    );
+
+    // Handshakes off.
+    audited(&admin, c, AuditAction::Update, Some("Docs"), admins, || {
+        admin.set_handshake(&who, &id, None)
+    })
+    .await;
+    assert!(project(&admin).await.handshake(&id).is_none());
+
+    // The widget secret.
+    let new_widget = audited(&admin, c, AuditAction::RegenerateWidgetSecret, None, owners, || {
+        admin.regenerate_widget_secret(&who)
+    })
+    .await;
+    let p = project(&admin).await;
+    let w = p.widget().unwrap();
+    assert!(!w.accepts_secret(widget_secret.expose().as_bytes()));
+    assert!(w.accepts_secret(new_widget.expose().as_bytes()));
+
+    // SSO providers.
+    let okta = SsoProvider {
+        name: "Okta".into(),
+        kind: SsoKind::Saml,
+        enabled: true,
+        cta_position: 0,
+    };
+    audited(&admin, c, AuditAction::CreateSsoProvider, Some("Okta"), admins, || {
+        admin.create_sso_provider(&who, okta.clone())
+    })
+    .await;
+    assert_eq!(project(&admin).await.sso_providers(), std::slice::from_ref(&okta));
+    let renamed = SsoProvider {
+        name: "Okta SAML".into(),
+        enabled: false,
+        ..okta.clone()
+    };
+    audited(&admin, c, AuditAction::UpdateSsoProvider, Some("Okta"), admins, || {
+        admin.update_sso_provider(&who, "Okta", renamed.clone())
+    })
+    .await;
+    assert_eq!(project(&admin).await.sso_providers(), [renamed]);
+    audited(
+        &admin,
+        c,
+        AuditAction::DeleteSsoProvider,
+        Some("Okta SAML"),
+        admins,
+        || admin.delete_sso_provider(&who, "okta saml"),
+    )
+    .await;
+    assert!(project(&admin).await.sso_providers().is_empty());
+
+    // Refused: nothing appended, nothing changed.
+    let before = entries(&admin).await.len();
+    let err = admin.set_direct_jwt_login(&who, false, false).await.unwrap_err();
+    assert!(
+        matches!(err, AdminError::Config(ConfigError::ConfirmationRequired)),
+        "{err:?}"
+    );
+    assert!(project(&admin).await.settings().direct_jwt_login);
+    let err = admin.delete_sso_provider(&who, "Nobody").await.unwrap_err();
+    assert!(
+        matches!(err, AdminError::Config(ConfigError::UnknownSsoProvider)),
+        "{err:?}"
+    );
+    assert_eq!(entries(&admin).await.len(), before);
 }
 
 /// An audit sink that refuses everything.
@@ -245,7 +393,7 @@ async fn a_failing_audit_sink_makes_the_operation_fail_and_changes_nothing() {
 
     let err = admin.regenerate_primary_secret(&alice(), &id).await.unwrap_err();
     assert!(matches!(err, AdminError::Audit(_)), "{err:?}");
-    let now = admin.store().project().await.unwrap();
+    let now = current(admin.store()).await;
     assert!(
         now.jwt_config(&id)
             .unwrap()
@@ -259,12 +407,12 @@ async fn a_failing_audit_sink_makes_the_operation_fail_and_changes_nothing() {
     assert!(matches!(err, AdminError::Audit(_)), "{err:?}");
     let err = admin.set_enabled(&alice(), &id, false).await.unwrap_err();
     assert!(matches!(err, AdminError::Audit(_)), "{err:?}");
-    let err = admin.set_direct_jwt_login(&alice(), false).await.unwrap_err();
+    let err = admin.set_direct_jwt_login(&alice(), false, true).await.unwrap_err();
     assert!(matches!(err, AdminError::Audit(_)), "{err:?}");
     let err = admin.delete(&alice(), &id).await.unwrap_err();
     assert!(matches!(err, AdminError::Audit(_)), "{err:?}");
 
-    let now = admin.store().project().await.unwrap();
+    let now = current(admin.store()).await;
     assert_eq!(snapshot(&now), snapshot(&start), "the project is unchanged");
     assert!(admin.notifier().sent().is_empty(), "nobody was notified");
 }
@@ -291,56 +439,90 @@ async fn a_refused_operation_appends_nothing_and_notifies_nobody() {
     assert_eq!(project(&admin).await.jwt_configs().len(), 5);
 }
 
-/// A store in which another admin operation lands right after the service
-/// reads the project.
+/// When another admin's change lands on a store.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Race {
+    /// Right after the service's first read.
+    AfterRead,
+    /// Right before the service's save.
+    BeforeSave,
+}
+
+/// A store in which another admin's change lands once, at `race`.
 struct RacingStore {
     inner: MemoryConfigStore,
-    race: AtomicBool,
+    race: Race,
+    pending: AtomicBool,
+}
+
+impl RacingStore {
+    fn new(race: Race) -> Self {
+        Self {
+            inner: MemoryConfigStore::new(Project::default()),
+            race,
+            pending: AtomicBool::new(true),
+        }
+    }
+
+    /// Bob disables the default login page, once.
+    fn bob_changes(&self, at: Race) {
+        if self.race == at && self.pending.swap(false, Ordering::SeqCst) {
+            let snapshot = self.inner.snapshot();
+            let mut p = Project::clone(&snapshot.project);
+            let _ = p.set_default_login_page_disabled(&Administrator("bob@kb.example.com".into()), T0, true);
+            let store = &self.inner;
+            futures_lite_block_on(store.save(snapshot.revision, p))
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+/// Runs a future the memory store answers at once.
+fn futures_lite_block_on<F: Future>(f: F) -> F::Output {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the memory store answers at once"),
+    }
 }
 
 impl ConfigStore for RacingStore {
     type Error = std::convert::Infallible;
-    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send {
-        self.inner.get(client_id)
-    }
     #[allow(clippy::manual_async_fn)] // the trait asks for a `Send` future
-    fn project(&self) -> impl Future<Output = Result<Project, Self::Error>> + Send {
+    fn current(&self) -> impl Future<Output = Result<ProjectSnapshot, Self::Error>> + Send {
         async move {
-            let read = self.inner.project().await?;
-            if self.race.swap(false, Ordering::SeqCst) {
-                let bob = Administrator("bob@kb.example.com".into());
-                let _ = self
-                    .inner
-                    .modify(move |p| Ok(p.set_default_login_page_disabled(&bob, T0, true)))
-                    .await?;
-            }
+            let read = self.inner.current().await?;
+            self.bob_changes(Race::AfterRead);
             Ok(read)
         }
     }
-    fn modify<T, F>(&self, f: F) -> impl Future<Output = Result<Result<T, ConfigError>, Self::Error>> + Send
-    where
-        T: Send,
-        F: FnOnce(&mut Project) -> Result<T, ConfigError> + Send,
-    {
-        self.inner.modify(f)
+    #[allow(clippy::manual_async_fn)]
+    fn save(
+        &self,
+        base: Revision,
+        project: Project,
+    ) -> impl Future<Output = Result<Result<Revision, StaleRevision>, Self::Error>> + Send {
+        async move {
+            self.bob_changes(Race::BeforeSave);
+            self.inner.save(base, project).await
+        }
     }
 }
 
 #[tokio::test]
-async fn a_concurrent_change_is_a_conflict_and_is_not_overwritten() {
-    let store = RacingStore {
-        inner: MemoryConfigStore::new(Project::default()),
-        race: AtomicBool::new(true),
-    };
+async fn a_change_that_lands_before_the_save_is_a_conflict_and_is_not_overwritten() {
     let admin = Admin::new(
-        store,
+        RacingStore::new(Race::BeforeSave),
         MemoryAuditSink::new(key()),
         MemoryNotifier::default(),
         SettableClock::new(T0),
     );
-    let err = admin.set_direct_jwt_login(&alice(), false).await.unwrap_err();
+    let err = admin.set_direct_jwt_login(&alice(), false, true).await.unwrap_err();
     assert!(matches!(err, AdminError::Conflict), "{err:?}");
-    let p = admin.store().project().await.unwrap();
+    let p = current(admin.store()).await;
     assert!(p.settings().direct_jwt_login, "the conflicting change was not saved");
     assert!(p.settings().disable_default_login_page, "the concurrent change stands");
     assert!(
@@ -348,8 +530,26 @@ async fn a_concurrent_change_is_a_conflict_and_is_not_overwritten() {
         "nobody notified of an unsaved change"
     );
     // Retrying against the new project succeeds.
-    let _ = admin.set_direct_jwt_login(&alice(), false).await.unwrap();
-    assert!(!admin.store().project().await.unwrap().settings().direct_jwt_login);
+    let _ = admin.set_direct_jwt_login(&alice(), false, true).await.unwrap();
+    assert!(!current(admin.store()).await.settings().direct_jwt_login);
+}
+
+#[tokio::test]
+async fn a_change_that_lands_after_the_read_is_kept_and_the_operation_recomputed() {
+    let admin = Admin::new(
+        RacingStore::new(Race::AfterRead),
+        MemoryAuditSink::new(key()),
+        MemoryNotifier::default(),
+        SettableClock::new(T0),
+    );
+    let _ = admin.set_direct_jwt_login(&alice(), false, true).await.unwrap();
+    let p = current(admin.store()).await;
+    assert!(!p.settings().direct_jwt_login, "the operation was saved");
+    assert!(
+        p.settings().disable_default_login_page,
+        "on top of the concurrent change"
+    );
+    assert_eq!(entries(&admin).await.len(), 1, "one entry: the one saved");
 }
 
 /// A notifier that cannot queue anything.
@@ -370,8 +570,8 @@ async fn a_failing_notifier_is_reported_after_the_change_is_saved_and_audited() 
         FailingNotifier,
         SettableClock::new(T0),
     );
-    let err = admin.set_direct_jwt_login(&alice(), false).await.unwrap_err();
+    let err = admin.set_direct_jwt_login(&alice(), false, true).await.unwrap_err();
     assert!(matches!(err, AdminError::Notify(_)), "{err:?}");
-    assert!(!admin.store().project().await.unwrap().settings().direct_jwt_login);
+    assert!(!current(admin.store()).await.settings().direct_jwt_login);
     assert_eq!(entries(&admin).await.len(), 1);
 }

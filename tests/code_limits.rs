@@ -53,8 +53,10 @@ fn fixture() -> (Fixture, JwtConfig) {
     (f, config)
 }
 
-fn identity_server(config: JwtConfig, codes: CodeIssuer<MemoryCodeStore, Arc<SettableClock>>) -> Identity {
-    let project = Project::new(ProjectSettings::default(), vec![config], vec![]).unwrap();
+fn identity_server(config: JwtConfig, f: &Fixture, codes: CodeIssuer<MemoryCodeStore, Arc<SettableClock>>) -> Identity {
+    let project = Project::new(ProjectSettings::default(), vec![config], vec![])
+        .unwrap()
+        .with_widget(f.widgets.clone());
     IdentityServer::new(
         MemoryConfigStore::new(project),
         codes,
@@ -65,9 +67,8 @@ fn identity_server(config: JwtConfig, codes: CodeIssuer<MemoryCodeStore, Arc<Set
 
 fn service(f: &Fixture, identity: Identity) -> SsoService<MemoryConfigStore, MemoryCodeStore, Arc<SettableClock>> {
     let sessions = SessionCodec::new(SessionCodec::generate_key().as_ref()).unwrap();
-    SsoService::new(identity, sessions, &Url::parse(ISSUER).unwrap())
-        .unwrap()
-        .widgets(f.widgets.clone())
+    let _ = f;
+    SsoService::new(identity, sessions, &Url::parse(ISSUER).unwrap()).unwrap()
 }
 
 fn credentials(f: &Fixture) -> ClientCredentials {
@@ -151,7 +152,7 @@ fn block_on<T>(fut: impl std::future::Future<Output = T>) -> T {
 #[test]
 fn an_identity_too_large_for_a_token_is_refused_at_code_issuance_with_its_size() {
     let (f, config) = fixture();
-    let identity = identity_server(config, CodeIssuer::new(MemoryCodeStore::new(), f.clock.clone()));
+    let identity = identity_server(config, &f, CodeIssuer::new(MemoryCodeStore::new(), f.clock.clone()));
     let room = identity.identity_room();
     assert!(room > 4000 && room < MAX_TOKEN_LEN, "room {room}");
     // 100 groups of 64 characters: every field within its limit, the whole
@@ -211,7 +212,7 @@ fn body_of(who: &ReaderIdentity) -> Vec<u8> {
 #[test]
 fn the_largest_identity_accepted_signs_and_one_byte_more_is_refused() {
     let (f, config) = fixture();
-    let identity = identity_server(config, CodeIssuer::new(MemoryCodeStore::new(), f.clock.clone()));
+    let identity = identity_server(config, &f, CodeIssuer::new(MemoryCodeStore::new(), f.clock.clone()));
     let room = identity.identity_room();
     let fits = identity_of(room);
     let code = block_on(identity.issue_code(&credentials(&f), &body_of(&fits))).unwrap();
@@ -232,7 +233,7 @@ fn the_largest_identity_accepted_signs_and_one_byte_more_is_refused() {
 #[test]
 fn a_large_group_list_gets_400_at_generate_code_and_at_widget_token_never_5xx() {
     let (f, config) = fixture();
-    let identity = identity_server(config, CodeIssuer::new(MemoryCodeStore::new(), f.clock.clone()));
+    let identity = identity_server(config, &f, CodeIssuer::new(MemoryCodeStore::new(), f.clock.clone()));
     let service = service(&f, identity);
     // The largest lists stay under the widget's 16 KiB `payload` limit, so
     // that it is the identity's size that is refused.
@@ -303,7 +304,7 @@ fn a_widget_identity_too_large_for_a_token_is_refused_before_signing() {
 fn a_signing_failure_at_redemption_is_a_signing_error_and_a_500_not_a_store_failure() {
     let (f, config) = fixture();
     let client_id = config.client_id().clone();
-    let identity = identity_server(config, CodeIssuer::new(MemoryCodeStore::new(), f.clock.clone()));
+    let identity = identity_server(config, &f, CodeIssuer::new(MemoryCodeStore::new(), f.clock.clone()));
     // A grant no issuer would store today (written to the store directly,
     // as one from an older version might have been).
     let code = "A".repeat(43);
@@ -384,7 +385,7 @@ proptest! {
     #[test]
     fn every_code_issued_can_be_redeemed(who in arb_identity()) {
         let (f, config) = fixture();
-        let identity = identity_server(config, CodeIssuer::new(MemoryCodeStore::new(), f.clock.clone()));
+        let identity = identity_server(config, &f, CodeIssuer::new(MemoryCodeStore::new(), f.clock.clone()));
         match block_on(identity.issue_code(&credentials(&f), &body_of(&who))) {
             Ok(code) => {
                 prop_assert!(who.token_bytes() <= identity.identity_room());
@@ -470,6 +471,7 @@ fn too_many_outstanding_codes_is_429_with_retry_after() {
     let (f, config) = fixture();
     let identity = identity_server(
         config,
+        &f,
         CodeIssuer::new(MemoryCodeStore::new(), f.clock.clone()).with_max_outstanding(2),
     );
     let service = service(&f, identity);
@@ -489,6 +491,7 @@ fn concurrent_issuers_never_exceed_the_bound() {
     let (f, config) = fixture();
     let identity = Arc::new(identity_server(
         config,
+        &f,
         CodeIssuer::new(MemoryCodeStore::new(), f.clock.clone()).with_max_outstanding(25),
     ));
     let creds = credentials(&f);

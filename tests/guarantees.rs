@@ -18,9 +18,9 @@ use kb_sso::server::SsoService;
 use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::{
-    Administrator, ClientCredentials, ClientId, ClientSecret, Clock, CodeError, CodeIssuer, ConfigStore, GrantProblem,
-    HandshakeKey, IdentityServer, JwtConfig, Project, ProjectSettings, SecretDigest, SessionCodec, SessionRevocations,
-    SettableClock, SigningKey, TokenSigner, VerificationKey,
+    Administrator, ClientCredentials, ClientId, ClientSecret, Clock, CodeError, CodeIssuer, GrantProblem, HandshakeKey,
+    IdentityServer, JwtConfig, Project, ProjectSettings, SecretDigest, SessionCodec, SessionRevocations, SettableClock,
+    SigningKey, TokenSigner, VerificationKey,
 };
 use time::OffsetDateTime;
 use url::Url;
@@ -247,12 +247,11 @@ async fn a_code_whose_configuration_is_deleted_before_redemption_is_refused() {
     let browser_code = kb.code(0).await;
     let id = kb.clients[0].0.clone();
     let now = kb.clock.now();
-    identity
-        .configs()
-        .modify(move |p| p.delete(&Administrator("alice".into()), now, &id).map(|_| ()))
-        .await
-        .unwrap()
-        .unwrap();
+    support::edit_project(identity.configs(), move |p| {
+        p.delete(&Administrator("alice".into()), now, &id).map(|_| ())
+    })
+    .await
+    .unwrap();
 
     assert!(matches!(
         identity.exchange(&code, None).await,

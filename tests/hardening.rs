@@ -267,7 +267,7 @@ fn a_configuration_can_require_login_binding() {
     let admin = kb_sso::Administrator("alice".into());
     let f = Fixture::new();
     let id = kb_sso::ClientId::parse(&f.project.client_id).unwrap();
-    f.rt.block_on(kb_sso::ConfigStore::modify(f.service.identity().configs(), |p| {
+    f.rt.block_on(support::edit_project(f.service.identity().configs(), |p| {
         let c = p.jwt_config(&id).unwrap().clone();
         p.update(
             &admin,
@@ -277,7 +277,6 @@ fn a_configuration_can_require_login_binding() {
         )
         .map(|_| ())
     }))
-    .unwrap()
     .unwrap();
     let resp = f.code_with(None);
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);

@@ -20,8 +20,8 @@ use kb_sso::project_file::{ProjectFile, ProjectFileProblem};
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
 use kb_sso::{
     ClientCredentials, ClientId, ClientSecret, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeStore, ConfigError,
-    ConfigStore, IdentityServer, JwtConfig, Project, ProjectSettings, Redemption, SigningKey, SystemClock, TokenSigner,
-    WidgetError, WidgetTokenRequest,
+    ConfigStore, IdentityServer, JwtConfig, Project, ProjectSettings, ProjectSnapshot, Redemption, Revision,
+    SigningKey, StaleRevision, SystemClock, TokenSigner, WidgetError, WidgetTokenRequest,
 };
 use time::OffsetDateTime;
 use url::Url;
@@ -38,19 +38,15 @@ struct DownConfigs;
 impl ConfigStore for DownConfigs {
     type Error = io::Error;
 
-    fn get(&self, _: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, io::Error>> + Send {
+    fn current(&self) -> impl Future<Output = Result<ProjectSnapshot, io::Error>> + Send {
         ready(Err(down()))
     }
 
-    fn project(&self) -> impl Future<Output = Result<Project, io::Error>> + Send {
-        ready(Err(down()))
-    }
-
-    fn modify<T, F>(&self, _: F) -> impl Future<Output = Result<Result<T, ConfigError>, io::Error>> + Send
-    where
-        T: Send,
-        F: FnOnce(&mut Project) -> Result<T, ConfigError> + Send,
-    {
+    fn save(
+        &self,
+        _: Revision,
+        _: Project,
+    ) -> impl Future<Output = Result<Result<Revision, StaleRevision>, io::Error>> + Send {
         ready(Err(down()))
     }
 }

@@ -18,9 +18,8 @@ use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::{
     Administrator, ClientCredentials, ClientId, ClientSecret, Clock, CodeDigest, CodeError, CodeGrant, CodeIssuer,
-    CodeStore, ConfigStore, GrantProblem, HandshakeKey, HandshakeSettings, HandshakeVerifier, IdentityServer,
-    JwtConfig, Project, ProjectSettings, Redemption, SessionCodec, SessionRevocations, SettableClock, SigningKey,
-    TokenSigner,
+    CodeStore, GrantProblem, HandshakeKey, HandshakeSettings, IdentityServer, JwtConfig, Project, ProjectSettings,
+    Redemption, SessionCodec, SessionRevocations, SettableClock, SigningKey, TokenSigner,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -103,7 +102,7 @@ impl Kb {
         let kb_url = Url::parse("https://kb.example.com").unwrap();
         let mut configs = Vec::new();
         let mut clients = Vec::new();
-        let mut handshakes = HandshakeVerifier::new();
+        let mut handshake = None;
         for i in 0..n {
             let login_url = format!("https://app{i}.example.com/login");
             let (config, secrets) = JwtConfig::builder(format!("App {i}"), login_url.clone())
@@ -111,12 +110,10 @@ impl Kb {
                 .unwrap();
             if i == 0 {
                 let key = HandshakeKey::hs256(&secrets.primary, None).unwrap();
-                handshakes
-                    .insert(
-                        config.client_id().clone(),
-                        HandshakeSettings::builder(key).build().unwrap(),
-                    )
-                    .unwrap();
+                handshake = Some((
+                    config.client_id().clone(),
+                    HandshakeSettings::builder(key).build().unwrap(),
+                ));
             }
             clients.push(Client {
                 id: config.client_id().clone(),
@@ -125,7 +122,10 @@ impl Kb {
             });
             configs.push(config);
         }
-        let project = Project::new(ProjectSettings::default(), configs, vec![]).unwrap();
+        let mut project = Project::new(ProjectSettings::default(), configs, vec![]).unwrap();
+        if let Some((id, settings)) = handshake {
+            project = project.with_handshake(&id, settings).unwrap();
+        }
         let clock = Arc::new(SettableClock::new(T0));
         let signer = TokenSigner::new(SigningKey::generate_ed25519("kb-1").unwrap());
         let identity = IdentityServer::new(
@@ -141,8 +141,7 @@ impl Kb {
             .session_revocations(Switchable {
                 inner: MemorySessionRevocations::new(),
                 failing: revocations_down.clone(),
-            })
-            .handshakes(handshakes);
+            });
         Self {
             service,
             clock,
@@ -201,16 +200,12 @@ impl Kb {
     async fn set_enabled(&self, client: usize, enabled: bool) {
         let id = self.clients[client].id.clone();
         let now = self.clock.now();
-        self.service
-            .identity()
-            .configs()
-            .modify(move |p| {
-                p.set_enabled(&Administrator("alice".into()), now, &id, enabled)
-                    .map(|_| ())
-            })
-            .await
-            .unwrap()
-            .unwrap();
+        support::edit_project(self.service.identity().configs(), move |p| {
+            p.set_enabled(&Administrator("alice".into()), now, &id, enabled)
+                .map(|_| ())
+        })
+        .await
+        .unwrap();
     }
 
     /// A handshake token for the first configuration, signed with its

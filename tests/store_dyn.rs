@@ -15,9 +15,9 @@ use kb_sso::store::{
     StoreError,
 };
 use kb_sso::{
-    Administrator, AuditSink, CheckpointKey, ClientCredentials, ClientId, CodeDigest, CodeIssuer, CodeStore,
-    ConfigError, ConfigStore, IdentityServer, JwtConfig, Notification, Notifier, Project, ProjectSettings, Recipients,
-    Redemption, ReplayCache, SessionRevocations, SettableClock, SigningKey, TokenSigner,
+    Administrator, AuditSink, CheckpointKey, ClientCredentials, CodeDigest, CodeIssuer, CodeStore, ConfigStore,
+    IdentityServer, JwtConfig, Notification, Notifier, Project, ProjectSettings, Recipients, Redemption, ReplayCache,
+    SessionRevocations, SettableClock, SigningKey, StaleRevision, TokenSigner,
 };
 use kb_sso::{Decision, Limit, RateLimiter};
 use time::{Duration, OffsetDateTime, macros::datetime};
@@ -80,29 +80,35 @@ async fn the_code_flow_runs_on_stores_chosen_at_run_time() {
 }
 
 #[tokio::test]
-async fn a_dyn_config_store_runs_operations_and_saves_nothing_refused() {
+async fn a_dyn_config_store_saves_against_the_revision_it_read() {
     let configs: ArcConfigStore = Arc::new(MemoryConfigStore::new(
         Project::new(ProjectSettings::default(), vec![], vec![]).unwrap(),
     ));
     let admin = Administrator("ada".into());
-    let builder = || JwtConfig::builder("Portal", "https://app.example.com/login");
-    // Creates a configuration, then refuses: nothing is saved.
-    let answer = configs
-        .modify(|p| {
-            let _ = p.create(&admin, T0, builder())?;
-            Err::<ClientId, _>(ConfigError::TooManyConfigs)
+    let first = configs.current().await.unwrap();
+    let mut draft = Project::clone(&first.project);
+    let created = draft
+        .create(
+            &admin,
+            T0,
+            JwtConfig::builder("Portal", "https://app.example.com/login"),
+        )
+        .unwrap();
+    let revision = configs.save(first.revision, draft.clone()).await.unwrap().unwrap();
+    assert!(revision > first.revision);
+    let now = configs.current().await.unwrap();
+    assert_eq!(now.revision, revision);
+    assert!(now.project.jwt_config(&created.value.0).is_some());
+    // A save computed from the old revision is refused and changes nothing.
+    let stale = configs.save(first.revision, Project::default()).await.unwrap();
+    assert_eq!(
+        stale,
+        Err(StaleRevision {
+            base: first.revision,
+            current: revision
         })
-        .await
-        .unwrap();
-    assert!(matches!(answer, Err(ConfigError::TooManyConfigs)));
-    assert!(configs.project().await.unwrap().jwt_configs().is_empty());
-    // Creates one and answers its id: saved, and the id comes back.
-    let id = configs
-        .modify(|p| Ok(p.create(&admin, T0, builder())?.value.0))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(configs.get(&id).await.unwrap().is_some());
+    );
+    assert_eq!(configs.current().await.unwrap().project.jwt_configs().len(), 1);
 }
 
 #[tokio::test]

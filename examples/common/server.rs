@@ -23,8 +23,8 @@ use kb_sso::store::memory::{
 use kb_sso::store::{BoxCodeStore, BoxReplayCache, BoxSessionRevocations};
 use kb_sso::{Admin, CheckpointKey, Limits};
 use kb_sso::{
-    Clock, CodeIssuer, HandshakeKey, HandshakeSettings, HandshakeVerifier, IdentityServer, JwtConfig, Project,
-    ProjectSettings, ReaderSession, SessionCodec, SigningKey, TokenSigner, WidgetProject,
+    Clock, CodeIssuer, HandshakeKey, HandshakeSettings, IdentityServer, JwtConfig, Project, ProjectSettings,
+    ReaderSession, SessionCodec, SigningKey, TokenSigner, WidgetProject,
 };
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -190,24 +190,13 @@ pub(crate) async fn start_project_with<C: Clock + 'static>(
     mut options: Options,
 ) -> Result<Running<C>, Box<dyn std::error::Error + Send + Sync>> {
     let admin_tokens = options.admin_tokens.take();
-    let LoadedProject {
-        kb_url,
-        project,
-        handshakes,
-        widgets,
-    } = loaded;
+    let LoadedProject { kb_url, project } = loaded;
     let kb_url = kb_url.as_deref();
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
     let kb_url = Url::parse(kb_url.unwrap_or(&base))?;
-    let mut service = project_service(&kb_url, project, clock, options)?;
-    if !handshakes.is_empty() {
-        service = service.handshakes(handshakes);
-    }
-    if let Some(w) = widgets {
-        service = service.widgets(w);
-    }
+    let service = project_service(&kb_url, project, clock, options)?;
     serve_on(listener, base, service, DemoProject::default(), true, admin_tokens)
 }
 
@@ -216,23 +205,15 @@ pub(crate) fn load_project_file(path: &str) -> Result<LoadedProject, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     let file = ProjectFile::parse(&text).map_err(|e| format!("{path}: {e}"))?;
     let kb_url = file.kb_url.clone();
-    let handshakes = file.handshakes().map_err(|e| format!("{path}: {e}"))?;
-    let widgets = file.widget_project().map_err(|e| format!("{path}: {e}"))?;
     let project = file.into_project().map_err(|e| format!("{path}: {e}"))?;
-    Ok(LoadedProject {
-        kb_url,
-        project,
-        handshakes,
-        widgets,
-    })
+    Ok(LoadedProject { kb_url, project })
 }
 
-/// A checked project file.
+/// A checked project file: its handshake and widget settings are in the
+/// project.
 pub(crate) struct LoadedProject {
     pub(crate) kb_url: Option<String>,
     pub(crate) project: Project,
-    pub(crate) handshakes: HandshakeVerifier,
-    pub(crate) widgets: Option<WidgetProject>,
 }
 
 fn serve_on<C: Clock + 'static>(
@@ -334,21 +315,19 @@ pub(crate) fn demo_service_with<C: Clock>(
         widget_id,
     };
     let config_id = config.client_id().clone();
-    let demo = Project::new(ProjectSettings::default(), vec![config], vec![])?;
     // The demo configuration also takes HS256 handshake tokens signed with
     // its secrets (the direct flow), named by its client id: addressed to
     // this KB (`aud`), at most 5 minutes long, each accepted once (`jti`).
-    let mut handshakes = HandshakeVerifier::new();
     let key = HandshakeKey::hs256(&secrets.primary, Some(&secrets.secondary))?;
     let settings = HandshakeSettings::builder(key)
         .audience(handshake_audience(kb_url))
         .max_token_age(time::Duration::minutes(5))
         .require_jti(true)
         .build()?;
-    handshakes.insert(config_id, settings)?;
-    let service = project_service(kb_url, demo, clock, options)?
-        .widgets(widgets)
-        .handshakes(handshakes);
+    let demo = Project::new(ProjectSettings::default(), vec![config], vec![])?
+        .with_handshake(&config_id, settings)?
+        .with_widget(widgets);
+    let service = project_service(kb_url, demo, clock, options)?;
     Ok((service, project))
 }
 

@@ -318,8 +318,12 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> AdminEndpoints<CS, A, N> {
     }
 
     /// The project as stored now (the one place the endpoints read it).
-    async fn read(&self) -> Result<Project, Refusal> {
-        self.admin.store().project().await.map_err(|_| Refusal::Unavailable)
+    async fn read(&self) -> Result<Arc<Project>, Refusal> {
+        self.admin
+            .project()
+            .await
+            .map(|snapshot| snapshot.project)
+            .map_err(|_| Refusal::Unavailable)
     }
 
     async fn project(&self) -> Result<Response<Vec<u8>>, Refusal> {
@@ -455,12 +459,13 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> AdminEndpoints<CS, A, N> {
             .disable_default_login_page
             .filter(|on| *on != current.disable_default_login_page);
         let admin = who.administrator();
-        // The confirmation is checked here for now; when the service takes
-        // it (`set_direct_jwt_login(admin, on, confirm)`), pass
-        // `input.confirm` and map its refusal to
-        // `Refusal::ConfirmationRequired`.
+        // Checked above already; the service checks the confirmation too.
         if let Some(on) = direct {
-            let _applied = self.admin.set_direct_jwt_login(&admin, on).await.map_err(admin_error)?;
+            let _applied = self
+                .admin
+                .set_direct_jwt_login(&admin, on, input.confirm)
+                .await
+                .map_err(admin_error)?;
         }
         if let Some(on) = page {
             let _applied = self
@@ -502,25 +507,11 @@ fn client_id(text: &str) -> Result<ClientId, Refusal> {
     ClientId::parse(text).map_err(|_| Refusal::NotFound)
 }
 
-/// The field of the request a [`ConfigError`] is about.
-fn config_error_field(e: &ConfigError) -> &'static str {
-    match e {
-        ConfigError::InvalidName => "name",
-        ConfigError::InvalidLoginUrl(_) | ConfigError::WildcardDomain | ConfigError::DuplicateDomain(_) => "login_url",
-        ConfigError::InvalidLogoutUrl(_) => "logout_url",
-        ConfigError::MissingButtonText | ConfigError::InvalidButtonText => "login_button_text",
-        ConfigError::LogoFormat | ConfigError::LogoTooLarge => "login_button_logo",
-        ConfigError::TooManyConfigs => "jwt",
-        ConfigError::TooManyButtons => "show_login_button",
-        ConfigError::UnknownConfig | ConfigError::DuplicateClientId => "client_id",
-        ConfigError::InvalidProviderName => "name",
-    }
-}
-
 /// The answer to a failed [`Admin`] operation.
 fn admin_error(e: AdminError) -> Refusal {
     match e {
         AdminError::Config(ConfigError::UnknownConfig) => Refusal::NotFound,
+        AdminError::Config(ConfigError::ConfirmationRequired) => Refusal::ConfirmationRequired,
         AdminError::Config(c) => Refusal::Config(c),
         AdminError::Conflict => Refusal::Conflict,
         AdminError::Notify(_) => Refusal::NotNotified,
@@ -582,7 +573,7 @@ impl Refusal {
         match self {
             Self::Field { field, description } => field_error(&field, &description),
             Self::Config(e) => {
-                let field = config_error_field(&e);
+                let field = e.field();
                 field_error(field, &format!("{field}: {e}"))
             }
             Self::Malformed(description) => wire::error(StatusCode::BAD_REQUEST, "invalid_request", &description),
@@ -651,7 +642,7 @@ mod tests {
         AuditEntry, AuditEvent, AuditLog, Checkpoint, CheckpointKey, Notification, SecurityAuditAccess,
     };
     use crate::clock::SettableClock;
-    use crate::project::ProjectSettings;
+    use crate::project::{ProjectSettings, ProjectSnapshot, Revision, StaleRevision};
     use crate::store::memory::{MemoryAuditSink, MemoryConfigStore, MemoryNotifier};
 
     const T0: OffsetDateTime = time::macros::datetime!(2026-05-01 10:00 UTC);
@@ -728,8 +719,8 @@ mod tests {
         }
     }
 
-    /// A store where another admin operation lands right after the first
-    /// read of the project.
+    /// A store where another admin operation lands right after every read
+    /// of the project while `race` is on.
     struct RacingStore {
         inner: MemoryConfigStore,
         race: AtomicBool,
@@ -737,29 +728,24 @@ mod tests {
 
     impl ConfigStore for RacingStore {
         type Error = std::convert::Infallible;
-        fn get(&self, id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send {
-            self.inner.get(id)
-        }
         #[allow(clippy::manual_async_fn)] // the trait asks for a `Send` future
-        fn project(&self) -> impl Future<Output = Result<Project, Self::Error>> + Send {
+        fn current(&self) -> impl Future<Output = Result<ProjectSnapshot, Self::Error>> + Send {
             async move {
-                let read = self.inner.project().await?;
-                if self.race.swap(false, Ordering::SeqCst) {
-                    let bob = Administrator("bob".into());
-                    let _ = self
-                        .inner
-                        .modify(move |p| Ok(p.set_default_login_page_disabled(&bob, T0, true)))
-                        .await?;
+                let read = self.inner.current().await?;
+                if self.race.load(Ordering::SeqCst) {
+                    let mut p = Project::clone(&read.project);
+                    let _ = p.set_default_login_page_disabled(&Administrator("bob".into()), T0, true);
+                    let _ = self.inner.save(read.revision, p).await?;
                 }
                 Ok(read)
             }
         }
-        fn modify<T, F>(&self, f: F) -> impl Future<Output = Result<Result<T, ConfigError>, Self::Error>> + Send
-        where
-            T: Send,
-            F: FnOnce(&mut Project) -> Result<T, ConfigError> + Send,
-        {
-            self.inner.modify(f)
+        fn save(
+            &self,
+            base: Revision,
+            project: Project,
+        ) -> impl Future<Output = Result<Result<Revision, StaleRevision>, Self::Error>> + Send {
+            self.inner.save(base, project)
         }
     }
 
@@ -788,7 +774,7 @@ mod tests {
                 "{text}"
             );
         }
-        let p = run(api.admin().store().project()).unwrap();
+        let p = run(api.admin().project()).unwrap().project;
         assert_eq!(p.jwt_configs().len(), 1);
         assert!(api.admin().notifier().sent().is_empty());
     }
@@ -820,7 +806,8 @@ mod tests {
         let path = format!("/api/admin/jwt-configs/{id}");
         let resp = run(api.answer(&request(Method::DELETE, &path, ""), &alice())).unwrap();
         assert_eq!(resp.status(), StatusCode::CONFLICT);
-        let p = run(api.admin().store().project()).unwrap();
+        api.admin().store().race.store(false, Ordering::SeqCst);
+        let p = run(api.admin().project()).unwrap().project;
         assert_eq!(p.jwt_configs().len(), 1, "not deleted");
         assert!(p.settings().disable_default_login_page, "the other change stands");
     }

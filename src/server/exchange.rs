@@ -11,11 +11,10 @@ use time::OffsetDateTime;
 
 use crate::clock::Clock;
 use crate::code::{CodeError, CodeStore};
-use crate::config::{ConfigError, JwtConfig};
 use crate::identity::{ID_TOKEN_TYPE, IdTokenClaims, IdentityServer, TokenResponse, id_token_validation};
 use crate::jose::{KeySet, UntrustedToken, Validation, Verifier, VerifyError};
 use crate::paths;
-use crate::project::{ConfigStore, Project};
+use crate::project::{ConfigStore, Project, ProjectSnapshot, Revision, StaleRevision};
 use crate::secret::{ClientCredentials, ClientId};
 use crate::session::ReaderSession;
 
@@ -88,20 +87,16 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> Clock for InProcess<CS, S, C> {
 impl<CS: ConfigStore, S: CodeStore, C: Clock> ConfigStore for InProcess<CS, S, C> {
     type Error = CS::Error;
 
-    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Self::Error>> + Send {
-        self.0.configs().get(client_id)
+    fn current(&self) -> impl Future<Output = Result<ProjectSnapshot, Self::Error>> + Send {
+        self.0.configs().current()
     }
 
-    fn project(&self) -> impl Future<Output = Result<Project, Self::Error>> + Send {
-        self.0.configs().project()
-    }
-
-    fn modify<T, F>(&self, f: F) -> impl Future<Output = Result<Result<T, ConfigError>, Self::Error>> + Send
-    where
-        T: Send,
-        F: FnOnce(&mut Project) -> Result<T, ConfigError> + Send,
-    {
-        self.0.configs().modify(f)
+    fn save(
+        &self,
+        base: Revision,
+        project: Project,
+    ) -> impl Future<Output = Result<Result<Revision, StaleRevision>, Self::Error>> + Send {
+        self.0.configs().save(base, project)
     }
 }
 

@@ -21,7 +21,7 @@ use crate::project::ConfigStore;
 use crate::secret::ClientCredentials;
 use crate::session::SessionRevocations;
 use crate::store::memory::{MemoryRateLimiter, MemorySessionRevocations};
-use crate::widget::{WidgetError, WidgetProject, WidgetTokenIssuer, WidgetTokenRequest};
+use crate::widget::{WidgetError, WidgetTokenIssuer, WidgetTokenRequest};
 
 /// The identity server's endpoints over `http` types: generate-code,
 /// token, widget-token and JWKS. Each method makes its endpoint's own size
@@ -33,7 +33,6 @@ pub struct IdentityEndpoints<CS, S, C, L = MemoryRateLimiter, R = MemorySessionR
     revocations: R,
     limits: Limits,
     client_auth: ClientAuthentication,
-    widgets: Option<WidgetProject>,
     jwks: Vec<u8>,
 }
 
@@ -52,7 +51,6 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityEndpoints<CS, S, C> {
             revocations: MemorySessionRevocations::new(),
             limits: Limits::default(),
             client_auth: ClientAuthentication::Optional,
-            widgets: None,
             jwks,
         }
     }
@@ -67,7 +65,6 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             revocations: self.revocations,
             limits: self.limits,
             client_auth: self.client_auth,
-            widgets: self.widgets,
             jwks: self.jwks,
         }
     }
@@ -81,7 +78,6 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
             revocations,
             limits: self.limits,
             client_auth: self.client_auth,
-            widgets: self.widgets,
             jwks: self.jwks,
         }
     }
@@ -95,12 +91,6 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// Sets whether the back-channel exchange requires client credentials.
     pub fn client_authentication(mut self, mode: ClientAuthentication) -> Self {
         self.client_auth = mode;
-        self
-    }
-
-    /// Serves widget tokens for this project's widgets.
-    pub fn widgets(mut self, project: WidgetProject) -> Self {
-        self.widgets = Some(project);
         self
     }
 
@@ -303,7 +293,16 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         if let Some(r) = self.limited(&key, self.limits.failed_auth).await {
             return r;
         }
-        let project = self.widgets.as_ref().filter(|p| p.project_id() == request.client_id());
+        // The widget settings of the current revision: a regenerated widget
+        // secret stops working at once.
+        let snapshot = match self.identity.configs().current().await {
+            Ok(s) => s,
+            Err(_) => return unavailable(),
+        };
+        let project = snapshot
+            .project
+            .widget()
+            .filter(|p| p.project_id() == request.client_id());
         let clock = self.identity.codes().clock();
         let issuer = WidgetTokenIssuer::new(self.identity.signer(), self.identity.issuer(), clock);
         match issuer.issue(project, &request) {

@@ -55,7 +55,7 @@ pub use wire::{MAX_BODY_BYTES, RemoteAddr};
 
 use crate::clock::Clock;
 use crate::code::CodeStore;
-use crate::handshake::{HandshakeVerifier, ReplayCache};
+use crate::handshake::ReplayCache;
 use crate::identity::IdentityServer;
 use crate::limit::{Limits, RateLimiter};
 use crate::login_page::LoginPageRenderer;
@@ -64,7 +64,6 @@ use crate::project::ConfigStore;
 use crate::redirect::RedirectError;
 use crate::session::{MAX_CODE_FLOW_SESSION, ReaderSession, SessionCodec, SessionRevocations};
 use crate::store::memory::{MemoryRateLimiter, MemorySessionRevocations};
-use crate::widget::WidgetProject;
 
 /// Why a [`SsoService`] could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -299,24 +298,6 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// Sets whether the back-channel exchange requires client credentials.
     pub fn client_authentication(mut self, mode: ClientAuthentication) -> Self {
         self.identity = self.identity.client_authentication(mode);
-        self
-    }
-
-    /// Accepts handshake tokens signed by customer apps (the direct flows):
-    /// on the callback (`?token=&redirect=`), as `?jwt=` on a guarded page,
-    /// in a `jwt` cookie, or as a form field `jwt` posted to the callback
-    /// from this KB's site or the customer app's. Each `jti` is accepted
-    /// once (in memory unless another replay cache is set with
-    /// [`replay_cache`](Self::replay_cache)).
-    pub fn handshakes(mut self, verifier: HandshakeVerifier) -> Self {
-        self.site = self.site.handshakes(verifier);
-        self
-    }
-
-    /// Serves widget tokens for this project's widgets on
-    /// `POST /api/jwt/widget-token`.
-    pub fn widgets(mut self, project: WidgetProject) -> Self {
-        self.identity = self.identity.widgets(project);
         self
     }
 

@@ -21,7 +21,7 @@ use crate::code::{CodeError, GrantProblem};
 use crate::handshake::{HandshakeErrorKind, HandshakeVerifier, ReplayCache};
 use crate::login_page::{HtmlLoginRenderer, LoginPage, LoginPageRenderer, RenderContext};
 use crate::paths;
-use crate::project::ConfigStore;
+use crate::project::{ConfigStore, ProjectSnapshot, Revision};
 use crate::redirect::{RedirectPolicy, SafeRedirect, append_query};
 use crate::routing::{DomainRouter, Route};
 use crate::session::{HANDSHAKE_COOKIE, ReaderSession, SessionCodec, SessionRevocations};
@@ -55,8 +55,33 @@ pub struct SiteEndpoints<CS, C, X, R> {
     cookies: CookieJar,
     prefix: String,
     renderer: Arc<dyn LoginPageRenderer>,
-    handshakes: Option<HandshakeVerifier>,
+    verifiers: VerifierCache,
     replay: BoxReplayCache,
+}
+
+/// The handshake verifier of the latest project revision seen: rebuilt
+/// when the revision moves, shared (an `Arc`) by the requests in between.
+/// The replay cache lives apart, so it survives every rebuild.
+#[derive(Debug, Default)]
+struct VerifierCache(std::sync::Mutex<Option<(Revision, Arc<HandshakeVerifier>)>>);
+
+impl VerifierCache {
+    fn get(&self, snapshot: &ProjectSnapshot) -> Result<Arc<HandshakeVerifier>, Rejection> {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((revision, verifier)) = &*slot
+            && *revision == snapshot.revision
+        {
+            return Ok(Arc::clone(verifier));
+        }
+        let verifier = Arc::new(
+            snapshot
+                .project
+                .handshake_verifier()
+                .map_err(|_| Rejection::Unavailable)?,
+        );
+        *slot = Some((snapshot.revision, Arc::clone(&verifier)));
+        Ok(verifier)
+    }
 }
 
 /// Where a reader without a session goes.
@@ -93,7 +118,7 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             cookies: CookieJar::new(secure, ""),
             prefix: String::new(),
             renderer: Arc::new(HtmlLoginRenderer),
-            handshakes: None,
+            verifiers: VerifierCache::default(),
             replay: Box::new(MemoryReplayCache::new()),
         })
     }
@@ -105,14 +130,6 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
     pub fn mount_prefix(mut self, prefix: &str) -> Self {
         self.prefix = super::normalize_prefix(prefix);
         self.cookies = CookieJar::new(self.cookies.secure(), &self.prefix);
-        self
-    }
-
-    /// Accepts handshake tokens signed by customer apps (the direct flows):
-    /// on the callback (`?token=&redirect=`, or posted `jwt`), as `?jwt=` on
-    /// a guarded page, or in a `jwt` cookie. Each `jti` is accepted once.
-    pub fn handshakes(mut self, verifier: HandshakeVerifier) -> Self {
-        self.handshakes = Some(verifier);
         self
     }
 
@@ -140,7 +157,7 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             cookies: self.cookies,
             prefix: self.prefix,
             renderer: self.renderer,
-            handshakes: self.handshakes,
+            verifiers: self.verifiers,
             replay: self.replay,
         }
     }
@@ -244,7 +261,9 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         let mut revoked = true;
         if let Some(s) = &session {
             revoked = self.revocations.revoke(&s.jti, s.expires_at, now).await.is_ok();
-            if let Ok(Some(config)) = self.configs.get(&s.client_id).await {
+            if let Ok(snapshot) = self.configs.current().await
+                && let Some(config) = snapshot.project.jwt_config(&s.client_id)
+            {
                 logout_url = config.logout_url().cloned();
             }
         }
@@ -254,7 +273,7 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             None => redirect(&self.redirects.home()),
         };
         set_cookie(&mut resp, &self.cookies.session("", 0));
-        if self.handshakes.is_some() {
+        if has_cookie(req.headers(), HANDSHAKE_COOKIE) || self.takes_handshakes().await {
             set_cookie(&mut resp, &self.cookies.handshake_cleared());
         }
         no_store(resp)
@@ -272,8 +291,8 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         let back = self
             .redirects
             .resolve_or_home(query.get("redirectPath").map(String::as_str));
-        let project = match self.configs.project().await {
-            Ok(p) => p,
+        let project = match self.configs.current().await {
+            Ok(s) => s.project,
             Err(_) => return unavailable(),
         };
         let (binding_cookie, challenge) = self.new_binding();
@@ -350,8 +369,8 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         let back = self
             .redirects
             .resolve_or_home(form.get("redirectPath").map(String::as_str));
-        let project = match self.configs.project().await {
-            Ok(p) => p,
+        let project = match self.configs.current().await {
+            Ok(s) => s.project,
             Err(_) => return unavailable(),
         };
         let router = DomainRouter::new(project.jwt_configs());
@@ -388,9 +407,11 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
     pub async fn guard<B>(&self, req: &Request<B>) -> Guard {
         let now = self.clock.now();
         let browser_get = matches!(*req.method(), Method::GET | Method::HEAD);
-        if self.handshakes.is_some() && browser_get {
+        if browser_get {
             let query = wire::query(req).unwrap_or_default();
-            if let Some(token) = query.get("jwt") {
+            if let Some(token) = query.get("jwt")
+                && self.takes_handshakes().await
+            {
                 let target = self.redirects.resolve_or_home(Some(&without_param(req.uri(), "jwt")));
                 return Guard::Respond(self.open_handshake(token, &target, false).await);
             }
@@ -400,9 +421,9 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         }
         let requested = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let back = self.redirects.resolve_or_home(Some(requested));
-        if self.handshakes.is_some()
-            && browser_get
+        if browser_get
             && let Some(token) = cookies(req.headers(), HANDSHAKE_COOKIE).next()
+            && self.takes_handshakes().await
         {
             return Guard::Respond(self.open_handshake(token, &back, true).await);
         }
@@ -449,7 +470,7 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         if let Some(r) = wire::precheck(req, Endpoint::HandshakeCallback) {
             return r;
         }
-        if self.handshakes.is_none() {
+        if !self.takes_handshakes().await {
             return error(
                 StatusCode::NOT_FOUND,
                 "invalid_request",
@@ -512,8 +533,9 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         if origin == self.redirects.base().origin() {
             return Ok(true);
         }
-        let project = self.configs.project().await.map_err(|_| Rejection::Unavailable)?;
-        Ok(project
+        let snapshot = self.configs.current().await.map_err(|_| Rejection::Unavailable)?;
+        Ok(snapshot
+            .project
             .jwt_configs()
             .iter()
             .any(|c| c.is_enabled() && c.login_url().origin() == origin))
@@ -524,15 +546,18 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
     /// the token's configuration with `jwt_error`, `expected_aud` and
     /// `from_url` (to the login page when the configuration cannot be told).
     async fn open_handshake(&self, token: &str, target: &SafeRedirect, from_cookie: bool) -> Response<Vec<u8>> {
-        let Some(verifier) = &self.handshakes else {
-            return redirect(target);
+        // One snapshot for the whole check: the verifier and the
+        // configuration it names are of the same revision.
+        let Ok(snapshot) = self.configs.current().await else {
+            return unavailable();
         };
+        let verifier = match self.verifiers.get(&snapshot) {
+            Ok(v) => v,
+            Err(r) => return r.into_response(),
+        };
+        let project = &snapshot.project;
         let now = self.clock.now();
         let verified = verifier.verify_str(token, now, &self.replay).await;
-        let project = match self.configs.project().await {
-            Ok(p) => p,
-            Err(_) => return unavailable(),
-        };
         let mut resp = match verified {
             Ok(v) => match project.jwt_config(v.client_id()) {
                 Some(c) if c.is_enabled() => {
@@ -587,11 +612,22 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
     /// enabled configuration, or the login page when there are several or
     /// none.
     async fn sign_in_target(&self, back: &SafeRedirect) -> Result<SignIn, Rejection> {
-        let project = self.configs.project().await.map_err(|_| Rejection::Unavailable)?;
+        let project = self
+            .configs
+            .current()
+            .await
+            .map_err(|_| Rejection::Unavailable)?
+            .project;
         match LoginPage::direct_target(&project) {
             Some(only) => Ok(SignIn::Customer(only.login_url().clone())),
             None => self.login_page_url(back).map(SignIn::LoginPage),
         }
+    }
+
+    /// Whether the current project takes handshake tokens (a store that
+    /// does not answer: no).
+    async fn takes_handshakes(&self) -> bool {
+        self.configs.current().await.is_ok_and(|s| s.project.takes_handshakes())
     }
 
     /// The login page (under the mount prefix) with `redirectPath`.

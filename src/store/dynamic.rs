@@ -12,9 +12,9 @@ use time::{Duration, OffsetDateTime};
 use crate::code::Insertion;
 use crate::limit::{Decision, Limit, RateLimiter};
 use crate::{
-    AuditEntry, AuditEvent, AuditLog, AuditSink, Checkpoint, ClientId, CodeDigest, CodeGrant, CodeStore, ConfigError,
-    ConfigStore, JwtConfig, Notification, Notifier, Project, Redemption, ReplayCache, SecurityAuditAccess,
-    SessionRevocations,
+    AuditEntry, AuditEvent, AuditLog, AuditSink, Checkpoint, CodeDigest, CodeGrant, CodeStore, ConfigStore,
+    Notification, Notifier, Project, ProjectSnapshot, Redemption, ReplayCache, Revision, SecurityAuditAccess,
+    SessionRevocations, StaleRevision,
 };
 
 /// The failure of a store used through its `Dyn` form: the store's own
@@ -175,10 +175,6 @@ pub type ArcCodeStore = Arc<dyn DynCodeStore>;
 
 // Config store
 
-/// One admin operation on a project, boxed for
-/// [`DynConfigStore::modify_boxed`].
-pub type ProjectEdit<'a> = Box<dyn FnOnce(&mut Project) -> Result<(), ConfigError> + Send + 'a>;
-
 /// [`ConfigStore`] as a trait object: implemented for every configuration
 /// store, and `dyn DynConfigStore` (so [`BoxConfigStore`] and
 /// [`ArcConfigStore`]) is a `ConfigStore` again, failing with
@@ -193,65 +189,40 @@ pub type ProjectEdit<'a> = Box<dyn FnOnce(&mut Project) -> Result<(), ConfigErro
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let project = Project::new(ProjectSettings::default(), vec![], vec![]).unwrap();
 /// let configs: ArcConfigStore = Arc::new(MemoryConfigStore::new(project));
-/// let count = configs.modify(|p| Ok(p.jwt_configs().len())).await.unwrap().unwrap();
-/// assert_eq!(count, 0);
+/// let current = configs.current().await.unwrap();
+/// assert_eq!(current.project.jwt_configs().len(), 0);
 /// # });
 /// ```
 pub trait DynConfigStore: Send + Sync {
-    /// [`ConfigStore::get`], boxed.
-    fn get_boxed<'a>(&'a self, client_id: &'a ClientId) -> StoreFuture<'a, Option<JwtConfig>>;
-    /// [`ConfigStore::project`], boxed.
-    fn project_boxed(&self) -> StoreFuture<'_, Project>;
-    /// [`ConfigStore::modify`] with a boxed operation that answers nothing
-    /// but success or its error.
-    fn modify_boxed<'a>(&'a self, edit: ProjectEdit<'a>) -> StoreFuture<'a, Result<(), ConfigError>>;
+    /// [`ConfigStore::current`], boxed.
+    fn current_boxed(&self) -> StoreFuture<'_, ProjectSnapshot>;
+    /// [`ConfigStore::save`], boxed.
+    fn save_boxed(&self, base: Revision, project: Project) -> StoreFuture<'_, Result<Revision, StaleRevision>>;
 }
 
 impl<T: ConfigStore> DynConfigStore for T {
-    fn get_boxed<'a>(&'a self, client_id: &'a ClientId) -> StoreFuture<'a, Option<JwtConfig>> {
-        boxed(self.get(client_id))
+    fn current_boxed(&self) -> StoreFuture<'_, ProjectSnapshot> {
+        boxed(self.current())
     }
 
-    fn project_boxed(&self) -> StoreFuture<'_, Project> {
-        boxed(self.project())
-    }
-
-    fn modify_boxed<'a>(&'a self, edit: ProjectEdit<'a>) -> StoreFuture<'a, Result<(), ConfigError>> {
-        boxed(self.modify(edit))
+    fn save_boxed(&self, base: Revision, project: Project) -> StoreFuture<'_, Result<Revision, StaleRevision>> {
+        boxed(self.save(base, project))
     }
 }
-
-/// A store answered success for an operation it never ran.
-#[derive(Debug, thiserror::Error)]
-#[error("the configuration store did not run the operation")]
-struct EditNotRun;
 
 impl ConfigStore for dyn DynConfigStore + '_ {
     type Error = StoreError;
 
-    async fn get(&self, client_id: &ClientId) -> Result<Option<JwtConfig>, StoreError> {
-        self.get_boxed(client_id).await
+    fn current(&self) -> impl Future<Output = Result<ProjectSnapshot, StoreError>> + Send {
+        self.current_boxed()
     }
 
-    fn project(&self) -> impl Future<Output = Result<Project, StoreError>> + Send {
-        self.project_boxed()
-    }
-
-    async fn modify<R, F>(&self, f: F) -> Result<Result<R, ConfigError>, StoreError>
-    where
-        R: Send,
-        F: FnOnce(&mut Project) -> Result<R, ConfigError> + Send,
-    {
-        let mut answer = None;
-        let slot = &mut answer;
-        let edit: ProjectEdit<'_> = Box::new(move |project| {
-            *slot = Some(f(project)?);
-            Ok(())
-        });
-        match self.modify_boxed(edit).await? {
-            Ok(()) => answer.map(Ok).ok_or_else(|| StoreError::new(EditNotRun)),
-            Err(refused) => Ok(Err(refused)),
-        }
+    fn save(
+        &self,
+        base: Revision,
+        project: Project,
+    ) -> impl Future<Output = Result<Result<Revision, StaleRevision>, StoreError>> + Send {
+        self.save_boxed(base, project)
     }
 }
 

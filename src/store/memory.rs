@@ -20,8 +20,7 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::code::{CodeDigest, CodeGrant, CodeStore, Insertion, Redemption};
-use crate::config::{ConfigError, JwtConfig};
-use crate::project::{ConfigStore, Project};
+use crate::project::{ConfigStore, Project, ProjectSnapshot, Revision, StaleRevision};
 use crate::reader::ReaderIdentity;
 use crate::secret::ClientId;
 
@@ -447,49 +446,63 @@ impl CodeStore for MemoryCodeStore {
     }
 }
 
-/// An in-memory [`ConfigStore`] holding one project.
-#[derive(Debug, Default)]
+/// An in-memory [`ConfigStore`] holding one project: reads clone an
+/// [`Arc`](std::sync::Arc), saves swap it.
+#[derive(Debug)]
 pub struct MemoryConfigStore {
-    project: RwLock<Project>,
+    current: RwLock<ProjectSnapshot>,
+}
+
+impl Default for MemoryConfigStore {
+    fn default() -> Self {
+        Self::new(Project::default())
+    }
 }
 
 impl MemoryConfigStore {
-    /// A store holding `project`.
+    /// A store holding `project` at revision 1.
     pub fn new(project: Project) -> Self {
         Self {
-            project: RwLock::new(project),
+            current: RwLock::new(ProjectSnapshot {
+                revision: Revision(1),
+                project: std::sync::Arc::new(project),
+            }),
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Project> {
-        self.project.read().unwrap_or_else(|e| e.into_inner())
+    /// The current snapshot, at once.
+    pub fn snapshot(&self) -> ProjectSnapshot {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
 impl ConfigStore for MemoryConfigStore {
     type Error = Infallible;
 
-    fn get(&self, client_id: &ClientId) -> impl Future<Output = Result<Option<JwtConfig>, Infallible>> + Send {
-        ready(Ok(self.read().jwt_config(client_id).cloned()))
+    fn current(&self) -> impl Future<Output = Result<ProjectSnapshot, Infallible>> + Send {
+        ready(Ok(self.snapshot()))
     }
 
-    fn project(&self) -> impl Future<Output = Result<Project, Infallible>> + Send {
-        ready(Ok(self.read().clone()))
-    }
-
-    fn modify<T, F>(&self, f: F) -> impl Future<Output = Result<Result<T, ConfigError>, Infallible>> + Send
-    where
-        T: Send,
-        F: FnOnce(&mut Project) -> Result<T, ConfigError> + Send,
-    {
-        let mut guard = self.project.write().unwrap_or_else(|e| e.into_inner());
-        // Work on a copy so a refused operation leaves nothing half-done.
-        let mut draft = guard.clone();
-        let result = f(&mut draft);
-        if result.is_ok() {
-            *guard = draft;
-        }
-        ready(Ok(result))
+    fn save(
+        &self,
+        base: Revision,
+        project: Project,
+    ) -> impl Future<Output = Result<Result<Revision, StaleRevision>, Infallible>> + Send {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let answer = if current.revision == base {
+            let revision = Revision(base.0.saturating_add(1));
+            *current = ProjectSnapshot {
+                revision,
+                project: std::sync::Arc::new(project),
+            };
+            Ok(revision)
+        } else {
+            Err(StaleRevision {
+                base,
+                current: current.revision,
+            })
+        };
+        ready(Ok(answer))
     }
 }
 

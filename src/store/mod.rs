@@ -55,5 +55,5 @@ pub use dynamic::{
     ArcAuditSink, ArcCodeStore, ArcConfigStore, ArcNotifier, ArcRateLimiter, ArcReplayCache, ArcSessionRevocations,
     BoxAuditSink, BoxCodeStore, BoxConfigStore, BoxNotifier, BoxRateLimiter, BoxReplayCache, BoxSessionRevocations,
     DynAuditSink, DynCodeStore, DynConfigStore, DynNotifier, DynRateLimiter, DynReplayCache, DynSessionRevocations,
-    ProjectEdit, StoreError, StoreFuture,
+    StoreError, StoreFuture,
 };
