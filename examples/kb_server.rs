@@ -16,84 +16,96 @@
 //! several instances serving the same project file redeem each code once
 //! between them. `--max-failed-auth N` and `--max-failed-redemptions N` set
 //! the brute-force limits (per minute; defaults 20 and 120).
+//!
+//! The admin API is served at `/api/admin` behind `Authorization: Bearer`
+//! tokens. `--admin-token-file FILE` lists the administrators
+//! (`{"admins":[{"name":"...","token_sha256":"<hex>","roles":["admin","owner","security_audit"]}]}`);
+//! without it a demo admin token with every role is made and the ready line
+//! shows it as `"admin_token"`.
 
 mod common;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kb_sso::SystemClock;
+use clap::Parser;
+use kb_sso::server::admin::AdminTokens;
+use kb_sso::{Limit, SystemClock};
 
-const USAGE: &str = "usage: kb_server [--listen ADDR] [--login-url URL | --project FILE] [--redis URL] \
-[--max-failed-auth N] [--max-failed-redemptions N]";
+/// kb_server: the reference KB server (identity server and KB site in one
+/// process).
+///
+/// When ready it prints one JSON line: {"listening":"http://ADDR", ...}
+/// with the demo project's client id and secrets (and "admin_token" when
+/// no --admin-token-file is given). Ctrl-C stops it.
+#[derive(Debug, Parser)]
+#[command(name = "kb_server", about, long_about)]
+struct Cli {
+    /// Address to listen on (port 0 picks one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The demo configuration's login URL.
+    #[arg(long, value_name = "URL", default_value = common::server::DEFAULT_LOGIN_URL)]
+    login_url: String,
+    /// Serve the project in FILE instead of a demo project (exit 2 naming
+    /// the field when it breaks a rule).
+    #[arg(long, value_name = "FILE")]
+    project: Option<PathBuf>,
+    /// Share codes, handshake jtis and revocations through Redis (feature
+    /// redis).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// Failed client authentications a minute per client and address.
+    #[arg(long, value_name = "N", value_parser = per_minute, default_value = "20")]
+    max_failed_auth: Limit,
+    /// Failed back-channel redemptions a minute per address.
+    #[arg(long, value_name = "N", value_parser = per_minute, default_value = "120")]
+    max_failed_redemptions: Limit,
+    /// The admin API's administrators: names, SHA-256 of their bearer
+    /// tokens, roles (without it a demo admin token is made and shown).
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+}
 
-const HELP: &str = "kb_server: the reference KB server (identity server and KB site in one process).
-
-usage: kb_server [--listen ADDR] [--login-url URL | --project FILE] [--redis URL]
-                 [--max-failed-auth N] [--max-failed-redemptions N]
-
-  --listen ADDR                 address to listen on (default 127.0.0.1:8080; port 0 picks one)
-  --login-url URL               the demo configuration's login URL (default http://127.0.0.1:3000/login)
-  --project FILE                serve the project in FILE instead of a demo project (exit 2 naming
-                                the field when it breaks a rule)
-  --redis URL                   share codes, handshake jtis and revocations through Redis
-                                (feature redis)
-  --max-failed-auth N           failed client authentications a minute per client and address (20)
-  --max-failed-redemptions N    failed back-channel redemptions a minute per address (120)
-  -h, --help                    this text
-
-When ready it prints one JSON line: {\"listening\":\"http://ADDR\", ...} with the demo
-project's client id and secrets. Ctrl-C stops it.";
+/// A limit of N a minute, N at least 1.
+fn per_minute(text: &str) -> Result<Limit, String> {
+    text.parse()
+        .ok()
+        .and_then(|n| Limit::per_minute(n).ok())
+        .ok_or_else(|| format!("not a positive number: {text}"))
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080));
-    let mut login_url = common::server::DEFAULT_LOGIN_URL.to_owned();
-    let mut project_file = None;
-    let mut redis_url: Option<String> = None;
-    let mut limits = kb_sso::Limits::default();
-    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
-        println!("{HELP}");
-        return ExitCode::SUCCESS;
-    }
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = args.next();
-        match (arg.as_str(), value) {
-            ("--listen", Some(v)) => match v.parse() {
-                Ok(a) => listen = a,
-                Err(_) => return fail(&format!("--listen: not an address: {v}")),
-            },
-            ("--login-url", Some(v)) => login_url = v,
-            ("--project", Some(v)) => project_file = Some(v),
-            ("--redis", Some(v)) => redis_url = Some(v),
-            ("--max-failed-auth", Some(v)) => match v.parse().map(kb_sso::Limit::per_minute) {
-                Ok(Ok(limit)) => limits.failed_auth = limit,
-                _ => return fail(&format!("--max-failed-auth: not a positive number: {v}")),
-            },
-            ("--max-failed-redemptions", Some(v)) => match v.parse().map(kb_sso::Limit::per_minute) {
-                Ok(Ok(limit)) => limits.failed_redemption = limit,
-                _ => return fail(&format!("--max-failed-redemptions: not a positive number: {v}")),
-            },
-            _ => return fail(USAGE),
-        }
-    }
+    // Help exits 0; a usage error prints the usage and exits 2.
+    let cli = Cli::parse();
+    let limits = kb_sso::Limits {
+        failed_auth: cli.max_failed_auth,
+        failed_redemption: cli.max_failed_redemptions,
+    };
     let mut options = common::server::Options {
         limits,
         ..common::server::Options::default()
     };
-    if let Some(url) = redis_url
+    if let Some(path) = &cli.admin_token_file {
+        match AdminTokens::load(path) {
+            Ok(tokens) => options.admin_tokens = Some(tokens),
+            Err(e) => return fail(&format!("--admin-token-file: {e}")),
+        }
+    }
+    if let Some(url) = cli.redis
         && let Err(message) = use_redis(&url, &mut options).await
     {
         return fail(&message);
     }
-    let started = match project_file {
-        Some(path) => match common::server::load_project_file(&path) {
-            Ok(loaded) => common::server::start_project_with(listen, loaded, SystemClock, options).await,
+    let started = match cli.project {
+        Some(path) => match common::server::load_project_file(&path.to_string_lossy()) {
+            Ok(loaded) => common::server::start_project_with(cli.listen, loaded, SystemClock, options).await,
             Err(message) => return fail(&message),
         },
-        None => common::server::start_demo_with(listen, &login_url, SystemClock, options).await,
+        None => common::server::start_demo_with(cli.listen, &cli.login_url, SystemClock, options).await,
     };
     let running = match started {
         Ok(r) => r,

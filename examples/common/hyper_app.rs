@@ -33,7 +33,7 @@ use tower_service::Service;
 use crate::common::server::Service as Sso;
 
 /// The host's private pages, behind the guard.
-type Guarded<C> = SsoGuard<Pages, MemoryConfigStore, BoxCodeStore, C, MemoryRateLimiter, BoxSessionRevocations>;
+type Guarded<C> = SsoGuard<Pages, Arc<MemoryConfigStore>, BoxCodeStore, C, MemoryRateLimiter, BoxSessionRevocations>;
 
 /// Accepts connections on `listener` and serves each one with hyper's
 /// HTTP/1.1, the client's address going into the request as `RemoteAddr`.

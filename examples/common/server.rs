@@ -2,6 +2,8 @@
 //! an ordinary axum app with the crate's endpoints merged in (feature
 //! `axum`), a public home page and private pages behind the guard layer,
 //! speaking HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on one port.
+//! The admin API (`kb_sso::server::admin`) is mounted at `/api/admin`
+//! behind bearer-token authentication (`AdminTokens`).
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -9,14 +11,17 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::routing::get;
-use http::{HeaderValue, Response, StatusCode, Uri, header};
-use kb_sso::Limits;
+use axum::routing::{any, get};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
 use kb_sso::project_file::ProjectFile;
+use kb_sso::server::admin::{self, AdminEndpoints, AdminToken, AdminTokens, MAX_CONFIG_BODY_BYTES};
 use kb_sso::server::{RemoteAddr, SsoService};
 use kb_sso::store::memory::MemoryRateLimiter;
-use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
+use kb_sso::store::memory::{
+    MemoryAuditSink, MemoryCodeStore, MemoryConfigStore, MemoryNotifier, MemorySessionRevocations,
+};
 use kb_sso::store::{BoxCodeStore, BoxReplayCache, BoxSessionRevocations};
+use kb_sso::{Admin, CheckpointKey, Limits};
 use kb_sso::{
     Clock, CodeIssuer, HandshakeKey, HandshakeSettings, IdentityServer, JwtConfig, Project, ProjectSettings,
     ReaderSession, SessionCodec, SigningKey, TokenSigner, WidgetProject,
@@ -28,7 +33,20 @@ use url::Url;
 
 /// The service type of the reference server: its code store and revoked-
 /// session list are chosen at start (memory or Redis) as trait objects.
-pub(crate) type Service<C> = SsoService<MemoryConfigStore, BoxCodeStore, C, MemoryRateLimiter, BoxSessionRevocations>;
+pub(crate) type Service<C> =
+    SsoService<Arc<MemoryConfigStore>, BoxCodeStore, C, MemoryRateLimiter, BoxSessionRevocations>;
+
+/// The admin service of the reference server: the service's own
+/// configuration store, an audit log and a notification list in memory
+/// (reachable through `Admin::audit` and `Admin::notifier`).
+pub(crate) type AdminService = Admin<Arc<MemoryConfigStore>, MemoryAuditSink, MemoryNotifier>;
+
+/// The admin API as the reference server mounts it: its endpoints and the
+/// administrators' tokens.
+pub(crate) struct AdminApi {
+    pub(crate) endpoints: AdminEndpoints<Arc<MemoryConfigStore>, MemoryAuditSink, MemoryNotifier>,
+    pub(crate) tokens: AdminTokens,
+}
 
 /// How a server is set up beyond its project.
 pub(crate) struct Options {
@@ -40,6 +58,9 @@ pub(crate) struct Options {
     pub(crate) revocations: BoxSessionRevocations,
     /// Where handshake `jti`s are remembered, if not in memory.
     pub(crate) replay: Option<BoxReplayCache>,
+    /// The administrators of the admin API; `None` makes a demo admin
+    /// token with every role, shown in the ready line.
+    pub(crate) admin_tokens: Option<AdminTokens>,
 }
 
 impl Default for Options {
@@ -49,6 +70,7 @@ impl Default for Options {
             limits: Limits::default(),
             revocations: Box::new(MemorySessionRevocations::new()),
             replay: None,
+            admin_tokens: None,
         }
     }
 }
@@ -80,6 +102,11 @@ pub(crate) struct Running<C> {
     /// Whether a project file is served instead of the demo project.
     pub(crate) from_file: bool,
     pub(crate) service: Arc<Service<C>>,
+    /// The admin service behind `/api/admin` (its audit log and
+    /// notifications are in memory).
+    pub(crate) admin: Arc<AdminService>,
+    /// The demo admin token, when no token file was given.
+    pub(crate) admin_token: Option<AdminToken>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -94,11 +121,14 @@ impl<C> Running<C> {
             listening: &'a str,
             #[serde(flatten)]
             demo: Option<&'a DemoProject>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            admin_token: Option<&'a str>,
         }
         let demo = (!self.from_file).then_some(&self.project);
         serde_json::to_string(&Ready {
             listening: &self.base,
             demo,
+            admin_token: self.admin_token.as_ref().map(AdminToken::expose),
         })
         .unwrap_or_default()
     }
@@ -131,13 +161,14 @@ pub(crate) async fn start_demo_with<C: Clock + 'static>(
     listen: SocketAddr,
     login_url: &str,
     clock: C,
-    options: Options,
+    mut options: Options,
 ) -> Result<Running<C>, Box<dyn std::error::Error + Send + Sync>> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
+    let admin_tokens = options.admin_tokens.take();
     let (service, project) = demo_service_with(&Url::parse(&base)?, login_url, clock, options)?;
-    Ok(serve_on(listener, base, service, project, false))
+    serve_on(listener, base, service, project, false, admin_tokens)
 }
 
 /// Binds `listen` and serves the project of a project file (already
@@ -156,8 +187,9 @@ pub(crate) async fn start_project_with<C: Clock + 'static>(
     listen: SocketAddr,
     loaded: LoadedProject,
     clock: C,
-    options: Options,
+    mut options: Options,
 ) -> Result<Running<C>, Box<dyn std::error::Error + Send + Sync>> {
+    let admin_tokens = options.admin_tokens.take();
     let LoadedProject { kb_url, project } = loaded;
     let kb_url = kb_url.as_deref();
     let listener = TcpListener::bind(listen).await?;
@@ -165,7 +197,7 @@ pub(crate) async fn start_project_with<C: Clock + 'static>(
     let base = format!("http://{addr}");
     let kb_url = Url::parse(kb_url.unwrap_or(&base))?;
     let service = project_service(&kb_url, project, clock, options)?;
-    Ok(serve_on(listener, base, service, DemoProject::default(), true))
+    serve_on(listener, base, service, DemoProject::default(), true, admin_tokens)
 }
 
 /// Reads and checks a project file: the message names the field.
@@ -190,12 +222,31 @@ fn serve_on<C: Clock + 'static>(
     service: Service<C>,
     project: DemoProject,
     from_file: bool,
-) -> Running<C> {
+    admin_tokens: Option<AdminTokens>,
+) -> Result<Running<C>, Box<dyn std::error::Error + Send + Sync>> {
     let addr = listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
     let service = Arc::new(service);
-    let app = app(service.clone());
+    let (tokens, admin_token) = match admin_tokens {
+        Some(tokens) => (tokens, None),
+        None => {
+            let (tokens, token) = AdminTokens::demo();
+            (tokens, Some(token))
+        }
+    };
+    let audit = MemoryAuditSink::new(CheckpointKey::new(CheckpointKey::generate_key().as_ref())?);
+    let admin = Arc::new(Admin::new(
+        Arc::clone(service.identity().configs()),
+        audit,
+        MemoryNotifier::default(),
+        ServiceClock(Arc::clone(&service)),
+    ));
+    let admin_api = Arc::new(AdminApi {
+        endpoints: AdminEndpoints::new(Arc::clone(&admin)),
+        tokens,
+    });
+    let app = app(service.clone(), admin_api);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -205,14 +256,26 @@ fn serve_on<C: Clock + 'static>(
             })
             .await;
     });
-    Running {
+    Ok(Running {
         addr,
         base,
         project,
         from_file,
         service,
+        admin,
+        admin_token,
         shutdown: Some(tx),
         task,
+    })
+}
+
+/// The server's own clock (the code issuer's), so that admin operations
+/// are timed as everything else.
+struct ServiceClock<C>(Arc<Service<C>>);
+
+impl<C: Clock> Clock for ServiceClock<C> {
+    fn now(&self) -> time::OffsetDateTime {
+        self.0.identity().codes().clock().now()
     }
 }
 
@@ -290,7 +353,7 @@ pub(crate) fn project_service<C: Clock>(
     let issuer = kb_url.as_str().trim_end_matches('/').to_owned();
     let signer = TokenSigner::new(SigningKey::generate_ed25519("kb-sso-1")?);
     let codes = CodeIssuer::new(options.codes, clock);
-    let identity = IdentityServer::new(MemoryConfigStore::new(project), codes, signer, issuer);
+    let identity = IdentityServer::new(Arc::new(MemoryConfigStore::new(project)), codes, signer, issuer);
     let sessions = SessionCodec::new(SessionCodec::generate_key().as_ref())?;
     let service = SsoService::new(identity, sessions, kb_url)?
         .limits(options.limits)
@@ -306,11 +369,19 @@ pub(crate) fn project_service<C: Clock>(
 /// (`kb_sso::server::axum::router`) merged with the host's own routes: a
 /// public home page at `/`, and private pages under `/docs` behind the
 /// guard layer, whose handlers take the `ReaderSession`.
-pub(crate) fn app<C: Clock + 'static>(service: Arc<Service<C>>) -> axum::Router {
+pub(crate) fn app<C: Clock + 'static>(service: Arc<Service<C>>, admin_api: Arc<AdminApi>) -> axum::Router {
     // The guard layers each method router, so that another method on a
     // private page gets axum's 405 before any sign-in.
     let guard = kb_sso::server::axum::guard_layer(service.clone());
+    let prefix = admin_api.endpoints.prefix().to_owned();
+    let admin_root = {
+        let api = Arc::clone(&admin_api);
+        any(move |req: axum::extract::Request| admin_request(Arc::clone(&api), req))
+    };
+    let admin_paths = any(move |req: axum::extract::Request| admin_request(Arc::clone(&admin_api), req));
     axum::Router::new()
+        .route(&prefix, admin_root)
+        .route(&format!("{prefix}/{{*rest}}"), admin_paths)
         .route("/docs", get(private_page).route_layer(guard.clone()))
         .route("/docs/{*page}", get(private_page).route_layer(guard))
         .route("/", get(home))
@@ -325,6 +396,28 @@ async fn remote_addr(mut req: axum::extract::Request) -> axum::extract::Request 
         req.extensions_mut().insert(RemoteAddr(peer.ip()));
     }
     req
+}
+
+/// A request under `/api/admin`: the bearer token first (401 without a
+/// valid one), then the body (at most `MAX_CONFIG_BODY_BYTES`, 413
+/// beyond), then the admin API's answer.
+async fn admin_request(api: Arc<AdminApi>, req: axum::extract::Request) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let who = match api.tokens.authenticate(&parts.headers) {
+        Ok(who) => who,
+        Err(e) => return admin::unauthorized(e).map(Body::from),
+    };
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_CONFIG_BODY_BYTES).await else {
+        return admin::body_too_large().map(Body::from);
+    };
+    let req = Request::from_parts(parts, bytes);
+    match api.endpoints.answer(&req, &who).await {
+        Some(resp) => resp.map(Body::from),
+        None => json_answer(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "not_found", "error_description": "no such page"}),
+        ),
+    }
 }
 
 /// The public home page.

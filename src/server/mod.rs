@@ -32,6 +32,7 @@
 //! `Allow`, from every endpoint. Answers carrying a code or token send
 //! `Cache-Control: no-store` and `Pragma: no-cache`.
 
+pub mod admin;
 #[cfg(feature = "axum")]
 pub mod axum;
 mod exchange;
