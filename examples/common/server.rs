@@ -18,7 +18,7 @@ use kb_sso::server::admin::{self, AdminEndpoints, AdminToken, AdminTokens, MAX_C
 use kb_sso::server::{RemoteAddr, SsoService};
 use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{
-    MemoryAuditSink, MemoryCodeStore, MemoryConfigStore, MemoryNotifier, MemorySessionRevocations,
+    MemoryAuditSink, MemoryCodeStore, MemoryConfigStore, MemoryOutbox, MemorySessionRevocations,
 };
 use kb_sso::store::{BoxCodeStore, BoxReplayCache, BoxSessionRevocations};
 use kb_sso::{Admin, CheckpointKey, Limits};
@@ -39,12 +39,12 @@ pub(crate) type Service<C> =
 /// The admin service of the reference server: the service's own
 /// configuration store, an audit log and a notification list in memory
 /// (reachable through `Admin::audit` and `Admin::notifier`).
-pub(crate) type AdminService = Admin<Arc<MemoryConfigStore>, MemoryAuditSink, MemoryNotifier>;
+pub(crate) type AdminService = Admin<Arc<MemoryConfigStore>, MemoryAuditSink, MemoryOutbox>;
 
 /// The admin API as the reference server mounts it: its endpoints and the
 /// administrators' tokens.
 pub(crate) struct AdminApi {
-    pub(crate) endpoints: AdminEndpoints<Arc<MemoryConfigStore>, MemoryAuditSink, MemoryNotifier>,
+    pub(crate) endpoints: AdminEndpoints<Arc<MemoryConfigStore>, MemoryAuditSink, MemoryOutbox>,
     pub(crate) tokens: AdminTokens,
 }
 
@@ -239,7 +239,7 @@ fn serve_on<C: Clock + 'static>(
     let admin = Arc::new(Admin::new(
         Arc::clone(service.identity().configs()),
         audit,
-        MemoryNotifier::default(),
+        MemoryOutbox::default(),
         ServiceClock(Arc::clone(&service)),
     ));
     let admin_api = Arc::new(AdminApi {

@@ -643,7 +643,7 @@ mod tests {
     };
     use crate::clock::SettableClock;
     use crate::project::{ProjectSettings, ProjectSnapshot, Revision, StaleRevision};
-    use crate::store::memory::{MemoryAuditSink, MemoryConfigStore, MemoryNotifier};
+    use crate::store::memory::{MemoryAuditSink, MemoryConfigStore, MemoryOutbox};
 
     const T0: OffsetDateTime = time::macros::datetime!(2026-05-01 10:00 UTC);
 
@@ -752,7 +752,7 @@ mod tests {
     #[test]
     fn an_audit_failure_is_a_503_without_its_details_and_saves_nothing() {
         let (project, id) = one_config();
-        let api = endpoints(MemoryConfigStore::new(project), FailingSink, MemoryNotifier::default());
+        let api = endpoints(MemoryConfigStore::new(project), FailingSink, MemoryOutbox::default());
         for (method, path, body) in [
             (
                 Method::POST,
@@ -776,7 +776,7 @@ mod tests {
         }
         let p = run(api.admin().project()).unwrap().project;
         assert_eq!(p.jwt_configs().len(), 1);
-        assert!(api.admin().notifier().sent().is_empty());
+        assert!(api.admin().notifier().queued().is_empty());
     }
 
     #[test]
@@ -802,7 +802,7 @@ mod tests {
             inner: MemoryConfigStore::new(project),
             race: AtomicBool::new(true),
         };
-        let api = endpoints(store, MemoryAuditSink::new(key()), MemoryNotifier::default());
+        let api = endpoints(store, MemoryAuditSink::new(key()), MemoryOutbox::default());
         let path = format!("/api/admin/jwt-configs/{id}");
         let resp = run(api.answer(&request(Method::DELETE, &path, ""), &alice())).unwrap();
         assert_eq!(resp.status(), StatusCode::CONFLICT);
@@ -817,7 +817,7 @@ mod tests {
         let api = endpoints(
             MemoryConfigStore::new(Project::default()),
             MemoryAuditSink::new(key()),
-            MemoryNotifier::default(),
+            MemoryOutbox::default(),
         )
         .mount_prefix("/admin/");
         assert_eq!(api.prefix(), "/admin");
@@ -842,7 +842,7 @@ mod tests {
             let api = endpoints(
                 MemoryConfigStore::new(project),
                 MemoryAuditSink::new(key()),
-                MemoryNotifier::default(),
+                MemoryOutbox::default(),
             );
             let body = match field {
                 0 => format!(r#"{{"name":"A","login_url":"https://a.example.com/","enabled":"{marker}"}}"#),
