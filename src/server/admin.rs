@@ -17,7 +17,23 @@
 //! | `DELETE /jwt-configs/{client_id}` | `admin`, `owner` | 204 |
 //! | `POST /jwt-configs/{client_id}/enable`, `/disable` | `admin`, `owner` | 200 with the configuration |
 //! | `POST /jwt-configs/{client_id}/regenerate-primary-secret`, `/regenerate-secondary-secret` | `admin`, `owner` | `{"secret"}`, shown once |
+//! | `POST /jwt-configs/{client_id}/handshake-key` | `admin`, `owner` | a new Ed25519 key pair: `{"private_key_pem","public_key_pem"}`, the private key shown once |
 //! | `PUT /settings` | `admin`, `owner` | `direct_jwt_login`, `disable_default_login_page`; changing Direct JWT login needs `"confirm": true` |
+//! | `POST /widget/regenerate-secret` | `admin`, `owner` | `{"secret"}`, shown once |
+//! | `GET /sso-providers`, `POST /sso-providers` | any, `admin`/`owner` | the SSO providers; create one (201) |
+//! | `PUT /sso-providers/{name}`, `DELETE /sso-providers/{name}` | `admin`, `owner` | replace (200), remove (204) |
+//! | `GET /audit?event=&since=&until=&limit=&cursor=` | `security_audit` only | `{"entries","next_cursor"}`, newest first |
+//! | `GET /notifications?limit=` | `admin`, `owner` | the outbox, newest first: recipients, subject, state |
+//!
+//! `POST /jwt-configs` and `PATCH /jwt-configs/{client_id}` also take a
+//! `handshake` object ([`HandshakeOptions`](crate::HandshakeOptions):
+//! `alg`, `issuer`, `audience`, `session_duration_minutes`,
+//! `max_age_seconds`, `require_jti`; `null` stops handshake tokens). An
+//! Ed25519 handshake answers its `private_key_pem` once; switching a
+//! configuration to HS256 answers new `primary_secret` and
+//! `secondary_secret` (HMAC needs them in clear, and only digests were
+//! kept). A `PATCH` changes the configuration's fields first, then its
+//! handshake: two audited operations.
 //!
 //! # Errors
 //! JSON `{"error", "error_description"}` as the other endpoints, with a
@@ -59,11 +75,11 @@ pub use tokens::{AdminAuthError, AdminToken, AdminTokens, AdminTokensError, unau
 
 use super::wire;
 use crate::admin::{Admin, AdminError};
-use crate::audit::{Administrator, AuditSink, Notifier};
+use crate::audit::{Administrator, AuditQueryParams, AuditSink, NotificationOutbox, Principal};
 use crate::config::{ConfigError, JwtConfig, MAX_JWT_CONFIGS, MAX_LOGIN_BUTTONS, MAX_LOGO_BYTES};
-use crate::project::{ConfigStore, Project};
+use crate::project::{ConfigStore, Created, Project};
 use crate::secret::ClientId;
-use input::{ConfigInput, Refusal, SettingsInput};
+use input::{ConfigInput, Refusal, SettingsInput, SsoInput};
 
 /// Where the admin API is mounted unless the host says otherwise.
 pub const DEFAULT_PREFIX: &str = "/api/admin";
@@ -119,12 +135,12 @@ impl AdminIdentity {
 /// The admin API's endpoints over an [`Admin`] service; see the
 /// [module documentation](self).
 #[derive(Debug)]
-pub struct AdminEndpoints<CS: ConfigStore, A: AuditSink, N: Notifier> {
+pub struct AdminEndpoints<CS: ConfigStore, A: AuditSink, N: NotificationOutbox> {
     admin: Arc<Admin<CS, A, N>>,
     prefix: String,
 }
 
-impl<CS: ConfigStore, A: AuditSink, N: Notifier> Clone for AdminEndpoints<CS, A, N> {
+impl<CS: ConfigStore, A: AuditSink, N: NotificationOutbox> Clone for AdminEndpoints<CS, A, N> {
     fn clone(&self) -> Self {
         Self {
             admin: Arc::clone(&self.admin),
@@ -141,11 +157,11 @@ enum Route {
     JwtConfig(String),
     JwtAction(String, JwtAction),
     Settings,
-    // routes added with the service operations: `/audit` (GET,
-    // `security_audit` only), `/notifications` (GET),
-    // `/widget/regenerate-secret` (POST), `/jwt-configs/{id}/handshake-key`
-    // (POST, a `JwtAction`) and the SSO provider routes go here, in
-    // `Route::parse`, `Route::allow` and `AdminEndpoints::dispatch`.
+    WidgetSecret,
+    SsoProviders,
+    SsoProvider(String),
+    Audit,
+    Notifications,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +170,7 @@ enum JwtAction {
     Disable,
     RegeneratePrimary,
     RegenerateSecondary,
+    HandshakeKey,
 }
 
 impl Route {
@@ -163,6 +180,14 @@ impl Route {
         match segments.as_slice() {
             ["project"] => Some(Self::Project),
             ["settings"] => Some(Self::Settings),
+            ["widget", "regenerate-secret"] => Some(Self::WidgetSecret),
+            ["sso-providers"] => Some(Self::SsoProviders),
+            ["sso-providers", name] if !name.is_empty() => {
+                let name = percent_encoding::percent_decode_str(name).decode_utf8().ok()?;
+                Some(Self::SsoProvider(name.into_owned()))
+            }
+            ["audit"] => Some(Self::Audit),
+            ["notifications"] => Some(Self::Notifications),
             ["jwt-configs"] => Some(Self::JwtConfigs),
             ["jwt-configs", id] if !id.is_empty() => Some(Self::JwtConfig((*id).to_owned())),
             ["jwt-configs", id, action] if !id.is_empty() => {
@@ -171,6 +196,7 @@ impl Route {
                     "disable" => JwtAction::Disable,
                     "regenerate-primary-secret" => JwtAction::RegeneratePrimary,
                     "regenerate-secondary-secret" => JwtAction::RegenerateSecondary,
+                    "handshake-key" => JwtAction::HandshakeKey,
                     _ => return None,
                 };
                 Some(Self::JwtAction((*id).to_owned(), action))
@@ -185,8 +211,11 @@ impl Route {
             Self::Project => "GET",
             Self::JwtConfigs => "GET, POST",
             Self::JwtConfig(_) => "GET, PATCH, DELETE",
-            Self::JwtAction(..) => "POST",
+            Self::JwtAction(..) | Self::WidgetSecret => "POST",
             Self::Settings => "PUT",
+            Self::SsoProviders => "GET, POST",
+            Self::SsoProvider(_) => "PUT, DELETE",
+            Self::Audit | Self::Notifications => "GET",
         }
     }
 
@@ -204,19 +233,20 @@ impl Route {
         }
     }
 
-    /// Whether `who` may call the route with `method`: reading is open to
-    /// every role; changing takes `admin` or `owner`. (The audit log, when
-    /// routed, takes `security_audit` alone.)
+    /// Whether `who` may call the route with `method`: the audit log takes
+    /// `security_audit` (and only it); the notifications, like every
+    /// change, take `admin` or `owner`; the rest is readable by any role.
     fn permits(&self, method: &Method, who: &AdminIdentity) -> bool {
-        if method == Method::GET {
-            !who.roles.is_empty()
-        } else {
-            who.manages()
+        match self {
+            Self::Audit => who.has(AdminRole::SecurityAudit),
+            Self::Notifications => who.manages(),
+            _ if method == Method::GET => !who.roles.is_empty(),
+            _ => who.manages(),
         }
     }
 }
 
-impl<CS: ConfigStore, A: AuditSink, N: Notifier> AdminEndpoints<CS, A, N> {
+impl<CS: ConfigStore, A: AuditSink, N: NotificationOutbox> AdminEndpoints<CS, A, N> {
     /// The endpoints over `admin`, mounted at [`DEFAULT_PREFIX`].
     pub fn new(admin: Arc<Admin<CS, A, N>>) -> Self {
         Self {
@@ -312,7 +342,13 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> AdminEndpoints<CS, A, N> {
                 Err(r) => Err(r),
             },
             Route::Settings => self.settings(req, body, who).await,
-            // routes added with the service operations are answered here.
+            Route::WidgetSecret => self.widget_secret(req, body, who).await,
+            Route::SsoProviders if method == Method::GET => self.sso_list().await,
+            Route::SsoProviders => self.sso_create(req, body, who).await,
+            Route::SsoProvider(name) if method == Method::PUT => self.sso_update(req, body, &name, who).await,
+            Route::SsoProvider(name) => self.sso_delete(body, &name, who).await,
+            Route::Audit => self.audit(req, who).await,
+            Route::Notifications => self.notifications(req).await,
         };
         result.unwrap_or_else(Refusal::into_response)
     }
@@ -330,8 +366,12 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> AdminEndpoints<CS, A, N> {
         let project = self.read().await?;
         Ok(ok(json!({
             "settings": project.settings(),
-            "jwt": project.jwt_configs().iter().map(config_view).collect::<Vec<_>>(),
+            "jwt": project.jwt_configs().iter().map(|c| config_view(&project, c)).collect::<Vec<_>>(),
             "sso": project.sso_providers(),
+            "widget": project.widget().map(|w| json!({
+                "project_id": w.project_id(),
+                "widget_ids": w.widget_ids().collect::<Vec<_>>(),
+            })),
             "login_buttons": project.login_buttons(),
             "limits": {
                 "max_jwt_configs": MAX_JWT_CONFIGS,
@@ -343,14 +383,14 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> AdminEndpoints<CS, A, N> {
 
     async fn list(&self) -> Result<Response<Vec<u8>>, Refusal> {
         let project = self.read().await?;
-        let configs: Vec<Value> = project.jwt_configs().iter().map(config_view).collect();
+        let configs: Vec<Value> = project.jwt_configs().iter().map(|c| config_view(&project, c)).collect();
         Ok(ok(json!({ "jwt": configs })))
     }
 
     async fn one(&self, id: &ClientId) -> Result<Response<Vec<u8>>, Refusal> {
         let project = self.read().await?;
         let config = project.jwt_config(id).ok_or(Refusal::NotFound)?;
-        Ok(ok(config_view(config)))
+        Ok(ok(config_view(&project, config)))
     }
 
     /// The configuration `id` as stored now: 200 with it, or 204 when it
@@ -358,7 +398,7 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> AdminEndpoints<CS, A, N> {
     async fn current(&self, id: &ClientId) -> Result<Response<Vec<u8>>, Refusal> {
         let project = self.read().await?;
         Ok(match project.jwt_config(id) {
-            Some(c) => ok(config_view(c)),
+            Some(c) => ok(config_view(&project, c)),
             None => empty(StatusCode::NO_CONTENT),
         })
     }
@@ -369,22 +409,30 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> AdminEndpoints<CS, A, N> {
         body: &[u8],
         who: &AdminIdentity,
     ) -> Result<Response<Vec<u8>>, Refusal> {
-        let input: ConfigInput = input::parse_json(req.headers(), body)?;
+        let mut input: ConfigInput = input::parse_json(req.headers(), body)?;
+        let handshake = input.take_handshake().flatten();
         let builder = input.into_new_builder()?;
         let applied = self
             .admin
-            .create(&who.administrator(), builder)
+            .create_with_handshake(&who.administrator(), builder, handshake.as_ref())
             .await
             .map_err(admin_error)?;
-        let (id, secrets) = applied.value;
+        let Created {
+            client_id: id,
+            secrets,
+            key_pair,
+        } = applied.value;
         let project = self.read().await?;
         let mut view = match project.jwt_config(&id) {
-            Some(c) => config_view(c),
+            Some(c) => config_view(&project, c),
             None => json!({ "client_id": id.as_str() }),
         };
         if let Some(map) = view.as_object_mut() {
             map.insert("primary_secret".into(), secrets.primary.expose().into());
             map.insert("secondary_secret".into(), secrets.secondary.expose().into());
+            if let Some(pair) = &key_pair {
+                map.insert("private_key_pem".into(), pair.private_key_pem.as_str().into());
+            }
         }
         let mut resp = wire::no_store(wire::json_response(StatusCode::CREATED, &view));
         let location = format!("{}/jwt-configs/{id}", self.prefix);
@@ -401,16 +449,41 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> AdminEndpoints<CS, A, N> {
         id: &ClientId,
         who: &AdminIdentity,
     ) -> Result<Response<Vec<u8>>, Refusal> {
-        let input: ConfigInput = input::parse_json(req.headers(), body)?;
-        let project = self.read().await?;
-        let current = project.jwt_config(id).ok_or(Refusal::NotFound)?;
-        let builder = input.apply_to(current.to_builder())?;
-        let _applied = self
+        let mut input: ConfigInput = input::parse_json(req.headers(), body)?;
+        let handshake = input.take_handshake();
+        let admin = who.administrator();
+        if input.changes_config() || handshake.is_none() {
+            let project = self.read().await?;
+            let current = project.jwt_config(id).ok_or(Refusal::NotFound)?;
+            let builder = input.apply_to(current.to_builder())?;
+            let _applied = self.admin.update(&admin, id, builder).await.map_err(admin_error)?;
+        }
+        // The configuration's fields first, then its handshake: each is its
+        // own audited operation.
+        let Some(handshake) = handshake else {
+            return self.current(id).await;
+        };
+        let issued = self
             .admin
-            .update(&who.administrator(), id, builder)
+            .set_handshake(&admin, id, handshake.as_ref())
             .await
-            .map_err(admin_error)?;
-        self.current(id).await
+            .map_err(admin_error)?
+            .value;
+        let project = self.read().await?;
+        let config = project.jwt_config(id).ok_or(Refusal::NotFound)?;
+        let mut view = config_view(&project, config);
+        let shown = issued.secrets.is_some() || issued.key_pair.is_some();
+        if let Some(map) = view.as_object_mut() {
+            if let Some(secrets) = &issued.secrets {
+                map.insert("primary_secret".into(), secrets.primary.expose().into());
+                map.insert("secondary_secret".into(), secrets.secondary.expose().into());
+            }
+            if let Some(pair) = &issued.key_pair {
+                map.insert("private_key_pem".into(), pair.private_key_pem.as_str().into());
+            }
+        }
+        let resp = ok(view);
+        Ok(if shown { wire::no_store(resp) } else { resp })
     }
 
     async fn delete(&self, body: &[u8], id: &ClientId, who: &AdminIdentity) -> Result<Response<Vec<u8>>, Refusal> {
@@ -437,10 +510,129 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> AdminEndpoints<CS, A, N> {
             }
             JwtAction::RegeneratePrimary => self.admin.regenerate_primary_secret(&admin, id).await,
             JwtAction::RegenerateSecondary => self.admin.regenerate_secondary_secret(&admin, id).await,
+            JwtAction::HandshakeKey => {
+                let pair = self
+                    .admin
+                    .generate_handshake_key(&admin, id)
+                    .await
+                    .map_err(admin_error)?
+                    .value;
+                return Ok(wire::no_store(ok(json!({
+                    "private_key_pem": pair.private_key_pem.as_str(),
+                    "public_key_pem": pair.public_key_pem,
+                }))));
+            }
         }
         .map_err(admin_error)?
         .value;
         Ok(wire::no_store(ok(json!({ "secret": secret.expose() }))))
+    }
+
+    async fn widget_secret<B>(
+        &self,
+        req: &Request<B>,
+        body: &[u8],
+        who: &AdminIdentity,
+    ) -> Result<Response<Vec<u8>>, Refusal> {
+        input::empty_object(req.headers(), body)?;
+        let secret = self
+            .admin
+            .regenerate_widget_secret(&who.administrator())
+            .await
+            .map_err(admin_error)?
+            .value;
+        Ok(wire::no_store(ok(json!({ "secret": secret.expose() }))))
+    }
+
+    async fn sso_list(&self) -> Result<Response<Vec<u8>>, Refusal> {
+        let project = self.read().await?;
+        Ok(ok(json!({ "sso": project.sso_providers() })))
+    }
+
+    async fn sso_create<B>(
+        &self,
+        req: &Request<B>,
+        body: &[u8],
+        who: &AdminIdentity,
+    ) -> Result<Response<Vec<u8>>, Refusal> {
+        let provider: SsoInput = input::parse_json(req.headers(), body)?;
+        let _applied = self
+            .admin
+            .create_sso_provider(&who.administrator(), provider)
+            .await
+            .map_err(admin_error)?;
+        let project = self.read().await?;
+        Ok(wire::json_response(
+            StatusCode::CREATED,
+            &json!({ "sso": project.sso_providers() }),
+        ))
+    }
+
+    async fn sso_update<B>(
+        &self,
+        req: &Request<B>,
+        body: &[u8],
+        name: &str,
+        who: &AdminIdentity,
+    ) -> Result<Response<Vec<u8>>, Refusal> {
+        let provider: SsoInput = input::parse_json(req.headers(), body)?;
+        let _applied = self
+            .admin
+            .update_sso_provider(&who.administrator(), name, provider)
+            .await
+            .map_err(admin_error)?;
+        self.sso_list().await
+    }
+
+    async fn sso_delete(&self, body: &[u8], name: &str, who: &AdminIdentity) -> Result<Response<Vec<u8>>, Refusal> {
+        input::no_body(body)?;
+        let _applied = self
+            .admin
+            .delete_sso_provider(&who.administrator(), name)
+            .await
+            .map_err(admin_error)?;
+        Ok(empty(StatusCode::NO_CONTENT))
+    }
+
+    /// `GET /audit?event=&since=&until=&limit=&cursor=`: a page of the
+    /// audit log, newest first.
+    async fn audit<B>(&self, req: &Request<B>, who: &AdminIdentity) -> Result<Response<Vec<u8>>, Refusal> {
+        let params = audit_params(req)?;
+        let query = params.parse().map_err(|e| Refusal::field(e.param(), e.to_string()))?;
+        let principal = Principal {
+            id: who.name.clone(),
+            security_audit: who.has(AdminRole::SecurityAudit),
+        };
+        let access = principal.security_audit_access().ok_or(Refusal::Forbidden)?;
+        let page = self
+            .admin
+            .audit()
+            .query(&access, &query)
+            .await
+            .map_err(|_| Refusal::Unavailable)?;
+        Ok(ok(json!({
+            "entries": page.entries,
+            "next_cursor": page.next_cursor.map(|c| c.to_string()),
+        })))
+    }
+
+    /// `GET /notifications?limit=`: the outbox, newest first.
+    async fn notifications<B>(&self, req: &Request<B>) -> Result<Response<Vec<u8>>, Refusal> {
+        let query = wire::query(req).map_err(|_| Refusal::field("limit", "the query string is malformed"))?;
+        let limit = match query.get("limit").map(String::as_str) {
+            None | Some("") => 50,
+            Some(n) => n
+                .parse::<usize>()
+                .map_err(|_| Refusal::field("limit", "must be a whole number"))?
+                .clamp(1, 500),
+        };
+        let entries = self
+            .admin
+            .notifier()
+            .list(limit)
+            .await
+            .map_err(|_| Refusal::Unavailable)?;
+        Ok(ok(json!({ "notifications": entries })))
     }
 
     async fn settings<B>(
@@ -480,8 +672,16 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> AdminEndpoints<CS, A, N> {
 }
 
 /// A configuration as the admin API shows it: every field but the secrets
-/// and their digests.
-fn config_view(c: &JwtConfig) -> Value {
+/// and their digests; its handshake options, and the public key for
+/// Ed25519.
+fn config_view(project: &Project, c: &JwtConfig) -> Value {
+    let handshake = project.handshake(c.client_id()).map(|h| {
+        let mut v = json!(h.options());
+        if let (Some(map), Some(pem)) = (v.as_object_mut(), h.key().ed25519_public_key_pem()) {
+            map.insert("public_key_pem".into(), pem.into());
+        }
+        v
+    });
     json!({
         "client_id": c.client_id().as_str(),
         "name": c.name(),
@@ -499,6 +699,8 @@ fn config_view(c: &JwtConfig) -> Value {
         })),
         "cta_position": c.cta_position(),
         "require_login_binding": c.requires_login_binding(),
+        "read_only": c.is_read_only(),
+        "handshake": handshake,
     })
 }
 
@@ -507,10 +709,33 @@ fn client_id(text: &str) -> Result<ClientId, Refusal> {
     ClientId::parse(text).map_err(|_| Refusal::NotFound)
 }
 
+/// The audit query's parameters from the request's query string.
+fn audit_params<B>(req: &Request<B>) -> Result<AuditQueryParams, Refusal> {
+    let query = wire::query(req).map_err(|_| Refusal::field("query", "the query string is malformed"))?;
+    for name in query.keys() {
+        if !matches!(name.as_str(), "event" | "since" | "until" | "limit" | "cursor") {
+            return Err(Refusal::field(
+                "query",
+                "unknown parameter (event, since, until, limit, cursor)",
+            ));
+        }
+    }
+    let get = |k: &str| query.get(k).cloned();
+    Ok(AuditQueryParams {
+        event: get("event"),
+        since: get("since"),
+        until: get("until"),
+        limit: get("limit"),
+        cursor: get("cursor"),
+    })
+}
+
 /// The answer to a failed [`Admin`] operation.
 fn admin_error(e: AdminError) -> Refusal {
     match e {
-        AdminError::Config(ConfigError::UnknownConfig) => Refusal::NotFound,
+        AdminError::Config(ConfigError::UnknownConfig | ConfigError::UnknownSsoProvider | ConfigError::NoWidget) => {
+            Refusal::NotFound
+        }
         AdminError::Config(ConfigError::ConfirmationRequired) => Refusal::ConfirmationRequired,
         AdminError::Config(c) => Refusal::Config(c),
         AdminError::Conflict => Refusal::Conflict,
@@ -594,10 +819,15 @@ impl Refusal {
                 wire::set(&mut resp, header::CACHE_CONTROL, "no-store");
                 resp
             }
+            Self::Forbidden => wire::error(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "this administrator's roles do not allow this operation",
+            ),
             Self::NotFound => wire::error(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                "no JWT configuration has this client id",
+                "no such configuration, SSO provider or widget settings",
             ),
             Self::Conflict => wire::error(
                 StatusCode::CONFLICT,
@@ -666,7 +896,7 @@ mod tests {
         (Project::new(ProjectSettings::default(), vec![c], vec![]).unwrap(), id)
     }
 
-    fn endpoints<CS: ConfigStore, A: AuditSink, N: Notifier>(
+    fn endpoints<CS: ConfigStore, A: AuditSink, N: NotificationOutbox>(
         store: CS,
         audit: A,
         notifier: N,
@@ -712,10 +942,38 @@ mod tests {
     /// A notifier that cannot queue anything.
     struct FailingNotifier;
 
-    impl Notifier for FailingNotifier {
+    impl crate::Notifier for FailingNotifier {
         type Error = io::Error;
         fn notify(&self, _n: Notification) -> impl Future<Output = Result<(), io::Error>> + Send {
             std::future::ready(Err(io::Error::other("smtp.internal:25 refused")))
+        }
+    }
+
+    impl NotificationOutbox for FailingNotifier {
+        fn list(&self, _limit: usize) -> impl Future<Output = Result<Vec<crate::OutboxEntry>, io::Error>> + Send {
+            std::future::ready(Err(io::Error::other("down")))
+        }
+        fn claim(
+            &self,
+            _now: OffsetDateTime,
+            _lease: Duration,
+            _max: usize,
+        ) -> impl Future<Output = Result<Vec<crate::OutboxEntry>, io::Error>> + Send {
+            std::future::ready(Err(io::Error::other("down")))
+        }
+        fn mark_sent(
+            &self,
+            _lease: crate::OutboxLease,
+            _now: OffsetDateTime,
+        ) -> impl Future<Output = Result<bool, io::Error>> + Send {
+            std::future::ready(Err(io::Error::other("down")))
+        }
+        fn mark_failed(
+            &self,
+            _lease: crate::OutboxLease,
+            _retry_at: OffsetDateTime,
+        ) -> impl Future<Output = Result<bool, io::Error>> + Send {
+            std::future::ready(Err(io::Error::other("down")))
         }
     }
 

@@ -9,6 +9,8 @@ use serde::{Deserialize, Deserializer};
 
 use super::super::wire;
 use crate::config::{ConfigError, JwtConfig, JwtConfigBuilder, Logo};
+use crate::handshake::HandshakeOptions;
+use crate::project::SsoProvider;
 
 /// Why a request is refused, before or by the service.
 #[derive(Debug)]
@@ -23,6 +25,8 @@ pub(super) enum Refusal {
     NotJson,
     /// 400 `confirmation_required`.
     ConfirmationRequired,
+    /// 403: the administrator lacks the role.
+    Forbidden,
     /// 404.
     NotFound,
     /// 409.
@@ -34,7 +38,7 @@ pub(super) enum Refusal {
 }
 
 impl Refusal {
-    fn field(field: &str, description: impl Into<String>) -> Self {
+    pub(super) fn field(field: &str, description: impl Into<String>) -> Self {
         let description = description.into();
         Self::Field {
             field: field.to_owned(),
@@ -167,7 +171,14 @@ pub(super) struct ConfigInput {
     cta_position: Option<Option<u32>>,
     #[serde(default, deserialize_with = "present")]
     require_login_binding: Option<Option<bool>>,
+    /// How the configuration takes handshake tokens: `null` stops it.
+    #[serde(default, deserialize_with = "present")]
+    handshake: Option<Option<HandshakeOptions>>,
 }
+
+/// An SSO provider as `POST /sso-providers` and `PUT /sso-providers/{name}`
+/// take it.
+pub(super) type SsoInput = SsoProvider;
 
 /// A field that may be absent but not `null`.
 fn not_null<T>(field: &str, value: Option<Option<T>>) -> Result<Option<T>, Refusal> {
@@ -179,6 +190,26 @@ fn not_null<T>(field: &str, value: Option<Option<T>>) -> Result<Option<T>, Refus
 }
 
 impl ConfigInput {
+    /// Takes out the handshake field: `None` when absent, `Some(None)` to
+    /// stop taking handshake tokens.
+    pub(super) fn take_handshake(&mut self) -> Option<Option<HandshakeOptions>> {
+        self.handshake.take()
+    }
+
+    /// Whether any field of the configuration itself (not its handshake)
+    /// was given.
+    pub(super) fn changes_config(&self) -> bool {
+        self.name.is_some()
+            || self.login_url.is_some()
+            || self.logout_url.is_some()
+            || self.enabled.is_some()
+            || self.show_login_button.is_some()
+            || self.login_button_text.is_some()
+            || self.login_button_logo.is_some()
+            || self.cta_position.is_some()
+            || self.require_login_binding.is_some()
+    }
+
     /// The builder of a new configuration.
     pub(super) fn into_new_builder(mut self) -> Result<JwtConfigBuilder, Refusal> {
         let name = not_null("name", self.name.take())?.ok_or_else(|| Refusal::field("name", "missing field"))?;
