@@ -4,7 +4,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use kb_sso::audit::CheckpointKey;
+//! use kb_sso::CheckpointKey;
 //! use kb_sso::store::postgres::PostgresStore;
 //!
 //! let key = CheckpointKey::new(&[7; 32])?; // from a secret manager
@@ -40,11 +40,7 @@ use crate::audit::CheckpointKey;
 use crate::project::{Project, ProjectSnapshot};
 
 /// The schema migrations, oldest first.
-const MIGRATIONS: Embedded = Embedded(&[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)]);
+const MIGRATIONS: Embedded = Embedded(&[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))]);
 
 /// The schema that holds kb-sso's tables.
 pub const SCHEMA: &str = "kb_sso";
@@ -96,9 +92,7 @@ impl PostgresStore {
     /// As [`connect`](Self::connect).
     pub async fn connect_with(url: &str, key: CheckpointKey, initial: Project) -> Result<Self, SqlError> {
         let options: PgConnectOptions = url.parse()?;
-        let options = options
-            .options([("search_path", SCHEMA)])
-            .disable_statement_logging();
+        let options = options.options([("search_path", SCHEMA)]).disable_statement_logging();
         let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await?;
         create_schema(&pool).await?;
         // The migrator takes an advisory lock: instances starting at once

@@ -184,9 +184,10 @@ macro_rules! sql_store {
                 initial: &$crate::project::Project,
             ) -> Result<(), $crate::store::sql_common::SqlError> {
                 let doc = serde_json::to_string(initial)?;
-                let checkpoint = self
-                    .key
-                    .checkpoint($crate::audit::ChainHead::GENESIS, $crate::audit::ChainHead::GENESIS);
+                let checkpoint = self.key.checkpoint(
+                    $crate::audit::ChainHead::GENESIS,
+                    $crate::audit::ChainHead::GENESIS,
+                );
                 let checkpoint = serde_json::to_string(&checkpoint)?;
                 let mut tx = self.pool.begin_with($write).await?;
                 sqlx::query(
@@ -308,10 +309,12 @@ macro_rules! sql_store {
                 // The head row is the lock: appends from every instance
                 // take their turn here, so the chain stays one line.
                 let mut tx = self.pool.begin_with($write).await?;
-                let checkpoint: String =
-                    sqlx::query_scalar(concat!("SELECT checkpoint FROM kb_sso_audit_head WHERE id = 1", $lock))
-                        .fetch_one(&mut *tx)
-                        .await?;
+                let checkpoint: String = sqlx::query_scalar(concat!(
+                    "SELECT checkpoint FROM kb_sso_audit_head WHERE id = 1",
+                    $lock
+                ))
+                .fetch_one(&mut *tx)
+                .await?;
                 let checkpoint: $crate::audit::Checkpoint = serde_json::from_str(&checkpoint)?;
                 let entry = $crate::audit::AuditEntry::chain(checkpoint.head(), event);
                 let renewed = self.key.checkpoint(*checkpoint.anchor(), entry.head());
@@ -374,14 +377,19 @@ macro_rules! sql_store {
                 if let Some(until) = query.until_time() {
                     sql.push(" AND at < ").push_bind(nanos(until));
                 }
-                if let Some(actions) = filtered_actions(query.event_filter()) {
-                    sql.push(" AND action IN (");
-                    let mut list = sql.separated(", ");
-                    for action in actions {
-                        list.push_bind(action);
+                match filtered_actions(query.event_filter()) {
+                    None => {}
+                    Some(actions) if actions.is_empty() => {
+                        sql.push(" AND 1 = 0");
                     }
-                    // An empty list matches nothing.
-                    list.push_unseparated("NULL)");
+                    Some(actions) => {
+                        sql.push(" AND action IN (");
+                        let mut list = sql.separated(", ");
+                        for action in actions {
+                            list.push_bind(action);
+                        }
+                        sql.push(")");
+                    }
                 }
                 sql.push(" ORDER BY seq DESC LIMIT ")
                     .push_bind(to_i64(u64::try_from(size).unwrap_or(u64::MAX).saturating_add(1)));
@@ -403,10 +411,12 @@ macro_rules! sql_store {
                 use $crate::store::sql_common::{nanos, to_i64};
                 let cutoff = nanos(now - retention.max($crate::audit::MIN_RETENTION));
                 let mut tx = self.pool.begin_with($write).await?;
-                let checkpoint: String =
-                    sqlx::query_scalar(concat!("SELECT checkpoint FROM kb_sso_audit_head WHERE id = 1", $lock))
-                        .fetch_one(&mut *tx)
-                        .await?;
+                let checkpoint: String = sqlx::query_scalar(concat!(
+                    "SELECT checkpoint FROM kb_sso_audit_head WHERE id = 1",
+                    $lock
+                ))
+                .fetch_one(&mut *tx)
+                .await?;
                 let checkpoint: $crate::audit::Checkpoint = serde_json::from_str(&checkpoint)?;
                 // Everything before the oldest entry young enough to keep.
                 let keep_from: Option<i64> =
@@ -415,12 +425,11 @@ macro_rules! sql_store {
                         .fetch_one(&mut *tx)
                         .await?;
                 let keep_from = keep_from.unwrap_or_else(|| to_i64(checkpoint.head().len()));
-                let last_removed: Option<String> = sqlx::query_scalar(
-                    "SELECT entry FROM kb_sso_audit_entry WHERE seq < $1 ORDER BY seq DESC LIMIT 1",
-                )
-                .bind(keep_from)
-                .fetch_optional(&mut *tx)
-                .await?;
+                let last_removed: Option<String> =
+                    sqlx::query_scalar("SELECT entry FROM kb_sso_audit_entry WHERE seq < $1 ORDER BY seq DESC LIMIT 1")
+                        .bind(keep_from)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 let Some(last_removed) = last_removed else {
                     return Ok(0);
                 };
@@ -459,10 +468,14 @@ macro_rules! sql_store {
             async fn list(&self, limit: usize) -> Result<Vec<$crate::audit::OutboxEntry>, Self::Error> {
                 let rows: Vec<(i64, String, String)> =
                     sqlx::query_as("SELECT id, notification, state FROM kb_sso_outbox ORDER BY id DESC LIMIT $1")
-                        .bind($crate::store::sql_common::to_i64(u64::try_from(limit).unwrap_or(u64::MAX)))
+                        .bind($crate::store::sql_common::to_i64(
+                            u64::try_from(limit).unwrap_or(u64::MAX),
+                        ))
                         .fetch_all(&self.pool)
                         .await?;
-                rows.into_iter().map($crate::store::sql_common::outbox_entry).collect()
+                rows.into_iter()
+                    .map($crate::store::sql_common::outbox_entry)
+                    .collect()
             }
 
             async fn claim(

@@ -4,7 +4,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use kb_sso::audit::CheckpointKey;
+//! use kb_sso::CheckpointKey;
 //! use kb_sso::store::sqlite::SqliteStore;
 //!
 //! let key = CheckpointKey::new(&[7; 32])?; // from a secret manager
@@ -35,7 +35,6 @@
 //! tables is refused with [`SqlError`] before anything is written to it.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -49,11 +48,7 @@ use crate::audit::CheckpointKey;
 use crate::project::{Project, ProjectSnapshot};
 
 /// The schema migrations, oldest first.
-const MIGRATIONS: Embedded = Embedded(&[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)]);
+const MIGRATIONS: Embedded = Embedded(&[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))]);
 
 /// `PRAGMA application_id` of a kb-sso database: `kbss`.
 const APPLICATION_ID: i64 = 0x6B62_7373;
@@ -127,7 +122,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .disable_statement_logging();
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         let mut migrator = Migrator::new(MIGRATIONS).await?;
         // Writers serialize on the file's lock anyway.
         migrator.set_locking(false);
@@ -184,6 +182,13 @@ async fn check_file(path: &Path) -> Result<(), SqlError> {
         return Err(SqlError::NotADatabase { path: shown });
     }
     drop(file);
+    let application_id = header
+        .get(68..72)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map_or(0, |b| i64::from(u32::from_be_bytes(b)));
+    if application_id != 0 && application_id != APPLICATION_ID {
+        return Err(SqlError::Foreign { path: shown });
+    }
     let corrupt = |e: sqlx::Error| match &e {
         sqlx::Error::Database(db) if is_corruption(db.code().as_deref()) => SqlError::Corrupt {
             path: shown.clone(),
@@ -191,13 +196,19 @@ async fn check_file(path: &Path) -> Result<(), SqlError> {
         },
         _ => SqlError::from(e),
     };
-    // Read only: nothing, not even a journal mode, is written.
-    let options = SqliteConnectOptions::from_str("sqlite:")
-        .map_err(SqlError::from)?
+    // Nothing is written: with no write-ahead log beside it the file is
+    // opened as immutable (no lock, no shared-memory file); with one,
+    // read-only, so that the log's committed pages are read too.
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let has_wal = tokio::fs::try_exists(&wal).await.unwrap_or(true);
+    let options = SqliteConnectOptions::new()
         .filename(path)
         .read_only(true)
+        .immutable(!has_wal)
         .disable_statement_logging();
     let mut conn = options.connect().await.map_err(corrupt)?;
+    // The header in the file may be older than the log's pages.
     let application_id: i64 = sqlx::query_scalar("PRAGMA application_id")
         .fetch_one(&mut conn)
         .await
@@ -206,14 +217,9 @@ async fn check_file(path: &Path) -> Result<(), SqlError> {
         .fetch_one(&mut conn)
         .await
         .map_err(corrupt)?;
-    let foreign = if application_id == APPLICATION_ID {
-        false
-    } else {
-        // A kb-sso database gets its application id with its first
-        // tables, in one transaction: tables without it are another's.
-        application_id != 0 || tables > 0
-    };
-    if foreign {
+    // A kb-sso database gets its application id with its first tables, in
+    // one transaction: tables without it are another application's.
+    if application_id != APPLICATION_ID && (application_id != 0 || tables > 0) {
         let _ = sqlx::Connection::close(conn).await;
         return Err(SqlError::Foreign { path: shown });
     }
