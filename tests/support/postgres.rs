@@ -42,10 +42,10 @@ impl PostgresServer {
         let dir = TempDir::new("postgres");
         let data = dir.path().join("data");
         let user = run_as();
-        if let Some(user) = &user {
+        if let Some(user) = user {
             chown(dir.path(), user);
         }
-        let status = command(bin.join("initdb"), user.as_deref())
+        let status = command(bin.join("initdb"), user)
             .args([
                 "-D",
                 &data.to_string_lossy(),
@@ -62,7 +62,7 @@ impl PostgresServer {
         assert!(status.success(), "initdb failed");
         for _ in 0..5 {
             let port = free_port();
-            let mut child = command(bin.join("postgres"), user.as_deref())
+            let mut child = command(bin.join("postgres"), user)
                 .args(["-D", &data.to_string_lossy()])
                 .args(["-k", &dir.path().to_string_lossy()])
                 .args(["-h", "127.0.0.1", "-p", &port.to_string()])
@@ -119,7 +119,8 @@ impl PostgresServer {
 
 impl Drop for PostgresServer {
     fn drop(&mut self) {
-        // SIGINT: fast shutdown, then reap.
+        // SIGINT: fast shutdown, then reap. (`kill` as a command: the
+        // server may run as another user, which root may signal.)
         let _ = Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status();
@@ -162,36 +163,36 @@ fn find_bin_dir() -> Option<PathBuf> {
 }
 
 /// PostgreSQL refuses to run as root: as root, the server runs as the
-/// `postgres` user (or `nobody`).
-fn run_as() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+/// `postgres` user (or `nobody`): its user and group ids.
+fn run_as() -> Option<(u32, u32)> {
+    let id = |args: &[&str]| -> Option<u32> {
+        let out = Command::new("id").args(args).output().ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    };
+    if id(&["-u"])? != 0 {
         return None;
     }
     ["postgres", "nobody"]
         .into_iter()
-        .find(|u| Command::new("id").arg(u).output().is_ok_and(|o| o.status.success()))
-        .map(str::to_owned)
+        .find_map(|user| Some((id(&["-u", user])?, id(&["-g", user])?)))
 }
 
-fn command(program: PathBuf, user: Option<&str>) -> Command {
-    match user {
-        Some(user) => {
-            let mut c = Command::new("runuser");
-            c.args(["-u", user, "--"]).arg(program);
-            c
-        }
-        None => Command::new(program),
+/// `program`, run as `user` when given (exec'd directly, so that the
+/// child is the server itself and signals reach it).
+fn command(program: PathBuf, user: Option<(u32, u32)>) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(program);
+    if let Some((uid, gid)) = user {
+        c.uid(uid).gid(gid);
     }
+    c
 }
 
-fn chown(dir: &Path, user: &str) {
-    let ok = Command::new("chown")
-        .args(["-R", user])
-        .arg(dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "chown {user} {}", dir.display());
+fn chown(dir: &Path, (uid, gid): (u32, u32)) {
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).expect("chown the server's directory");
 }
 
 /// A free loopback port (probed by binding it).
