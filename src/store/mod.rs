@@ -7,7 +7,8 @@
 //! instances) keep the project, the audit log and the notification outbox
 //! in a database, each behind one value that implements all three traits;
 //! a host mixes them freely with the code store, replay cache and
-//! revocations in memory or on Redis.
+//! revocations in memory or on Redis. `email` (feature `email`) holds the
+//! worker that delivers any notification outbox by SMTP.
 //!
 //! # Using a store through a pointer, or chosen at run time
 //!
@@ -51,6 +52,8 @@
 //! (Redis `PXAT`) may ignore `now`.
 
 mod dynamic;
+#[cfg(feature = "email")]
+pub mod email;
 pub mod memory;
 
 #[cfg(feature = "postgres")]
