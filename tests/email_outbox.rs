@@ -23,13 +23,12 @@ fn directory(who: Recipients) -> Vec<Mailbox> {
     to
 }
 
-fn mailer(
-    outbox: &Arc<MemoryOutbox>,
-    sink: &SmtpSink,
-) -> OutboxMailer<Arc<MemoryOutbox>, fn(Recipients) -> Vec<Mailbox>> {
+type Directory = fn(Recipients) -> Vec<Mailbox>;
+
+fn mailer(outbox: &Arc<MemoryOutbox>, sink: &SmtpSink) -> OutboxMailer<Arc<MemoryOutbox>, Directory> {
     OutboxMailer::new(
         Arc::clone(outbox),
-        directory as fn(Recipients) -> Vec<Mailbox>,
+        directory as Directory,
         &sink.url(),
         "KB <kb@kb.example.com>".parse().unwrap(),
     )

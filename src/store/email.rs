@@ -175,6 +175,8 @@ impl<O: NotificationOutbox, D: MailDirectory> OutboxMailer<O, D> {
     /// # Errors
     /// [`MailError::Outbox`] when the outbox fails (what was sent before
     /// is reported).
+    // Not `async fn`: the signature promises a `Send` future.
+    #[allow(clippy::manual_async_fn)]
     pub fn run_once(&self, now: OffsetDateTime) -> impl Future<Output = Result<DeliveryReport, MailError>> + Send
     where
         O: Sync,

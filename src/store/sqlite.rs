@@ -93,9 +93,9 @@ impl Engine for SqliteStore {
 
 impl SqliteStore {
     /// Opens (or creates) the database at `path`, brings its schema up to
-    /// date and, when it is new, stores [`Project::default()`] at revision
-    /// 1. `key` signs the audit log's checkpoints: keep it outside the
-    /// database.
+    /// date and, when it is new, stores [`Project::default()`] as the first
+    /// revision. `key` signs the audit log's checkpoints: keep it outside
+    /// the database.
     ///
     /// # Errors
     /// [`SqlError::NotADatabase`], [`SqlError::Corrupt`] or

@@ -54,7 +54,7 @@ pub(crate) fn names(project: &Project) -> BTreeSet<String> {
 pub(crate) fn event(at: OffsetDateTime, n: u32) -> AuditEvent {
     let mut project = Project::default();
     project
-        .set_default_login_page_disabled(&Administrator(format!("admin{n}")), at, n % 2 == 0)
+        .set_default_login_page_disabled(&Administrator(format!("admin{n}")), at, n.is_multiple_of(2))
         .event
 }
 
@@ -100,8 +100,12 @@ pub(crate) async fn concurrent_saves<S: DurableStore>(a: Arc<S>, b: Arc<S>) {
     let current = a.current().await.unwrap();
     let base = current.revision;
     let mut tasks = Vec::new();
-    for i in 0..8 {
-        let store = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+    for i in 0..8u32 {
+        let store = if i.is_multiple_of(2) {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        };
         let mut project = Project::clone(&current.project);
         tasks.push(tokio::spawn(async move {
             let _ = project
@@ -130,7 +134,11 @@ pub(crate) async fn one_chain_under_concurrent_appends<S: DurableStore>(a: Arc<S
     let n: u32 = 40;
     let mut tasks = Vec::new();
     for i in 0..n {
-        let store = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+        let store = if i.is_multiple_of(2) {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        };
         tasks.push(tokio::spawn(async move {
             store
                 .append(event(T0 + Duration::seconds(i.into()), i))
@@ -232,8 +240,12 @@ pub(crate) async fn outbox_across_stores<S: DurableStore>(a: Arc<S>, b: Arc<S>) 
         a.notify(notification(&format!("n{i}"))).await.unwrap();
     }
     let mut tasks = Vec::new();
-    for i in 0..6 {
-        let store = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+    for i in 0..6u32 {
+        let store = if i.is_multiple_of(2) {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        };
         tasks.push(tokio::spawn(async move { store.claim(T0, lease, 2).await.unwrap() }));
     }
     let mut held = Vec::new();
