@@ -139,8 +139,25 @@ async fn a_damaged_database_is_refused_and_unchanged() {
     contract::leave_state(&store).await;
     store.close().await;
     drop(store);
-    // Checkpoint the WAL into the file, then damage every page but the
+    // Move the WAL's pages into the file, then damage every page but the
     // header's.
+    {
+        use sqlx::{ConnectOptions, Connection};
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA journal_mode = DELETE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
     let mut bytes = std::fs::read(&path).unwrap();
     assert!(bytes.len() > 4096, "more than one page");
     for b in bytes.iter_mut().skip(100) {
