@@ -2,7 +2,13 @@
 //!
 //! [`memory`] holds every embedded, in-process store: the default for a
 //! single process and for tests. `redis` (feature `redis`) holds stores
-//! shared by many app instances.
+//! shared by many app instances. `sqlite` (feature `sqlite`, one file, the
+//! embedded default) and `postgres` (feature `postgres`, for many
+//! instances) keep the project, the audit log and the notification outbox
+//! in a database, each behind one value that implements all three traits;
+//! a host mixes them freely with the code store, replay cache and
+//! revocations in memory or on Redis. `email` (feature `email`) holds the
+//! worker that delivers any notification outbox by SMTP.
 //!
 //! # Using a store through a pointer, or chosen at run time
 //!
@@ -46,10 +52,21 @@
 //! (Redis `PXAT`) may ignore `now`.
 
 mod dynamic;
+#[cfg(feature = "email")]
+pub mod email;
 pub mod memory;
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_common;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql_common::SqlError;
 
 pub use dynamic::{
     ArcAuditSink, ArcCodeStore, ArcConfigStore, ArcNotifier, ArcRateLimiter, ArcReplayCache, ArcSessionRevocations,

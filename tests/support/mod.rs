@@ -1,8 +1,13 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 pub(crate) mod redis;
 pub(crate) mod route;
+#[cfg(feature = "email")]
+pub(crate) mod smtp;
+pub(crate) mod store_contract;
 
 /// Whether tests must fail rather than skip when a tool or server is
 /// missing (`KB_SSO_REQUIRE_SERVERS=1`, as CI sets it).
