@@ -101,8 +101,8 @@ impl LoginPage {
     /// Resolves the page for `project`.
     pub fn resolve(project: &Project) -> Self {
         Self::from_parts(
-            project.settings().direct_jwt_login,
-            project.settings().disable_default_login_page,
+            project.direct_jwt_login(),
+            project.default_login_page_disabled(),
             project.jwt_configs(),
             project.sso_providers(),
         )
@@ -112,7 +112,7 @@ impl LoginPage {
     /// Direct JWT login: the one active JWT configuration, when Direct JWT
     /// login is on and exactly one is active. The one home of that rule.
     pub fn direct_target(project: &Project) -> Option<&JwtConfig> {
-        direct_target(project.settings().direct_jwt_login, project.jwt_configs())
+        direct_target(project.direct_jwt_login(), project.jwt_configs())
     }
 
     /// Resolves the page from its inputs.
