@@ -109,11 +109,13 @@ pub enum Endpoint {
     Login,
     /// `POST /login/domain`: KB site.
     LoginDomain,
+    /// `GET /jwt/signed-out`: KB site, the public signed-out page.
+    SignedOut,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::GenerateCode,
         Self::Token,
         Self::WidgetToken,
@@ -123,6 +125,7 @@ impl Endpoint {
         Self::Logout,
         Self::Login,
         Self::LoginDomain,
+        Self::SignedOut,
     ];
 
     /// The default path (the spec's), without a mount prefix.
@@ -138,6 +141,7 @@ impl Endpoint {
             Self::Logout => paths::LOGOUT,
             Self::Login => paths::LOGIN,
             Self::LoginDomain => paths::LOGIN_DOMAIN,
+            Self::SignedOut => paths::SIGNED_OUT,
         }
     }
 
@@ -157,7 +161,7 @@ impl Endpoint {
         match self {
             Self::HandshakeCallback => method == Method::GET || method == Method::POST,
             Self::GenerateCode | Self::Token | Self::WidgetToken | Self::LoginDomain => method == Method::POST,
-            Self::Jwks | Self::Authorize | Self::Logout | Self::Login => method == Method::GET,
+            Self::Jwks | Self::Authorize | Self::Logout | Self::Login | Self::SignedOut => method == Method::GET,
         }
     }
 
@@ -167,7 +171,7 @@ impl Endpoint {
         match self {
             Self::HandshakeCallback => "GET, POST",
             Self::GenerateCode | Self::Token | Self::WidgetToken | Self::LoginDomain => "POST",
-            Self::Jwks | Self::Authorize | Self::Logout | Self::Login => "GET",
+            Self::Jwks | Self::Authorize | Self::Logout | Self::Login | Self::SignedOut => "GET",
         }
     }
 
