@@ -319,6 +319,20 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         self
     }
 
+    /// Shows the login page's email/password form, posting to `path`
+    /// ([`SiteEndpoints::password_form`]).
+    pub fn password_form(mut self, path: &str) -> Self {
+        self.site = self.site.password_form(path);
+        self
+    }
+
+    /// Shows the login page's SSO buttons, starting at `path`
+    /// ([`SiteEndpoints::sso_start`]).
+    pub fn sso_start(mut self, path: &str) -> Self {
+        self.site = self.site.sso_start(path);
+        self
+    }
+
     /// The identity server inside.
     pub fn identity(&self) -> &IdentityServer<CS, S, C> {
         self.identity.identity()
@@ -382,5 +396,17 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// `now` and not revoked.
     pub async fn reader(&self, headers: &http::HeaderMap, now: OffsetDateTime) -> Option<ReaderSession> {
         self.site.reader(headers, now).await
+    }
+
+    /// The widget access token of a widget API request, checked
+    /// ([`IdentityEndpoints::widget_bearer`]).
+    ///
+    /// # Errors
+    /// As [`IdentityEndpoints::widget_bearer`]: the 401 (or 503) to send.
+    pub async fn widget_bearer(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<crate::widget::WidgetClaims, Response<Vec<u8>>> {
+        self.identity.widget_bearer(headers).await
     }
 }

@@ -61,6 +61,8 @@ pub struct SiteEndpoints<CS, C, X, R> {
     renderer: Arc<dyn LoginPageRenderer>,
     verifiers: VerifierCache,
     replay: BoxReplayCache,
+    password_action: Option<String>,
+    sso_start: Option<String>,
 }
 
 /// The handshake verifier of the latest project revision seen: rebuilt
@@ -116,6 +118,8 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             renderer: Arc::new(HtmlLoginRenderer),
             verifiers: VerifierCache::default(),
             replay: Box::new(MemoryReplayCache::new()),
+            password_action: None,
+            sso_start: None,
         })
     }
 
@@ -155,7 +159,25 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             renderer: self.renderer,
             verifiers: self.verifiers,
             replay: self.replay,
+            password_action: self.password_action,
+            sso_start: self.sso_start,
         }
+    }
+
+    /// Shows the email/password form on the login page, posting to `path`
+    /// (under the mount prefix), which the host serves. Without it the form
+    /// is left out, whatever the project's toggles say.
+    pub fn password_form(mut self, path: &str) -> Self {
+        self.password_action = Some(path.to_owned());
+        self
+    }
+
+    /// Shows the SSO buttons on the login page, each starting sign-in at
+    /// `path` (`?provider=&kind=&redirectPath=`), which the host serves.
+    /// Without it the SSO buttons are left out.
+    pub fn sso_start(mut self, path: &str) -> Self {
+        self.sso_start = Some(path.to_owned());
+        self
     }
 
     /// The answer of `endpoint` when it is one of these; `None` otherwise.
@@ -414,6 +436,20 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             }
             LoginPage::Options(o) => o,
         };
+        // No dead controls: what the host does not serve is left out.
+        if self.password_action.is_none() {
+            options.email_password_form = false;
+        }
+        if self.sso_start.is_none() {
+            options.sso_buttons.clear();
+        }
+        let nothing_left = !options.email_password_form
+            && !options.domain_field
+            && options.jwt_buttons.is_empty()
+            && options.sso_buttons.is_empty();
+        if nothing_left && options.message.is_none() {
+            options.message = Some(crate::login_page::NO_OPTIONS_MESSAGE);
+        }
         // Every JWT button carries the login binding challenge; the
         // verifier cookie goes out with this page.
         for b in &mut options.jwt_buttons {
@@ -439,11 +475,11 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
                 }),
             )
         } else {
-            let defaults = RenderContext::default();
             let context = RenderContext {
                 redirect_path: back.path_and_query().to_owned(),
                 domain_action: format!("{}{}", self.prefix, paths::LOGIN_DOMAIN),
-                password_action: format!("{}{}", self.prefix, defaults.password_action),
+                password_action: self.password_action.as_ref().map(|p| format!("{}{p}", self.prefix)),
+                sso_start: self.sso_start.as_ref().map(|p| format!("{}{p}", self.prefix)),
             };
             let mut resp = Response::new(self.renderer.render(&options, &context).into_bytes());
             set(&mut resp, header::CONTENT_TYPE, "text/html; charset=utf-8");
