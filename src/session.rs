@@ -717,13 +717,13 @@ mod tests {
         let mut s = session(datetime!(2026-01-01 00:15 UTC));
         s.client_id = ClientId::parse("0b9f4c1e-5f7a-4c55-9d1e-3f1f2a6c7d80").unwrap();
         s.groups = vec!["g1".into(), "é".into()];
-        let cookie = codec.encode(&s).unwrap();
         s.name = "Johnny".into();
         s.claims.insert("host".into(), "d".into());
         s.binding = Some(TokenBinding {
             key: [0xaa; 8],
             token: [0xbb; 16],
         });
+        let cookie = codec.encode(&s).unwrap();
         let mut want = vec![0x03];
         want.extend_from_slice(&1_767_226_500i64.to_be_bytes());
         want.extend_from_slice(&[

@@ -414,7 +414,13 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
     /// `GET /login`: the login page ([`LoginPage`]) as HTML, or as JSON
     /// with `Accept: application/json`. With Direct JWT login and one active
     /// configuration, a 302 to its login URL instead. `redirectPath` is
-    /// kept. 413 over 64 KiB, 405 for another method.
+    /// kept, and remembered in the return-target cookie. The HTML shows
+    /// only the controls the host serves: the email/password form with
+    /// [`password_form`](Self::password_form), SSO buttons with
+    /// [`sso_start`](Self::sso_start); the JSON gives the options the
+    /// project's state resolves to, with `password_action` and
+    /// `sso_start` (`null` when not served). 413 over 64 KiB, 405 for
+    /// another method.
     pub async fn login<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<Vec<u8>> {
         if let Some(r) = wire::precheck(req, Endpoint::Login) {
             return r;
@@ -436,20 +442,6 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             }
             LoginPage::Options(o) => o,
         };
-        // No dead controls: what the host does not serve is left out.
-        if self.password_action.is_none() {
-            options.email_password_form = false;
-        }
-        if self.sso_start.is_none() {
-            options.sso_buttons.clear();
-        }
-        let nothing_left = !options.email_password_form
-            && !options.domain_field
-            && options.jwt_buttons.is_empty()
-            && options.sso_buttons.is_empty();
-        if nothing_left && options.message.is_none() {
-            options.message = Some(crate::login_page::NO_OPTIONS_MESSAGE);
-        }
         // Every JWT button carries the login binding challenge; the
         // verifier cookie goes out with this page.
         for b in &mut options.jwt_buttons {
@@ -472,6 +464,8 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
                     "jwt_buttons": buttons,
                     "sso_buttons": options.sso_buttons,
                     "message": options.message,
+                    "password_action": self.password_action.as_ref().map(|p| format!("{}{p}", self.prefix)),
+                    "sso_start": self.sso_start.as_ref().map(|p| format!("{}{p}", self.prefix)),
                 }),
             )
         } else {
