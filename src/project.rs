@@ -12,7 +12,8 @@ use crate::config::{
     ConfigError, IssuedSecrets, JwtConfig, JwtConfigBuilder, MAX_JWT_CONFIGS, MAX_LOGIN_BUTTONS, MAX_NAME_CHARS,
 };
 use crate::handshake::{
-    HandshakeAlg, HandshakeKey, HandshakeOptions, HandshakeSettings, HandshakeVerifier, generate_ed25519_key_pair,
+    HandshakeAlg, HandshakeKey, HandshakeOptions, HandshakeSettings, HandshakeVerifier, SessionMode,
+    generate_ed25519_key_pair,
 };
 use crate::secret::{ClientId, ClientSecret};
 use crate::widget::WidgetProject;
@@ -905,6 +906,11 @@ fn handshake_diff(old: Option<&HandshakeOptions>, new: Option<&HandshakeOptions>
             text(new.and_then(|o| o.audience.as_deref())),
         ),
         (
+            "handshake.session_mode",
+            text(old.map(|o| session_mode_name(o.session_mode))),
+            text(new.map(|o| session_mode_name(o.session_mode))),
+        ),
+        (
             "handshake.session_duration_minutes",
             num(old.map(|o| o.session_duration_minutes)),
             num(new.map(|o| o.session_duration_minutes)),
@@ -925,6 +931,13 @@ fn handshake_diff(old: Option<&HandshakeOptions>, new: Option<&HandshakeOptions>
         .filter(|(_, o, n)| o != n)
         .map(|(f, o, n)| FieldChange::new(f, o, n))
         .collect()
+}
+
+fn session_mode_name(mode: SessionMode) -> &'static str {
+    match mode {
+        SessionMode::Fixed => "fixed",
+        SessionMode::Token => "token",
+    }
 }
 
 fn invalid_handshake(e: impl fmt::Display) -> ConfigError {
