@@ -383,7 +383,11 @@ impl LoginPageRenderer for HtmlLoginRenderer {
         if let Some(message) = options.message {
             sections.push(format!("<p class=\"message\" role=\"status\">{}</p>\n", e(message)));
         }
-        if let Some(action) = context.password_action.as_deref().filter(|_| options.email_password_form) {
+        if let Some(action) = context
+            .password_action
+            .as_deref()
+            .filter(|_| options.email_password_form)
+        {
             sections.push(format!(
                 concat!(
                     "<form class=\"password\" method=\"post\" action=\"{action}\">\n",
@@ -466,7 +470,10 @@ impl LoginPageRenderer for HtmlLoginRenderer {
         }
         if sections.is_empty() {
             // Every option the page had is one this host does not serve.
-            sections.push(format!("<p class=\"message\" role=\"status\">{}</p>\n", e(NO_OPTIONS_MESSAGE)));
+            sections.push(format!(
+                "<p class=\"message\" role=\"status\">{}</p>\n",
+                e(NO_OPTIONS_MESSAGE)
+            ));
         }
         let body = sections.join("<p class=\"or\"><span>or</span></p>\n");
         format!(
@@ -567,7 +574,10 @@ mod render_tests {
         let html = HtmlLoginRenderer.render(&o, &RenderContext::default());
         assert!(!html.contains("type=\"password\""), "{html}");
         assert!(!html.contains("Okta") && !html.contains("/sso/"), "{html}");
-        assert!(html.contains("Continue with Acme <span class=\"config\">(Acme staff)</span>"), "{html}");
+        assert!(
+            html.contains("Continue with Acme <span class=\"config\">(Acme staff)</span>"),
+            "{html}"
+        );
         // Only an SSO provider and nothing served: the message, not an empty page.
         let LoginPage::Options(o) = LoginPage::from_parts(false, false, &[], &[sso]) else {
             panic!("options")

@@ -967,7 +967,8 @@ mod tests {
         s.claims.insert("company".into(), "Acme Inc".into());
         s.claims.insert("n".into(), serde_json::json!({"a": [1, 2]}));
         assert_eq!(codec.decode(&codec.encode(&s).unwrap(), T0).unwrap(), s);
-        s.claims.insert("big".into(), "x".repeat(MAX_SESSION_CLAIMS_BYTES).into());
+        s.claims
+            .insert("big".into(), "x".repeat(MAX_SESSION_CLAIMS_BYTES).into());
         assert_eq!(codec.encode(&s), Err(SessionError::OverReaderLimits));
         let exp = (T0 + Duration::minutes(15)).unix_timestamp();
         for bad in [&b"[1]"[..], b"{}", b"{", b"\"x\""] {
@@ -976,7 +977,11 @@ mod tests {
             let at = raw.len() - 4;
             raw.splice(at.., text(bad));
             raw.extend([0, 0]);
-            assert_eq!(codec.decode(&signed_with(&KEY, &raw), T0), Err(SessionError::Invalid), "{bad:?}");
+            assert_eq!(
+                codec.decode(&signed_with(&KEY, &raw), T0),
+                Err(SessionError::Invalid),
+                "{bad:?}"
+            );
         }
     }
 

@@ -237,7 +237,11 @@ fn node_jose_shaped_token_verifies_with_access_roles() {
     assert_eq!(session.groups, ["engineering", "sre"]);
     assert_eq!(session.first_name, "Alice");
     // Neither `sub` nor `email`: a stable id derived from the claims.
-    assert!(session.username.starts_with("jwt-") && session.username.len() == 26, "{}", session.username);
+    assert!(
+        session.username.starts_with("jwt-") && session.username.len() == 26,
+        "{}",
+        session.username
+    );
     assert_eq!(session.client_id, ed.client_id);
     // No jti in the token: the session gets a random one.
     assert_eq!(session.jti.len(), 43);

@@ -281,9 +281,7 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         if target == "/" {
             return self.return_target(headers, None, project);
         }
-        self.redirects
-            .check(target)
-            .unwrap_or_else(|_| self.landing(project))
+        self.redirects.check(target).unwrap_or_else(|_| self.landing(project))
     }
 
     /// Remembers `back` in the return-target cookie on `resp`.
