@@ -567,7 +567,7 @@ mod render_tests {
             enabled: true,
             cta_position: 0,
         };
-        let LoginPage::Options(o) = LoginPage::from_parts(false, false, &[c], &[sso.clone()]) else {
+        let LoginPage::Options(o) = LoginPage::from_parts(false, false, &[c], std::slice::from_ref(&sso)) else {
             panic!("options")
         };
         assert!(o.email_password_form && o.sso_buttons.len() == 1);

@@ -697,7 +697,7 @@ async fn fixed_mode_sessions_survive_a_regenerated_key_pair() {
             jose_snippet(&d.private_pem, now)
         ))
         .await;
-    assert!(query_of(&location(&refused)).get("jwt_error").is_some());
+    assert!(query_of(&location(&refused)).contains_key("jwt_error"));
     d.server.stop().await;
 }
 
