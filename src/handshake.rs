@@ -1621,6 +1621,76 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn verified(claims_json: serde_json::Value, mode: SessionMode, exp: i64) -> VerifiedHandshake {
+        let mut v = json!({"iat": 1, "exp": exp});
+        v.as_object_mut()
+            .unwrap()
+            .extend(claims_json.as_object().unwrap().clone());
+        VerifiedHandshake {
+            claims: serde_json::from_value(v).unwrap(),
+            client_id: ClientId::parse("0b9f4c1e-5f7a-4c55-9d1e-3f1f2a6c7d80").unwrap(),
+            token_expires_at: OffsetDateTime::from_unix_timestamp(exp).unwrap(),
+            jti: None,
+            session_duration: DEFAULT_SESSION_DURATION,
+            session_mode: mode,
+            key_fingerprint: [7; 8],
+        }
+    }
+
+    #[test]
+    fn session_modes_set_expiry_and_binding() {
+        let now = OffsetDateTime::from_unix_timestamp(1_000).unwrap();
+        let fixed = verified(json!({"sub": "a"}), SessionMode::Fixed, 1_030).into_session(now);
+        assert_eq!(fixed.expires_at, now + DEFAULT_SESSION_DURATION);
+        assert_eq!(fixed.binding, None);
+        let token = verified(json!({"sub": "a"}), SessionMode::Token, 1_030).into_session(now);
+        assert_eq!(token.expires_at.unix_timestamp(), 1_030);
+        assert_eq!(token.binding.unwrap().key, [7; 8]);
+        // HelpSite's exp 9999999999: capped at the session duration.
+        let far = verified(json!({}), SessionMode::Token, 9_999_999_999).into_session(now);
+        assert_eq!(far.expires_at, now + DEFAULT_SESSION_DURATION);
+    }
+
+    #[test]
+    fn usernames_fall_back_to_email_then_a_stable_derived_id() {
+        let now = OffsetDateTime::from_unix_timestamp(1_000).unwrap();
+        let s = |c| verified(c, SessionMode::Fixed, 1_030).into_session(now).username;
+        assert_eq!(s(json!({"sub": "a", "email": "e@x"})), "a");
+        assert_eq!(s(json!({"email": "e@x"})), "e@x");
+        let alice = s(json!({"firstname": "Alice", "company": "Acme", "nbf": 1}));
+        assert!(alice.starts_with("jwt-") && alice.len() == 26, "{alice}");
+        assert_eq!(alice, s(json!({"company": "Acme", "firstname": "Alice", "nbf": 900})));
+        assert_ne!(alice, s(json!({"firstname": "Bob", "company": "Acme"})));
+        assert!(s(json!({})).starts_with("jwt-"));
+    }
+
+    proptest::proptest! {
+        /// Whatever other claims a token carries, the session keeps only
+        /// non-registered ones, within 1 KiB of JSON.
+        #[test]
+        fn session_claims_fit_the_bound(
+            extra in proptest::collection::btree_map("x_[a-z]{1,10}", ".{0,300}", 0..12),
+        ) {
+            let mut c = serde_json::Map::new();
+            for (k, v) in &extra {
+                c.insert(k.clone(), v.clone().into());
+            }
+            c.insert("aud".into(), "x".into());
+            let now = OffsetDateTime::from_unix_timestamp(1_000).unwrap();
+            let s = verified(serde_json::Value::Object(c), SessionMode::Fixed, 1_030).into_session(now);
+            let text = serde_json::to_string(&s.claims).unwrap();
+            proptest::prop_assert!(text.len() <= MAX_SESSION_CLAIMS_BYTES);
+            proptest::prop_assert!(!s.claims.contains_key("aud") && !s.claims.contains_key("iat"));
+            for (k, v) in &s.claims {
+                let known = ["firstname", "lastname", "name", "email", "groups", "accessRoles", "sub", "jti", "iss", "exp", "nbf", "given_name", "family_name"];
+                if !known.contains(&k.as_str()) {
+                    let sent = extra.get(k).map(|x| serde_json::Value::from(x.clone()));
+                    proptest::prop_assert_eq!(Some(v), sent.as_ref());
+                }
+            }
+        }
+    }
+
     fn claims(value: serde_json::Value) -> HandshakeClaims {
         let mut v = json!({"iat": 1, "exp": 2});
         v.as_object_mut().unwrap().extend(value.as_object().unwrap().clone());

@@ -1213,6 +1213,53 @@ crate::forward::forward_store!(ConfigStore {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    fn mixed(paths: &[&str]) -> ProjectSettings {
+        ProjectSettings {
+            visibility: Visibility::Mixed,
+            public_paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+            ..ProjectSettings::default()
+        }
+    }
+
+    #[test]
+    fn visibility_defaults_private_and_public_opens_everything() {
+        let settings: ProjectSettings = serde_json::from_str("{}").unwrap();
+        assert_eq!(settings, ProjectSettings::default());
+        assert!(!settings.is_public("/") && !settings.is_public("/docs"));
+        assert_eq!(settings.landing_path(), "/");
+        let public = ProjectSettings {
+            visibility: Visibility::Public,
+            home_published: false,
+            ..ProjectSettings::default()
+        };
+        assert!(public.is_public("/docs/anything"));
+        assert_eq!(public.landing_path(), "/docs");
+        // A prefix without a leading slash opens nothing.
+        assert!(!mixed(&["docs"]).is_public("/docs"));
+        assert!(mixed(&["/"]).is_public("/anything"));
+    }
+
+    proptest::proptest! {
+        /// A public prefix opens itself and what is under it on a segment
+        /// boundary, never a sibling that merely starts with the same text.
+        #[test]
+        fn public_prefixes_match_on_segment_boundaries(
+            segments in proptest::collection::vec("[a-z0-9._-]{1,8}", 1..4),
+            rest in "[a-z0-9._-]{1,8}",
+            slash in proptest::bool::ANY,
+        ) {
+            let prefix = format!("/{}{}", segments.join("/"), if slash { "/" } else { "" });
+            let base = format!("/{}", segments.join("/"));
+            let s = mixed(&[&prefix]);
+            let (dir, under, sibling) = (format!("{base}/"), format!("{base}/{rest}"), format!("{base}{rest}"));
+            proptest::prop_assert!(s.is_public(&base));
+            proptest::prop_assert!(s.is_public(&dir));
+            proptest::prop_assert!(s.is_public(&under));
+            proptest::prop_assert!(!s.is_public(&sibling));
+            proptest::prop_assert!(!s.is_public("/"));
+        }
+    }
     use crate::audit::{BUTTON_LIMIT_MESSAGE, Recipients};
     use time::macros::datetime;
 

@@ -554,11 +554,16 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
     /// `{"error":"login_required", "error_description","login_url"}`.
     pub async fn guard<B>(&self, req: &Request<B>) -> Guard {
         let now = self.clock.now();
+        let headers = req.headers();
         let Ok(snapshot) = self.configs.current().await else {
-            return Guard::Respond(unavailable());
+            // Without the project, a session that needs no check against
+            // it still reads; anything else waits for the store.
+            return match self.reader(headers, now).await {
+                Some(reader) if reader.binding.is_none() => Guard::Reader(reader),
+                _ => Guard::Respond(unavailable()),
+            };
         };
         let project = &snapshot.project;
-        let headers = req.headers();
         let browser_get = matches!(*req.method(), Method::GET | Method::HEAD);
         if browser_get {
             let query = wire::query(req).unwrap_or_default();
