@@ -1134,13 +1134,16 @@ fn push_text(raw: &mut Vec<u8>, bytes: &[u8]) {
 /// expiry and the client id.
 const SESSION_TEXTS_AT: usize = 1 + 8 + 16;
 
-/// The offsets of the five string fields' lengths and of the group count
-/// in `raw` (a well-formed layout).
+/// The offsets of the first five of the seven length-prefixed fields
+/// (username, email, first, last and display name; then jti and claims)
+/// and of the group count in `raw` (a well-formed layout).
 fn session_offsets(raw: &[u8]) -> ([usize; 5], usize) {
     let mut at = SESSION_TEXTS_AT;
     let mut lengths = [0; 5];
-    for slot in &mut lengths {
-        *slot = at;
+    for i in 0..7 {
+        if let Some(slot) = lengths.get_mut(i) {
+            *slot = at;
+        }
         at += 2 + usize::from(u16::from_be_bytes([raw[at], raw[at + 1]]));
     }
     (lengths, at)
@@ -1305,7 +1308,7 @@ pub(crate) fn resigned_session_cookie(
             Err(SessionError::Invalid)
         }
         5 => {
-            raw[0] = if arg == 2 { 3 } else { arg };
+            raw[0] = if arg == 3 { 2 } else { arg };
             Err(SessionError::Invalid)
         }
         6 => {
