@@ -216,6 +216,9 @@ fn session_verify() {
         client_id: ClientId::generate(),
         jti: "uJ7dG3b4wP0c1xQzN5sV8kYhT2aR6mLfE9oIiWnZqXg".into(),
         expires_at: SystemClock.now() + time::Duration::minutes(15),
+        name: String::new(),
+        claims: serde_json::Map::new(),
+        binding: None,
     };
     let cookie = codec.encode(&session).unwrap();
     let now = SystemClock.now();

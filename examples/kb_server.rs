@@ -12,6 +12,13 @@
 //! `{"listening":"http://127.0.0.1:PORT","client_id":"...","primary_secret":"...","secondary_secret":"...","login_url":"..."}`.
 //! It speaks HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on one port.
 //!
+//! Its pages are `/` and `/docs/...`, private unless the project's
+//! `settings.visibility` opens them (`public`, or `mixed` with
+//! `public_paths`); `?code=` and `?jwt=` are taken on any of them. Signing
+//! out without a logout URL ends on `/jwt/signed-out`. The widget API,
+//! `GET /api/widget/articles` with `Authorization: Bearer <widget access
+//! token>`, answers the demo articles the token's reader groups may read.
+//!
 //! `--redis URL` (feature `redis`) keeps one-time codes in Redis, so that
 //! several instances serving the same project file redeem each code once
 //! between them. `--max-failed-auth N` and `--max-failed-redemptions N` set

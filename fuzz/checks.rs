@@ -1064,6 +1064,9 @@ pub(crate) fn session_fixture() -> &'static SessionFixture {
             client_id: ClientId::parse(AUD).unwrap(),
             jti: format!("jti-{sub}"),
             expires_at: now() + time::Duration::minutes(15),
+            name: String::new(),
+            claims: serde_json::Map::new(),
+            binding: None,
         };
         let valid: Vec<(String, ReaderSession)> = [session("ada", &["g1"]), session("grace", &[])]
             .into_iter()
@@ -1077,12 +1080,14 @@ pub(crate) fn session_fixture() -> &'static SessionFixture {
 }
 
 /// The fields of `session` in the cookie layout (without the tag), written
-/// here from the documentation rather than by the codec: version 2, expiry
+/// here from the documentation rather than by the codec: version 3, expiry
 /// (i64 big-endian), the client id's 16 bytes, username, email, first name,
-/// last name and jti (each a `u16` big-endian length and UTF-8), the group
-/// count (one byte) and the groups.
+/// last name, display name and jti (each a `u16` big-endian length and
+/// UTF-8), the claims (a `u16` length and compact JSON, empty when there
+/// are none), the group count (one byte), the groups, and the binding
+/// (a flag byte, then the key fingerprint and token digest when it is 1).
 pub(crate) fn session_layout(session: &ReaderSession) -> Vec<u8> {
-    let mut raw = vec![2];
+    let mut raw = vec![3];
     raw.extend_from_slice(&session.expires_at.unix_timestamp().to_be_bytes());
     let hex: Vec<u8> = session.client_id.as_str().bytes().filter(|&b| b != b'-').collect();
     for pair in hex.chunks(2) {
@@ -1093,13 +1098,28 @@ pub(crate) fn session_layout(session: &ReaderSession) -> Vec<u8> {
         &session.email,
         &session.first_name,
         &session.last_name,
+        &session.name,
         &session.jti,
     ] {
         push_text(&mut raw, text.as_bytes());
     }
+    let claims = if session.claims.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(&session.claims).unwrap()
+    };
+    push_text(&mut raw, claims.as_bytes());
     raw.push(u8::try_from(session.groups.len()).unwrap());
     for group in &session.groups {
         push_text(&mut raw, group.as_bytes());
+    }
+    match &session.binding {
+        None => raw.push(0),
+        Some(b) => {
+            raw.push(1);
+            raw.extend_from_slice(&b.key);
+            raw.extend_from_slice(&b.token);
+        }
     }
     raw
 }
@@ -1114,13 +1134,16 @@ fn push_text(raw: &mut Vec<u8>, bytes: &[u8]) {
 /// expiry and the client id.
 const SESSION_TEXTS_AT: usize = 1 + 8 + 16;
 
-/// The offsets of the five string fields' lengths and of the group count
-/// in `raw` (a well-formed layout).
+/// The offsets of the first five of the seven length-prefixed fields
+/// (username, email, first, last and display name; then jti and claims)
+/// and of the group count in `raw` (a well-formed layout).
 fn session_offsets(raw: &[u8]) -> ([usize; 5], usize) {
     let mut at = SESSION_TEXTS_AT;
     let mut lengths = [0; 5];
-    for slot in &mut lengths {
-        *slot = at;
+    for i in 0..7 {
+        if let Some(slot) = lengths.get_mut(i) {
+            *slot = at;
+        }
         at += 2 + usize::from(u16::from_be_bytes([raw[at], raw[at + 1]]));
     }
     (lengths, at)
@@ -1285,7 +1308,7 @@ pub(crate) fn resigned_session_cookie(
             Err(SessionError::Invalid)
         }
         5 => {
-            raw[0] = if arg == 2 { 3 } else { arg };
+            raw[0] = if arg == 3 { 2 } else { arg };
             Err(SessionError::Invalid)
         }
         6 => {

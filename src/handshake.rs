@@ -18,7 +18,9 @@ use crate::jose::{
 };
 use crate::reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
 use crate::secret::{ClientId, ClientSecret, random_token, sha256};
-use crate::session::{DEFAULT_SESSION_DURATION, MAX_SESSION_DURATION, ReaderSession};
+use crate::session::{
+    DEFAULT_SESSION_DURATION, MAX_SESSION_CLAIMS_BYTES, MAX_SESSION_DURATION, ReaderSession, TokenBinding,
+};
 
 /// The most configurations a [`HandshakeVerifier`] holds: a project's limit
 /// of JWT configurations.
@@ -164,6 +166,34 @@ impl HandshakeKey {
         Ok(Self(KeyMaterial::Ed25519(public)))
     }
 
+    /// A short fingerprint of the key material (the first 8 bytes of a
+    /// domain-separated SHA-256 of both HS256 secrets, or of the Ed25519
+    /// public key): it changes whenever a secret or the key pair is
+    /// regenerated, and reveals nothing usable about a secret. Sessions of
+    /// session mode [`SessionMode::Token`] record it.
+    #[must_use]
+    pub fn fingerprint(&self) -> [u8; 8] {
+        let mut input: Zeroizing<Vec<u8>> = Zeroizing::new(b"kb-sso handshake key fingerprint\0".to_vec());
+        match &self.0 {
+            KeyMaterial::Hs256 { primary, secondary } => {
+                input.extend_from_slice(b"HS256\0");
+                input.extend_from_slice(primary.expose().as_bytes());
+                input.push(0);
+                if let Some(s) = secondary {
+                    input.extend_from_slice(s.expose().as_bytes());
+                }
+            }
+            KeyMaterial::Ed25519(public) => {
+                input.extend_from_slice(b"EdDSA\0");
+                input.extend_from_slice(public);
+            }
+        }
+        let digest = sha256(&input);
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&digest[..8]);
+        out
+    }
+
     /// The algorithm tokens must be signed with.
     #[must_use]
     pub fn algorithm(&self) -> Algorithm {
@@ -262,6 +292,21 @@ pub enum HandshakeSetupError {
     InvalidMaxAge,
 }
 
+/// How long a session opened by a handshake token lasts (DESIGN 3.19).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionMode {
+    /// The configured session duration, whatever the token's `exp`
+    /// (Documentation.AI: the token is a handshake, not the session).
+    #[default]
+    Fixed,
+    /// Bound to the token (HelpSite): the session ends at the token's
+    /// `exp` (at most the configured session duration from sign-in), a
+    /// valid token of another reader replaces it, and a regenerated secret
+    /// or key pair ends it.
+    Token,
+}
+
 /// How one configuration checks handshake tokens and how long the sessions
 /// it opens last. Made with [`HandshakeSettings::builder`].
 ///
@@ -280,6 +325,7 @@ pub struct HandshakeSettings {
     kid: Option<String>,
     require_jti: bool,
     enabled: bool,
+    session_mode: SessionMode,
 }
 
 impl HandshakeSettings {
@@ -297,8 +343,15 @@ impl HandshakeSettings {
                 kid: None,
                 require_jti: false,
                 enabled: true,
+                session_mode: SessionMode::Fixed,
             },
         }
+    }
+
+    /// The session mode.
+    #[must_use]
+    pub fn session_mode(&self) -> SessionMode {
+        self.session_mode
     }
 
     /// The key.
@@ -421,6 +474,13 @@ impl HandshakeSettingsBuilder {
         self
     }
 
+    /// The session mode (default [`SessionMode::Fixed`]).
+    #[must_use]
+    pub fn session_mode(mut self, mode: SessionMode) -> Self {
+        self.settings.session_mode = mode;
+        self
+    }
+
     /// Caps a token's lifetime, `exp - iat` (none by default). Handshake
     /// tokens should live seconds; a token made to last longer is refused as
     /// expired.
@@ -507,8 +567,8 @@ pub enum HandshakeAlg {
 ///
 /// Its JSON form is the admin API's and the project files' `handshake`
 /// object: `{"alg": "HS256" | "EdDSA", "issuer", "audience",
-/// "session_duration_minutes", "max_age_seconds", "require_jti"}`, unknown
-/// fields refused.
+/// "session_mode": "fixed" | "token", "session_duration_minutes",
+/// "max_age_seconds", "require_jti"}`, unknown fields refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HandshakeOptions {
@@ -520,6 +580,10 @@ pub struct HandshakeOptions {
     /// The expected `aud`, if any.
     #[serde(default)]
     pub audience: Option<String>,
+    /// Whether sessions last the session duration (`fixed`, the default)
+    /// or are bound to their token (`token`).
+    #[serde(default)]
+    pub session_mode: SessionMode,
     /// How long a session opened by a handshake lasts, in minutes (default
     /// 14 days).
     #[serde(default = "default_session_minutes")]
@@ -545,6 +609,7 @@ impl HandshakeOptions {
             alg,
             issuer: None,
             audience: None,
+            session_mode: SessionMode::Fixed,
             session_duration_minutes: default_session_minutes(),
             max_age_seconds: None,
             require_jti: false,
@@ -559,6 +624,7 @@ impl HandshakeOptions {
     pub fn settings(&self, key: HandshakeKey) -> Result<HandshakeSettings, HandshakeSetupError> {
         let mut b = HandshakeSettings::builder(key)
             .session_duration(Duration::minutes(i64::from(self.session_duration_minutes)))
+            .session_mode(self.session_mode)
             .require_jti(self.require_jti);
         if let Some(iss) = &self.issuer {
             b = b.issuer(iss.clone());
@@ -587,6 +653,7 @@ impl HandshakeSettings {
             },
             issuer: self.issuer.clone(),
             audience: self.audience.clone(),
+            session_mode: self.session_mode,
             session_duration_minutes: u32::try_from(self.session_duration.whole_minutes()).unwrap_or(u32::MAX),
             max_age_seconds: self
                 .max_token_age
@@ -622,6 +689,8 @@ struct HandshakeRecord {
     require_jti: bool,
     #[serde(default = "yes")]
     enabled: bool,
+    #[serde(default)]
+    session_mode: SessionMode,
 }
 
 fn yes() -> bool {
@@ -643,6 +712,7 @@ impl TryFrom<HandshakeRecord> for HandshakeSettings {
             .session_duration(Duration::seconds(r.session_duration_seconds))
             .leeway(Duration::seconds(r.leeway_seconds))
             .require_jti(r.require_jti)
+            .session_mode(r.session_mode)
             .enabled(r.enabled);
         if let Some(iss) = r.issuer {
             b = b.issuer(iss);
@@ -689,6 +759,7 @@ impl From<HandshakeSettings> for HandshakeRecord {
             kid: s.kid,
             require_jti: s.require_jti,
             enabled: s.enabled,
+            session_mode: s.session_mode,
         }
     }
 }
@@ -731,7 +802,16 @@ pub struct HandshakeClaims {
     pub exp: i64,
     /// Token id.
     pub jti: Option<String>,
+    /// The reader's display name.
+    pub name: Option<String>,
+    /// Every other claim, as sent (registered claims such as `aud` and
+    /// `nbf` included).
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Registered claim names (RFC 7519 section 4.1): never personalization.
+const REGISTERED_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 
 /// The reader groups a handshake grants.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -791,6 +871,7 @@ impl HandshakeClaims {
             &self.host,
             &self.iss,
             &self.jti,
+            &self.name,
         ];
         let lists = [&self.access_roles, &self.groups];
         texts
@@ -996,6 +1077,8 @@ struct Checked {
     replay_key: Option<String>,
     remember_until: OffsetDateTime,
     session_duration: Duration,
+    session_mode: SessionMode,
+    key_fingerprint: [u8; 8],
 }
 
 /// Handshake tokens: the direct flow, where the customer app signs a short
@@ -1241,6 +1324,8 @@ impl HandshakeVerifier {
                 client_id: checked.client_id,
                 jti,
                 session_duration: checked.session_duration,
+                session_mode: checked.session_mode,
+                key_fingerprint: checked.key_fingerprint,
             })
         }
     }
@@ -1293,6 +1378,8 @@ impl HandshakeVerifier {
             expected_aud: entry.settings.audience.clone(),
             replay_key,
             session_duration: entry.settings.session_duration,
+            session_mode: entry.settings.session_mode,
+            key_fingerprint: entry.settings.key.fingerprint(),
         })
     }
 
@@ -1358,9 +1445,17 @@ pub struct VerifiedHandshake {
     token_expires_at: OffsetDateTime,
     jti: Option<String>,
     session_duration: Duration,
+    session_mode: SessionMode,
+    key_fingerprint: [u8; 8],
 }
 
 impl VerifiedHandshake {
+    /// The session mode of the token's configuration.
+    #[must_use]
+    pub fn session_mode(&self) -> SessionMode {
+        self.session_mode
+    }
+
     /// The claims.
     #[must_use]
     pub fn claims(&self) -> &HandshakeClaims {
@@ -1392,14 +1487,24 @@ impl VerifiedHandshake {
         self.claims.reader_groups()
     }
 
-    /// The reader session this handshake opens at `now`, lasting the
-    /// configuration's session duration.
+    /// The reader session this handshake opens at `now`.
     ///
-    /// `username` is `sub`, else `email`, else empty (a reader known by
-    /// groups only); names are `firstname`/`given_name` and
-    /// `lastname`/`family_name`; the session's `jti` is the token's, else a
-    /// random one. A grant of every group is written as the single group
-    /// [`ALL_GROUPS`] (`"*"`): whatever reads the session must treat it so.
+    /// It lasts the configuration's session duration; in
+    /// [`SessionMode::Token`] it ends at the token's `exp` instead when
+    /// that comes first, and records the key's fingerprint in its
+    /// [`binding`](ReaderSession::binding) (the caller sets the token
+    /// digest, [`TokenBinding::digest`]).
+    ///
+    /// `username` is `sub`, else `email`, else a stable id derived from the
+    /// configuration, `iss` and the token's other claims
+    /// ([`derived_username`](Self::derived_username)), never empty; names
+    /// are `firstname`/`given_name` and `lastname`/`family_name`, the
+    /// display name `name`; the session's `jti` is the token's, else a
+    /// random one. The token's other non-registered claims (`host`,
+    /// `company`, ...) are kept, in name order, as long as they fit
+    /// [`MAX_SESSION_CLAIMS_BYTES`] of JSON; the rest are left out. A grant
+    /// of every group is written as the single group [`ALL_GROUPS`]
+    /// (`"*"`): whatever reads the session must treat it so.
     #[must_use]
     pub fn into_session(self, now: OffsetDateTime) -> ReaderSession {
         let access = self.claims.reader_groups();
@@ -1409,16 +1514,104 @@ impl VerifiedHandshake {
             access.groups
         };
         let text = |v: Option<&str>| v.unwrap_or_default().to_owned();
+        let username = match self.claims.username() {
+            Some(u) if !u.is_empty() => u.to_owned(),
+            _ => self.derived_username(),
+        };
+        let mut expires_at = now.saturating_add(self.session_duration);
+        let mut binding = None;
+        if self.session_mode == SessionMode::Token {
+            expires_at = expires_at.min(self.token_expires_at);
+            binding = Some(TokenBinding {
+                key: self.key_fingerprint,
+                token: [0; 16],
+            });
+        }
         ReaderSession {
-            username: text(self.claims.username()),
+            username,
             email: text(self.claims.email.as_deref()),
             first_name: text(self.claims.first_name()),
             last_name: text(self.claims.last_name()),
             groups,
+            jti: self.jti.clone().unwrap_or_else(|| random_token().to_string()),
+            expires_at,
+            name: text(self.claims.name.as_deref()),
+            claims: self.session_claims(),
+            binding,
             client_id: self.client_id,
-            jti: self.jti.unwrap_or_else(|| random_token().to_string()),
-            expires_at: now.saturating_add(self.session_duration),
         }
+    }
+
+    /// The username of a token with neither `sub` nor `email`: `jwt-`
+    /// and 22 base64url characters of a SHA-256 over the configuration,
+    /// `iss` and the token's claims other than the registered ones (which
+    /// change from token to token), so the same reader gets the same id
+    /// from every token.
+    #[must_use]
+    pub fn derived_username(&self) -> String {
+        let mut stable = serde_json::Map::new();
+        let c = &self.claims;
+        let named = [
+            ("firstname", &c.firstname),
+            ("given_name", &c.given_name),
+            ("lastname", &c.lastname),
+            ("family_name", &c.family_name),
+            ("company", &c.company),
+            ("host", &c.host),
+            ("name", &c.name),
+        ];
+        for (k, v) in named {
+            if let Some(v) = v {
+                stable.insert(k.to_owned(), v.clone().into());
+            }
+        }
+        for (k, v) in [("accessRoles", &c.access_roles), ("groups", &c.groups)] {
+            if let Some(v) = v {
+                stable.insert(k.to_owned(), v.clone().into());
+            }
+        }
+        for (k, v) in &c.other {
+            if !REGISTERED_CLAIMS.contains(&k.as_str()) {
+                stable.insert(k.clone(), v.clone());
+            }
+        }
+        // A BTreeMap-ordered object: the same claims give the same text.
+        let sorted: std::collections::BTreeMap<_, _> = stable.into_iter().collect();
+        let input = serde_json::json!([self.client_id.as_str(), c.iss, sorted]).to_string();
+        let digest = sha256(input.as_bytes());
+        format!("jwt-{}", URL_SAFE_NO_PAD.encode(&digest[..16]))
+    }
+
+    /// The claims a session keeps: `host`, `company` and every claim
+    /// that is neither registered nor read into another session field, in
+    /// name order, while they fit [`MAX_SESSION_CLAIMS_BYTES`].
+    fn session_claims(&self) -> serde_json::Map<String, serde_json::Value> {
+        let c = &self.claims;
+        let mut all: std::collections::BTreeMap<String, serde_json::Value> = c
+            .other
+            .iter()
+            .filter(|(k, _)| !REGISTERED_CLAIMS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, v) in [("host", &c.host), ("company", &c.company)] {
+            if let Some(v) = v {
+                all.insert(k.to_owned(), v.clone().into());
+            }
+        }
+        let mut kept = serde_json::Map::new();
+        // `{}` and a comma between entries.
+        let mut len: usize = 2;
+        for (k, v) in all {
+            let entry = serde_json::to_string(&k).map_or(usize::MAX, |k| k.len())
+                + 1
+                + serde_json::to_string(&v).map_or(usize::MAX, |v| v.len())
+                + usize::from(!kept.is_empty());
+            if len.saturating_add(entry) <= MAX_SESSION_CLAIMS_BYTES {
+                len += entry;
+                kept.insert(k, v);
+            }
+        }
+        kept
     }
 }
 
@@ -1427,6 +1620,76 @@ impl VerifiedHandshake {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn verified(claims_json: serde_json::Value, mode: SessionMode, exp: i64) -> VerifiedHandshake {
+        let mut v = json!({"iat": 1, "exp": exp});
+        v.as_object_mut()
+            .unwrap()
+            .extend(claims_json.as_object().unwrap().clone());
+        VerifiedHandshake {
+            claims: serde_json::from_value(v).unwrap(),
+            client_id: ClientId::parse("0b9f4c1e-5f7a-4c55-9d1e-3f1f2a6c7d80").unwrap(),
+            token_expires_at: OffsetDateTime::from_unix_timestamp(exp).unwrap(),
+            jti: None,
+            session_duration: DEFAULT_SESSION_DURATION,
+            session_mode: mode,
+            key_fingerprint: [7; 8],
+        }
+    }
+
+    #[test]
+    fn session_modes_set_expiry_and_binding() {
+        let now = OffsetDateTime::from_unix_timestamp(1_000).unwrap();
+        let fixed = verified(json!({"sub": "a"}), SessionMode::Fixed, 1_030).into_session(now);
+        assert_eq!(fixed.expires_at, now + DEFAULT_SESSION_DURATION);
+        assert_eq!(fixed.binding, None);
+        let token = verified(json!({"sub": "a"}), SessionMode::Token, 1_030).into_session(now);
+        assert_eq!(token.expires_at.unix_timestamp(), 1_030);
+        assert_eq!(token.binding.unwrap().key, [7; 8]);
+        // HelpSite's exp 9999999999: capped at the session duration.
+        let far = verified(json!({}), SessionMode::Token, 9_999_999_999).into_session(now);
+        assert_eq!(far.expires_at, now + DEFAULT_SESSION_DURATION);
+    }
+
+    #[test]
+    fn usernames_fall_back_to_email_then_a_stable_derived_id() {
+        let now = OffsetDateTime::from_unix_timestamp(1_000).unwrap();
+        let s = |c| verified(c, SessionMode::Fixed, 1_030).into_session(now).username;
+        assert_eq!(s(json!({"sub": "a", "email": "e@x"})), "a");
+        assert_eq!(s(json!({"email": "e@x"})), "e@x");
+        let alice = s(json!({"firstname": "Alice", "company": "Acme", "nbf": 1}));
+        assert!(alice.starts_with("jwt-") && alice.len() == 26, "{alice}");
+        assert_eq!(alice, s(json!({"company": "Acme", "firstname": "Alice", "nbf": 900})));
+        assert_ne!(alice, s(json!({"firstname": "Bob", "company": "Acme"})));
+        assert!(s(json!({})).starts_with("jwt-"));
+    }
+
+    proptest::proptest! {
+        /// Whatever other claims a token carries, the session keeps only
+        /// non-registered ones, within 1 KiB of JSON.
+        #[test]
+        fn session_claims_fit_the_bound(
+            extra in proptest::collection::btree_map("x_[a-z]{1,10}", ".{0,300}", 0..12),
+        ) {
+            let mut c = serde_json::Map::new();
+            for (k, v) in &extra {
+                c.insert(k.clone(), v.clone().into());
+            }
+            c.insert("aud".into(), "x".into());
+            let now = OffsetDateTime::from_unix_timestamp(1_000).unwrap();
+            let s = verified(serde_json::Value::Object(c), SessionMode::Fixed, 1_030).into_session(now);
+            let text = serde_json::to_string(&s.claims).unwrap();
+            proptest::prop_assert!(text.len() <= MAX_SESSION_CLAIMS_BYTES);
+            proptest::prop_assert!(!s.claims.contains_key("aud") && !s.claims.contains_key("iat"));
+            for (k, v) in &s.claims {
+                let known = ["firstname", "lastname", "name", "email", "groups", "accessRoles", "sub", "jti", "iss", "exp", "nbf", "given_name", "family_name"];
+                if !known.contains(&k.as_str()) {
+                    let sent = extra.get(k).map(|x| serde_json::Value::from(x.clone()));
+                    proptest::prop_assert_eq!(Some(v), sent.as_ref());
+                }
+            }
+        }
+    }
 
     fn claims(value: serde_json::Value) -> HandshakeClaims {
         let mut v = json!({"iat": 1, "exp": 2});

@@ -66,8 +66,14 @@ impl IdTokenClaims {
     pub fn into_session(self) -> Option<ReaderSession> {
         let client_id = ClientId::parse(&self.aud).ok()?;
         let expires_at = time::OffsetDateTime::from_unix_timestamp(self.exp).ok()?;
+        let username = crate::session::username_or_fallback(
+            self.sub,
+            &self.email,
+            &client_id,
+            &[&self.given_name, &self.family_name],
+        );
         Some(ReaderSession {
-            username: self.sub,
+            username,
             email: self.email,
             first_name: self.given_name,
             last_name: self.family_name,
@@ -75,6 +81,9 @@ impl IdTokenClaims {
             client_id,
             jti: self.jti,
             expires_at,
+            name: String::new(),
+            claims: serde_json::Map::new(),
+            binding: None,
         })
     }
 }
@@ -518,8 +527,14 @@ fn token_expiry(grant: &CodeGrant, now: time::OffsetDateTime) -> i64 {
 fn session_from_grant(code: &str, grant: CodeGrant, now: time::OffsetDateTime) -> ReaderSession {
     let exp = token_expiry(&grant, now);
     let who = grant.identity;
+    let username = crate::session::username_or_fallback(
+        who.username,
+        &who.email,
+        &grant.client_id,
+        &[&who.first_name, &who.last_name],
+    );
     ReaderSession {
-        username: who.username,
+        username,
         email: who.email,
         first_name: who.first_name,
         last_name: who.last_name,
@@ -528,6 +543,9 @@ fn session_from_grant(code: &str, grant: CodeGrant, now: time::OffsetDateTime) -
         jti: token_id_for_code(code),
         // `exp` is a date the clock produced plus at most a day.
         expires_at: time::OffsetDateTime::from_unix_timestamp(exp).unwrap_or(now),
+        name: String::new(),
+        claims: serde_json::Map::new(),
+        binding: None,
     }
 }
 

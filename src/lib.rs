@@ -222,7 +222,7 @@ pub use config::{
 pub use handshake::{
     ALL_GROUPS, HandshakeAlg, HandshakeClaims, HandshakeError, HandshakeErrorKind, HandshakeKey, HandshakeOptions,
     HandshakeSettings, HandshakeSettingsBuilder, HandshakeSetupError, HandshakeVerifier, MAX_HANDSHAKE_CONFIGS,
-    ReaderGroups, ReplayCache, VerifiedHandshake, generate_ed25519_key_pair, jwt_error_reason,
+    ReaderGroups, ReplayCache, SessionMode, VerifiedHandshake, generate_ed25519_key_pair, jwt_error_reason,
 };
 pub use identity::{
     ACCESS_TOKEN_TYPE, AccessTokenClaims, Exchange, ID_TOKEN_TYPE, IdTokenClaims, IdentityServer, TokenResponse,
@@ -240,7 +240,7 @@ pub use login_page::{
 };
 pub use project::{
     Change, ConfigStore, Created, HandshakeKeyPair, HandshakeKeys, Project, ProjectSettings, ProjectSnapshot, Revision,
-    SsoKind, SsoProvider, StaleRevision,
+    SsoKind, SsoProvider, StaleRevision, Visibility,
 };
 pub use reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS, PayloadError, ReaderIdentity};
 pub use redirect::{MAX_REDIRECT_LEN, RedirectError, RedirectPolicy, SafeRedirect};
@@ -251,8 +251,9 @@ pub use secret::{
 };
 pub use session::{
     DEFAULT_SESSION_DURATION, HANDSHAKE_COOKIE, MAX_CODE_FLOW_SESSION, MAX_COOKIE_LEN, MAX_ENCODED_LEN,
-    MAX_SESSION_DURATION, MIN_KEY_LEN as MIN_SESSION_KEY_LEN, ReaderSession, SECURE_SESSION_COOKIE,
-    SECURE_VERIFIER_COOKIE, SESSION_COOKIE, SessionCodec, SessionError, SessionRevocations, VERIFIER_COOKIE,
+    MAX_SESSION_CLAIMS_BYTES, MAX_SESSION_DURATION, MIN_KEY_LEN as MIN_SESSION_KEY_LEN, RETURN_COOKIE,
+    RETURN_COOKIE_LIFETIME, ReaderSession, SECURE_RETURN_COOKIE, SECURE_SESSION_COOKIE, SECURE_VERIFIER_COOKIE,
+    SESSION_COOKIE, SessionCodec, SessionError, SessionRevocations, TokenBinding, VERIFIER_COOKIE,
     session_identity_room,
 };
 pub use validity::{TokenValidity, ValidityBand};

@@ -101,8 +101,8 @@ impl LoginPage {
     /// Resolves the page for `project`.
     pub fn resolve(project: &Project) -> Self {
         Self::from_parts(
-            project.settings().direct_jwt_login,
-            project.settings().disable_default_login_page,
+            project.direct_jwt_login(),
+            project.default_login_page_disabled(),
             project.jwt_configs(),
             project.sso_providers(),
         )
@@ -112,7 +112,7 @@ impl LoginPage {
     /// Direct JWT login: the one active JWT configuration, when Direct JWT
     /// login is on and exactly one is active. The one home of that rule.
     pub fn direct_target(project: &Project) -> Option<&JwtConfig> {
-        direct_target(project.settings().direct_jwt_login, project.jwt_configs())
+        direct_target(project.direct_jwt_login(), project.jwt_configs())
     }
 
     /// Resolves the page from its inputs.
@@ -341,8 +341,13 @@ pub struct RenderContext {
     pub redirect_path: String,
     /// Where the domain field posts (`POST`, field `domain`).
     pub domain_action: String,
-    /// Where the email/password form posts.
-    pub password_action: String,
+    /// Where the email/password form posts, when the host serves it;
+    /// `None` leaves the form out (no dead controls).
+    pub password_action: Option<String>,
+    /// Where an SSO button starts sign-in (`GET`, with `provider`, `kind`
+    /// and `redirectPath`), when the host serves SSO; `None` leaves the SSO
+    /// buttons out.
+    pub sso_start: Option<String>,
 }
 
 impl Default for RenderContext {
@@ -350,7 +355,8 @@ impl Default for RenderContext {
         Self {
             redirect_path: "/".to_owned(),
             domain_action: "/login/domain".to_owned(),
-            password_action: "/login/password".to_owned(),
+            password_action: None,
+            sso_start: None,
         }
     }
 }
@@ -377,7 +383,11 @@ impl LoginPageRenderer for HtmlLoginRenderer {
         if let Some(message) = options.message {
             sections.push(format!("<p class=\"message\" role=\"status\">{}</p>\n", e(message)));
         }
-        if options.email_password_form {
+        if let Some(action) = context
+            .password_action
+            .as_deref()
+            .filter(|_| options.email_password_form)
+        {
             sections.push(format!(
                 concat!(
                     "<form class=\"password\" method=\"post\" action=\"{action}\">\n",
@@ -389,11 +399,16 @@ impl LoginPageRenderer for HtmlLoginRenderer {
                     "<button type=\"submit\">Sign in</button>\n",
                     "</form>\n"
                 ),
-                action = e(&context.password_action),
+                action = e(action),
                 back = back
             ));
         }
-        if !options.jwt_buttons.is_empty() || !options.sso_buttons.is_empty() {
+        let sso_buttons: &[SsoButton] = if context.sso_start.is_some() {
+            &options.sso_buttons
+        } else {
+            &[]
+        };
+        if !options.jwt_buttons.is_empty() || !sso_buttons.is_empty() {
             let mut body = String::from("<ul class=\"providers\">\n");
             for b in &options.jwt_buttons {
                 let href = crate::redirect::append_query(&b.login_url, &[("redirectPath", &context.redirect_path)]);
@@ -403,20 +418,34 @@ impl LoginPageRenderer for HtmlLoginRenderer {
                         e(&l.data_url())
                     )
                 });
+                // The configuration's name goes with its button, as readers
+                // see it in the spec, unless the button already says it.
+                let name = if b.name == b.text {
+                    String::new()
+                } else {
+                    format!(" <span class=\"config\">({})</span>", e(&b.name))
+                };
                 body.push_str(&format!(
-                    "<li><a class=\"button jwt\" href=\"{}\">{logo}{}</a></li>\n",
+                    "<li><a class=\"button jwt\" href=\"{}\">{logo}{}{name}</a></li>\n",
                     e(href.as_str()),
                     e(&b.text)
                 ));
             }
-            for b in &options.sso_buttons {
+            let start = context.sso_start.as_deref().unwrap_or_default();
+            for b in sso_buttons {
                 let kind = match b.kind {
                     crate::project::SsoKind::Saml => "saml",
                     crate::project::SsoKind::Openid => "openid",
                 };
+                let query = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("provider", &b.name)
+                    .append_pair("kind", kind)
+                    .append_pair("redirectPath", &context.redirect_path)
+                    .finish();
                 body.push_str(&format!(
-                    "<li><a class=\"button sso {kind}\" href=\"/sso/{kind}?provider={}\">{}</a></li>\n",
-                    e(&url::form_urlencoded::byte_serialize(b.name.as_bytes()).collect::<String>()),
+                    "<li><a class=\"button sso {kind}\" href=\"{}?{}\">{}</a></li>\n",
+                    e(start),
+                    e(&query),
                     e(&b.name)
                 ));
             }
@@ -437,6 +466,13 @@ impl LoginPageRenderer for HtmlLoginRenderer {
                 ),
                 action = e(&context.domain_action),
                 back = back
+            ));
+        }
+        if sections.is_empty() {
+            // Every option the page had is one this host does not serve.
+            sections.push(format!(
+                "<p class=\"message\" role=\"status\">{}</p>\n",
+                e(NO_OPTIONS_MESSAGE)
             ));
         }
         let body = sections.join("<p class=\"or\"><span>or</span></p>\n");
@@ -502,6 +538,8 @@ mod render_tests {
         };
         let ctx = RenderContext {
             redirect_path: "/docs?a=\"><script>".into(),
+            password_action: Some("/login/password".into()),
+            sso_start: Some("/sso/start".into()),
             ..RenderContext::default()
         };
         let html = HtmlLoginRenderer.render(&o, &ctx);
@@ -510,6 +548,42 @@ mod render_tests {
         assert!(html.contains("Sign in &quot;&lt;b&gt;&quot; &amp; go"));
         assert!(html.contains("O&#39;kta &lt;i&gt;"));
         assert!(html.contains("<label for=\"email\">") && html.contains("<label for=\"password\">"));
+        assert!(html.contains("href=\"/sso/start?provider="), "{html}");
+    }
+
+    /// A control the host does not serve is left out: no password form
+    /// without its action, no SSO button without a start URL, and the
+    /// configuration's name beside its button's text.
+    #[test]
+    fn only_served_controls_are_rendered() {
+        let (c, _) = JwtConfig::builder("Acme staff", "https://app.example.com/login")
+            .show_login_button(true)
+            .login_button_text("Continue with Acme")
+            .build()
+            .unwrap();
+        let sso = SsoProvider {
+            name: "Okta".into(),
+            kind: SsoKind::Openid,
+            enabled: true,
+            cta_position: 0,
+        };
+        let LoginPage::Options(o) = LoginPage::from_parts(false, false, &[c], std::slice::from_ref(&sso)) else {
+            panic!("options")
+        };
+        assert!(o.email_password_form && o.sso_buttons.len() == 1);
+        let html = HtmlLoginRenderer.render(&o, &RenderContext::default());
+        assert!(!html.contains("type=\"password\""), "{html}");
+        assert!(!html.contains("Okta") && !html.contains("/sso/"), "{html}");
+        assert!(
+            html.contains("Continue with Acme <span class=\"config\">(Acme staff)</span>"),
+            "{html}"
+        );
+        // Only an SSO provider and nothing served: the message, not an empty page.
+        let LoginPage::Options(o) = LoginPage::from_parts(false, false, &[], &[sso]) else {
+            panic!("options")
+        };
+        let html = HtmlLoginRenderer.render(&o, &RenderContext::default());
+        assert!(html.contains(NO_OPTIONS_MESSAGE) && !html.contains("<form"), "{html}");
     }
 
     #[test]

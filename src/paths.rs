@@ -22,3 +22,6 @@ pub const LOGIN_DOMAIN: &str = "/login/domain";
 pub const WIDGET_TOKEN: &str = "/api/jwt/widget-token";
 /// Handshake tokens signed by the customer app arrive here.
 pub const HANDSHAKE_CALLBACK: &str = "/api/auth/jwt/callback";
+/// The public page a reader lands on after logging out without a logout
+/// URL.
+pub const SIGNED_OUT: &str = "/jwt/signed-out";

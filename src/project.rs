@@ -12,13 +12,14 @@ use crate::config::{
     ConfigError, IssuedSecrets, JwtConfig, JwtConfigBuilder, MAX_JWT_CONFIGS, MAX_LOGIN_BUTTONS, MAX_NAME_CHARS,
 };
 use crate::handshake::{
-    HandshakeAlg, HandshakeKey, HandshakeOptions, HandshakeSettings, HandshakeVerifier, generate_ed25519_key_pair,
+    HandshakeAlg, HandshakeKey, HandshakeOptions, HandshakeSettings, HandshakeVerifier, SessionMode,
+    generate_ed25519_key_pair,
 };
 use crate::secret::{ClientId, ClientSecret};
 use crate::widget::WidgetProject;
 
-/// Project-wide sign-in toggles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Project-wide sign-in toggles and who may read what (DESIGN 3.21).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectSettings {
     /// Send readers straight to JWT sign-in without a selection screen
@@ -28,6 +29,68 @@ pub struct ProjectSettings {
     /// Hide the email/password form (default off).
     #[serde(default)]
     pub disable_default_login_page: bool,
+    /// Which pages need a signed-in reader (default: every page).
+    #[serde(default)]
+    pub visibility: Visibility,
+    /// With [`Visibility::Mixed`], the path prefixes open to everyone, each
+    /// matched on segment boundaries (`/docs/public` opens
+    /// `/docs/public` and `/docs/public/a`, not `/docs/publicity`).
+    #[serde(default)]
+    pub public_paths: Vec<String>,
+    /// Whether the KB's home page is published (default on). When it is
+    /// not, `/docs` is the default landing page.
+    #[serde(default = "yes")]
+    pub home_published: bool,
+}
+
+/// Who may read a knowledge base's pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Every page needs a signed-in reader.
+    #[default]
+    Private,
+    /// Every page is open to everyone.
+    Public,
+    /// The pages under [`ProjectSettings::public_paths`] are open to
+    /// everyone; the others need a signed-in reader.
+    Mixed,
+}
+
+impl ProjectSettings {
+    /// Whether the page at `path` (a URL path, without query) is open to
+    /// readers without a session.
+    #[must_use]
+    pub fn is_public(&self, path: &str) -> bool {
+        match self.visibility {
+            Visibility::Private => false,
+            Visibility::Public => true,
+            Visibility::Mixed => self.public_paths.iter().any(|p| path_under(path, p)),
+        }
+    }
+
+    /// The default landing page: `/` when the home page is published,
+    /// else `/docs`.
+    #[must_use]
+    pub fn landing_path(&self) -> &'static str {
+        if self.home_published { "/" } else { "/docs" }
+    }
+}
+
+/// Whether `path` is `prefix` or under it on a segment boundary. A prefix
+/// that does not start with `/` matches nothing; `/` matches everything.
+fn path_under(path: &str, prefix: &str) -> bool {
+    if !prefix.starts_with('/') {
+        return false;
+    }
+    let prefix = prefix.trim_end_matches('/');
+    if prefix.is_empty() {
+        return true;
+    }
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
 }
 
 fn yes() -> bool {
@@ -39,6 +102,9 @@ impl Default for ProjectSettings {
         Self {
             direct_jwt_login: true,
             disable_default_login_page: false,
+            visibility: Visibility::Private,
+            public_paths: Vec::new(),
+            home_published: true,
         }
     }
 }
@@ -240,9 +306,31 @@ impl Project {
         verifier_for(&self.jwt, &self.handshakes)
     }
 
-    /// The toggles.
+    /// The toggles (a copy; [`is_public`](Self::is_public) and
+    /// [`landing_path`](Self::landing_path) read them in place).
     pub fn settings(&self) -> ProjectSettings {
-        self.settings
+        self.settings.clone()
+    }
+
+    /// Whether the page at `path` is open to readers without a session
+    /// ([`ProjectSettings::is_public`]).
+    pub fn is_public(&self, path: &str) -> bool {
+        self.settings.is_public(path)
+    }
+
+    /// The default landing page ([`ProjectSettings::landing_path`]).
+    pub fn landing_path(&self) -> &'static str {
+        self.settings.landing_path()
+    }
+
+    /// Whether Direct JWT login is on.
+    pub fn direct_jwt_login(&self) -> bool {
+        self.settings.direct_jwt_login
+    }
+
+    /// Whether the default login page (email/password form) is off.
+    pub fn default_login_page_disabled(&self) -> bool {
+        self.settings.disable_default_login_page
     }
 
     /// The JWT configurations, in creation order.
@@ -818,6 +906,11 @@ fn handshake_diff(old: Option<&HandshakeOptions>, new: Option<&HandshakeOptions>
             text(new.and_then(|o| o.audience.as_deref())),
         ),
         (
+            "handshake.session_mode",
+            text(old.map(|o| session_mode_name(o.session_mode))),
+            text(new.map(|o| session_mode_name(o.session_mode))),
+        ),
+        (
             "handshake.session_duration_minutes",
             num(old.map(|o| o.session_duration_minutes)),
             num(new.map(|o| o.session_duration_minutes)),
@@ -838,6 +931,13 @@ fn handshake_diff(old: Option<&HandshakeOptions>, new: Option<&HandshakeOptions>
         .filter(|(_, o, n)| o != n)
         .map(|(f, o, n)| FieldChange::new(f, o, n))
         .collect()
+}
+
+fn session_mode_name(mode: SessionMode) -> &'static str {
+    match mode {
+        SessionMode::Fixed => "fixed",
+        SessionMode::Token => "token",
+    }
 }
 
 fn invalid_handshake(e: impl fmt::Display) -> ConfigError {
@@ -1113,6 +1213,53 @@ crate::forward::forward_store!(ConfigStore {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    fn mixed(paths: &[&str]) -> ProjectSettings {
+        ProjectSettings {
+            visibility: Visibility::Mixed,
+            public_paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+            ..ProjectSettings::default()
+        }
+    }
+
+    #[test]
+    fn visibility_defaults_private_and_public_opens_everything() {
+        let settings: ProjectSettings = serde_json::from_str("{}").unwrap();
+        assert_eq!(settings, ProjectSettings::default());
+        assert!(!settings.is_public("/") && !settings.is_public("/docs"));
+        assert_eq!(settings.landing_path(), "/");
+        let public = ProjectSettings {
+            visibility: Visibility::Public,
+            home_published: false,
+            ..ProjectSettings::default()
+        };
+        assert!(public.is_public("/docs/anything"));
+        assert_eq!(public.landing_path(), "/docs");
+        // A prefix without a leading slash opens nothing.
+        assert!(!mixed(&["docs"]).is_public("/docs"));
+        assert!(mixed(&["/"]).is_public("/anything"));
+    }
+
+    proptest::proptest! {
+        /// A public prefix opens itself and what is under it on a segment
+        /// boundary, never a sibling that merely starts with the same text.
+        #[test]
+        fn public_prefixes_match_on_segment_boundaries(
+            segments in proptest::collection::vec("[a-z0-9._-]{1,8}", 1..4),
+            rest in "[a-z0-9._-]{1,8}",
+            slash in proptest::bool::ANY,
+        ) {
+            let prefix = format!("/{}{}", segments.join("/"), if slash { "/" } else { "" });
+            let base = format!("/{}", segments.join("/"));
+            let s = mixed(&[&prefix]);
+            let (dir, under, sibling) = (format!("{base}/"), format!("{base}/{rest}"), format!("{base}{rest}"));
+            proptest::prop_assert!(s.is_public(&base));
+            proptest::prop_assert!(s.is_public(&dir));
+            proptest::prop_assert!(s.is_public(&under));
+            proptest::prop_assert!(!s.is_public(&sibling));
+            proptest::prop_assert!(!s.is_public("/"));
+        }
+    }
     use crate::audit::{BUTTON_LIMIT_MESSAGE, Recipients};
     use time::macros::datetime;
 

@@ -12,7 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, JwtConfig};
-use crate::handshake::{HandshakeKey, HandshakeSettings, HandshakeSetupError, HandshakeVerifier};
+use crate::handshake::{HandshakeKey, HandshakeSettings, HandshakeSetupError, HandshakeVerifier, SessionMode};
 use crate::project::{Project, ProjectSettings, SsoProvider, check_provider, check_rules};
 use crate::secret::{ClientId, ClientSecret, InvalidClientId, MalformedSecret};
 use crate::widget::{WidgetProject, WidgetSetupError};
@@ -122,7 +122,8 @@ pub struct JwtConfigFile {
 /// A configuration's handshake token settings in a [`ProjectFile`].
 ///
 /// `{"alg": "EdDSA", "public_key_pem": "...", "issuer": null, "audience": null,
-/// "session_duration_minutes": null, "max_age_seconds": null, "require_jti": false}`, or
+/// "session_mode": "fixed", "session_duration_minutes": null, "max_age_seconds": null,
+/// "require_jti": false}`, or
 /// `{"alg": "HS256", ...}` which uses the configuration's primary and
 /// secondary secrets as HMAC keys.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,6 +140,10 @@ pub struct HandshakeFile {
     /// Expected `aud`.
     #[serde(default)]
     pub audience: Option<String>,
+    /// `fixed` (default: sessions last the session duration) or `token`
+    /// (sessions bound to their token, DESIGN 3.19).
+    #[serde(default)]
+    pub session_mode: SessionMode,
     /// How long the sessions opened last (default 14 days).
     #[serde(default)]
     pub session_duration_minutes: Option<i64>,
@@ -348,6 +353,7 @@ impl ProjectFile {
             };
             let mut b = HandshakeSettings::builder(key)
                 .enabled(c.enabled)
+                .session_mode(h.session_mode)
                 .require_jti(h.require_jti);
             if let Some(iss) = &h.issuer {
                 b = b.issuer(iss.clone());

@@ -229,7 +229,8 @@ async fn each_route_has_its_effect() {
     assert_eq!(status, StatusCode::OK, "{settings}");
     assert_eq!(
         settings,
-        json!({"direct_jwt_login": false, "disable_default_login_page": true})
+        json!({"direct_jwt_login": false, "disable_default_login_page": true,
+               "visibility": "private", "public_paths": [], "home_published": true})
     );
     let (status, settings) = api.put("/settings", json!({"disable_default_login_page": false})).await;
     assert_eq!(status, StatusCode::OK, "no confirmation needed for this toggle");

@@ -131,7 +131,9 @@ async fn spec_request_over_http2_prior_knowledge_gets_a_code_that_opens_a_sessio
                 "email": "john.doe@example.com",
                 "first_name": "John",
                 "last_name": "Doe",
-                "groups": ["group1", "group2"]
+                "name": "John Doe",
+                "groups": ["group1", "group2"],
+                "claims": {}
             },
             "path": "/docs/5-basic-things-to-get-started"
         })
@@ -234,12 +236,22 @@ async fn a_protected_page_without_a_session_redirects_to_the_login_url_with_redi
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FOUND);
     let location = resp.headers()[LOCATION].to_str().unwrap();
-    let (kept, challenge) = location.split_once("&codeChallenge=").unwrap();
+    let (kept, rest) = location.split_once("&codeChallenge=").unwrap();
     assert_eq!(
         kept,
         "https://app.example.com/login?tenant=7&redirectPath=%2Fdocs%2Fa%2520b%3Fx%3D1"
     );
+    let (challenge, handshake) = rest.split_once('&').unwrap();
     assert_eq!(challenge.len(), 43, "the login binding challenge rides along");
+    // The demo configuration also takes handshake tokens: HelpSite's
+    // context for a token-less reader.
+    let from = format!("{}/docs/a%20b?x=1", server.base);
+    let want = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("jwt_error", "missing")
+        .append_pair("from_url", &from)
+        .append_pair("expected_aud", &server.project.handshake_audience)
+        .finish();
+    assert_eq!(handshake, want);
     let verifier = resp.headers()[SET_COOKIE].to_str().unwrap();
     assert!(verifier.starts_with("kb_login_verifier="), "{verifier}");
     assert!(verifier.contains("Path=/jwt/authorize") && verifier.contains("HttpOnly"));
@@ -313,7 +325,7 @@ async fn logout_clears_the_session() {
         .await
         .unwrap();
     assert_eq!(out.status(), StatusCode::FOUND);
-    assert_eq!(out.headers()[LOCATION], format!("{}/", server.base));
+    assert_eq!(out.headers()[LOCATION], format!("{}/jwt/signed-out", server.base));
     assert!(out.headers()[SET_COOKIE].to_str().unwrap().starts_with("kb_session=;"));
     server.stop().await;
 }

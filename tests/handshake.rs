@@ -236,7 +236,12 @@ fn node_jose_shaped_token_verifies_with_access_roles() {
     let session = verified.into_session(at(now));
     assert_eq!(session.groups, ["engineering", "sre"]);
     assert_eq!(session.first_name, "Alice");
-    assert_eq!(session.username, "");
+    // Neither `sub` nor `email`: a stable id derived from the claims.
+    assert!(
+        session.username.starts_with("jwt-") && session.username.len() == 26,
+        "{}",
+        session.username
+    );
     assert_eq!(session.client_id, ed.client_id);
     // No jti in the token: the session gets a random one.
     assert_eq!(session.jti.len(), 43);

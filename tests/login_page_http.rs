@@ -229,7 +229,13 @@ async fn the_html_page_has_labelled_fields_and_escaped_text() {
     let html = resp.text().await.unwrap();
     assert!(!html.contains("<script>alert"), "{html}");
     assert!(html.contains("Sign in &lt;script&gt;alert(1)&lt;/script&gt;"));
-    assert!(html.contains("Okta &amp; Co"));
+    // The reference server serves no SSO sign-in: no dead SSO button; the
+    // configuration's name goes with its JWT button.
+    assert!(!html.contains("Okta"), "{html}");
+    assert!(
+        html.contains("<span class=\"config\">(&lt;b&gt;J&lt;/b&gt;)</span>"),
+        "{html}"
+    );
     assert!(html.contains("<label for=\"domain\">Domain name</label>"));
     assert!(html.contains("action=\"/login/domain\""));
     assert!(html.contains("name=\"redirectPath\" value=\"/docs/%22x\""), "{html}");

@@ -128,6 +128,7 @@ async fn direct(kb: &Kb, endpoint: Endpoint, req: &Request<Vec<u8>>) -> Response
         Endpoint::Logout => site.logout(req).await,
         Endpoint::Login => site.login(req).await,
         Endpoint::LoginDomain => site.login_domain(req).await,
+        Endpoint::SignedOut => site.signed_out(req).await,
         other => panic!("no direct call for {other:?}"),
     }
 }

@@ -106,6 +106,9 @@ fn session(jti: &str, expires_at: OffsetDateTime) -> ReaderSession {
         client_id: ClientId::generate(),
         jti: jti.into(),
         expires_at,
+        name: String::new(),
+        claims: serde_json::Map::new(),
+        binding: None,
     }
 }
 

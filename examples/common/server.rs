@@ -366,9 +366,11 @@ pub(crate) fn project_service<C: Clock>(
 }
 
 /// The reference KB as an ordinary axum app: the crate's endpoints
-/// (`kb_sso::server::axum::router`) merged with the host's own routes: a
-/// public home page at `/`, and private pages under `/docs` behind the
-/// guard layer, whose handlers take the `ReaderSession`.
+/// (`kb_sso::server::axum::router`) merged with the host's own routes: the
+/// home page at `/` and the pages under `/docs`, all behind the guard layer
+/// (which lets through the pages the project's visibility opens, without a
+/// reader, and takes `?code=` and `?jwt=` on any of them), and the widget
+/// API at `/api/widget/articles` (a Bearer widget access token).
 pub(crate) fn app<C: Clock + 'static>(service: Arc<Service<C>>, admin_api: Arc<AdminApi>) -> axum::Router {
     // The guard layers each method router, so that another method on a
     // private page gets axum's 405 before any sign-in.
@@ -379,12 +381,21 @@ pub(crate) fn app<C: Clock + 'static>(service: Arc<Service<C>>, admin_api: Arc<A
         any(move |req: axum::extract::Request| admin_request(Arc::clone(&api), req))
     };
     let admin_paths = any(move |req: axum::extract::Request| admin_request(Arc::clone(&admin_api), req));
+    let home = {
+        let service = Arc::clone(&service);
+        get(move |reader: Option<ReaderSession>| home(Arc::clone(&service), reader)).route_layer(guard.clone())
+    };
+    let widget_api = {
+        let service = Arc::clone(&service);
+        get(move |headers: http::HeaderMap| widget_articles(Arc::clone(&service), headers))
+    };
     axum::Router::new()
         .route(&prefix, admin_root)
         .route(&format!("{prefix}/{{*rest}}"), admin_paths)
         .route("/docs", get(private_page).route_layer(guard.clone()))
         .route("/docs/{*page}", get(private_page).route_layer(guard))
-        .route("/", get(home))
+        .route("/", home)
+        .route("/api/widget/articles", widget_api)
         .merge(kb_sso::server::axum::router(service))
         .layer(axum::middleware::map_request(remote_addr))
 }
@@ -420,36 +431,89 @@ async fn admin_request(api: Arc<AdminApi>, req: axum::extract::Request) -> Respo
     }
 }
 
-/// The public home page.
-async fn home() -> Response<Body> {
-    let mut resp = Response::new(Body::from(
-        "<!doctype html><title>Knowledge base</title><h1>Knowledge base</h1>\
-         <p><a href=\"/docs/getting-started\">Getting started</a> (sign-in required)</p>",
-    ));
+/// The home page (behind the guard: private unless the project's
+/// visibility opens it). When the project's home page is unpublished, the
+/// landing page is `/docs`.
+async fn home<C: Clock>(service: Arc<Service<C>>, reader: Option<ReaderSession>) -> Response<Body> {
+    if let Ok(snapshot) = kb_sso::ConfigStore::current(service.identity().configs()).await
+        && snapshot.project.landing_path() != "/"
+    {
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::FOUND;
+        resp.headers_mut()
+            .insert(header::LOCATION, HeaderValue::from_static("/docs"));
+        return resp;
+    }
+    let greeting = reader.map_or_else(String::new, |r| {
+        format!("<p>Signed in as {}</p>", escape(&r.display_name()))
+    });
+    let mut resp = Response::new(Body::from(format!(
+        "<!doctype html><title>Knowledge base</title><h1>Knowledge base</h1>{greeting}\
+         <p><a href=\"/docs/getting-started\">Getting started</a></p>",
+    )));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     resp
 }
 
-/// A private page: who is reading, and which page.
-async fn private_page(reader: ReaderSession, uri: Uri) -> Response<Body> {
-    let r = &reader;
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+/// Minimal HTML escaping for the home page's greeting.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The widget API's demo corpus: slug, title and the reader groups that
+/// may read it (any one of them).
+const ARTICLES: [(&str, &str, &[&str]); 4] = [
+    ("getting-started", "Getting started", &["group1", "group2"]),
+    ("billing", "Billing", &["group1"]),
+    ("api-reference", "API reference", &["group2"]),
+    ("internal-runbook", "Internal runbook", &["staff"]),
+];
+
+/// `GET /api/widget/articles`: the articles the widget token's reader
+/// groups may read; 401 `invalid_token` otherwise.
+async fn widget_articles<C: Clock>(service: Arc<Service<C>>, headers: http::HeaderMap) -> Response<Body> {
+    let claims = match service.widget_bearer(&headers).await {
+        Ok(c) => c,
+        Err(resp) => return resp.map(Body::from),
+    };
+    let articles: Vec<_> = ARTICLES
+        .iter()
+        .filter(|(_, _, groups)| groups.iter().any(|g| claims.groups.iter().any(|c| c == g)))
+        .map(|(slug, title, _)| json!({"slug": slug, "title": title}))
+        .collect();
     let mut resp = json_answer(
         StatusCode::OK,
-        &json!({
-            "reader": {
-                "username": r.username,
-                "email": r.email,
-                "first_name": r.first_name,
-                "last_name": r.last_name,
-                "groups": r.groups,
-            },
-            "path": path,
-        }),
+        &json!({"reader": claims.sub, "groups": claims.groups, "articles": articles}),
     );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    resp
+}
+
+/// A page under `/docs`: who is reading (none on a public page), and
+/// which page.
+async fn private_page(reader: Option<ReaderSession>, uri: Uri) -> Response<Body> {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let reader = reader.map(|r| {
+        json!({
+            "username": r.username,
+            "email": r.email,
+            "first_name": r.first_name,
+            "last_name": r.last_name,
+            "name": r.display_name(),
+            "groups": r.groups,
+            "claims": r.claims,
+        })
+    });
+    let mut resp = json_answer(StatusCode::OK, &json!({"reader": reader, "path": path}));
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     resp

@@ -108,3 +108,13 @@ impl<St: Send + Sync> FromRequestParts<St> for ReaderSession {
         parts.extensions.get::<ReaderSession>().cloned().ok_or(NoReader)
     }
 }
+
+/// `Option<ReaderSession>`: the signed-in reader, or `None` on a page the
+/// guard let through without one (a public page, DESIGN 3.21).
+impl<St: Send + Sync> axum::extract::OptionalFromRequestParts<St> for ReaderSession {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<ReaderSession>().cloned())
+    }
+}

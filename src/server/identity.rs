@@ -21,7 +21,7 @@ use crate::project::ConfigStore;
 use crate::secret::ClientCredentials;
 use crate::session::SessionRevocations;
 use crate::store::memory::{MemoryRateLimiter, MemorySessionRevocations};
-use crate::widget::{WidgetError, WidgetTokenIssuer, WidgetTokenRequest};
+use crate::widget::{WidgetClaims, WidgetError, WidgetTokenIssuer, WidgetTokenRequest, verify_widget_token};
 
 /// The identity server's endpoints over `http` types: generate-code,
 /// token, widget-token and JWKS. Each method makes its endpoint's own size
@@ -321,5 +321,59 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
                 widget_error(&e)
             }
         }
+    }
+
+    /// Checks the `Authorization: Bearer` widget access token of a widget
+    /// API request (DESIGN 3.22): signed by this server, a widget token
+    /// ([`widget_validation`](crate::widget::widget_validation)) unexpired
+    /// at the clock's time, for the project's current widget settings and
+    /// one of its widgets. Answers its claims, whose `groups` say what the
+    /// reader may read.
+    ///
+    /// # Errors
+    /// The 401 answer to send: JSON `{"error":"invalid_token"}` with
+    /// `WWW-Authenticate: Bearer error="invalid_token"`, for a missing or
+    /// malformed header, another kind of token (an `id_token`, a KB access
+    /// token, a handshake token), a token signed elsewhere, an expired one,
+    /// or one for a widget the project no longer has; 503 when the
+    /// configuration store does not answer.
+    pub async fn widget_bearer(&self, headers: &http::HeaderMap) -> Result<WidgetClaims, Response<Vec<u8>>> {
+        let refused = |description: &str| {
+            let mut resp = error(StatusCode::UNAUTHORIZED, "invalid_token", description);
+            set(
+                &mut resp,
+                header::WWW_AUTHENTICATE,
+                "Bearer realm=\"kb-sso\", error=\"invalid_token\"",
+            );
+            no_store(resp)
+        };
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
+        let token = match (values.next(), values.next()) {
+            (Some(v), None) => v
+                .to_str()
+                .ok()
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| t.trim())
+                .filter(|t| !t.is_empty()),
+            _ => None,
+        };
+        let Some(token) = token else {
+            return Err(refused("a widget access token is required (Authorization: Bearer)"));
+        };
+        let keys = KeySet::from_keys([self.identity.signer().key().verification_key()])
+            .map_err(|_| refused("the token is not valid"))?;
+        let now = self.identity.codes().clock().now();
+        let claims = verify_widget_token(&keys, self.identity.issuer(), token, now)
+            .map_err(|_| refused("the widget access token is not valid or has expired"))?;
+        let snapshot = self.identity.configs().current().await.map_err(|_| unavailable())?;
+        let current = snapshot
+            .project
+            .widget()
+            .is_some_and(|w| w.project_id() == claims.project_id && w.has_widget(&claims.widget_id));
+        if !current {
+            return Err(refused("the token's widget is no longer configured"));
+        }
+        Ok(claims)
     }
 }

@@ -109,11 +109,13 @@ pub enum Endpoint {
     Login,
     /// `POST /login/domain`: KB site.
     LoginDomain,
+    /// `GET /jwt/signed-out`: KB site, the public signed-out page.
+    SignedOut,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::GenerateCode,
         Self::Token,
         Self::WidgetToken,
@@ -123,6 +125,7 @@ impl Endpoint {
         Self::Logout,
         Self::Login,
         Self::LoginDomain,
+        Self::SignedOut,
     ];
 
     /// The default path (the spec's), without a mount prefix.
@@ -138,6 +141,7 @@ impl Endpoint {
             Self::Logout => paths::LOGOUT,
             Self::Login => paths::LOGIN,
             Self::LoginDomain => paths::LOGIN_DOMAIN,
+            Self::SignedOut => paths::SIGNED_OUT,
         }
     }
 
@@ -157,7 +161,7 @@ impl Endpoint {
         match self {
             Self::HandshakeCallback => method == Method::GET || method == Method::POST,
             Self::GenerateCode | Self::Token | Self::WidgetToken | Self::LoginDomain => method == Method::POST,
-            Self::Jwks | Self::Authorize | Self::Logout | Self::Login => method == Method::GET,
+            Self::Jwks | Self::Authorize | Self::Logout | Self::Login | Self::SignedOut => method == Method::GET,
         }
     }
 
@@ -167,7 +171,7 @@ impl Endpoint {
         match self {
             Self::HandshakeCallback => "GET, POST",
             Self::GenerateCode | Self::Token | Self::WidgetToken | Self::LoginDomain => "POST",
-            Self::Jwks | Self::Authorize | Self::Logout | Self::Login => "GET",
+            Self::Jwks | Self::Authorize | Self::Logout | Self::Login | Self::SignedOut => "GET",
         }
     }
 
@@ -315,6 +319,20 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         self
     }
 
+    /// Shows the login page's email/password form, posting to `path`
+    /// ([`SiteEndpoints::password_form`]).
+    pub fn password_form(mut self, path: &str) -> Self {
+        self.site = self.site.password_form(path);
+        self
+    }
+
+    /// Shows the login page's SSO buttons, starting at `path`
+    /// ([`SiteEndpoints::sso_start`]).
+    pub fn sso_start(mut self, path: &str) -> Self {
+        self.site = self.site.sso_start(path);
+        self
+    }
+
     /// The identity server inside.
     pub fn identity(&self) -> &IdentityServer<CS, S, C> {
         self.identity.identity()
@@ -378,5 +396,17 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// `now` and not revoked.
     pub async fn reader(&self, headers: &http::HeaderMap, now: OffsetDateTime) -> Option<ReaderSession> {
         self.site.reader(headers, now).await
+    }
+
+    /// The widget access token of a widget API request, checked
+    /// ([`IdentityEndpoints::widget_bearer`]).
+    ///
+    /// # Errors
+    /// As [`IdentityEndpoints::widget_bearer`]: the 401 (or 503) to send.
+    pub async fn widget_bearer(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<crate::widget::WidgetClaims, Response<Vec<u8>>> {
+        self.identity.widget_bearer(headers).await
     }
 }

@@ -18,13 +18,14 @@ use super::wire::{
 use super::{Endpoint, SetupError};
 use crate::clock::Clock;
 use crate::code::{CodeError, GrantProblem};
-use crate::handshake::{HandshakeErrorKind, HandshakeVerifier, ReplayCache};
+use crate::handshake::{HandshakeErrorKind, HandshakeVerifier, ReplayCache, SessionMode};
 use crate::login_page::{HtmlLoginRenderer, LoginPage, LoginPageRenderer, RenderContext};
 use crate::paths;
-use crate::project::{ConfigStore, ProjectSnapshot, Revision};
+use crate::project::{ConfigStore, Project, ProjectSnapshot, Revision};
 use crate::redirect::{RedirectPolicy, SafeRedirect, append_query};
 use crate::routing::{DomainRouter, Route};
-use crate::session::{HANDSHAKE_COOKIE, ReaderSession, SessionCodec, SessionRevocations};
+use crate::secret::ClientId;
+use crate::session::{HANDSHAKE_COOKIE, ReaderSession, SessionCodec, SessionRevocations, TokenBinding};
 use crate::store::BoxReplayCache;
 use crate::store::memory::MemoryReplayCache;
 
@@ -33,6 +34,9 @@ use crate::store::memory::MemoryReplayCache;
 pub enum Guard {
     /// A reader with a valid session: let the request go on.
     Reader(ReaderSession),
+    /// A page open to everyone (DESIGN 3.21) and no session: let the
+    /// request go on without a reader.
+    Visitor,
     /// Send this answer instead of the page: a redirect to sign in
     /// (browsers), 401 JSON (API clients, by `Accept`), or the answer to a
     /// handshake token that came with the request.
@@ -57,6 +61,8 @@ pub struct SiteEndpoints<CS, C, X, R> {
     renderer: Arc<dyn LoginPageRenderer>,
     verifiers: VerifierCache,
     replay: BoxReplayCache,
+    password_action: Option<String>,
+    sso_start: Option<String>,
 }
 
 /// The handshake verifier of the latest project revision seen: rebuilt
@@ -82,14 +88,6 @@ impl VerifierCache {
         *slot = Some((snapshot.revision, Arc::clone(&verifier)));
         Ok(verifier)
     }
-}
-
-/// Where a reader without a session goes.
-enum SignIn {
-    /// The customer app's login URL (Direct JWT login).
-    Customer(Url),
-    /// The KB's login page.
-    LoginPage(Url),
 }
 
 impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndpoints<CS, C, X, R> {
@@ -120,6 +118,8 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             renderer: Arc::new(HtmlLoginRenderer),
             verifiers: VerifierCache::default(),
             replay: Box::new(MemoryReplayCache::new()),
+            password_action: None,
+            sso_start: None,
         })
     }
 
@@ -159,7 +159,25 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             renderer: self.renderer,
             verifiers: self.verifiers,
             replay: self.replay,
+            password_action: self.password_action,
+            sso_start: self.sso_start,
         }
+    }
+
+    /// Shows the email/password form on the login page, posting to `path`
+    /// (under the mount prefix), which the host serves. Without it the form
+    /// is left out, whatever the project's toggles say.
+    pub fn password_form(mut self, path: &str) -> Self {
+        self.password_action = Some(path.to_owned());
+        self
+    }
+
+    /// Shows the SSO buttons on the login page, each starting sign-in at
+    /// `path` (`?provider=&kind=&redirectPath=`), which the host serves.
+    /// Without it the SSO buttons are left out.
+    pub fn sso_start(mut self, path: &str) -> Self {
+        self.sso_start = Some(path.to_owned());
+        self
     }
 
     /// The answer of `endpoint` when it is one of these; `None` otherwise.
@@ -170,6 +188,7 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             Endpoint::Logout => self.logout(req).await,
             Endpoint::Login => self.login(req).await,
             Endpoint::LoginDomain => self.login_domain(req).await,
+            Endpoint::SignedOut => self.signed_out(req).await,
             _ => return None,
         })
     }
@@ -196,24 +215,87 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         let Some(code) = query.get("code").filter(|c| !c.is_empty()) else {
             return error(StatusCode::BAD_REQUEST, "invalid_request", "code is missing");
         };
-        let target = self
-            .redirects
-            .resolve_or_home(query.get("redirectUrl").map(String::as_str));
-        let verifier = cookies(req.headers(), self.cookies.verifier_name()).next();
+        let project = match self.configs.current().await {
+            Ok(s) => s.project,
+            Err(_) => return unavailable(),
+        };
+        let asked = ["redirectUrl", "RedirectUrl", "redirectPath", "RedirectPath"]
+            .into_iter()
+            .find_map(|k| query.get(k).filter(|v| !v.is_empty()));
+        let target = self.return_target(req.headers(), asked.map(String::as_str), &project);
+        self.redeem(req.headers(), code, &target).await
+    }
+
+    /// Redeems `code`, opens the reader's session and redirects to
+    /// `target`, clearing the login binding and return-target cookies the
+    /// request carried.
+    async fn redeem(&self, headers: &HeaderMap, code: &str, target: &SafeRedirect) -> Response<Vec<u8>> {
+        let verifier = cookies(headers, self.cookies.verifier_name()).next();
         let session = match self.exchange.redeem(code, verifier).await {
             Ok(s) => s,
             Err(e) => return self.refused(code, &e).await,
         };
         let now = self.clock.now();
-        let mut resp = redirect(&target);
+        let mut resp = redirect(target);
         if let Err(e) = self.open_session(&mut resp, &session, now) {
             return too_large_session(&e);
         }
         if verifier.is_some() {
             set_cookie(&mut resp, &self.cookies.verifier("", 0));
         }
+        self.clear_return(headers, &mut resp);
         set(&mut resp, header::REFERRER_POLICY, "no-referrer");
         no_store(resp)
+    }
+
+    /// Where a reader goes once signed in (DESIGN 3.17): `asked` (the
+    /// request's `redirectUrl` or the like), else the page in the
+    /// return-target cookie, else the landing page; each through the
+    /// redirect policy, the first that passes.
+    fn return_target(&self, headers: &HeaderMap, asked: Option<&str>, project: &Project) -> SafeRedirect {
+        asked
+            .and_then(|t| self.redirects.check(t).ok())
+            .or_else(|| self.remembered(headers))
+            .unwrap_or_else(|| self.landing(project))
+    }
+
+    /// The page in the request's return-target cookie, if it is one this
+    /// KB set, unexpired and still a safe target.
+    fn remembered(&self, headers: &HeaderMap) -> Option<SafeRedirect> {
+        let now = self.clock.now();
+        cookies(headers, self.cookies.return_name())
+            .find_map(|v| self.sessions.open_return(v, now))
+            .and_then(|path| self.redirects.check(&path).ok())
+    }
+
+    /// The project's default landing page: home, or `/docs` when the home
+    /// page is unpublished.
+    fn landing(&self, project: &Project) -> SafeRedirect {
+        self.redirects.resolve_or_home(Some(project.landing_path()))
+    }
+
+    /// `target`, unless it is the bare home page `/` (where the spec's C#
+    /// sample and HelpSite links send readers whatever page they asked
+    /// for): then the remembered page, else the landing page.
+    fn same_page_or_remembered(&self, headers: &HeaderMap, target: &str, project: &Project) -> SafeRedirect {
+        if target == "/" {
+            return self.return_target(headers, None, project);
+        }
+        self.redirects.check(target).unwrap_or_else(|_| self.landing(project))
+    }
+
+    /// Remembers `back` in the return-target cookie on `resp`.
+    fn remember(&self, resp: &mut Response<Vec<u8>>, back: &SafeRedirect) {
+        let value = self.sessions.seal_return(back.path_and_query(), self.clock.now());
+        let max_age = crate::session::RETURN_COOKIE_LIFETIME.whole_seconds();
+        set_owned_cookie(resp, self.cookies.return_target(&value, max_age));
+    }
+
+    /// Clears the return-target cookie when the request carried one.
+    fn clear_return(&self, headers: &HeaderMap, resp: &mut Response<Vec<u8>>) {
+        if has_cookie(headers, self.cookies.return_name()) {
+            set_owned_cookie(resp, self.cookies.return_target("", 0));
+        }
     }
 
     /// The answer to a code that opened no session. A code used a second
@@ -248,7 +330,8 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
     /// `GET /jwt/logout`: revokes the session on the server (a copy of the
     /// cookie is worthless afterwards), clears the session and `jwt`
     /// cookies and redirects to the logout URL of the reader's
-    /// configuration, or to the home page. When the revocation cannot be
+    /// configuration, or to the signed-out page (`/jwt/signed-out`), which
+    /// never sends the reader back into sign-in by itself. When the revocation cannot be
     /// recorded the answer is 503, with the cookies still cleared. 413 over
     /// 64 KiB, 405 for another method.
     pub async fn logout<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<Vec<u8>> {
@@ -270,7 +353,10 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         let mut resp = match logout_url {
             _ if !revoked => unavailable(),
             Some(url) => redirect_to(url.as_str()),
-            None => redirect(&self.redirects.home()),
+            None => match self.site_url(paths::SIGNED_OUT) {
+                Ok(url) => redirect_to(url.as_str()),
+                Err(r) => r.into_response(),
+            },
         };
         set_cookie(&mut resp, &self.cookies.session("", 0));
         if has_cookie(req.headers(), HANDSHAKE_COOKIE) || self.takes_handshakes().await {
@@ -279,28 +365,77 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         no_store(resp)
     }
 
+    /// `GET /jwt/signed-out`: the public signed-out page, HTML with a
+    /// "Sign in again" link to the login page, or JSON
+    /// `{"signed_out":true,"sign_in_url"}` with `Accept: application/json`.
+    /// It never redirects. 413 over 64 KiB, 405 for another method.
+    pub async fn signed_out<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<Vec<u8>> {
+        if let Some(r) = wire::precheck(req, Endpoint::SignedOut) {
+            return r;
+        }
+        let sign_in = match self.site_url(paths::LOGIN) {
+            Ok(url) => url,
+            Err(r) => return r.into_response(),
+        };
+        let mut resp = if wants_json(req.headers()) {
+            json_response(
+                StatusCode::OK,
+                &json!({"signed_out": true, "sign_in_url": sign_in.as_str()}),
+            )
+        } else {
+            let href = crate::login_page::escape_html(sign_in.path());
+            let mut resp = Response::new(
+                format!(
+                    concat!(
+                        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
+                        "<title>Signed out</title>\n</head>\n<body>\n<main>\n<h1>You are signed out</h1>\n",
+                        "<p>You have signed out of the knowledge base.</p>\n",
+                        "<p><a class=\"button\" href=\"{href}\">Sign in again</a></p>\n</main>\n</body>\n</html>\n"
+                    ),
+                    href = href
+                )
+                .into_bytes(),
+            );
+            set(&mut resp, header::CONTENT_TYPE, "text/html; charset=utf-8");
+            set(&mut resp, header::X_FRAME_OPTIONS, "DENY");
+            set(
+                &mut resp,
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; frame-ancestors 'none'",
+            );
+            resp
+        };
+        set(&mut resp, header::VARY, "Accept");
+        no_store(resp)
+    }
+
     /// `GET /login`: the login page ([`LoginPage`]) as HTML, or as JSON
     /// with `Accept: application/json`. With Direct JWT login and one active
     /// configuration, a 302 to its login URL instead. `redirectPath` is
-    /// kept. 413 over 64 KiB, 405 for another method.
+    /// kept, and remembered in the return-target cookie. The HTML shows
+    /// only the controls the host serves: the email/password form with
+    /// [`password_form`](Self::password_form), SSO buttons with
+    /// [`sso_start`](Self::sso_start); the JSON gives the options the
+    /// project's state resolves to, with `password_action` and
+    /// `sso_start` (`null` when not served). 413 over 64 KiB, 405 for
+    /// another method.
     pub async fn login<B: AsRef<[u8]>>(&self, req: &Request<B>) -> Response<Vec<u8>> {
         if let Some(r) = wire::precheck(req, Endpoint::Login) {
             return r;
         }
         let query = wire::query(req).unwrap_or_default();
-        let back = self
-            .redirects
-            .resolve_or_home(query.get("redirectPath").map(String::as_str));
         let project = match self.configs.current().await {
             Ok(s) => s.project,
             Err(_) => return unavailable(),
         };
+        let back = self.target_or_landing(query.get("redirectPath").map(String::as_str), &project);
         let (binding_cookie, challenge) = self.new_binding();
         let mut options = match LoginPage::resolve(&project) {
-            LoginPage::Redirect { login_url, .. } => {
-                let url = login_url_for(&login_url, &back, &challenge);
+            LoginPage::Redirect { client_id, login_url } => {
+                let url = self.sign_in_url(&project, &client_id, &login_url, &back, &challenge);
                 let mut resp = redirect_to(url.as_str());
                 set_cookie(&mut resp, &binding_cookie);
+                self.remember(&mut resp, &back);
                 return no_store(resp);
             }
             LoginPage::Options(o) => o,
@@ -327,14 +462,16 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
                     "jwt_buttons": buttons,
                     "sso_buttons": options.sso_buttons,
                     "message": options.message,
+                    "password_action": self.password_action.as_ref().map(|p| format!("{}{p}", self.prefix)),
+                    "sso_start": self.sso_start.as_ref().map(|p| format!("{}{p}", self.prefix)),
                 }),
             )
         } else {
-            let defaults = RenderContext::default();
             let context = RenderContext {
                 redirect_path: back.path_and_query().to_owned(),
                 domain_action: format!("{}{}", self.prefix, paths::LOGIN_DOMAIN),
-                password_action: format!("{}{}", self.prefix, defaults.password_action),
+                password_action: self.password_action.as_ref().map(|p| format!("{}{p}", self.prefix)),
+                sso_start: self.sso_start.as_ref().map(|p| format!("{}{p}", self.prefix)),
             };
             let mut resp = Response::new(self.renderer.render(&options, &context).into_bytes());
             set(&mut resp, header::CONTENT_TYPE, "text/html; charset=utf-8");
@@ -349,6 +486,7 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         if !options.jwt_buttons.is_empty() {
             set_cookie(&mut resp, &binding_cookie);
         }
+        self.remember(&mut resp, &back);
         set(&mut resp, header::CACHE_CONTROL, "no-store");
         set(&mut resp, header::VARY, "Accept");
         resp
@@ -366,13 +504,11 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             Ok(f) => f,
             Err(r) => return r.into_response(),
         };
-        let back = self
-            .redirects
-            .resolve_or_home(form.get("redirectPath").map(String::as_str));
         let project = match self.configs.current().await {
             Ok(s) => s.project,
             Err(_) => return unavailable(),
         };
+        let back = self.target_or_landing(form.get("redirectPath").map(String::as_str), &project);
         let router = DomainRouter::new(project.jwt_configs());
         let route = router.route(form.get("domain").map_or("", String::as_str));
         let config = match route {
@@ -382,8 +518,10 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         let resp = match config {
             Some(c) => {
                 let (binding_cookie, challenge) = self.new_binding();
-                let mut resp = redirect_to(login_url_for(c.login_url(), &back, &challenge).as_str());
+                let url = self.sign_in_url(&project, c.client_id(), c.login_url(), &back, &challenge);
+                let mut resp = redirect_to(url.as_str());
                 set_cookie(&mut resp, &binding_cookie);
+                self.remember(&mut resp, &back);
                 resp
             }
             None => match self.login_page_url(&back) {
@@ -394,51 +532,104 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         no_store(resp)
     }
 
-    /// Guards one of the host's private pages: [`Guard::Reader`] for a
-    /// reader with a valid, unrevoked session cookie; otherwise
-    /// [`Guard::Respond`] with the answer to send instead. With handshakes
-    /// on, a `GET` with `?jwt=` (checked even with a session) or a `jwt`
-    /// cookie opens a session and redirects to the page without the token.
+    /// Guards one of the host's pages: [`Guard::Reader`] for a reader with
+    /// a valid, unrevoked session cookie, [`Guard::Visitor`] for a page the
+    /// project's visibility opens to everyone (DESIGN 3.21); otherwise
+    /// [`Guard::Respond`] with the answer to send instead.
+    ///
+    /// A browser `GET` with `?code=` is redeemed as on `/jwt/authorize`,
+    /// then redirected to the same URL without `code` (DESIGN 3.16; on the
+    /// bare home page `/`, to the page remembered when the reader was sent
+    /// to sign in). With handshakes on, a `GET` with `?jwt=` (checked even
+    /// with a session) or a `jwt` cookie opens a session and redirects to
+    /// the page without the token; in session mode `token` a `jwt` cookie
+    /// other than the one that opened the session replaces it, and a
+    /// session whose configuration's key has changed since is over.
     /// Without a session, a browser `GET` is redirected to sign in (the one
-    /// customer app's login URL under Direct JWT login, else the login page)
-    /// with `redirectPath`; an API client (`Accept: application/json`) or
-    /// any other method gets 401 JSON `{"error":"login_required",
-    /// "error_description","login_url"}`.
+    /// customer app's login URL under Direct JWT login, with
+    /// `jwt_error=missing`, `from_url` and `expected_aud` when it takes
+    /// handshake tokens; else the login page) with `redirectPath`, and the
+    /// page is remembered in the return-target cookie; an API client
+    /// (`Accept: application/json`) or any other method gets 401 JSON
+    /// `{"error":"login_required", "error_description","login_url"}`.
     pub async fn guard<B>(&self, req: &Request<B>) -> Guard {
         let now = self.clock.now();
+        let headers = req.headers();
+        let Ok(snapshot) = self.configs.current().await else {
+            // Without the project, a session that needs no check against
+            // it still reads; anything else waits for the store.
+            return match self.reader(headers, now).await {
+                Some(reader) if reader.binding.is_none() => Guard::Reader(reader),
+                _ => Guard::Respond(unavailable()),
+            };
+        };
+        let project = &snapshot.project;
         let browser_get = matches!(*req.method(), Method::GET | Method::HEAD);
         if browser_get {
             let query = wire::query(req).unwrap_or_default();
-            if let Some(token) = query.get("jwt")
-                && self.takes_handshakes().await
-            {
-                let target = self.redirects.resolve_or_home(Some(&without_param(req.uri(), "jwt")));
-                return Guard::Respond(self.open_handshake(token, &target, false).await);
+            if let Some(code) = query.get("code").filter(|c| !c.is_empty()) {
+                let target = self.same_page_or_remembered(headers, &without_param(req.uri(), "code"), project);
+                return Guard::Respond(self.redeem(headers, code, &target).await);
             }
-        }
-        if let Some(reader) = self.reader(req.headers(), now).await {
-            return Guard::Reader(reader);
+            if let Some(token) = query.get("jwt")
+                && project.takes_handshakes()
+            {
+                let target = self.same_page_or_remembered(headers, &without_param(req.uri(), "jwt"), project);
+                return Guard::Respond(self.open_handshake(headers, token, &target, false).await);
+            }
         }
         let requested = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let back = self.redirects.resolve_or_home(Some(requested));
-        if browser_get
-            && let Some(token) = cookies(req.headers(), HANDSHAKE_COOKIE).next()
-            && self.takes_handshakes().await
-        {
-            return Guard::Respond(self.open_handshake(token, &back, true).await);
+        let handshake_cookie = if browser_get && project.takes_handshakes() {
+            cookies(headers, HANDSHAKE_COOKIE).next()
+        } else {
+            None
+        };
+        let mut stale_session = false;
+        if let Some(reader) = self.reader(headers, now).await {
+            match reader.binding {
+                None => return Guard::Reader(reader),
+                Some(binding) if bound_key_current(project, &reader, &binding) => {
+                    // The same token again (a cookie on the customer's
+                    // domain the KB cannot clear) keeps the session; another
+                    // one replaces it.
+                    match handshake_cookie {
+                        Some(token) if TokenBinding::digest(token) != binding.token => {
+                            return Guard::Respond(self.open_handshake(headers, token, &back, true).await);
+                        }
+                        _ => return Guard::Reader(reader),
+                    }
+                }
+                Some(_) => stale_session = true,
+            }
         }
-        let target = self.sign_in_target(&back).await;
-        let mut resp = if browser_get && !wants_json(req.headers()) {
-            match target {
-                Ok(SignIn::Customer(login_url)) => {
+        if let Some(token) = handshake_cookie {
+            return Guard::Respond(self.open_handshake(headers, token, &back, true).await);
+        }
+        if project.is_public(req.uri().path()) {
+            if stale_session {
+                let mut resp = redirect(&back);
+                set_cookie(&mut resp, &self.cookies.session("", 0));
+                return Guard::Respond(no_store(resp));
+            }
+            return Guard::Visitor;
+        }
+        let mut resp = if browser_get && !wants_json(headers) {
+            let mut resp = match LoginPage::direct_target(project) {
+                Some(only) => {
                     let (binding_cookie, challenge) = self.new_binding();
-                    let mut resp = redirect_to(login_url_for(&login_url, &back, &challenge).as_str());
+                    let url = self.sign_in_url(project, only.client_id(), only.login_url(), &back, &challenge);
+                    let mut resp = redirect_to(url.as_str());
                     set_cookie(&mut resp, &binding_cookie);
                     resp
                 }
-                Ok(SignIn::LoginPage(url)) => redirect_to(url.as_str()),
-                Err(r) => r.into_response(),
-            }
+                None => match self.login_page_url(&back) {
+                    Ok(url) => redirect_to(url.as_str()),
+                    Err(r) => r.into_response(),
+                },
+            };
+            self.remember(&mut resp, &back);
+            resp
         } else {
             match self.login_page_url(&back) {
                 Ok(login) => json_response(
@@ -452,7 +643,7 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
                 Err(r) => r.into_response(),
             }
         };
-        if has_cookie(req.headers(), self.cookies.session_name()) {
+        if has_cookie(headers, self.cookies.session_name()) {
             set_cookie(&mut resp, &self.cookies.session("", 0));
         }
         Guard::Respond(no_store(resp))
@@ -501,10 +692,12 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             .get("token")
             .or_else(|| fields.get("jwt"))
             .map_or("", String::as_str);
-        let target = self
-            .redirects
-            .resolve_or_home(fields.get("redirect").map(String::as_str));
-        self.open_handshake(token, &target, false).await
+        let project = match self.configs.current().await {
+            Ok(s) => s.project,
+            Err(_) => return unavailable(),
+        };
+        let target = self.return_target(req.headers(), fields.get("redirect").map(String::as_str), &project);
+        self.open_handshake(req.headers(), token, &target, false).await
     }
 
     /// Whether a browser `POST` comes from a site allowed to post handshake
@@ -545,7 +738,13 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
     /// `target` (which carries no token), or a redirect to the login URL of
     /// the token's configuration with `jwt_error`, `expected_aud` and
     /// `from_url` (to the login page when the configuration cannot be told).
-    async fn open_handshake(&self, token: &str, target: &SafeRedirect, from_cookie: bool) -> Response<Vec<u8>> {
+    async fn open_handshake(
+        &self,
+        headers: &HeaderMap,
+        token: &str,
+        target: &SafeRedirect,
+        from_cookie: bool,
+    ) -> Response<Vec<u8>> {
         // One snapshot for the whole check: the verifier and the
         // configuration it names are of the same revision.
         let Ok(snapshot) = self.configs.current().await else {
@@ -561,11 +760,15 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         let mut resp = match verified {
             Ok(v) => match project.jwt_config(v.client_id()) {
                 Some(c) if c.is_enabled() => {
-                    let session = v.into_session(now);
+                    let mut session = v.into_session(now);
+                    if let Some(binding) = &mut session.binding {
+                        binding.token = TokenBinding::digest(token.trim());
+                    }
                     let mut resp = redirect(target);
                     if let Err(e) = self.open_session(&mut resp, &session, now) {
                         return too_large_session(&e);
                     }
+                    self.clear_return(headers, &mut resp);
                     resp
                 }
                 Some(c) => self.handshake_failure(Some(c.login_url()), "disabled", None, target),
@@ -608,20 +811,45 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         }
     }
 
-    /// Where a reader without a session is sent: the login URL of the one
-    /// enabled configuration, or the login page when there are several or
-    /// none.
-    async fn sign_in_target(&self, back: &SafeRedirect) -> Result<SignIn, Rejection> {
-        let project = self
-            .configs
-            .current()
-            .await
-            .map_err(|_| Rejection::Unavailable)?
-            .project;
-        match LoginPage::direct_target(&project) {
-            Some(only) => Ok(SignIn::Customer(only.login_url().clone())),
-            None => self.login_page_url(back).map(SignIn::LoginPage),
+    /// The login URL `login_url` of the configuration `client_id` with
+    /// `redirectPath` and the login binding `codeChallenge`; when the
+    /// configuration takes handshake tokens, also `jwt_error=missing`,
+    /// `from_url` (the absolute URL asked for) and `expected_aud` (when
+    /// an audience is set), as HelpSite sends a token-less reader.
+    fn sign_in_url(
+        &self,
+        project: &Project,
+        client_id: &ClientId,
+        login_url: &Url,
+        back: &SafeRedirect,
+        challenge: &str,
+    ) -> Url {
+        let url = login_url_for(login_url, back, challenge);
+        match project.handshake(client_id) {
+            Some(h) => {
+                let mut pairs = vec![("jwt_error", "missing"), ("from_url", back.as_str())];
+                if let Some(aud) = h.expected_audience() {
+                    pairs.push(("expected_aud", aud));
+                }
+                append_query(&url, &pairs)
+            }
+            None => url,
         }
+    }
+
+    /// `target` when the redirect policy takes it, else the landing page.
+    fn target_or_landing(&self, target: Option<&str>, project: &Project) -> SafeRedirect {
+        target
+            .and_then(|t| self.redirects.check(t).ok())
+            .unwrap_or_else(|| self.landing(project))
+    }
+
+    /// The absolute URL of `path` under the mount prefix on this KB.
+    fn site_url(&self, path: &str) -> Result<Url, Rejection> {
+        self.redirects
+            .base()
+            .join(&format!("{}{path}", self.prefix))
+            .map_err(|_| Rejection::Unavailable)
     }
 
     /// Whether the current project takes handshake tokens (a store that
@@ -679,6 +907,16 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         let challenge = crate::code::s256_challenge(&verifier);
         (self.cookies.verifier(&verifier, 600), challenge)
     }
+}
+
+/// Whether the key that verified the token of a `token`-mode session is
+/// still its configuration's key, in session mode `token` (a regenerated
+/// secret or key pair, or a configuration that no longer takes handshake
+/// tokens that way, ends the session). One SHA-256 per guarded request.
+fn bound_key_current(project: &Project, reader: &ReaderSession, binding: &TokenBinding) -> bool {
+    project
+        .handshake(&reader.client_id)
+        .is_some_and(|h| h.session_mode() == SessionMode::Token && h.key().fingerprint() == binding.key)
 }
 
 /// A login URL with `redirectPath` and the login binding `codeChallenge`.

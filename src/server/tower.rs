@@ -300,6 +300,10 @@ where
                     parts.extensions.insert::<ReaderSession>(reader);
                     Ok(inner.call(Request::from_parts(parts, body)).await?.map(Either::Left))
                 }
+                Guard::Visitor => {
+                    let (parts, ()) = head.into_parts();
+                    Ok(inner.call(Request::from_parts(parts, body)).await?.map(Either::Left))
+                }
                 Guard::Respond(resp) => Ok(resp.map(|b| Either::Right(Full::from(b)))),
             }
         })

@@ -206,6 +206,26 @@ impl CookieJar {
         format!("{HANDSHAKE_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
     }
 
+    /// The return-target cookie (DESIGN 3.17) with `value` for `max_age`
+    /// seconds (0 clears it): HttpOnly, SameSite=Lax, `Path=/`, host-only,
+    /// `__Host-` prefixed and `Secure` on https.
+    pub(crate) fn return_target(&self, value: &str, max_age: i64) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+            self.return_name()
+        )
+    }
+
+    /// `__Host-kb_return` on https, `kb_return` on plain http.
+    pub(crate) fn return_name(&self) -> &'static str {
+        if self.secure {
+            crate::session::SECURE_RETURN_COOKIE
+        } else {
+            crate::session::RETURN_COOKIE
+        }
+    }
+
     /// The session cookie with `value` for `max_age` seconds (0 clears it).
     pub(crate) fn session(&self, value: &str, max_age: i64) -> String {
         self.session_with(value.len(), |line| line.push_str(value), max_age)

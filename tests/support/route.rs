@@ -63,5 +63,7 @@ pub(crate) async fn route<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimite
             path: req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned(),
         }),
         Guard::Respond(resp) => Outcome::Response(resp),
+        // A public page (none in these projects): served empty.
+        Guard::Visitor => Outcome::Response(Response::new(Vec::new())),
     }
 }

@@ -159,7 +159,8 @@ impl App {
             .send()
             .await
             .unwrap();
-        assert_eq!(location(&resp), format!("{}/", self.base));
+        // No logout URL: the signed-out page, which does not sign in again.
+        assert_eq!(location(&resp), self.ours("/jwt/signed-out"));
         assert!(clears_cookie(&resp, "kb_session"));
         let again = self.get(page, Some(&format!("kb_session={session}"))).await;
         assert!(
