@@ -29,6 +29,23 @@
 //! (`{"admins":[{"name":"...","token_sha256":"<hex>","roles":["admin","owner","security_audit"]}]}`);
 //! without it a demo admin token with every role is made and the ready line
 //! shows it as `"admin_token"`.
+//!
+//! `--db` chooses where the project, the audit log and the notification
+//! outbox live (see `common::durable`): `sqlite:PATH` (the default with
+//! `--project FILE` is `FILE.db`), `postgres://...` (feature `postgres`; all
+//! instances on one database share the project) or `memory` (the default
+//! without `--project`). A database is seeded from the project file (or an
+//! empty project) only while it holds none; afterwards it is the source of
+//! truth. The audit log's checkpoint key is read from `--audit-key-file`
+//! (default `PATH.audit-key` beside a SQLite file; made with mode 0600 when
+//! missing; a file its group or others may read is refused). A database
+//! file that is not kb-sso's, or a key that is not the database's, makes it
+//! exit with status 2, naming the problem, the file unchanged.
+//!
+//! `--smtp smtp://[user:password@]host[:port]` (feature `email`) delivers the
+//! outbox by email every second, to `--admin-email` addresses (and
+//! `--owner-email` ones for the notifications owners get), from
+//! `--mail-from`.
 
 mod common;
 
@@ -38,8 +55,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use common::durable::{self, Db, MailDirectory};
 use kb_sso::server::admin::AdminTokens;
-use kb_sso::{Limit, SystemClock};
+use kb_sso::{CheckpointKey, Limit, SystemClock};
 
 /// kb_server: the reference KB server (identity server and KB site in one
 /// process).
@@ -74,7 +92,40 @@ struct Cli {
     /// tokens, roles (without it a demo admin token is made and shown).
     #[arg(long, value_name = "FILE")]
     admin_token_file: Option<PathBuf>,
+    /// Where the project, audit log and notification outbox live:
+    /// sqlite:PATH, postgres://USER@HOST/DB (feature postgres) or memory.
+    /// Default: sqlite:FILE.db beside the --project FILE; memory without
+    /// --project. A database is seeded from the project file (or an empty
+    /// project) only while it holds no project; afterwards the database is
+    /// the source of truth.
+    #[arg(long, value_name = "DB", value_parser = Db::parse)]
+    db: Option<Db>,
+    /// The key that signs the audit log's checkpoints (64 hex digits, mode
+    /// 0600; made when missing, refused when its group or others may read
+    /// it). Default: DB.audit-key beside a SQLite file; required with
+    /// PostgreSQL (every instance uses the same key); a fresh key per start
+    /// in memory.
+    #[arg(long, value_name = "FILE")]
+    audit_key_file: Option<PathBuf>,
+    /// Deliver the notification outbox by email through this SMTP server,
+    /// every second: smtp://[user:password@]host[:port] (feature email).
+    #[arg(long, value_name = "URL", requires = "admin_email")]
+    smtp: Option<String>,
+    /// An administrator's email address: gets every notification (repeat
+    /// for several).
+    #[arg(long, value_name = "ADDR")]
+    admin_email: Vec<String>,
+    /// An owner's email address: gets the notifications for admins and
+    /// owners (repeat for several).
+    #[arg(long, value_name = "ADDR")]
+    owner_email: Vec<String>,
+    /// The sender of notification emails.
+    #[arg(long, value_name = "ADDR", default_value = "kb-sso <kb-sso@localhost>")]
+    mail_from: String,
 }
+
+/// How often the outbox is delivered by email.
+const MAIL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A limit of N a minute, N at least 1.
 fn per_minute(text: &str) -> Result<Limit, String> {
@@ -107,17 +158,70 @@ async fn main() -> ExitCode {
     {
         return fail(&message);
     }
-    let started = match cli.project {
+    let loaded = match &cli.project {
         Some(path) => match common::server::load_project_file(&path.to_string_lossy()) {
-            Ok(loaded) => common::server::start_project_with(cli.listen, loaded, SystemClock, options).await,
+            Ok(loaded) => Some(loaded),
             Err(message) => return fail(&message),
         },
+        None => None,
+    };
+    let db = cli.db.unwrap_or_else(|| Db::default_for(cli.project.as_deref()));
+    // A database holds the project; the demo project lives in memory.
+    let loaded = match (loaded, &db) {
+        (None, Db::Memory) => None,
+        (loaded, _) => {
+            let loaded = loaded.unwrap_or_else(|| common::server::LoadedProject {
+                kb_url: None,
+                project: kb_sso::Project::default(),
+            });
+            let opened = match durable::open(&db, cli.audit_key_file.as_deref(), loaded.project.clone()).await {
+                Ok(opened) => opened,
+                Err(message) => return fail(&message),
+            };
+            if let Some(path) = &opened.new_key_file {
+                eprintln!("kb_server: made the audit key file {}", path.display());
+            }
+            if opened.kept_existing && cli.project.is_some() {
+                eprintln!(
+                    "kb_server: {} already holds a project; the project file was not applied",
+                    db.shown()
+                );
+            }
+            options.stores = Some(opened.stores);
+            Some(loaded)
+        }
+    };
+    let mail = match &cli.smtp {
+        Some(url) => {
+            let directory = MailDirectory {
+                admins: cli.admin_email.clone(),
+                owners: cli.owner_email.clone(),
+            };
+            let outbox = match &options.stores {
+                Some(stores) => stores.outbox.clone(),
+                None => match memory_stores(loaded.as_ref()) {
+                    Ok(stores) => options.stores.insert(stores).outbox.clone(),
+                    Err(message) => return fail(&message),
+                },
+            };
+            match durable::mailer(outbox, url, &cli.mail_from, &directory, MAIL_EVERY) {
+                Ok(worker) => Some(worker),
+                Err(message) => return fail(&message),
+            }
+        }
+        None => None,
+    };
+    let started = match loaded {
+        Some(loaded) => common::server::start_project_with(cli.listen, loaded, SystemClock, options).await,
         None => common::server::start_demo_with(cli.listen, &cli.login_url, SystemClock, options).await,
     };
     let running = match started {
         Ok(r) => r,
         Err(e) => return fail(&format!("kb_server: {e}")),
     };
+    if let Some(worker) = mail {
+        tokio::spawn(worker);
+    }
     let mut out = std::io::stdout().lock();
     if writeln!(out, "{}", running.ready_line())
         .and_then(|()| out.flush())
@@ -149,6 +253,14 @@ async fn use_redis(url: &str, options: &mut common::server::Options) -> Result<(
 #[cfg(not(feature = "redis"))]
 async fn use_redis(_url: &str, _options: &mut common::server::Options) -> Result<(), String> {
     Err("--redis: this build has no Redis support (build with --features redis)".to_owned())
+}
+
+/// The stores in memory, holding the project file's project (the demo
+/// project keeps its own store; only the audit log and outbox are used).
+fn memory_stores(loaded: Option<&common::server::LoadedProject>) -> Result<durable::Stores, String> {
+    let project = loaded.map(|l| l.project.clone()).unwrap_or_default();
+    let key = CheckpointKey::new(CheckpointKey::generate_key().as_ref()).map_err(|e| e.to_string())?;
+    Ok(durable::Stores::memory(project, key))
 }
 
 fn fail(message: &str) -> ExitCode {

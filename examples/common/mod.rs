@@ -1,6 +1,7 @@
 //! Code shared by the examples (and by the tests, through `#[path]`).
 #![allow(dead_code)]
 
+pub(crate) mod durable;
 pub(crate) mod server;
 
 /// The code request body of the spec's curl and Postman tests.

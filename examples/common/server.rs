@@ -17,10 +17,10 @@ use kb_sso::project_file::ProjectFile;
 use kb_sso::server::admin::{self, AdminEndpoints, AdminToken, AdminTokens, MAX_CONFIG_BODY_BYTES};
 use kb_sso::server::{RemoteAddr, SsoService};
 use kb_sso::store::memory::MemoryRateLimiter;
-use kb_sso::store::memory::{
-    MemoryAuditSink, MemoryCodeStore, MemoryConfigStore, MemoryOutbox, MemorySessionRevocations,
+use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
+use kb_sso::store::{
+    ArcAuditSink, ArcConfigStore, ArcNotificationOutbox, BoxCodeStore, BoxReplayCache, BoxSessionRevocations,
 };
-use kb_sso::store::{BoxCodeStore, BoxReplayCache, BoxSessionRevocations};
 use kb_sso::{Admin, CheckpointKey, Limits};
 use kb_sso::{
     Clock, CodeIssuer, HandshakeKey, HandshakeSettings, IdentityServer, JwtConfig, Project, ProjectSettings,
@@ -31,20 +31,21 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use url::Url;
 
-/// The service type of the reference server: its code store and revoked-
-/// session list are chosen at start (memory or Redis) as trait objects.
-pub(crate) type Service<C> =
-    SsoService<Arc<MemoryConfigStore>, BoxCodeStore, C, MemoryRateLimiter, BoxSessionRevocations>;
+/// The service type of the reference server: its configuration store (memory
+/// or a database), code store and revoked-session list are chosen at start
+/// (memory or Redis) as trait objects.
+pub(crate) type Service<C> = SsoService<ArcConfigStore, BoxCodeStore, C, MemoryRateLimiter, BoxSessionRevocations>;
 
 /// The admin service of the reference server: the service's own
-/// configuration store, an audit log and a notification list in memory
-/// (reachable through `Admin::audit` and `Admin::notifier`).
-pub(crate) type AdminService = Admin<Arc<MemoryConfigStore>, MemoryAuditSink, MemoryOutbox>;
+/// configuration store, an audit log and a notification outbox, in memory
+/// or in the database of `Options::stores` (reachable through
+/// `Admin::audit` and `Admin::notifier`).
+pub(crate) type AdminService = Admin<ArcConfigStore, ArcAuditSink, ArcNotificationOutbox>;
 
 /// The admin API as the reference server mounts it: its endpoints and the
 /// administrators' tokens.
 pub(crate) struct AdminApi {
-    pub(crate) endpoints: AdminEndpoints<Arc<MemoryConfigStore>, MemoryAuditSink, MemoryOutbox>,
+    pub(crate) endpoints: AdminEndpoints<ArcConfigStore, ArcAuditSink, ArcNotificationOutbox>,
     pub(crate) tokens: AdminTokens,
 }
 
@@ -61,6 +62,10 @@ pub(crate) struct Options {
     /// The administrators of the admin API; `None` makes a demo admin
     /// token with every role, shown in the ready line.
     pub(crate) admin_tokens: Option<AdminTokens>,
+    /// The project, audit log and outbox (`kb_server --db`); `None` keeps
+    /// them in memory. When given, a project file's project is not used by
+    /// `start_project_with`: it seeded these stores when they were empty.
+    pub(crate) stores: Option<super::durable::Stores>,
 }
 
 impl Default for Options {
@@ -71,6 +76,7 @@ impl Default for Options {
             revocations: Box::new(MemorySessionRevocations::new()),
             replay: None,
             admin_tokens: None,
+            stores: None,
         }
     }
 }
@@ -167,8 +173,14 @@ pub(crate) async fn start_demo_with<C: Clock + 'static>(
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
     let admin_tokens = options.admin_tokens.take();
+    // The demo project is in memory; of `options.stores` only the audit
+    // log and the outbox are used.
+    let (audit, outbox) = match options.stores.take() {
+        Some(stores) => (stores.audit, stores.outbox),
+        None => memory_audit_and_outbox()?,
+    };
     let (service, project) = demo_service_with(&Url::parse(&base)?, login_url, clock, options)?;
-    serve_on(listener, base, service, project, false, admin_tokens)
+    serve_on(listener, base, service, project, false, admin_tokens, audit, outbox)
 }
 
 /// Binds `listen` and serves the project of a project file (already
@@ -196,8 +208,18 @@ pub(crate) async fn start_project_with<C: Clock + 'static>(
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
     let kb_url = Url::parse(kb_url.unwrap_or(&base))?;
-    let service = project_service(&kb_url, project, clock, options)?;
-    serve_on(listener, base, service, DemoProject::default(), true, admin_tokens)
+    let (service, audit, outbox) = match options.stores.take() {
+        Some(stores) => (
+            store_service(&kb_url, stores.configs, clock, options)?,
+            stores.audit,
+            stores.outbox,
+        ),
+        None => {
+            let (audit, outbox) = memory_audit_and_outbox()?;
+            (project_service(&kb_url, project, clock, options)?, audit, outbox)
+        }
+    };
+    serve_on(listener, base, service, DemoProject::default(), true, admin_tokens, audit, outbox)
 }
 
 /// Reads and checks a project file: the message names the field.
@@ -216,6 +238,15 @@ pub(crate) struct LoadedProject {
     pub(crate) project: Project,
 }
 
+/// An audit log (with a fresh checkpoint key) and an outbox in memory.
+fn memory_audit_and_outbox() -> Result<(ArcAuditSink, ArcNotificationOutbox), Box<dyn std::error::Error + Send + Sync>>
+{
+    let key = CheckpointKey::new(CheckpointKey::generate_key().as_ref())?;
+    let stores = super::durable::Stores::memory(kb_sso::Project::default(), key);
+    Ok((stores.audit, stores.outbox))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn serve_on<C: Clock + 'static>(
     listener: TcpListener,
     base: String,
@@ -223,6 +254,8 @@ fn serve_on<C: Clock + 'static>(
     project: DemoProject,
     from_file: bool,
     admin_tokens: Option<AdminTokens>,
+    audit: ArcAuditSink,
+    outbox: ArcNotificationOutbox,
 ) -> Result<Running<C>, Box<dyn std::error::Error + Send + Sync>> {
     let addr = listener
         .local_addr()
@@ -235,11 +268,10 @@ fn serve_on<C: Clock + 'static>(
             (tokens, Some(token))
         }
     };
-    let audit = MemoryAuditSink::new(CheckpointKey::new(CheckpointKey::generate_key().as_ref())?);
     let admin = Arc::new(Admin::new(
         Arc::clone(service.identity().configs()),
         audit,
-        MemoryOutbox::default(),
+        outbox,
         ServiceClock(Arc::clone(&service)),
     ));
     let admin_api = Arc::new(AdminApi {
@@ -350,10 +382,21 @@ pub(crate) fn project_service<C: Clock>(
     clock: C,
     options: Options,
 ) -> Result<Service<C>, Box<dyn std::error::Error + Send + Sync>> {
+    store_service(kb_url, Arc::new(MemoryConfigStore::new(project)), clock, options)
+}
+
+/// [`project_service`] over the project in `configs` (memory or a
+/// database).
+pub(crate) fn store_service<C: Clock>(
+    kb_url: &Url,
+    configs: ArcConfigStore,
+    clock: C,
+    options: Options,
+) -> Result<Service<C>, Box<dyn std::error::Error + Send + Sync>> {
     let issuer = kb_url.as_str().trim_end_matches('/').to_owned();
     let signer = TokenSigner::new(SigningKey::generate_ed25519("kb-sso-1")?);
     let codes = CodeIssuer::new(options.codes, clock);
-    let identity = IdentityServer::new(Arc::new(MemoryConfigStore::new(project)), codes, signer, issuer);
+    let identity = IdentityServer::new(configs, codes, signer, issuer);
     let sessions = SessionCodec::new(SessionCodec::generate_key().as_ref())?;
     let service = SsoService::new(identity, sessions, kb_url)?
         .limits(options.limits)
