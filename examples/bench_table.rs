@@ -632,14 +632,121 @@ fn memory_per_code() {
     black_box(issuer.store().len());
 }
 
+/// A configuration lookup and an audit append on the SQLite store, each
+/// beside the same statements sent straight through sqlx to the same file
+/// (the engine's own cost): for the lookup, the one indexed read of the
+/// revision (the project is parsed only when it moved); for the append,
+/// the `BEGIN IMMEDIATE` transaction that reads the head, inserts the entry
+/// and writes the head back, with SQLite's fsync on commit.
+#[cfg(feature = "sqlite")]
+fn sqlite_store() {
+    use kb_sso::store::sqlite::SqliteStore;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("kb-sso-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bench.db");
+    let store = rt
+        .block_on(SqliteStore::open(&path, CheckpointKey::new(&[7; 32]).unwrap()))
+        .unwrap();
+    let raw = rt
+        .block_on(
+            SqlitePoolOptions::new().max_connections(1).connect_with(
+                SqliteConnectOptions::new()
+                    .filename(&path)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(std::time::Duration::from_secs(10)),
+            ),
+        )
+        .unwrap();
+    let (ns, base) = paired_ns(
+        200,
+        15,
+        || {
+            black_box(rt.block_on(store.current()).unwrap());
+        },
+        || {
+            let r: i64 = rt
+                .block_on(sqlx::query_scalar("SELECT revision FROM kb_sso_project WHERE id = 1").fetch_one(&raw))
+                .unwrap();
+            black_box(r);
+        },
+    );
+    line("sqlite_config_lookup", ns, "sqlite_select_revision", base);
+
+    // The baseline's own tables, shaped as the store's.
+    for sql in [
+        "CREATE TABLE bench_entry (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, action TEXT NOT NULL, entry TEXT NOT NULL)",
+        "CREATE TABLE bench_head (id INTEGER PRIMARY KEY, checkpoint TEXT NOT NULL)",
+        "INSERT INTO bench_head VALUES (1, '')",
+    ] {
+        rt.block_on(sqlx::query(sql).execute(&raw)).unwrap();
+    }
+    let admin = Administrator("bench@kb.example.com".into());
+    let event = Project::default()
+        .set_default_login_page_disabled(&admin, time::OffsetDateTime::now_utc(), true)
+        .event;
+    let entry_json = serde_json::to_string(&event).unwrap();
+    let action = event.action().name();
+    let mut seq = 0i64;
+    let (ns, base) = paired_ns(
+        50,
+        11,
+        || {
+            black_box(rt.block_on(store.append(event.clone())).unwrap());
+        },
+        || {
+            rt.block_on(async {
+                let mut tx = raw.begin_with("BEGIN IMMEDIATE").await.unwrap();
+                let cp: String = sqlx::query_scalar("SELECT checkpoint FROM bench_head WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                sqlx::query("INSERT INTO bench_entry (seq, at, action, entry) VALUES ($1, $2, $3, $4)")
+                    .bind(seq)
+                    .bind(0i64)
+                    .bind(action)
+                    .bind(&entry_json)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                sqlx::query("UPDATE bench_head SET checkpoint = $1 WHERE id = 1")
+                    .bind(cp)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            });
+            seq += 1;
+        },
+    );
+    line("sqlite_audit_append", ns, "sqlite_same_tx_raw", base);
+    rt.block_on(async {
+        raw.close().await;
+        store.close().await;
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Without the `sqlite` feature there are no SQLite rows.
+#[cfg(not(feature = "sqlite"))]
+fn sqlite_store() {
+    println!("sqlite_config_lookup	unavailable (build with --features sqlite)");
+}
+
 fn main() {
     if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
         println!(
             "bench_table: each hot operation beside the cryptography it cannot avoid.\n\n\
-             usage: cargo run --release --example bench_table [-- --site | --memory-per-code]\n\n\
+             usage: cargo run --release --example bench_table [-- --site | --sqlite | --memory-per-code]\n\n\
              Prints one tab-separated line per operation: operation, median ns, baseline,\n\
              baseline ns, ratio. Operation and baseline are timed in alternating batches.\n\n\
                --site              only the KB-site rows (site_sign_in_inprocess, guarded_page)\n\
+               --sqlite            only the SQLite store rows (config lookup, audit append)\n\
                --memory-per-code   only the memory of 1,000,000 outstanding codes\n\
                -h, --help          this text"
         );
@@ -647,6 +754,10 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--memory-per-code") {
         memory_per_code();
+        return;
+    }
+    if std::env::args().any(|a| a == "--sqlite") {
+        sqlite_store();
         return;
     }
     if std::env::args().any(|a| a == "--site") {
@@ -683,6 +794,7 @@ fn main() {
     http_flow();
     site_sign_in();
     memory_store();
+    sqlite_store();
     let child = std::env::current_exe()
         .ok()
         .and_then(|exe| std::process::Command::new(exe).arg("--memory-per-code").output().ok());

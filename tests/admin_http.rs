@@ -249,7 +249,13 @@ async fn each_route_has_its_effect() {
     // Every change was audited and notified: create, update, disable,
     // enable, regenerate, two settings, the third toggle, delete.
     assert_eq!(audit_len(&server).await, 9);
-    assert!(kb_sso::NotificationOutbox::list(server.admin.notifier(), 100).await.unwrap().len() >= 9);
+    assert!(
+        kb_sso::NotificationOutbox::list(server.admin.notifier(), 100)
+            .await
+            .unwrap()
+            .len()
+            >= 9
+    );
     server.stop().await;
 }
 

@@ -110,7 +110,8 @@ impl Server {
 
     /// The status of a code request with these client credentials.
     async fn generate_code(&self, client_id: &str, secret: &str) -> StatusCode {
-        let basic = ClientCredentials::new(client_id.to_owned(), ClientSecret::new(secret.to_owned())).to_basic_header();
+        let basic =
+            ClientCredentials::new(client_id.to_owned(), ClientSecret::new(secret.to_owned())).to_basic_header();
         self.http
             .post(format!("{}/api/jwt/generate-code", self.base))
             .header("authorization", basic.as_str())
@@ -263,14 +264,14 @@ async fn a_restart_keeps_configurations_secret_digests_the_audit_log_and_pending
     );
     assert_eq!(b.generate_code(&docs_id, &docs_secret).await, StatusCode::OK);
     assert_eq!(b.get("/audit?limit=100").await, audit_before);
-    assert_eq!(b.get("/notifications").await, notes_before, "undelivered notifications kept");
+    assert_eq!(
+        b.get("/notifications").await,
+        notes_before,
+        "undelivered notifications kept"
+    );
     // A change after the restart chains onto the log from before it.
     let (status, _) = b
-        .admin(
-            reqwest::Method::POST,
-            &format!("/jwt-configs/{docs_id}/disable"),
-            None,
-        )
+        .admin(reqwest::Method::POST, &format!("/jwt-configs/{docs_id}/disable"), None)
         .await;
     assert_eq!(status, StatusCode::OK);
     b.kill();
@@ -371,7 +372,10 @@ async fn sigkill_during_a_stream_of_admin_operations_loses_no_answered_change_no
     }
     // Two creations, then every answered renaming, each with its entry
     // (an unanswered one may have committed too).
-    assert!(logged >= 2 + total_answered, "{logged} entries for {total_answered} answered");
+    assert!(
+        logged >= 2 + total_answered,
+        "{logged} entries for {total_answered} answered"
+    );
     let audit = restarted.get("/audit?limit=500").await;
     assert_eq!(audit["entries"].as_array().unwrap().len(), logged);
     restarted.kill();
@@ -463,8 +467,8 @@ async fn an_audit_key_that_is_not_the_databases_or_that_others_may_read_is_refus
     // Another key.
     let other = dir.path().join("other.key");
     {
-        use std::os::unix::fs::OpenOptionsExt as _;
         use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -549,7 +553,11 @@ async fn two_instances_on_one_postgres_and_one_redis_see_an_admin_change_at_once
 
     // And back: a change through B applies on A; both append to one chain.
     let (status, _) = b
-        .admin(reqwest::Method::POST, &format!("/jwt-configs/{client_id}/disable"), None)
+        .admin(
+            reqwest::Method::POST,
+            &format!("/jwt-configs/{client_id}/disable"),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(a.generate_code(&client_id, &new_secret).await, StatusCode::FORBIDDEN);
@@ -604,8 +612,16 @@ async fn an_admin_operations_notification_arrives_by_email() {
     };
     let mut rcpt = message.rcpt.clone();
     rcpt.sort();
-    assert_eq!(rcpt, ["admin@kb.example.com", "owner@kb.example.com"], "a secret's regeneration goes to owners too");
-    assert!(message.header("Subject").unwrap().contains("Portal"), "{}", message.data);
+    assert_eq!(
+        rcpt,
+        ["admin@kb.example.com", "owner@kb.example.com"],
+        "a secret's regeneration goes to owners too"
+    );
+    assert!(
+        message.header("Subject").unwrap().contains("Portal"),
+        "{}",
+        message.data
+    );
     assert!(message.header("From").unwrap().contains("kb@kb.example.com"));
     // The outbox says it was sent.
     let deadline = tokio::time::Instant::now() + WAIT;

@@ -186,7 +186,9 @@ pub(crate) async fn open(db: &Db, key_file: Option<&Path>, initial: Project) -> 
         Err(message) => return Err(unmake(message)),
     };
     if let Err(message) = check_audit_log(&stores, &key).await {
-        let file = key_file.as_deref().map_or_else(String::new, |p| p.display().to_string());
+        let file = key_file
+            .as_deref()
+            .map_or_else(String::new, |p| p.display().to_string());
         let hint = if created {
             format!(" (the key file {file} was missing: restore it)")
         } else {

@@ -219,7 +219,16 @@ pub(crate) async fn start_project_with<C: Clock + 'static>(
             (project_service(&kb_url, project, clock, options)?, audit, outbox)
         }
     };
-    serve_on(listener, base, service, DemoProject::default(), true, admin_tokens, audit, outbox)
+    serve_on(
+        listener,
+        base,
+        service,
+        DemoProject::default(),
+        true,
+        admin_tokens,
+        audit,
+        outbox,
+    )
 }
 
 /// Reads and checks a project file: the message names the field.
