@@ -1,29 +1,34 @@
 //! The key ring of a deployment: the Ed25519 keys that sign tokens and the
 //! HMAC keys that sign session cookies, shared by every instance.
 //!
-//! Each half of a [`KeyRing`] holds a current key and previous keys. Tokens
-//! and cookies are signed with the current key; the previous keys are still
-//! published (the JWK Set lists every token key, each under its own `kid`)
-//! and accepted until what they signed has expired. Rotation is
-//! [`KeyRing::rotate`] (a new current key in front, the old one kept) and
-//! restarting the instances one by one: an instance that has not restarted
-//! yet signs with the old key, which every restarted instance accepts, and
-//! it accepts what restarted instances sign only once it has the new key,
-//! so roll the ring out before relying on the new key (see
-//! [`KeyRing::rotate`]).
+//! Each half of a [`KeyRing`] holds a next key, a current key and previous
+//! keys. Tokens and cookies are signed with the current key; the next key
+//! and the previous keys are accepted and published too (the JWK Set lists
+//! every token key, each under its own `kid`), the previous ones until what
+//! they signed has expired. Rotation is [`KeyRing::rotate`] and restarting
+//! the instances one by one: the next key becomes current, a new next key
+//! is made, the old current key becomes a previous one. Since every
+//! instance already accepted the key that becomes current (it was the next
+//! key of the ring they run), a session or token signed by a restarted
+//! instance is accepted by one that has not restarted yet, and the other
+//! way round: nobody is signed out, no token is refused. Roll a rotated
+//! ring out to every instance before rotating again.
 //!
 //! # The key file
 //!
-//! JSON, current keys first, secrets in base64url without padding:
+//! JSON, newest keys first, secrets in base64url without padding:
 //!
 //! ```json
 //! {"format":"kb-sso-keys/1",
-//!  "token_keys":[{"kid":"…","ed25519_seed":"…","created_at":1767225600}],
-//!  "session_keys":[{"id":"…","secret":"…","created_at":1767225600,"retired_at":null}]}
+//!  "token_keys":[{"kid":"…","ed25519_seed":"…","created_at":1767225600,"next":true},
+//!                {"kid":"…","ed25519_seed":"…","created_at":1767225600}],
+//!  "session_keys":[{"id":"…","secret":"…","created_at":1767225600,"next":true},
+//!                  {"id":"…","secret":"…","created_at":1767225600,"retired_at":null}]}
 //! ```
 //!
 //! `created_at` and `retired_at` are Unix seconds; `retired_at` is when the
-//! key stopped being the current one. [`KeyRing::load`] refuses a file that
+//! key stopped being the current one; `next` marks the next key. The
+//! current key is the first key that is neither next nor retired. [`KeyRing::load`] refuses a file that
 //! the group or others may read or write (on Unix), and nothing here
 //! prints a secret: errors name the field, `Debug` shows key ids only.
 
@@ -96,6 +101,8 @@ struct TokenKeyEntry {
     created_at: i64,
     #[serde(default)]
     retired_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    next: bool,
 }
 
 /// One session key.
@@ -108,6 +115,8 @@ struct SessionKeyEntry {
     created_at: i64,
     #[serde(default)]
     retired_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    next: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -125,6 +134,12 @@ struct RingKey {
     secret: Zeroizing<[u8; 32]>,
     created_at: i64,
     retired_at: Option<i64>,
+    /// Accepted and published, not yet signing.
+    next: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The token-signing keys and the session keys of a deployment: a current
@@ -166,13 +181,24 @@ fn new_id(prefix: &str, now: OffsetDateTime) -> Result<String, KeyRingError> {
     ))
 }
 
-fn new_key(prefix: &str, now: OffsetDateTime) -> Result<RingKey, KeyRingError> {
+fn new_key(prefix: &str, now: OffsetDateTime, next: bool) -> Result<RingKey, KeyRingError> {
     Ok(RingKey {
         id: new_id(prefix, now)?,
         secret: random_32()?,
         created_at: now.unix_timestamp(),
         retired_at: None,
+        next,
     })
+}
+
+/// The signing key first, then every other key (next and previous).
+fn signing_order(keys: &[RingKey]) -> Vec<&RingKey> {
+    let current = keys.iter().position(|k| !k.next && k.retired_at.is_none());
+    let first = current.and_then(|i| keys.get(i));
+    first
+        .into_iter()
+        .chain(keys.iter().enumerate().filter(|(i, _)| Some(*i) != current).map(|(_, k)| k))
+        .collect()
 }
 
 fn decode_secret(field: &str, text: &str) -> Result<Zeroizing<[u8; 32]>, KeyRingError> {
@@ -189,53 +215,60 @@ fn decode_secret(field: &str, text: &str) -> Result<Zeroizing<[u8; 32]>, KeyRing
     }
 }
 
-/// Keeps the current key and the previous keys retired less than
-/// `retention` before `now`, at most [`MAX_RING_KEYS`].
+/// Keeps the next and current keys and the previous keys retired less
+/// than `retention` before `now`, at most [`MAX_RING_KEYS`] (newest first).
 fn prune(keys: &mut Vec<RingKey>, retention: Duration, now: OffsetDateTime) {
     let cutoff = (now - retention).unix_timestamp();
-    let mut index = 0;
-    keys.retain(|k| {
-        index += 1;
-        index == 1 || k.retired_at.is_none_or(|at| at > cutoff)
-    });
+    keys.retain(|k| k.retired_at.is_none_or(|at| at > cutoff));
     keys.truncate(MAX_RING_KEYS);
 }
 
 impl KeyRing {
-    /// A fresh ring: one token key and one session key, from the operating
-    /// system's generator.
+    /// A fresh ring: in each half a current key and a next key, from the
+    /// operating system's generator.
     ///
     /// # Errors
     /// [`KeyRingError::Rng`] when the generator fails.
     pub fn generate(now: OffsetDateTime) -> Result<Self, KeyRingError> {
         Ok(Self {
-            token: vec![new_key("token", now)?],
-            session: vec![new_key("session", now)?],
+            token: vec![new_key("token", now, true)?, new_key("token", now, false)?],
+            session: vec![new_key("session", now, true)?, new_key("session", now, false)?],
         })
     }
 
-    /// Puts a new current token key and a new current session key in front,
-    /// keeps the previous ones (the old current keys are marked retired at
-    /// `now`), and drops the previous keys retired longer ago than
-    /// [`TOKEN_KEY_RETENTION`] and [`SESSION_KEY_RETENTION`] (and any beyond
-    /// [`MAX_RING_KEYS`]).
+    /// Rotates each half: the current key is retired at `now` (it stays,
+    /// accepted, as a previous key), the next key becomes current (every
+    /// instance running the ring before this rotation already accepts it),
+    /// and a new next key is put in front. Previous keys retired longer ago
+    /// than [`TOKEN_KEY_RETENTION`] and [`SESSION_KEY_RETENTION`] are
+    /// dropped (and any beyond [`MAX_RING_KEYS`]).
     ///
     /// Roll a rotated ring out to every instance (restarting them one by
-    /// one) before the next rotation: until an instance has the new ring it
-    /// refuses what the new key signed.
+    /// one) before the next rotation.
     ///
     /// # Errors
     /// [`KeyRingError::Rng`] when the generator fails.
     pub fn rotate(&mut self, now: OffsetDateTime) -> Result<(), KeyRingError> {
-        let token = new_key("token", now)?;
-        let session = new_key("session", now)?;
+        let token = new_key("token", now, true)?;
+        let session = new_key("session", now, true)?;
         for (keys, key, retention) in [
             (&mut self.token, token, TOKEN_KEY_RETENTION),
             (&mut self.session, session, SESSION_KEY_RETENTION),
         ] {
-            if let Some(current) = keys.first_mut() {
-                current.retired_at.get_or_insert(now.unix_timestamp());
+            let current = keys.iter().position(|k| !k.next && k.retired_at.is_none());
+            if let Some(current) = current.and_then(|i| keys.get_mut(i)) {
+                current.retired_at = Some(now.unix_timestamp());
             }
+            // The newest next key becomes current; a ring without one (an
+            // older file) gets its new key as current at once.
+            let promoted = keys.iter().position(|k| k.next);
+            let key = match promoted.and_then(|i| keys.get_mut(i)) {
+                Some(next) => {
+                    next.next = false;
+                    key
+                }
+                None => RingKey { next: false, ..key },
+            };
             keys.insert(0, key);
             prune(keys, retention, now);
         }
@@ -266,6 +299,7 @@ impl KeyRing {
                 secret: decode_secret(&format!("token_keys[{i}].ed25519_seed"), &entry.ed25519_seed)?,
                 created_at: entry.created_at,
                 retired_at: entry.retired_at,
+                next: entry.next,
             };
             SigningKey::ed25519_from_seed(key.id.clone(), &key.secret)
                 .map_err(|e| KeyRingError::Format(format!("token_keys[{i}].kid: {e}")))?;
@@ -278,12 +312,18 @@ impl KeyRing {
                 secret: decode_secret(&format!("session_keys[{i}].secret"), &entry.secret)?,
                 created_at: entry.created_at,
                 retired_at: entry.retired_at,
+                next: entry.next,
             });
         }
         for (name, keys) in [("token_keys", &token), ("session_keys", &session)] {
             if keys.is_empty() || keys.len() > MAX_RING_KEYS {
                 return Err(KeyRingError::Format(format!(
                     "{name} must hold 1 to {MAX_RING_KEYS} keys"
+                )));
+            }
+            if !keys.iter().any(|k| !k.next && k.retired_at.is_none()) {
+                return Err(KeyRingError::Format(format!(
+                    "{name} has no current key (one neither next nor retired)"
                 )));
             }
             let mut ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
@@ -308,6 +348,7 @@ impl KeyRing {
                     ed25519_seed: URL_SAFE_NO_PAD.encode(k.secret.as_ref()),
                     created_at: k.created_at,
                     retired_at: k.retired_at,
+                    next: k.next,
                 })
                 .collect(),
             session_keys: self
@@ -318,6 +359,7 @@ impl KeyRing {
                     secret: URL_SAFE_NO_PAD.encode(k.secret.as_ref()),
                     created_at: k.created_at,
                     retired_at: k.retired_at,
+                    next: k.next,
                 })
                 .collect(),
         };
@@ -413,20 +455,21 @@ impl KeyRing {
     /// [`KeyRingError::Format`] if the ring has no token key (a parsed or
     /// generated ring always has one).
     pub fn token_signer(&self) -> Result<TokenSigner, KeyRingError> {
-        let current = self
-            .token
+        let current = signing_order(&self.token)
             .first()
+            .copied()
             .ok_or_else(|| KeyRingError::Format("token_keys is empty".to_owned()))?;
         SigningKey::ed25519_from_seed(current.id.clone(), &current.secret)
             .map(TokenSigner::new)
             .map_err(|e| KeyRingError::Format(format!("token_keys[0].kid: {e}")))
     }
 
-    /// The public keys of the previous token keys, still accepted and
-    /// published (for [`IdentityServer::with_previous_keys`](crate::IdentityServer::with_previous_keys)).
+    /// The public keys of the token keys other than the current one (the
+    /// next key and the previous keys), accepted and published too (for
+    /// [`IdentityServer::with_previous_keys`](crate::IdentityServer::with_previous_keys)).
     pub fn previous_token_keys(&self) -> Vec<VerificationKey> {
-        self.token
-            .iter()
+        signing_order(&self.token)
+            .into_iter()
             .skip(1)
             .filter_map(|k| SigningKey::ed25519_from_seed(k.id.clone(), &k.secret).ok())
             .map(|k| k.verification_key())
@@ -439,18 +482,18 @@ impl KeyRing {
     /// # Errors
     /// [`KeyRingError::Format`] if the ring has no session key.
     pub fn session_codec(&self) -> Result<SessionCodec, KeyRingError> {
-        SessionCodec::with_keys(self.session.iter().map(|k| *k.secret))
+        SessionCodec::with_keys(signing_order(&self.session).into_iter().map(|k| *k.secret))
             .map_err(|e| KeyRingError::Format(format!("session_keys: {e}")))
     }
 
-    /// The token keys' ids, current first.
+    /// The token keys' ids, the current key first.
     pub fn token_kids(&self) -> Vec<&str> {
-        self.token.iter().map(|k| k.id.as_str()).collect()
+        signing_order(&self.token).into_iter().map(|k| k.id.as_str()).collect()
     }
 
-    /// The session keys' ids, current first.
+    /// The session keys' ids, the current key first.
     pub fn session_key_ids(&self) -> Vec<&str> {
-        self.session.iter().map(|k| k.id.as_str()).collect()
+        signing_order(&self.session).into_iter().map(|k| k.id.as_str()).collect()
     }
 }
 
@@ -532,21 +575,28 @@ mod tests {
     }
 
     #[test]
-    fn rotation_keeps_the_previous_keys_and_signs_with_the_new() {
-        let mut ring = KeyRing::generate(T0).unwrap();
-        let old_codec = ring.session_codec().unwrap();
-        let old_kid = ring.token_kids()[0].to_owned();
+    fn rotation_keeps_the_previous_keys_and_signs_with_the_next() {
+        let before = KeyRing::generate(T0).unwrap();
+        let mut ring = before.clone();
+        let old_codec = before.session_codec().unwrap();
+        let old_kid = before.token_kids()[0].to_owned();
+        let next_kid = before.token_kids()[1].to_owned();
         let old_cookie = old_codec.encode(&session()).unwrap();
         ring.rotate(T0).unwrap();
-        assert_eq!(ring.token_kids().len(), 2);
-        assert_ne!(ring.token_kids()[0], old_kid);
-        assert_eq!(ring.token_kids()[1], old_kid);
-        assert_eq!(ring.token_signer().unwrap().key().kid(), ring.token_kids()[0]);
-        assert_eq!(ring.previous_token_keys()[0].kid(), old_kid);
+        assert_eq!(ring.token_kids().len(), 3);
+        assert_eq!(ring.token_kids()[0], next_kid, "the next key signs now");
+        assert!(ring.token_kids().contains(&old_kid.as_str()));
+        assert_eq!(ring.token_signer().unwrap().key().kid(), next_kid);
+        let published: Vec<String> = ring.previous_token_keys().iter().map(|k| k.kid().to_owned()).collect();
+        assert!(published.contains(&old_kid), "{published:?}");
         let codec = ring.session_codec().unwrap();
         assert!(codec.decode(&old_cookie, T0).is_ok(), "a previous key still opens sessions");
         let new_cookie = codec.encode(&session()).unwrap();
-        assert!(old_codec.decode(&new_cookie, T0).is_err(), "new cookies use the new key");
+        assert_ne!(new_cookie, old_cookie, "new cookies use another key");
+        // An instance still on the ring before the rotation accepts them:
+        // the key was its next key.
+        let before_codec = before.session_codec().unwrap();
+        assert!(before_codec.decode(&new_cookie, T0).is_ok());
     }
 
     #[test]
@@ -555,8 +605,8 @@ mod tests {
         ring.rotate(T0).unwrap();
         ring.rotate(T0 + TOKEN_KEY_RETENTION + Duration::SECOND).unwrap();
         // The first token key was retired at T0: gone. Session keys live on.
-        assert_eq!(ring.token_kids().len(), 2);
-        assert_eq!(ring.session_key_ids().len(), 3);
+        assert_eq!(ring.token_kids().len(), 3);
+        assert_eq!(ring.session_key_ids().len(), 4);
         for i in 0..20 {
             ring.rotate(T0 + Duration::days(3) + Duration::seconds(i)).unwrap();
         }
@@ -588,6 +638,9 @@ mod tests {
         let mut empty = v.clone();
         empty["token_keys"] = serde_json::json!([]);
         assert!(KeyRing::parse(&empty.to_string()).is_err());
+        let mut no_current = v.clone();
+        no_current["session_keys"][1]["next"] = true.into();
+        assert!(KeyRing::parse(&no_current.to_string()).unwrap_err().to_string().contains("no current key"));
         let mut twice = v.clone();
         let key = twice["session_keys"][0].clone();
         twice["session_keys"].as_array_mut().unwrap().push(key);
@@ -615,7 +668,7 @@ mod tests {
         let mut rotated = ring.clone();
         rotated.rotate(T0).unwrap();
         rotated.replace(&path).unwrap();
-        assert_eq!(KeyRing::load(&path).unwrap().token_kids().len(), 2);
+        assert_eq!(KeyRing::load(&path).unwrap().token_kids().len(), 3);
         let _ = std::fs::remove_file(&path);
     }
 }
