@@ -170,6 +170,33 @@ async fn logout(on: &Running, cookie: &str) {
     assert!(status.is_redirection() || status.is_success(), "{status}");
 }
 
+/// How many `EXISTS` commands the Redis server has run (INFO
+/// commandstats).
+fn exists_calls(redis: &RedisServer) -> u64 {
+    use std::io::{Read as _, Write as _};
+    let port: u16 = redis.url().rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    s.write_all(b"INFO commandstats\r\n").unwrap();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 8192];
+    // A bulk reply: `$<len>\r\n<text>\r\n`.
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        reply.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&reply);
+        if let Some((head, body)) = text.split_once("\r\n")
+            && body.len() >= head.trim_start_matches('$').parse::<usize>().unwrap()
+        {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&reply);
+    text.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_exists:calls="))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
 fn ring() -> KeyRing {
     KeyRing::generate(time::OffsetDateTime::now_utc()).unwrap()
 }
@@ -263,6 +290,13 @@ async fn a_session_revoked_on_a_is_refused_on_b_within_a_second() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(page(&b, &other).await, StatusCode::OK, "other sessions stay open");
+    // Page views are answered from B's list: no Redis command each.
+    let before = exists_calls(&redis);
+    for _ in 0..20 {
+        assert_eq!(page(&b, &other).await, StatusCode::OK);
+        assert_eq!(page(&b, &cookie).await, StatusCode::FOUND);
+    }
+    assert_eq!(exists_calls(&redis), before, "no EXISTS per page view");
     a.stop().await;
     b.stop().await;
 }
