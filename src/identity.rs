@@ -205,7 +205,10 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     pub fn with_previous_keys(mut self, keys: impl IntoIterator<Item = VerificationKey>) -> Self {
         let mut published = KeySet::new();
         let _ = published.insert(self.signer.key().verification_key());
-        self.previous_keys = keys.into_iter().filter(|k| published.insert(k.clone()).is_ok()).collect();
+        self.previous_keys = keys
+            .into_iter()
+            .filter(|k| published.insert(k.clone()).is_ok())
+            .collect();
         self
     }
 

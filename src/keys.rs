@@ -197,7 +197,12 @@ fn signing_order(keys: &[RingKey]) -> Vec<&RingKey> {
     let first = current.and_then(|i| keys.get(i));
     first
         .into_iter()
-        .chain(keys.iter().enumerate().filter(|(i, _)| Some(*i) != current).map(|(_, k)| k))
+        .chain(
+            keys.iter()
+                .enumerate()
+                .filter(|(i, _)| Some(*i) != current)
+                .map(|(_, k)| k),
+        )
         .collect()
 }
 
@@ -493,7 +498,10 @@ impl KeyRing {
 
     /// The session keys' ids, the current key first.
     pub fn session_key_ids(&self) -> Vec<&str> {
-        signing_order(&self.session).into_iter().map(|k| k.id.as_str()).collect()
+        signing_order(&self.session)
+            .into_iter()
+            .map(|k| k.id.as_str())
+            .collect()
     }
 }
 
@@ -590,7 +598,10 @@ mod tests {
         let published: Vec<String> = ring.previous_token_keys().iter().map(|k| k.kid().to_owned()).collect();
         assert!(published.contains(&old_kid), "{published:?}");
         let codec = ring.session_codec().unwrap();
-        assert!(codec.decode(&old_cookie, T0).is_ok(), "a previous key still opens sessions");
+        assert!(
+            codec.decode(&old_cookie, T0).is_ok(),
+            "a previous key still opens sessions"
+        );
         let new_cookie = codec.encode(&session()).unwrap();
         assert_ne!(new_cookie, old_cookie, "new cookies use another key");
         // An instance still on the ring before the rotation accepts them:
@@ -640,11 +651,21 @@ mod tests {
         assert!(KeyRing::parse(&empty.to_string()).is_err());
         let mut no_current = v.clone();
         no_current["session_keys"][1]["next"] = true.into();
-        assert!(KeyRing::parse(&no_current.to_string()).unwrap_err().to_string().contains("no current key"));
+        assert!(
+            KeyRing::parse(&no_current.to_string())
+                .unwrap_err()
+                .to_string()
+                .contains("no current key")
+        );
         let mut twice = v.clone();
         let key = twice["session_keys"][0].clone();
         twice["session_keys"].as_array_mut().unwrap().push(key);
-        assert!(KeyRing::parse(&twice.to_string()).unwrap_err().to_string().contains("share an id"));
+        assert!(
+            KeyRing::parse(&twice.to_string())
+                .unwrap_err()
+                .to_string()
+                .contains("share an id")
+        );
         v["format"] = "kb-sso-keys/9".into();
         assert!(KeyRing::parse(&v.to_string()).is_err());
     }

@@ -174,7 +174,14 @@ async fn logout(on: &Running, cookie: &str) {
 /// commandstats).
 fn exists_calls(redis: &RedisServer) -> u64 {
     use std::io::{Read as _, Write as _};
-    let port: u16 = redis.url().rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap();
+    let port: u16 = redis
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     s.write_all(b"INFO commandstats\r\n").unwrap();
@@ -255,7 +262,12 @@ async fn a_key_rotated_in_with_instances_restarted_in_turn_signs_nobody_out() {
         assert_eq!(page(&b, cookie).await, StatusCode::OK);
     }
     let jwks = jwks(&b).await;
-    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
     for kid in old.token_kids() {
         assert!(kids.contains(&kid), "the previous keys stay published: {kids:?}");
     }
@@ -277,7 +289,11 @@ async fn a_session_revoked_on_a_is_refused_on_b_within_a_second() {
     let other = sign_in(&p, &b).await;
     assert_eq!(page(&b, &cookie).await, StatusCode::OK);
     logout(&a, &cookie).await;
-    assert_eq!(page(&a, &cookie).await, StatusCode::FOUND, "refused where it was revoked");
+    assert_eq!(
+        page(&a, &cookie).await,
+        StatusCode::FOUND,
+        "refused where it was revoked"
+    );
     // The revocation is pushed to B: polled for up to a second (a bound,
     // not a timing measurement).
     let deadline = Instant::now() + Duration::from_secs(1);

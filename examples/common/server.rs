@@ -13,14 +13,14 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::routing::{any, get};
 use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
+use kb_sso::keys::KeyRing;
 use kb_sso::project_file::ProjectFile;
 use kb_sso::server::admin::{self, AdminEndpoints, AdminToken, AdminTokens, MAX_CONFIG_BODY_BYTES};
 use kb_sso::server::{RemoteAddr, SsoService};
+use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{
     MemoryAuditSink, MemoryCodeStore, MemoryConfigStore, MemoryOutbox, MemorySessionRevocations,
 };
-use kb_sso::keys::KeyRing;
-use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::{BoxCodeStore, BoxRateLimiter, BoxReplayCache, BoxSessionRevocations};
 use kb_sso::{Admin, CheckpointKey, Limits};
 use kb_sso::{
@@ -35,8 +35,7 @@ use url::Url;
 /// The service type of the reference server: its code store, limiter and
 /// revoked-session list are chosen at start (memory or Redis) as trait
 /// objects.
-pub(crate) type Service<C> =
-    SsoService<Arc<MemoryConfigStore>, BoxCodeStore, C, BoxRateLimiter, BoxSessionRevocations>;
+pub(crate) type Service<C> = SsoService<Arc<MemoryConfigStore>, BoxCodeStore, C, BoxRateLimiter, BoxSessionRevocations>;
 
 /// The admin service of the reference server: the service's own
 /// configuration store, an audit log and a notification list in memory

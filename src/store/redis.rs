@@ -268,7 +268,10 @@ impl RedisStoreError {
 }
 
 /// Awaits `fut` for at most `limit`.
-pub(crate) async fn bounded<T>(limit: Duration, fut: impl Future<Output = Result<T, RedisError>>) -> Result<T, RedisStoreError> {
+pub(crate) async fn bounded<T>(
+    limit: Duration,
+    fut: impl Future<Output = Result<T, RedisError>>,
+) -> Result<T, RedisStoreError> {
     match tokio::time::timeout(limit, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(match classify(e) {
@@ -689,9 +692,18 @@ mod tests {
         let json = serde_json::to_vec(&g).unwrap();
         assert_eq!(decode_reply(UNKNOWN, b"", T).unwrap(), Redemption::Unknown);
         assert_eq!(decode_reply(EXPIRED, b"", T).unwrap(), Redemption::Expired);
-        assert_eq!(decode_reply(REDEEMED, &json, T).unwrap(), Redemption::Redeemed(g.clone()));
-        assert_eq!(decode_reply(USED, &json, T).unwrap(), Redemption::AlreadyUsed(Box::new(g)));
-        assert!(matches!(decode_reply(MALFORMED, b"", T), Err(RedisStoreError::BadData(_))));
+        assert_eq!(
+            decode_reply(REDEEMED, &json, T).unwrap(),
+            Redemption::Redeemed(g.clone())
+        );
+        assert_eq!(
+            decode_reply(USED, &json, T).unwrap(),
+            Redemption::AlreadyUsed(Box::new(g))
+        );
+        assert!(matches!(
+            decode_reply(MALFORMED, b"", T),
+            Err(RedisStoreError::BadData(_))
+        ));
         assert!(matches!(
             decode_reply(REDEEMED, b"{\"client_id\":", T),
             Err(RedisStoreError::BadData(_))

@@ -242,7 +242,9 @@ impl Subscriber {
         let mut messages = pubsub.into_on_message();
         self.reload().await?;
         {
-            let Some(local) = self.local.upgrade() else { return Ok(()) };
+            let Some(local) = self.local.upgrade() else {
+                return Ok(());
+            };
             local.heard_now();
             local.loaded.store(true, Ordering::Release);
         }
@@ -262,7 +264,9 @@ impl Subscriber {
                 });
             }
             let next = tokio::time::timeout(HEARTBEAT, messages.next()).await;
-            let Some(local) = self.local.upgrade() else { return Ok(()) };
+            let Some(local) = self.local.upgrade() else {
+                return Ok(());
+            };
             match next {
                 Ok(Some(msg)) => {
                     local.apply(msg.get_payload_bytes());
@@ -294,9 +298,13 @@ impl Subscriber {
                 let mut mget = ::redis::cmd("MGET");
                 mget.arg(&keys);
                 let values: Vec<Option<String>> = self.conn.query(&mget).await?;
-                let Some(local) = self.local.upgrade() else { return Ok(()) };
+                let Some(local) = self.local.upgrade() else {
+                    return Ok(());
+                };
                 for (key, value) in keys.iter().zip(values) {
-                    let Some(digest) = key.strip_prefix(self.prefix.as_str()) else { continue };
+                    let Some(digest) = key.strip_prefix(self.prefix.as_str()) else {
+                        continue;
+                    };
                     // A key written by an earlier version holds `1`: kept
                     // as long as a session can last.
                     let until = value.and_then(|v| v.parse::<i64>().ok()).unwrap_or(i64::MAX);
