@@ -99,7 +99,7 @@ impl Local {
 /// shared by every instance. Keys hold the SHA-256 of the session id; their
 /// value and expiry are the revocation's end (Unix ms).
 ///
-/// Made with [`new`](Self::new), every [`is_revoked`](Self::is_revoked)
+/// Made with [`new`](Self::new), every [`is_revoked`](crate::session::SessionRevocations::is_revoked)
 /// asks Redis (`EXISTS`). With [`subscribe`](Self::subscribe) the instance
 /// keeps the revocations in memory instead, so that a page view costs no
 /// Redis round trip:
