@@ -19,10 +19,23 @@
 //! `GET /api/widget/articles` with `Authorization: Bearer <widget access
 //! token>`, answers the demo articles the token's reader groups may read.
 //!
-//! `--redis URL` (feature `redis`) keeps one-time codes in Redis, so that
-//! several instances serving the same project file redeem each code once
-//! between them. `--max-failed-auth N` and `--max-failed-redemptions N` set
-//! the brute-force limits (per minute; defaults 20 and 120).
+//! `--redis URL` (feature `redis`) keeps one-time codes, handshake `jti`s,
+//! revoked sessions (pushed to every instance by pub/sub) and the
+//! brute-force limiter's counts in Redis, so that several instances serving
+//! the same project file act as one. `--max-failed-auth N` and
+//! `--max-failed-redemptions N` set the brute-force limits (per minute;
+//! defaults 20 and 120).
+//!
+//! `--keys FILE` signs tokens and session cookies with the key ring in FILE
+//! (`kb_sso::keys::KeyRing`; refused when the group or others may read it),
+//! else with the ring in the environment variable `KB_SSO_KEYS` (the file's
+//! JSON text), else with keys made fresh at start (one instance only).
+//! Instances behind one load balancer need the same ring.
+//! `--new-keys FILE` writes a fresh ring to a new file (mode 0600) and exits;
+//! `--rotate-keys FILE` makes each half's next key (already accepted by
+//! every instance) current, adds a new next key, keeps the previous keys
+//! (until what they signed has expired) and exits: then restart the
+//! instances one by one.
 //!
 //! The admin API is served at `/api/admin` behind `Authorization: Bearer`
 //! tokens. `--admin-token-file FILE` lists the administrators
@@ -56,8 +69,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use common::durable::{self, Db, MailDirectory};
+use kb_sso::keys::{KeyRing, KeyRingError};
 use kb_sso::server::admin::AdminTokens;
 use kb_sso::{CheckpointKey, Limit, SystemClock};
+use time::OffsetDateTime;
 
 /// kb_server: the reference KB server (identity server and KB site in one
 /// process).
@@ -78,8 +93,8 @@ struct Cli {
     /// the field when it breaks a rule).
     #[arg(long, value_name = "FILE")]
     project: Option<PathBuf>,
-    /// Share codes, handshake jtis and revocations through Redis (feature
-    /// redis).
+    /// Share codes, handshake jtis, revocations and the brute-force limits
+    /// through Redis (feature redis).
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
     /// Failed client authentications a minute per client and address.
@@ -92,6 +107,17 @@ struct Cli {
     /// tokens, roles (without it a demo admin token is made and shown).
     #[arg(long, value_name = "FILE")]
     admin_token_file: Option<PathBuf>,
+    /// Sign tokens and sessions with the key ring in FILE (mode 0600; else
+    /// the ring in $KB_SSO_KEYS, else fresh keys for this instance only).
+    #[arg(long, value_name = "FILE")]
+    keys: Option<PathBuf>,
+    /// Write a fresh key ring to FILE (a new file, mode 0600) and exit.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["keys", "rotate_keys"])]
+    new_keys: Option<PathBuf>,
+    /// Put a new current key in front of the key ring in FILE, keeping the
+    /// previous keys, and exit; then restart the instances one by one.
+    #[arg(long, value_name = "FILE", conflicts_with = "keys")]
+    rotate_keys: Option<PathBuf>,
     /// Where the project, audit log and notification outbox live:
     /// sqlite:PATH, postgres://USER@HOST/DB (feature postgres) or memory.
     /// Default: sqlite:FILE.db beside the --project FILE; memory without
@@ -139,12 +165,34 @@ fn per_minute(text: &str) -> Result<Limit, String> {
 async fn main() -> ExitCode {
     // Help exits 0; a usage error prints the usage and exits 2.
     let cli = Cli::parse();
+    if let Some(path) = &cli.new_keys {
+        return keys_command(KeyRing::generate(OffsetDateTime::now_utc()).and_then(|ring| {
+            ring.write_new(path)?;
+            Ok(ring)
+        }));
+    }
+    if let Some(path) = &cli.rotate_keys {
+        return keys_command(KeyRing::load(path).and_then(|mut ring| {
+            ring.rotate(OffsetDateTime::now_utc())?;
+            ring.replace(path)?;
+            Ok(ring)
+        }));
+    }
+    let keys = match &cli.keys {
+        Some(path) => KeyRing::load(path).map(Some),
+        None => KeyRing::from_env(),
+    };
+    let keys = match keys {
+        Ok(keys) => keys,
+        Err(e) => return fail(&format!("--keys: {e}")),
+    };
     let limits = kb_sso::Limits {
         failed_auth: cli.max_failed_auth,
         failed_redemption: cli.max_failed_redemptions,
     };
     let mut options = common::server::Options {
         limits,
+        keys,
         ..common::server::Options::default()
     };
     if let Some(path) = &cli.admin_token_file {
@@ -235,16 +283,35 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Codes, handshake `jti`s and revoked sessions shared through the Redis at
-/// `url`.
+/// The end of `--new-keys` and `--rotate-keys`: the key ids on stdout (never
+/// a secret), or the error.
+fn keys_command(result: Result<KeyRing, KeyRingError>) -> ExitCode {
+    match result {
+        Ok(ring) => {
+            let line = serde_json::json!({
+                "token_kids": ring.token_kids(),
+                "session_key_ids": ring.session_key_ids(),
+            });
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("kb_server: {e}")),
+    }
+}
+
+/// Codes, handshake `jti`s, revoked sessions and failed-attempt counts
+/// shared through the Redis at `url`.
 #[cfg(feature = "redis")]
 async fn use_redis(url: &str, options: &mut common::server::Options) -> Result<(), String> {
-    use kb_sso::store::redis::{RedisCodeStore, RedisConnection, RedisReplayCache, RedisSessionRevocations};
+    use kb_sso::store::redis::{
+        RedisCodeStore, RedisConnection, RedisRateLimiter, RedisReplayCache, RedisSessionRevocations,
+    };
     let connection = RedisConnection::connect(url)
         .await
         .map_err(|e| format!("--redis: {e}"))?;
     options.codes = Box::new(RedisCodeStore::new(connection.clone()));
-    options.revocations = Box::new(RedisSessionRevocations::new(connection.clone()));
+    options.limiter = Box::new(RedisRateLimiter::new(connection.clone()));
+    options.revocations = Box::new(RedisSessionRevocations::new(connection.clone()).subscribe());
     options.replay = Some(Box::new(RedisReplayCache::new(connection)));
     Ok(())
 }

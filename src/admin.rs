@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, IssuedSecrets, JwtConfigBuilder};
 use crate::handshake::HandshakeOptions;
 use crate::project::{
-    Change, ConfigStore, Created, HandshakeKeyPair, HandshakeKeys, Project, ProjectSnapshot, SsoProvider,
+    Change, ConfigStore, Created, HandshakeKeyPair, HandshakeKeys, Project, ProjectSnapshot, SsoProvider, Visibility,
 };
 use crate::secret::{ClientId, ClientSecret};
 
@@ -343,6 +343,22 @@ impl<CS: ConfigStore, A: AuditSink, N: Notifier> Admin<CS, A, N> {
         on: bool,
     ) -> Result<Applied<()>, AdminError> {
         self.run(|p, now| Ok(p.set_default_login_page_disabled(admin, now, on)))
+            .await
+    }
+
+    /// Runs [`Project::set_visibility`]: who may read which pages.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidPublicPath`], or any step's failure as the
+    /// type's documentation describes.
+    pub async fn set_visibility(
+        &self,
+        admin: &Administrator,
+        visibility: Visibility,
+        public_paths: Vec<String>,
+        home_published: bool,
+    ) -> Result<Applied<()>, AdminError> {
+        self.run(|p, now| p.set_visibility(admin, now, visibility, public_paths.clone(), home_published))
             .await
     }
 

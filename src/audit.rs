@@ -59,6 +59,9 @@ pub enum AuditAction {
     UpdateSsoProvider,
     /// An SSO provider was removed.
     DeleteSsoProvider,
+    /// Who may read which pages changed (visibility, public paths, home
+    /// page published).
+    UpdateVisibility,
 }
 
 impl AuditAction {
@@ -80,6 +83,7 @@ impl AuditAction {
         Self::CreateSsoProvider,
         Self::UpdateSsoProvider,
         Self::DeleteSsoProvider,
+        Self::UpdateVisibility,
     ];
 
     /// The action's name in snake case (`regenerate_primary_token`), as the
@@ -105,6 +109,7 @@ impl AuditAction {
             Self::CreateSsoProvider => "create_sso_provider",
             Self::UpdateSsoProvider => "update_sso_provider",
             Self::DeleteSsoProvider => "delete_sso_provider",
+            Self::UpdateVisibility => "update_visibility",
         }
     }
 
@@ -134,7 +139,8 @@ impl AuditAction {
             | Self::RegenerateWidgetSecret
             | Self::CreateSsoProvider
             | Self::UpdateSsoProvider
-            | Self::DeleteSsoProvider => EventCategory::Jwt,
+            | Self::DeleteSsoProvider
+            | Self::UpdateVisibility => EventCategory::Jwt,
         }
     }
 

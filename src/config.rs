@@ -86,6 +86,12 @@ pub enum ConfigError {
     /// The project has no widget settings.
     #[error("the project has no widget settings")]
     NoWidget,
+    /// A public path is not a path (`/...`), is too long, has control
+    /// characters, or there are too many.
+    #[error(
+        "public paths must be at most 50 paths of at most 2048 bytes, each starting with / and without control characters"
+    )]
+    InvalidPublicPath,
     /// The handshake settings are refused (a weak key, an empty issuer or
     /// audience, a session duration out of range, a key id already in use).
     #[error("the handshake settings are refused: {0}")]
@@ -111,6 +117,7 @@ impl ConfigError {
             Self::ConfirmationRequired => "confirm",
             Self::NoWidget => "widget",
             Self::InvalidHandshake(_) => "handshake",
+            Self::InvalidPublicPath => "public_paths",
         }
     }
 }

@@ -168,6 +168,9 @@ pub struct IdentityServer<CS, S, C> {
     /// only the KB verifies them. `None` when no key could be made: the
     /// `id_token` signer is used.
     access_signer: Option<TokenSigner>,
+    /// Public keys of previous signers, still published and accepted until
+    /// the tokens they signed have expired.
+    previous_keys: Vec<VerificationKey>,
     issuer: String,
 }
 
@@ -188,6 +191,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
             codes,
             signer,
             access_signer,
+            previous_keys: Vec::new(),
             issuer: issuer.into(),
         };
         server.update_token_room();
@@ -201,6 +205,32 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         self.access_signer = Some(signer);
         self.update_token_room();
         self
+    }
+
+    /// Publishes and accepts the public keys of previous token signers
+    /// besides the current signer's (key rotation: a token signed before
+    /// the rotation still verifies until it expires). A key whose `kid` is
+    /// the current signer's, or repeats an earlier one, is left out.
+    pub fn with_previous_keys(mut self, keys: impl IntoIterator<Item = VerificationKey>) -> Self {
+        let mut published = KeySet::new();
+        let _ = published.insert(self.signer.key().verification_key());
+        self.previous_keys = keys
+            .into_iter()
+            .filter(|k| published.insert(k.clone()).is_ok())
+            .collect();
+        self
+    }
+
+    /// The public keys of this server's `id_token`s: the current signer's
+    /// key and the previous ones. The JWK Set publishes these.
+    pub fn published_keys(&self) -> KeySet {
+        let mut keys = KeySet::new();
+        // A fresh set holds no kid yet; previous keys were checked distinct.
+        let _ = keys.insert(self.signer.key().verification_key());
+        for key in &self.previous_keys {
+            let _ = keys.insert(key.clone());
+        }
+        keys
     }
 
     /// The room, in bytes, both tokens of an exchange have for a reader
@@ -283,7 +313,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     }
 
     /// Verifies an `id_token` of this server for the configuration
-    /// `client_id` ([`id_token_validation`]) with the signer's key.
+    /// `client_id` ([`id_token_validation`]) with the signer's key or a
+    /// previous one ([`published_keys`](Self::published_keys)).
     ///
     /// # Errors
     /// [`VerifyError`] says why it is refused; a widget token or an access
@@ -295,8 +326,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         client_id: &ClientId,
         now: time::OffsetDateTime,
     ) -> Result<Verified<IdTokenClaims>, VerifyError> {
-        let keys = KeySet::from_keys([self.signer.key().verification_key()]).map_err(|_| VerifyError::UnknownKey)?;
-        Verifier::new(keys, id_token_validation(&self.issuer, client_id)).verify_str(token, now)
+        Verifier::new(self.published_keys(), id_token_validation(&self.issuer, client_id)).verify_str(token, now)
     }
 
     /// The key that verifies this server's access tokens (their audience is

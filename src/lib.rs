@@ -182,6 +182,7 @@ mod forward;
 mod handshake;
 mod identity;
 mod jose;
+pub mod keys;
 mod limit;
 mod login_page;
 pub mod paths;
@@ -251,10 +252,10 @@ pub use secret::{
 };
 pub use session::{
     DEFAULT_SESSION_DURATION, HANDSHAKE_COOKIE, MAX_CODE_FLOW_SESSION, MAX_COOKIE_LEN, MAX_ENCODED_LEN,
-    MAX_SESSION_CLAIMS_BYTES, MAX_SESSION_DURATION, MIN_KEY_LEN as MIN_SESSION_KEY_LEN, RETURN_COOKIE,
-    RETURN_COOKIE_LIFETIME, ReaderSession, SECURE_RETURN_COOKIE, SECURE_SESSION_COOKIE, SECURE_VERIFIER_COOKIE,
-    SESSION_COOKIE, SessionCodec, SessionError, SessionRevocations, TokenBinding, VERIFIER_COOKIE,
-    session_identity_room,
+    MAX_SESSION_CLAIMS_BYTES, MAX_SESSION_DURATION, MAX_SESSION_KEYS, MIN_KEY_LEN as MIN_SESSION_KEY_LEN,
+    RETURN_COOKIE, RETURN_COOKIE_LIFETIME, ReaderSession, SECURE_RETURN_COOKIE, SECURE_SESSION_COOKIE,
+    SECURE_VERIFIER_COOKIE, SESSION_COOKIE, SessionCodec, SessionError, SessionRevocations, TokenBinding,
+    VERIFIER_COOKIE, session_identity_room,
 };
 pub use validity::{TokenValidity, ValidityBand};
 pub use widget::{

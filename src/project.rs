@@ -735,6 +735,61 @@ impl Project {
         Ok(project_change(action, now, admin))
     }
 
+    /// Sets who may read which pages: the visibility, the public path
+    /// prefixes (for [`Visibility::Mixed`]) and whether the home page is
+    /// published. The event lists each changed field.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidPublicPath`].
+    pub fn set_visibility(
+        &mut self,
+        admin: &Administrator,
+        now: OffsetDateTime,
+        visibility: Visibility,
+        public_paths: Vec<String>,
+        home_published: bool,
+    ) -> Result<Change<()>, ConfigError> {
+        let valid = |p: &String| p.starts_with('/') && p.len() <= 2048 && !p.chars().any(char::is_control);
+        if public_paths.len() > 50 || !public_paths.iter().all(valid) {
+            return Err(ConfigError::InvalidPublicPath);
+        }
+        let name = |v: Visibility| {
+            AuditValue::Text(
+                match v {
+                    Visibility::Private => "private",
+                    Visibility::Public => "public",
+                    Visibility::Mixed => "mixed",
+                }
+                .to_owned(),
+            )
+        };
+        let paths = |p: &[String]| AuditValue::Text(p.join(" "));
+        let old = &self.settings;
+        let fields = [
+            ("visibility", name(old.visibility), name(visibility)),
+            ("public_paths", paths(&old.public_paths), paths(&public_paths)),
+            (
+                "home_published",
+                AuditValue::Bool(old.home_published),
+                AuditValue::Bool(home_published),
+            ),
+        ];
+        let changes: Vec<FieldChange> = fields
+            .into_iter()
+            .filter(|(_, o, n)| o != n)
+            .map(|(f, o, n)| FieldChange::new(f, o, n))
+            .collect();
+        self.settings.visibility = visibility;
+        self.settings.public_paths = public_paths;
+        self.settings.home_published = home_published;
+        let event = AuditEvent::new(AuditAction::UpdateVisibility, now, admin, None).with_changes(changes);
+        Ok(Change {
+            value: (),
+            notifications: notifications_for(&event, false),
+            event,
+        })
+    }
+
     /// Turns "Disable default login page" on (hide email/password) or off.
     pub fn set_default_login_page_disabled(
         &mut self,

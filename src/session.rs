@@ -46,6 +46,9 @@ pub const MAX_COOKIE_LEN: usize = 4096;
 pub const MAX_ENCODED_LEN: usize = 3_900;
 /// The shortest HMAC key accepted, in bytes.
 pub const MIN_KEY_LEN: usize = 32;
+/// The most keys a [`SessionCodec`] accepts: the current one and up to
+/// seven previous ones (an invalid cookie costs one HMAC per key).
+pub const MAX_SESSION_KEYS: usize = 8;
 
 /// The layout's version: the first byte of every cookie [`SessionCodec`]
 /// makes. Version 1 (text `v1.<JSON>.<tag>`) and version 2 (without the
@@ -196,8 +199,9 @@ pub enum SessionError {
     /// The session has expired.
     #[error("the session has expired")]
     Expired,
-    /// The session key is shorter than [`MIN_KEY_LEN`] bytes.
-    #[error("the session key must be at least {MIN_KEY_LEN} bytes")]
+    /// The session key is shorter than [`MIN_KEY_LEN`] bytes (or a key
+    /// list is empty or longer than [`MAX_SESSION_KEYS`]).
+    #[error("session keys must be 1 to {MAX_SESSION_KEYS} keys of at least {MIN_KEY_LEN} bytes")]
     WeakKey,
     /// A field of the session is longer than [`MAX_FIELD_CHARS`] characters
     /// or it has more than [`MAX_READER_GROUPS`] groups: the reader limits
@@ -241,10 +245,14 @@ pub enum SessionError {
 /// A session outlives the customer app's session (logging out there does not
 /// log out here); it ends when it expires or the reader logs out of the KB.
 ///
-/// Signs and checks session cookies with the KB's own HMAC key.
+/// Signs and checks session cookies with the KB's own HMAC key. With
+/// several keys ([`SessionCodec::with_keys`]) it signs with the first (the
+/// current key) and accepts a cookie signed by any of them, so that a new
+/// key can be rotated in without signing readers out.
 #[derive(Clone)]
 pub struct SessionCodec {
-    mac: Hmac<Sha256>,
+    /// The current key first, then the previous keys still accepted.
+    macs: Vec<Hmac<Sha256>>,
 }
 
 impl fmt::Debug for SessionCodec {
@@ -260,11 +268,37 @@ impl SessionCodec {
     /// # Errors
     /// [`SessionError::WeakKey`] for a key under 32 bytes.
     pub fn new(key: &[u8]) -> Result<Self, SessionError> {
-        if key.len() < MIN_KEY_LEN {
+        Self::with_keys([key])
+    }
+
+    /// A codec that signs with the first of `keys` (the current key) and
+    /// accepts cookies signed with any of them (the previous keys, kept
+    /// until the sessions they signed have expired). The cookie's layout is
+    /// the same whatever the key; a cookie is checked against each key in
+    /// turn, each comparison in constant time.
+    ///
+    /// # Errors
+    /// [`SessionError::WeakKey`] when there is no key, more than
+    /// [`MAX_SESSION_KEYS`], or one under 32 bytes.
+    pub fn with_keys<K: AsRef<[u8]>>(keys: impl IntoIterator<Item = K>) -> Result<Self, SessionError> {
+        let mut macs = Vec::new();
+        for key in keys {
+            let key = key.as_ref();
+            if key.len() < MIN_KEY_LEN || macs.len() == MAX_SESSION_KEYS {
+                return Err(SessionError::WeakKey);
+            }
+            macs.push(Hmac::<Sha256>::new_from_slice(key).map_err(|_| SessionError::WeakKey)?);
+        }
+        if macs.is_empty() {
             return Err(SessionError::WeakKey);
         }
-        let mac = Hmac::<Sha256>::new_from_slice(key).map_err(|_| SessionError::WeakKey)?;
-        Ok(Self { mac })
+        Ok(Self { macs })
+    }
+
+    /// How many keys the codec accepts (the current one and the previous
+    /// ones).
+    pub fn key_count(&self) -> usize {
+        self.macs.len()
     }
 
     /// 32 fresh random bytes for [`SessionCodec::new`].
@@ -350,7 +384,8 @@ impl SessionCodec {
                 raw.extend_from_slice(&b.token);
             }
         }
-        let mut mac = self.mac.clone();
+        let current = self.macs.first().ok_or(SessionError::WeakKey)?;
+        let mut mac = current.clone();
         mac.update(&raw);
         raw.extend_from_slice(&mac.finalize().into_bytes());
         Ok(raw)
@@ -385,9 +420,15 @@ impl SessionCodec {
         let (signed, tag) = raw
             .split_at_checked(n.checked_sub(TAG_LEN).ok_or(SessionError::Invalid)?)
             .ok_or(SessionError::Invalid)?;
-        let mut mac = self.mac.clone();
-        mac.update(signed);
-        mac.verify_slice(tag).map_err(|_| SessionError::Invalid)?;
+        // The current key first: most cookies are signed with it.
+        let signed_here = self.macs.iter().any(|key| {
+            let mut mac = key.clone();
+            mac.update(signed);
+            mac.verify_slice(tag).is_ok()
+        });
+        if !signed_here {
+            return Err(SessionError::Invalid);
+        }
         let session = read_layout(signed)?;
         if !session.is_valid_at(now) {
             return Err(SessionError::Expired);
@@ -409,9 +450,12 @@ impl SessionCodec {
         raw.push(RETURN_KIND);
         raw.extend_from_slice(&expires.to_be_bytes());
         raw.extend_from_slice(path.as_bytes());
-        let mut mac = self.mac.clone();
-        mac.update(&raw);
-        raw.extend_from_slice(&mac.finalize().into_bytes());
+        // A codec always holds at least one key (`with_keys` refuses none).
+        if let Some(current) = self.macs.first() {
+            let mut mac = current.clone();
+            mac.update(&raw);
+            raw.extend_from_slice(&mac.finalize().into_bytes());
+        }
         URL_SAFE_NO_PAD.encode(raw)
     }
 
@@ -425,9 +469,14 @@ impl SessionCodec {
         }
         let raw = URL_SAFE_NO_PAD.decode(value).ok()?;
         let (signed, tag) = raw.split_at_checked(raw.len().checked_sub(TAG_LEN)?)?;
-        let mut mac = self.mac.clone();
-        mac.update(signed);
-        mac.verify_slice(tag).ok()?;
+        let signed_here = self.macs.iter().any(|key| {
+            let mut mac = key.clone();
+            mac.update(signed);
+            mac.verify_slice(tag).is_ok()
+        });
+        if !signed_here {
+            return None;
+        }
         let (kind, rest) = signed.split_first()?;
         if *kind != RETURN_KIND {
             return None;
@@ -1071,5 +1120,41 @@ mod tests {
             let other = SessionCodec::new(&[9u8; 32]).unwrap();
             proptest::prop_assert_eq!(other.decode(&cookie, at), Err(SessionError::Invalid));
         }
+    }
+
+    #[test]
+    fn a_ring_signs_with_the_current_key_and_accepts_the_previous_ones() {
+        let now = datetime!(2026-01-01 00:00 UTC);
+        let s = session(now + Duration::hours(1));
+        let old = SessionCodec::new(&[1u8; 32]).unwrap();
+        let ring = SessionCodec::with_keys([[2u8; 32], [1u8; 32]]).unwrap();
+        let current_only = SessionCodec::new(&[2u8; 32]).unwrap();
+        // A cookie of the previous key still opens the session.
+        let before = old.encode(&s).unwrap();
+        assert_eq!(ring.decode(&before, now).unwrap(), s);
+        // New cookies are signed with the current key: the previous key
+        // alone refuses them, the current key alone accepts them.
+        let after = ring.encode(&s).unwrap();
+        assert_eq!(old.decode(&after, now), Err(SessionError::Invalid));
+        assert_eq!(current_only.decode(&after, now).unwrap(), s);
+        // A key that is not in the ring is refused.
+        let other = SessionCodec::new(&[3u8; 32]).unwrap().encode(&s).unwrap();
+        assert_eq!(ring.decode(&other, now), Err(SessionError::Invalid));
+        assert_eq!(ring.key_count(), 2);
+    }
+
+    #[test]
+    fn a_ring_needs_one_to_eight_strong_keys() {
+        let none: [[u8; 32]; 0] = [];
+        assert_eq!(SessionCodec::with_keys(none).unwrap_err(), SessionError::WeakKey);
+        assert_eq!(
+            SessionCodec::with_keys([vec![1u8; 32], vec![2u8; 31]]).unwrap_err(),
+            SessionError::WeakKey
+        );
+        assert!(SessionCodec::with_keys([[1u8; 32]; MAX_SESSION_KEYS]).is_ok());
+        assert_eq!(
+            SessionCodec::with_keys([[1u8; 32]; MAX_SESSION_KEYS + 1]).unwrap_err(),
+            SessionError::WeakKey
+        );
     }
 }

@@ -591,7 +591,7 @@ async fn bad_input_is_a_400_naming_the_field_and_changes_nothing() {
         &api,
         Method::PUT,
         "/settings",
-        r#"{"visibility":"public"}"#.into(),
+        r#"{"visibility":"secret"}"#.into(),
         "invalid_request",
         Some("visibility"),
     )

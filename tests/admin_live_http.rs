@@ -292,3 +292,53 @@ async fn handshake_keys_widget_secrets_and_sso_providers_over_the_admin_api() {
     assert_eq!(project["sso"], json!([]));
     assert!(project["widget"]["project_id"].is_string(), "{project}");
 }
+
+#[tokio::test]
+async fn visibility_set_through_the_admin_api_opens_public_paths_at_once() {
+    let kb = Kb::start().await;
+    let page = |path: &'static str| {
+        let http = kb.http.clone();
+        let url = format!("{}{path}", kb.server.base);
+        async move { http.get(url).send().await.unwrap().status() }
+    };
+    assert_eq!(
+        page("/docs/public/intro").await,
+        StatusCode::FOUND,
+        "private by default"
+    );
+    // A path that is not a path is refused, naming the field; nothing changes.
+    let (status, body) = kb
+        .admin(
+            reqwest::Method::PUT,
+            "/settings",
+            Some(json!({"visibility": "mixed", "public_paths": ["docs/public"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("public_paths"))
+    );
+    let (_, project) = kb.admin(reqwest::Method::GET, "/project", None).await;
+    assert_eq!(project["settings"]["visibility"], "private", "{project}");
+
+    let (status, body) = kb
+        .admin(
+            reqwest::Method::PUT,
+            "/settings",
+            Some(json!({"visibility": "mixed", "public_paths": ["/docs/public"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(page("/docs/public/intro").await, StatusCode::OK, "open at once");
+    assert_eq!(
+        page("/docs/publicity").await,
+        StatusCode::FOUND,
+        "on segment boundaries"
+    );
+    let (_, audit) = kb
+        .admin(reqwest::Method::GET, "/audit?event=update_visibility", None)
+        .await;
+    let changes = &audit["entries"][0]["event"]["changes"];
+    assert_eq!(changes[0]["field"], "visibility", "{audit}");
+    assert_eq!(changes[1]["field"], "public_paths", "{audit}");
+}

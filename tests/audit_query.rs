@@ -140,7 +140,7 @@ fn expected<S: AuditSink>(sink: &S, q: AuditQuery) -> Vec<AuditEntry> {
 
 #[test]
 fn every_action_is_a_jwt_action_and_has_a_snake_case_name() {
-    assert_eq!(AuditAction::ALL.len(), 16);
+    assert_eq!(AuditAction::ALL.len(), 17);
     for a in AuditAction::ALL {
         assert_eq!(a.category(), EventCategory::Jwt, "{a}");
         assert!(EventFilter::Jwt.matches(*a));
@@ -419,6 +419,10 @@ fn no_secret_enters_an_audit_entry_or_a_notification() {
         };
         let _ = admin.update_sso_provider(&who, "Okta", renamed).await.unwrap();
         let _ = admin.delete_sso_provider(&who, "Okta SAML").await.unwrap();
+        let _ = admin
+            .set_visibility(&who, Visibility::Mixed, vec!["/docs/public".into()], false)
+            .await
+            .unwrap();
         let _ = admin.set_default_login_page_disabled(&who, true).await.unwrap();
         let _ = admin.set_default_login_page_disabled(&who, false).await.unwrap();
         let _ = admin.delete(&who, &id).await.unwrap();

@@ -283,8 +283,12 @@ fn load_or_create_key(path: &Path) -> Result<(CheckpointKey, bool), String> {
             let raw = CheckpointKey::generate_key();
             let key = CheckpointKey::new(raw.as_ref()).map_err(|e| e.to_string())?;
             let text = zeroize::Zeroizing::new(format!("{}\n", encode_hex(raw.as_ref())));
-            write_private(path, text.as_bytes()).map_err(|e| format!("--audit-key-file {shown}: {e}"))?;
-            Ok((key, true))
+            match write_private(path, text.as_bytes()) {
+                Ok(()) => Ok((key, true)),
+                // Another instance starting beside this one made it first.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_key(path),
+                Err(e) => Err(format!("--audit-key-file {shown}: {e}")),
+            }
         }
         Err(e) => Err(format!("--audit-key-file {shown}: {e}")),
     }
@@ -309,16 +313,25 @@ fn refuse_shared(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), String> 
     Ok(())
 }
 
-/// Writes a new file (never replacing one) that only its owner may read.
+/// Writes a new file (never replacing one) that only its owner may read,
+/// whole or not at all: the bytes go to a temporary file first, which is
+/// then linked to `path` (failing with `AlreadyExists` if it exists).
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    let temporary = PathBuf::from(temporary);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    let written = options.open(&temporary).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    linked
 }
 
 fn encode_hex(bytes: &[u8]) -> String {

@@ -23,8 +23,7 @@ use kb_sso::server::RemoteAddr;
 use kb_sso::server::tower::{GuardBody, SsoEndpoints, SsoGuard, SsoGuardLayer};
 use kb_sso::store::ArcConfigStore;
 use kb_sso::store::BoxCodeStore;
-use kb_sso::store::BoxSessionRevocations;
-use kb_sso::store::memory::MemoryRateLimiter;
+use kb_sso::store::{BoxRateLimiter, BoxSessionRevocations};
 use kb_sso::{Clock, ReaderSession};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -34,7 +33,7 @@ use tower_service::Service;
 use crate::common::server::Service as Sso;
 
 /// The host's private pages, behind the guard.
-type Guarded<C> = SsoGuard<Pages, ArcConfigStore, BoxCodeStore, C, MemoryRateLimiter, BoxSessionRevocations>;
+type Guarded<C> = SsoGuard<Pages, ArcConfigStore, BoxCodeStore, C, BoxRateLimiter, BoxSessionRevocations>;
 
 /// Accepts connections on `listener` and serves each one with hyper's
 /// HTTP/1.1, the client's address going into the request as `RemoteAddr`.

@@ -13,18 +13,20 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::routing::{any, get};
 use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
+use kb_sso::keys::KeyRing;
 use kb_sso::project_file::ProjectFile;
 use kb_sso::server::admin::{self, AdminEndpoints, AdminToken, AdminTokens, MAX_CONFIG_BODY_BYTES};
 use kb_sso::server::{RemoteAddr, SsoService};
 use kb_sso::store::memory::MemoryRateLimiter;
 use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore, MemorySessionRevocations};
 use kb_sso::store::{
-    ArcAuditSink, ArcConfigStore, ArcNotificationOutbox, BoxCodeStore, BoxReplayCache, BoxSessionRevocations,
+    ArcAuditSink, ArcConfigStore, ArcNotificationOutbox, BoxCodeStore, BoxRateLimiter, BoxReplayCache,
+    BoxSessionRevocations,
 };
 use kb_sso::{Admin, CheckpointKey, Limits};
 use kb_sso::{
     Clock, CodeIssuer, HandshakeKey, HandshakeSettings, IdentityServer, JwtConfig, Project, ProjectSettings,
-    ReaderSession, SessionCodec, SigningKey, TokenSigner, WidgetProject,
+    ReaderSession, WidgetProject,
 };
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -32,9 +34,9 @@ use tokio::sync::oneshot;
 use url::Url;
 
 /// The service type of the reference server: its configuration store (memory
-/// or a database), code store and revoked-session list are chosen at start
-/// (memory or Redis) as trait objects.
-pub(crate) type Service<C> = SsoService<ArcConfigStore, BoxCodeStore, C, MemoryRateLimiter, BoxSessionRevocations>;
+/// or a database), code store, limiter and revoked-session list are chosen
+/// at start (memory, Redis or a database) as trait objects.
+pub(crate) type Service<C> = SsoService<ArcConfigStore, BoxCodeStore, C, BoxRateLimiter, BoxSessionRevocations>;
 
 /// The admin service of the reference server: the service's own
 /// configuration store, an audit log and a notification outbox, in memory
@@ -55,6 +57,12 @@ pub(crate) struct Options {
     pub(crate) codes: BoxCodeStore,
     /// Brute-force limits.
     pub(crate) limits: Limits,
+    /// Where failed attempts are counted.
+    pub(crate) limiter: BoxRateLimiter,
+    /// The token-signing and session keys; `None` makes fresh ones at
+    /// start (one instance only: another instance would refuse its
+    /// sessions).
+    pub(crate) keys: Option<KeyRing>,
     /// Where revoked sessions are listed.
     pub(crate) revocations: BoxSessionRevocations,
     /// Where handshake `jti`s are remembered, if not in memory.
@@ -73,6 +81,8 @@ impl Default for Options {
         Self {
             codes: Box::new(MemoryCodeStore::new()),
             limits: Limits::default(),
+            limiter: Box::new(MemoryRateLimiter::new()),
+            keys: None,
             revocations: Box::new(MemorySessionRevocations::new()),
             replay: None,
             admin_tokens: None,
@@ -383,8 +393,9 @@ fn uuid_like() -> String {
     kb_sso::ClientId::generate().to_string()
 }
 
-/// The service for `project` at `kb_url`: memory stores, an Ed25519 token
-/// signer and a session key made fresh at start.
+/// The service for `project` at `kb_url`: the stores of `options`, and the
+/// token signer and session keys of its key ring (made fresh at start
+/// without one).
 pub(crate) fn project_service<C: Clock>(
     kb_url: &Url,
     project: Project,
@@ -403,11 +414,16 @@ pub(crate) fn store_service<C: Clock>(
     options: Options,
 ) -> Result<Service<C>, Box<dyn std::error::Error + Send + Sync>> {
     let issuer = kb_url.as_str().trim_end_matches('/').to_owned();
-    let signer = TokenSigner::new(SigningKey::generate_ed25519("kb-sso-1")?);
+    let keys = match options.keys {
+        Some(keys) => keys,
+        None => KeyRing::generate(time::OffsetDateTime::now_utc())?,
+    };
+    let signer = keys.token_signer()?;
     let codes = CodeIssuer::new(options.codes, clock);
-    let identity = IdentityServer::new(configs, codes, signer, issuer);
-    let sessions = SessionCodec::new(SessionCodec::generate_key().as_ref())?;
+    let identity = IdentityServer::new(configs, codes, signer, issuer).with_previous_keys(keys.previous_token_keys());
+    let sessions = keys.session_codec()?;
     let service = SsoService::new(identity, sessions, kb_url)?
+        .rate_limiter(options.limiter)
         .limits(options.limits)
         .session_revocations(options.revocations);
     let service = match options.replay {

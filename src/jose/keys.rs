@@ -116,6 +116,21 @@ impl SigningKey {
         })
     }
 
+    /// An Ed25519 key from its 32-byte seed (the private key as RFC 8032
+    /// defines it), for example one kept in a key ring file.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::InvalidKid`] for a bad key id.
+    pub fn ed25519_from_seed(kid: impl Into<String>, seed: &[u8; 32]) -> Result<Self, KeyError> {
+        let kid = kid.into();
+        check_kid(&kid)?;
+        Ok(Self {
+            kid,
+            secret: SigningSecret::Ed25519(ed25519_dalek::SigningKey::from_bytes(seed)),
+        })
+    }
+
     /// An Ed25519 key from PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
     ///
     /// # Errors

@@ -651,6 +651,19 @@ impl<CS: ConfigStore, A: AuditSink, N: NotificationOutbox> AdminEndpoints<CS, A,
             .disable_default_login_page
             .filter(|on| *on != current.disable_default_login_page);
         let admin = who.administrator();
+        // Visibility first: it is the one part that can still be refused
+        // for its input, so a refused request changes nothing.
+        if input.visibility.is_some() || input.public_paths.is_some() || input.home_published.is_some() {
+            let now = self.read().await?.settings();
+            let visibility = input.visibility.unwrap_or(now.visibility);
+            let paths = input.public_paths.unwrap_or(now.public_paths);
+            let home = input.home_published.unwrap_or(now.home_published);
+            let _applied = self
+                .admin
+                .set_visibility(&admin, visibility, paths, home)
+                .await
+                .map_err(admin_error)?;
+        }
         // Checked above already; the service checks the confirmation too.
         if let Some(on) = direct {
             let _applied = self

@@ -15,7 +15,6 @@ use super::{ClientAuthentication, Endpoint};
 use crate::clock::Clock;
 use crate::code::{CodeError, CodeStore, GrantProblem};
 use crate::identity::IdentityServer;
-use crate::jose::KeySet;
 use crate::limit::{Decision, Limit, Limits, RateLimiter};
 use crate::project::ConfigStore;
 use crate::secret::ClientCredentials;
@@ -41,10 +40,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityEndpoints<CS, S, C> {
     /// [`Limits::default`] and recording revocations (of sessions opened by
     /// a code used twice) in memory.
     pub fn new(identity: Arc<IdentityServer<CS, S, C>>) -> Self {
-        // A fresh set holds no kid yet, so this insert cannot collide.
-        let mut keys = KeySet::new();
-        let _ = keys.insert(identity.signer().key().verification_key());
-        let jwks = serde_json::to_vec(&keys.jwks()).unwrap_or_default();
+        // The current signer's key and the previous ones still accepted.
+        let jwks = serde_json::to_vec(&identity.published_keys().jwks()).unwrap_or_default();
         Self {
             identity,
             limiter: MemoryRateLimiter::new(),
@@ -361,8 +358,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
         let Some(token) = token else {
             return Err(refused("a widget access token is required (Authorization: Bearer)"));
         };
-        let keys = KeySet::from_keys([self.identity.signer().key().verification_key()])
-            .map_err(|_| refused("the token is not valid"))?;
+        let keys = self.identity.published_keys();
         let now = self.identity.codes().clock().now();
         let claims = verify_widget_token(&keys, self.identity.issuer(), token, now)
             .map_err(|_| refused("the widget access token is not valid or has expired"))?;

@@ -58,9 +58,14 @@
 //! an unknown code. Each command is bounded by the connection's command
 //! timeout (default [`DEFAULT_COMMAND_TIMEOUT`]); a hung server yields
 //! [`RedisStoreError::Timeout`] rather than a hung request. A redemption
-//! that timed out may still have run on the server once it answers, so the
-//! code may be used up: the store fails closed, never open. After a lost
-//! connection the next command reconnects.
+//! that timed out never runs later: the redemption script carries the
+//! caller's deadline (this host's clock plus the command timeout) and does
+//! nothing once the Redis server's clock (`TIME`) has reached it, so a code
+//! whose redemption was answered with an error while Redis hung is still
+//! live and redeems exactly once afterwards. (This needs the app hosts' and
+//! the Redis server's clocks to agree to well within the command timeout; a
+//! Redis clock running ahead makes redemptions fail, never succeed twice.)
+//! After a lost connection the next command reconnects.
 //!
 //! Requires Redis 6.0 or later (or a compatible server such as Valkey) for
 //! `KEEPTTL`. Run Redis with persistence (AOF or replicas) if codes must
@@ -79,6 +84,12 @@ use ::redis::{Client, Cmd, ErrorKind, FromRedisValue, RedisError, Script, Script
 use time::OffsetDateTime;
 
 use crate::code::{CodeDigest, CodeGrant, CodeStore, Insertion, Redemption};
+
+mod limiter;
+mod revocations;
+
+pub use limiter::{DEFAULT_LIMIT_PREFIX, RedisRateLimiter};
+pub use revocations::{DEFAULT_REVOCATION_PREFIX, RedisSessionRevocations, STALE_AFTER};
 
 /// How long one command may take before it fails with
 /// [`RedisStoreError::Timeout`], unless configured otherwise.
@@ -150,6 +161,8 @@ fn classify(e: RedisError) -> RedisStoreError {
 #[derive(Clone)]
 pub struct RedisConnection {
     manager: ConnectionManager,
+    /// For connections of their own (a pub/sub subscription).
+    client: Client,
     timeout: Duration,
 }
 
@@ -191,13 +204,32 @@ impl RedisConnection {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(timeout / 4);
-        let manager = bounded(timeout, ConnectionManager::new_with_config(client, config)).await?;
-        Ok(Self { manager, timeout })
+        let manager = bounded(timeout, ConnectionManager::new_with_config(client.clone(), config)).await?;
+        Ok(Self {
+            manager,
+            client,
+            timeout,
+        })
     }
 
     /// The longest time one command may take.
     pub fn command_timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// When a command sent now has been given up on, in Unix milliseconds
+    /// by this host's clock: now plus the command timeout. Scripts that
+    /// carry it do nothing once the Redis server's clock has passed it.
+    pub(crate) fn deadline_millis(&self) -> i64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from((now + self.timeout).as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// A pub/sub connection of its own, bounded by the command timeout.
+    pub(crate) async fn pubsub(&self) -> Result<::redis::aio::PubSub, RedisStoreError> {
+        bounded(self.timeout, self.client.get_async_pubsub()).await
     }
 
     /// Runs one command, bounded by the command timeout.
@@ -236,7 +268,10 @@ impl RedisStoreError {
 }
 
 /// Awaits `fut` for at most `limit`.
-async fn bounded<T>(limit: Duration, fut: impl Future<Output = Result<T, RedisError>>) -> Result<T, RedisStoreError> {
+pub(crate) async fn bounded<T>(
+    limit: Duration,
+    fut: impl Future<Output = Result<T, RedisError>>,
+) -> Result<T, RedisStoreError> {
     match tokio::time::timeout(limit, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(match classify(e) {
@@ -279,14 +314,21 @@ const REDEEMED: i64 = 1;
 const USED: i64 = 2;
 const EXPIRED: i64 = 3;
 const MALFORMED: i64 = 4;
+/// The script ran after its caller's deadline and did nothing.
+const TOO_LATE: i64 = 5;
 
 /// The redemption, as one script: KEYS[1] is the entry, ARGV[1] the
 /// caller's `now` in unix milliseconds, ARGV[2] the key prefix of the
-/// clients' outstanding sets, ARGV[3] the digest in hex. Answers
-/// `{code, grant JSON or ''}`.
+/// clients' outstanding sets, ARGV[3] the digest in hex, ARGV[4] the
+/// caller's deadline in unix milliseconds: once the server's clock (`TIME`)
+/// has reached it the caller has given up, and the script touches nothing.
+/// Answers `{code, grant JSON or ''}`.
 static REDEEM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+local t = redis.call('TIME')
+local server_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if server_ms >= tonumber(ARGV[4]) then return {5, ''} end
 local function release(grant)
   local ok, g = pcall(cjson.decode, grant)
   if ok and type(g) == 'table' and type(g.client_id) == 'string' then
@@ -348,7 +390,7 @@ return {0, ''}
 const OUTSTANDING: &str = "outstanding:";
 
 /// Unix time in whole milliseconds (floored).
-fn unix_millis(t: OffsetDateTime) -> i64 {
+pub(crate) fn unix_millis(t: OffsetDateTime) -> i64 {
     let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
     // Every representable `OffsetDateTime` fits: |ms| < 2^53.
     i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
@@ -374,12 +416,13 @@ fn decode_grant(json: &[u8]) -> Result<CodeGrant, RedisStoreError> {
     serde_json::from_slice(json).map_err(|_| RedisStoreError::BadData("a stored grant could not be decoded".to_owned()))
 }
 
-fn decode_reply(status: i64, grant: &[u8]) -> Result<Redemption, RedisStoreError> {
+fn decode_reply(status: i64, grant: &[u8], timeout: Duration) -> Result<Redemption, RedisStoreError> {
     match status {
         UNKNOWN => Ok(Redemption::Unknown),
         REDEEMED => Ok(Redemption::Redeemed(decode_grant(grant)?)),
         USED => Ok(Redemption::AlreadyUsed(Box::new(decode_grant(grant)?))),
         EXPIRED => Ok(Redemption::Expired),
+        TOO_LATE => Err(RedisStoreError::Timeout(timeout)),
         MALFORMED => Err(RedisStoreError::BadData(
             "a stored code entry is not in this store's format".to_owned(),
         )),
@@ -476,9 +519,10 @@ impl RedisCodeStore {
         invocation
             .arg(unix_millis(now))
             .arg(self.prefix.key(OUTSTANDING))
-            .arg(digest.to_hex());
+            .arg(digest.to_hex())
+            .arg(self.conn.deadline_millis());
         let (status, grant): (i64, Vec<u8>) = self.conn.eval(&invocation).await?;
-        decode_reply(status, &grant)
+        decode_reply(status, &grant, self.conn.command_timeout())
     }
 }
 
@@ -519,8 +563,6 @@ impl CodeStore for RedisCodeStore {
 
 /// The default key prefix of [`RedisReplayCache`].
 pub const DEFAULT_REPLAY_PREFIX: &str = "kb-sso:jti:";
-/// The default key prefix of [`RedisSessionRevocations`].
-pub const DEFAULT_REVOCATION_PREFIX: &str = "kb-sso:revoked:";
 
 /// A [`ReplayCache`](crate::handshake::ReplayCache) on Redis, shared by
 /// every instance: `SET key 1 NX PXAT <expiry>` is one atomic
@@ -575,77 +617,6 @@ impl crate::handshake::ReplayCache for RedisReplayCache {
         _now: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, RedisStoreError>> + Send {
         self.insert(key, expires_at)
-    }
-}
-
-/// [`SessionRevocations`](crate::session::SessionRevocations) on Redis,
-/// shared by every instance. Keys hold the SHA-256 of the session id and
-/// expire when the session would have.
-#[derive(Debug, Clone)]
-pub struct RedisSessionRevocations {
-    conn: RedisConnection,
-    prefix: KeyPrefix,
-}
-
-impl RedisSessionRevocations {
-    /// A list on `conn` whose keys start with [`DEFAULT_REVOCATION_PREFIX`].
-    pub fn new(conn: RedisConnection) -> Self {
-        Self {
-            conn,
-            prefix: KeyPrefix::new(DEFAULT_REVOCATION_PREFIX),
-        }
-    }
-
-    /// Uses another key prefix (the same on every instance).
-    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = KeyPrefix::new(prefix);
-        self
-    }
-
-    fn key(&self, session_id: &str) -> String {
-        self.prefix.key(&CodeDigest::of(session_id).to_hex())
-    }
-
-    async fn revoke_now(&self, session_id: &str, until: OffsetDateTime) -> Result<(), RedisStoreError> {
-        let mut cmd = ::redis::cmd("SET");
-        cmd.arg(self.key(session_id))
-            .arg(1)
-            .arg("PXAT")
-            .arg(unix_millis(until).max(1));
-        let _: Option<String> = self.conn.query(&cmd).await?;
-        Ok(())
-    }
-
-    async fn revoked(&self, session_id: &str) -> Result<bool, RedisStoreError> {
-        let mut cmd = ::redis::cmd("EXISTS");
-        cmd.arg(self.key(session_id));
-        let n: i64 = self.conn.query(&cmd).await?;
-        Ok(n > 0)
-    }
-}
-
-impl crate::session::SessionRevocations for RedisSessionRevocations {
-    type Error = RedisStoreError;
-
-    /// `SET key 1 PXAT until`: Redis forgets the key by its own clock, so
-    /// `now` is not used.
-    fn revoke(
-        &self,
-        session_id: &str,
-        until: OffsetDateTime,
-        _now: OffsetDateTime,
-    ) -> impl Future<Output = Result<(), RedisStoreError>> + Send {
-        self.revoke_now(session_id, until)
-    }
-
-    /// Redis drops a revocation when the session would have expired, so a
-    /// key that exists is a revocation in force.
-    fn is_revoked(
-        &self,
-        session_id: &str,
-        _now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, RedisStoreError>> + Send {
-        self.revoked(session_id)
     }
 }
 
@@ -713,20 +684,32 @@ mod tests {
         );
     }
 
+    const T: Duration = Duration::from_millis(250);
+
     #[test]
     fn replies_map_to_redemptions_and_bad_data_is_an_error() {
         let g = grant(datetime!(2026-01-01 00:00 UTC), time::Duration::minutes(5));
         let json = serde_json::to_vec(&g).unwrap();
-        assert_eq!(decode_reply(UNKNOWN, b"").unwrap(), Redemption::Unknown);
-        assert_eq!(decode_reply(EXPIRED, b"").unwrap(), Redemption::Expired);
-        assert_eq!(decode_reply(REDEEMED, &json).unwrap(), Redemption::Redeemed(g.clone()));
-        assert_eq!(decode_reply(USED, &json).unwrap(), Redemption::AlreadyUsed(Box::new(g)));
-        assert!(matches!(decode_reply(MALFORMED, b""), Err(RedisStoreError::BadData(_))));
+        assert_eq!(decode_reply(UNKNOWN, b"", T).unwrap(), Redemption::Unknown);
+        assert_eq!(decode_reply(EXPIRED, b"", T).unwrap(), Redemption::Expired);
+        assert_eq!(
+            decode_reply(REDEEMED, &json, T).unwrap(),
+            Redemption::Redeemed(g.clone())
+        );
+        assert_eq!(
+            decode_reply(USED, &json, T).unwrap(),
+            Redemption::AlreadyUsed(Box::new(g))
+        );
         assert!(matches!(
-            decode_reply(REDEEMED, b"{\"client_id\":"),
+            decode_reply(MALFORMED, b"", T),
             Err(RedisStoreError::BadData(_))
         ));
-        assert!(matches!(decode_reply(9, b""), Err(RedisStoreError::BadData(_))));
+        assert!(matches!(
+            decode_reply(REDEEMED, b"{\"client_id\":", T),
+            Err(RedisStoreError::BadData(_))
+        ));
+        assert!(matches!(decode_reply(9, b"", T), Err(RedisStoreError::BadData(_))));
+        assert_eq!(decode_reply(TOO_LATE, b"", T), Err(RedisStoreError::Timeout(T)));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 use super::super::wire;
 use crate::config::{ConfigError, JwtConfig, JwtConfigBuilder, Logo};
 use crate::handshake::HandshakeOptions;
-use crate::project::SsoProvider;
+use crate::project::{SsoProvider, Visibility};
 
 /// Why a request is refused, before or by the service.
 #[derive(Debug)]
@@ -290,6 +290,12 @@ pub(super) struct SettingsInput {
     disable_default_login_page: Option<Option<bool>>,
     #[serde(default, deserialize_with = "present")]
     confirm: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "present")]
+    visibility: Option<Option<Visibility>>,
+    #[serde(default, deserialize_with = "present")]
+    public_paths: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    home_published: Option<Option<bool>>,
 }
 
 /// The checked form of a [`SettingsInput`].
@@ -297,6 +303,9 @@ pub(super) struct Settings {
     pub(super) direct_jwt_login: Option<bool>,
     pub(super) disable_default_login_page: Option<bool>,
     pub(super) confirm: bool,
+    pub(super) visibility: Option<Visibility>,
+    pub(super) public_paths: Option<Vec<String>>,
+    pub(super) home_published: Option<bool>,
 }
 
 impl SettingsInput {
@@ -306,6 +315,9 @@ impl SettingsInput {
             direct_jwt_login: not_null("direct_jwt_login", self.direct_jwt_login)?,
             disable_default_login_page: not_null("disable_default_login_page", self.disable_default_login_page)?,
             confirm: not_null("confirm", self.confirm)?.unwrap_or(false),
+            visibility: not_null("visibility", self.visibility)?,
+            public_paths: not_null("public_paths", self.public_paths)?,
+            home_published: not_null("home_published", self.home_published)?,
         })
     }
 }
