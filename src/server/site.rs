@@ -271,8 +271,12 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         if let Err(e) = self.open_session(&mut resp, &session, now) {
             return too_large_session(&e);
         }
-        // The other attempts' verifiers stay (another tab may still finish
-        // signing in); the one just used is worthless, its code spent.
+        // The verifier of a lone attempt goes; with several open, they all
+        // stay (another tab may still finish signing in; the one just used
+        // is worthless, its code spent, and the cookie expires).
+        if verifiers.len() == 1 {
+            set_cookie(&mut resp, &self.cookies.verifier("", 0));
+        }
         self.clear_return(headers, &mut resp);
         set(&mut resp, header::REFERRER_POLICY, "no-referrer");
         no_store(resp)
