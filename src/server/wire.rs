@@ -12,7 +12,6 @@ use serde_json::json;
 use super::Endpoint;
 use crate::code::{CodeError, GrantProblem};
 use crate::form::DuplicateParameter;
-use crate::paths;
 use crate::redirect::SafeRedirect;
 use crate::secret::{BasicAuthError, ClientCredentials, ClientId, CredentialsError};
 use crate::session::{
@@ -155,17 +154,11 @@ pub(crate) fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
 #[derive(Debug, Clone)]
 pub(crate) struct CookieJar {
     secure: bool,
-    /// The authorize path under the mount prefix: where the login binding
-    /// cookie goes on plain http.
-    authorize_path: String,
 }
 
 impl CookieJar {
-    pub(crate) fn new(secure: bool, prefix: &str) -> Self {
-        Self {
-            secure,
-            authorize_path: format!("{prefix}{}", paths::AUTHORIZE),
-        }
+    pub(crate) fn new(secure: bool, _prefix: &str) -> Self {
+        Self { secure }
     }
 
     /// Whether cookies are `Secure` (the KB is on https).
@@ -173,19 +166,16 @@ impl CookieJar {
         self.secure
     }
 
-    /// The login binding cookie: on https `__Host-` prefixed (so only this
-    /// host can set it) with `Path=/`; on plain http sent only to the
-    /// authorize path.
+    /// The login binding cookie, holding the verifiers of the reader's
+    /// open sign-in attempts: `Path=/`, so that the login page, the domain
+    /// form and the guard (which each add an attempt) read the attempts
+    /// already open and the code's return (`/jwt/authorize` or any guarded
+    /// page with `?code=`) finds them all; on https `__Host-` prefixed and
+    /// `Secure`, so only this host can set it.
     pub(crate) fn verifier(&self, value: &str, max_age: i64) -> String {
         let name = self.verifier_name();
-        if self.secure {
-            format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}")
-        } else {
-            format!(
-                "{name}={value}; Path={}; HttpOnly; SameSite=Lax; Max-Age={max_age}",
-                self.authorize_path
-            )
-        }
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
     }
 
     /// [`SECURE_VERIFIER_COOKIE`] on https, [`VERIFIER_COOKIE`] on plain
