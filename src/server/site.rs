@@ -595,7 +595,9 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
                     )
                 };
                 let mut resp = self.login_answer(req, &project, &back, Some((typed, &message)));
-                *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+                if resp.status() == StatusCode::OK {
+                    *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+                }
                 resp
             }
             None => match self.login_page_url(&back) {
