@@ -75,7 +75,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let default_listen = if cli.kb.is_some() { "127.0.0.1:3000" } else { "127.0.0.1:0" };
+    let default_listen = if cli.kb.is_some() {
+        "127.0.0.1:3000"
+    } else {
+        "127.0.0.1:0"
+    };
     let listen = cli.listen.as_deref().unwrap_or(default_listen);
     let (listener, customer) = common::customer::bind_at(listen).await?;
     let login_url = format!("{customer}/login");

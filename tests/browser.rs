@@ -32,7 +32,9 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("the_code_flow_returns_to_the_private_page_first_asked_for", |e| {
         Box::pin(code_flow(e))
     }),
-    ("two_tabs_both_end_signed_in_on_their_own_pages", |e| Box::pin(two_tabs(e))),
+    ("two_tabs_both_end_signed_in_on_their_own_pages", |e| {
+        Box::pin(two_tabs(e))
+    }),
     ("the_domain_field_reaches_the_matched_login_url", |e| {
         Box::pin(domain_matched(e))
     }),
@@ -81,7 +83,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         for (name, _) in &chosen {
-            println!("test {name} ... ignored, needs chromium and chromedriver (apt-get install chromium chromium-driver)");
+            println!(
+                "test {name} ... ignored, needs chromium and chromedriver (apt-get install chromium chromium-driver)"
+            );
         }
         println!(
             "\ntest result: ok. 0 passed; 0 failed; {} ignored; 0 measured; 0 filtered out\n",
@@ -89,7 +93,10 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let env = rt.block_on(Env::start(&chromium, &chromedriver));
     let mut failed = Vec::new();
     for (name, scenario) in &chosen {
@@ -98,7 +105,10 @@ fn main() -> ExitCode {
         // Each scenario in its own thread and browser: a panic is its
         // failure, the others go on.
         let outcome = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 this.client = Some(this.browser().await);
                 let done = tokio::time::timeout(Duration::from_secs(120), scenario(&this)).await;
@@ -369,7 +379,13 @@ impl Env {
     /// From the KB's login page: the JWT button, then the customer app's
     /// login form (skipped when already logged in there).
     async fn sign_in_by_button(&self, log_in_at_customer: bool) {
-        self.c().find(Locator::Css("a.button.jwt")).await.unwrap().click().await.unwrap();
+        self.c()
+            .find(Locator::Css("a.button.jwt"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         if log_in_at_customer {
             self.wait_url(&format!("{}/login", self.customer)).await;
             self.log_in_at_customer().await;
@@ -379,8 +395,18 @@ impl Env {
     async fn log_in_at_customer(&self) {
         let c = self.c();
         c.find(Locator::Id("u")).await.unwrap().send_keys(USER).await.unwrap();
-        c.find(Locator::Id("p")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-        c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Id("p"))
+            .await
+            .unwrap()
+            .send_keys(PASSWORD)
+            .await
+            .unwrap();
+        c.find(Locator::Css("button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
     }
 
     /// Asserts the page is the KB's `path`, signed in.
@@ -434,20 +460,45 @@ async fn domain_matched(e: &Env) {
     let c = e.c();
     c.goto(&format!("{}/docs/billing", e.kb)).await.unwrap();
     e.wait_url(&format!("{}/login", e.kb)).await;
-    c.find(Locator::Id("domain")).await.unwrap().send_keys("me@localhost").await.unwrap();
-    c.find(Locator::Css("form.domain button")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("domain"))
+        .await
+        .unwrap()
+        .send_keys("me@localhost")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.domain button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     e.wait_url(&format!("{}/login?", e.customer)).await;
     let url = e.url().await;
-    assert!(url.contains("codeChallenge=") && url.contains("redirectPath=%2Fdocs%2Fbilling"), "{url}");
+    assert!(
+        url.contains("codeChallenge=") && url.contains("redirectPath=%2Fdocs%2Fbilling"),
+        "{url}"
+    );
     e.log_in_at_customer().await;
     e.assert_signed_in_on("/docs/billing").await;
 }
 
 async fn domain_unmatched(e: &Env) {
     let c = e.c();
-    c.goto(&format!("{}/login?redirectPath=/docs/billing", e.kb)).await.unwrap();
-    c.find(Locator::Id("domain")).await.unwrap().send_keys("nobody.example").await.unwrap();
-    c.find(Locator::Css("form.domain button")).await.unwrap().click().await.unwrap();
+    c.goto(&format!("{}/login?redirectPath=/docs/billing", e.kb))
+        .await
+        .unwrap();
+    c.find(Locator::Id("domain"))
+        .await
+        .unwrap()
+        .send_keys("nobody.example")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.domain button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let error = c.wait().for_element(Locator::Id("domain-error")).await.unwrap();
     assert!(error.text().await.unwrap().contains("nobody.example"));
     let field = c.find(Locator::Id("domain")).await.unwrap();
@@ -457,7 +508,12 @@ async fn domain_unmatched(e: &Env) {
     // Corrected, it goes on to sign in and back to the page asked for.
     field.clear().await.unwrap();
     field.send_keys("localhost").await.unwrap();
-    c.find(Locator::Css("form.domain button")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("form.domain button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     e.wait_url(&format!("{}/login?", e.customer)).await;
     e.log_in_at_customer().await;
     e.assert_signed_in_on("/docs/billing").await;
@@ -469,7 +525,12 @@ async fn logout(e: &Env) {
     e.wait_url(&format!("{}/login", e.kb)).await;
     e.sign_in_by_button(true).await;
     e.assert_signed_in_on("/docs/billing").await;
-    c.find(Locator::LinkText("Sign out")).await.unwrap().click().await.unwrap();
+    c.find(Locator::LinkText("Sign out"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     e.wait_url(&format!("{}/jwt/signed-out", e.kb)).await;
     e.shot("signed-out").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -504,7 +565,9 @@ async fn handshake_query(e: &Env) {
     // And the KB's `?jwt=` on a private page, in a fresh state.
     c.delete_all_cookies().await.unwrap();
     let token = e.handshake_token();
-    c.goto(&format!("{}/docs/api-reference?jwt={token}", e.kb)).await.unwrap();
+    c.goto(&format!("{}/docs/api-reference?jwt={token}", e.kb))
+        .await
+        .unwrap();
     e.assert_signed_in_on("/docs/api-reference").await;
 }
 
@@ -512,16 +575,21 @@ async fn handshake_cookie(e: &Env) {
     let c = e.c();
     c.goto(&format!("{}/jwt/signed-out", e.kb)).await.unwrap();
     let token = e.handshake_token();
-    c.execute("document.cookie = 'jwt=' + arguments[0] + '; path=/'", vec![json!(token)])
-        .await
-        .unwrap();
+    c.execute(
+        "document.cookie = 'jwt=' + arguments[0] + '; path=/'",
+        vec![json!(token)],
+    )
+    .await
+    .unwrap();
     c.goto(&format!("{}/docs/getting-started", e.kb)).await.unwrap();
     e.assert_signed_in_on("/docs/getting-started").await;
 }
 
 async fn login_page_states(e: &Env) {
     let c = e.c();
-    c.goto(&format!("{}/login?redirectPath=/docs/billing", e.kb)).await.unwrap();
+    c.goto(&format!("{}/login?redirectPath=/docs/billing", e.kb))
+        .await
+        .unwrap();
     assert_eq!(c.title().await.unwrap(), "Sign in \u{b7} the demo knowledge base");
     let h1 = c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
     assert!(h1.starts_with("Sign in to "), "{h1}");
@@ -565,7 +633,10 @@ async fn login_page_states(e: &Env) {
         )
         .await
         .unwrap();
-    assert!(rect[0].as_f64().unwrap() >= 8.0 && rect[1].as_f64().unwrap() >= 8.0, "{rect}");
+    assert!(
+        rect[0].as_f64().unwrap() >= 8.0 && rect[1].as_f64().unwrap() >= 8.0,
+        "{rect}"
+    );
     e.shot("login-page-375px").await;
     c.set_window_size(1024, 800).await.unwrap();
     // The continue page a domain leads to, shown while it moves on.
@@ -576,7 +647,9 @@ async fn login_page_states(e: &Env) {
 
 async fn error_pages(e: &Env) {
     let c = e.c();
-    c.goto(&format!("{}/jwt/authorize?code=not-a-code", e.kb)).await.unwrap();
+    c.goto(&format!("{}/jwt/authorize?code=not-a-code", e.kb))
+        .await
+        .unwrap();
     let text = e.text().await;
     assert!(!text.trim_start().starts_with('{'), "JSON in the browser: {text}");
     let back = c.find(Locator::LinkText("Back to sign in")).await.unwrap();
@@ -586,8 +659,18 @@ async fn error_pages(e: &Env) {
     // The customer app's wrong password: the form again, with the message.
     c.goto(&format!("{}/login", e.customer)).await.unwrap();
     c.find(Locator::Id("u")).await.unwrap().send_keys(USER).await.unwrap();
-    c.find(Locator::Id("p")).await.unwrap().send_keys("wrong").await.unwrap();
-    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("p"))
+        .await
+        .unwrap()
+        .send_keys("wrong")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let alert = c.wait().for_element(Locator::Css("[role=alert]")).await.unwrap();
     assert!(alert.text().await.unwrap().contains("Wrong username or password"));
     e.shot("customer-app-wrong-password").await;

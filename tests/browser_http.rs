@@ -16,8 +16,7 @@ use url::Url;
 
 const KB: &str = "https://kb.example.com";
 const APP_LOGIN: &str = "https://app.example.com/login";
-const CHROME_ACCEPT: &str =
-    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
+const CHROME_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
 
 /// A KB with one customer app, the login page shown (Direct JWT login
 /// off) with its domain field.
@@ -93,7 +92,9 @@ fn only_a_top_level_navigation_starts_a_sign_in_attempt() {
             .unwrap();
         let resp = send(&s, req);
         assert!(
-            set_cookies(&resp).iter().all(|c| !c.contains("login_verifier") && !c.contains("kb_return")),
+            set_cookies(&resp)
+                .iter()
+                .all(|c| !c.contains("login_verifier") && !c.contains("kb_return")),
             "{path}: {:?}",
             set_cookies(&resp)
         );
@@ -152,7 +153,12 @@ fn accept_q_values_choose_html_or_json() {
     }
     // No Accept at all: JSON, as before, for API clients.
     let resp = send(&s, Request::get("/jwt/authorize?code=junk").body(Vec::new()).unwrap());
-    assert!(resp.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        resp.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
 }
 
 fn domain_post(domain: &str, browser: bool) -> Request<Vec<u8>> {
@@ -176,12 +182,20 @@ fn the_domain_form_answers_a_browser_with_a_continue_page() {
     let resp = send(&s, domain_post("me%40app.example.com", true));
     assert_eq!(resp.status(), StatusCode::OK);
     let body = String::from_utf8(resp.body().clone()).unwrap();
-    assert!(body.contains("<meta http-equiv=\"refresh\" content=\"0; url=https://app.example.com/login?"), "{body}");
+    assert!(
+        body.contains("<meta http-equiv=\"refresh\" content=\"0; url=https://app.example.com/login?"),
+        "{body}"
+    );
     assert!(body.contains("Continue to https://app.example.com"), "{body}");
     assert!(verifier_cookie(&resp).is_some());
     let resp = send(&s, domain_post("app.example.com", false));
     assert_eq!(resp.status(), StatusCode::FOUND);
-    assert!(resp.headers()[header::LOCATION].to_str().unwrap().starts_with(APP_LOGIN));
+    assert!(
+        resp.headers()[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with(APP_LOGIN)
+    );
 }
 
 /// An unmatched domain keeps what was typed and says why.
@@ -192,6 +206,9 @@ fn an_unmatched_domain_is_kept_with_a_message() {
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body = String::from_utf8(resp.body().clone()).unwrap();
     assert!(body.contains("value=\"nobody.example\""), "{body}");
-    assert!(body.contains("role=\"alert\"") && body.contains("nobody.example\u{201d}"), "{body}");
+    assert!(
+        body.contains("role=\"alert\"") && body.contains("nobody.example\u{201d}"),
+        "{body}"
+    );
     assert!(body.contains("aria-invalid=\"true\""), "{body}");
 }

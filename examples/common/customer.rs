@@ -159,7 +159,9 @@ async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap, RawQuery(qu
 /// The app's login form, carrying the sign-in request along, with `error`
 /// above it.
 fn login_form(status: StatusCode, sign_in: &SignInRequest, error: Option<&str>) -> Response<Body> {
-    let error = error.map_or_else(String::new, |e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)));
+    let error = error.map_or_else(String::new, |e| {
+        format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))
+    });
     page(
         status,
         "Sign in to the customer app",
