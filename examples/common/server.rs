@@ -500,10 +500,13 @@ async fn widget_articles<C: Clock>(service: Arc<Service<C>>, headers: http::Head
 }
 
 /// A page under `/docs`: who is reading (none on a public page), and
-/// which page; HTML for a browser (`Accept` preferring it), JSON else.
+/// which page; HTML for a browser's page navigation (`Sec-Fetch-Mode:
+/// navigate` and `Accept` preferring HTML), JSON for everything else
+/// (scripts, API clients and the tests that read the reader from it).
 async fn private_page(reader: Option<ReaderSession>, uri: Uri, headers: http::HeaderMap) -> Response<Body> {
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    if kb_sso::server::negotiate(&headers) == Some(kb_sso::server::Format::Html) {
+    let navigation = headers.get("sec-fetch-mode").is_some_and(|m| m == "navigate");
+    if navigation && kb_sso::server::negotiate(&headers) == Some(kb_sso::server::Format::Html) {
         return docs_page(reader.as_ref(), path);
     }
     let reader = reader.map(|r| {
