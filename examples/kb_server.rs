@@ -1,8 +1,13 @@
 //! The reference KB server: identity server and KB site in one process.
 //!
 //! ```text
-//! cargo run --features http --example kb_server -- [--listen ADDR] [--login-url URL]
+//! cargo run --example kb_server -- [--listen ADDR] [--login-url URL]
 //! ```
+//!
+//! `--login-url` (the demo configuration's) and `--project` exclude each
+//! other: a project file sets its configurations' login URLs. When nothing
+//! answers at the demo's login URL, stderr says so and how to start
+//! `customer_app` there.
 //!
 //! With `--project FILE` it serves the project in FILE (see
 //! `kb_sso::project_file::ProjectFile`; secrets in the file are for development only), and
@@ -83,11 +88,14 @@ use time::OffsetDateTime;
 #[derive(Debug, Parser)]
 #[command(name = "kb_server", about, long_about)]
 struct Cli {
-    /// Address to listen on (port 0 picks one).
+    /// Address to listen on, HOST:PORT (a name such as localhost is
+    /// looked up; port 0 picks one).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// The demo configuration's login URL.
-    #[arg(long, value_name = "URL", default_value = common::server::DEFAULT_LOGIN_URL)]
+    listen: String,
+    /// The demo configuration's login URL: where the KB sends readers to
+    /// sign in (`cargo run --example customer_app -- --kb ...` listens at
+    /// the default). A project file sets its own.
+    #[arg(long, value_name = "URL", default_value = common::server::DEFAULT_LOGIN_URL, conflicts_with = "project")]
     login_url: String,
     /// Serve the project in FILE instead of a demo project (exit 2 naming
     /// the field when it breaks a rule).
@@ -186,6 +194,10 @@ async fn main() -> ExitCode {
         Ok(keys) => keys,
         Err(e) => return fail(&format!("--keys: {e}")),
     };
+    let listen = match resolve(&cli.listen).await {
+        Ok(addr) => addr,
+        Err(message) => return fail(&message),
+    };
     let limits = kb_sso::Limits {
         failed_auth: cli.max_failed_auth,
         failed_redemption: cli.max_failed_redemptions,
@@ -260,8 +272,8 @@ async fn main() -> ExitCode {
         None => None,
     };
     let started = match loaded {
-        Some(loaded) => common::server::start_project_with(cli.listen, loaded, SystemClock, options).await,
-        None => common::server::start_demo_with(cli.listen, &cli.login_url, SystemClock, options).await,
+        Some(loaded) => common::server::start_project_with(listen, loaded, SystemClock, options).await,
+        None => common::server::start_demo_with(listen, &cli.login_url, SystemClock, options).await,
     };
     let running = match started {
         Ok(r) => r,
@@ -278,6 +290,9 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     drop(out);
+    if !running.from_file {
+        warn_if_nobody_listens(&cli.login_url, &running.base, &running.project).await;
+    }
     let _ = tokio::signal::ctrl_c().await;
     running.stop().await;
     ExitCode::SUCCESS
@@ -328,6 +343,39 @@ fn memory_stores(loaded: Option<&common::server::LoadedProject>) -> Result<durab
     let project = loaded.map(|l| l.project.clone()).unwrap_or_default();
     let key = CheckpointKey::new(CheckpointKey::generate_key().as_ref()).map_err(|e| e.to_string())?;
     Ok(durable::Stores::memory(project, key))
+}
+
+/// The first address `text` (HOST:PORT) names.
+async fn resolve(text: &str) -> Result<SocketAddr, String> {
+    tokio::net::lookup_host(text)
+        .await
+        .map_err(|e| format!("--listen {text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--listen {text}: names no address"))
+}
+
+/// Says on stderr when nothing answers at the demo configuration's login
+/// URL, where every reader is sent to sign in, and how to start the
+/// customer app there.
+async fn warn_if_nobody_listens(login_url: &str, kb: &str, demo: &common::server::DemoProject) {
+    let Some(target) = url::Url::parse(login_url)
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+    else {
+        return;
+    };
+    let connect = tokio::net::TcpStream::connect(target);
+    if let Ok(Ok(_)) = tokio::time::timeout(std::time::Duration::from_secs(2), connect).await {
+        return;
+    }
+    eprintln!(
+        "kb_server: nothing listens at {login_url} yet, where readers are sent to sign in.\n\
+         Start the customer app there:\n  \
+         cargo run --example customer_app -- --kb {kb} --client-id {} --client-secret {} \
+         --widget-client-id {} --widget-client-secret {} --widget-id {}\n\
+         or restart kb_server with --login-url pointing at your own app.",
+        demo.client_id, demo.primary_secret, demo.widget_client_id, demo.widget_client_secret, demo.widget_id
+    );
 }
 
 fn fail(message: &str) -> ExitCode {

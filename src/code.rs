@@ -114,6 +114,23 @@ pub fn s256_challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha256(verifier.as_bytes()))
 }
 
+/// Whether `verifier` answers `challenge`: the whole value, or one of
+/// at most [`MAX_VERIFIERS`] space-separated verifiers in it (a KB sends
+/// those of every sign-in attempt its reader's browser has open, since it
+/// cannot tell which one the code was issued for). Each compared in
+/// constant time.
+pub(crate) fn verifier_answers(challenge: &str, verifier: &str) -> bool {
+    verifier_matches(challenge, verifier)
+        || verifier
+            .split(' ')
+            .take(MAX_VERIFIERS)
+            .fold(false, |any, v| verifier_matches(challenge, v) | any)
+}
+
+/// The most verifiers one `code_verifier` may carry
+/// ([`verifier_answers`]); any beyond are not tried.
+pub(crate) const MAX_VERIFIERS: usize = 4;
+
 /// Whether `verifier` answers `challenge`, compared in constant time.
 pub(crate) fn verifier_matches(challenge: &str, verifier: &str) -> bool {
     use subtle::ConstantTimeEq as _;

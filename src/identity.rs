@@ -470,7 +470,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         };
         let grant = self.codes.redeem(code, client_id.as_ref()).await?;
         if let Some(challenge) = &grant.code_challenge
-            && !verifier.is_some_and(|v| crate::code::verifier_matches(challenge, v))
+            && !verifier.is_some_and(|v| crate::code::verifier_answers(challenge, v))
         {
             return Err(CodeError::InvalidGrant(GrantProblem::BindingMismatch));
         }

@@ -254,7 +254,7 @@ async fn a_protected_page_without_a_session_redirects_to_the_login_url_with_redi
     assert_eq!(handshake, want);
     let verifier = resp.headers()[SET_COOKIE].to_str().unwrap();
     assert!(verifier.starts_with("kb_login_verifier="), "{verifier}");
-    assert!(verifier.contains("Path=/jwt/authorize") && verifier.contains("HttpOnly"));
+    assert!(verifier.contains("Path=/;") && verifier.contains("HttpOnly"));
     server.stop().await;
 }
 

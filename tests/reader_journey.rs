@@ -740,8 +740,12 @@ async fn session_claims_are_bounded_and_an_oversized_session_is_refused_clearly(
 
     let groups: Vec<String> = (0..30).map(|i| format!("{i:0>100}")).collect();
     let big = json!({"sub": "ann", "iat": now, "exp": now + 30, "groups": groups});
+    // Asked as an API client: the error as JSON (a browser gets a page).
     let resp = Browser::new()
-        .get(&format!("{}/api/auth/jwt/callback?token={}", d.server.base, sign(big)))
+        .get_with(
+            &format!("{}/api/auth/jwt/callback?token={}", d.server.base, sign(big)),
+            "application/json",
+        )
         .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(set_cookie(&resp, "kb_session").is_none());
@@ -780,7 +784,7 @@ async fn a_code_on_any_kb_url_is_redeemed_and_removed() {
         page_reader(&browser, &format!("{}/docs/a?lang=en&b=2", server.base)).await["reader"]["username"],
         "john.doe"
     );
-    let again = Browser::new().get(&url).await;
+    let again = Browser::new().get_with(&url, "application/json").await;
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
     assert_eq!(again.json::<Value>().await.unwrap()["error"], "invalid_grant");
     server.stop().await;

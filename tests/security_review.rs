@@ -203,7 +203,7 @@ fn on_https_the_binding_cookie_is_host_prefixed_and_an_unprefixed_one_is_ignored
 }
 
 #[test]
-fn on_plain_http_the_binding_cookie_stays_scoped_to_the_callback() {
+fn on_plain_http_the_binding_cookie_is_not_secure_and_reaches_the_login_page() {
     let (service, _) =
         common::server::demo_service(&Url::parse("http://127.0.0.1:9").unwrap(), APP_LOGIN, SystemClock).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
@@ -217,7 +217,9 @@ fn on_plain_http_the_binding_cookie_stays_scoped_to_the_callback() {
         .unwrap();
     assert!(cookie.starts_with("kb_login_verifier="), "{cookie}");
     assert!(
-        cookie.contains("Path=/jwt/authorize") && !cookie.contains("Secure"),
+        // `Path=/`: the login page must read the attempts already open, so
+        // that a second tab adds one instead of replacing the first.
+        cookie.contains("Path=/;") && !cookie.contains("Secure"),
         "{cookie}"
     );
 }

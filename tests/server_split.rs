@@ -254,13 +254,14 @@ async fn urls_and_cookies_the_site_builds_carry_the_prefix() {
         "{location}"
     );
     // The login page: its domain form posts under the prefix, and the
-    // login binding cookie goes to the prefixed authorize path.
+    // login binding cookie goes to every path (`Path=/`: the login page
+    // under the prefix reads the attempts already open).
     let page = service.serve(get("/sso/login")).await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = String::from_utf8(page.body().clone()).unwrap();
     assert!(html.contains("action=\"/sso/login/domain\""), "{html}");
     let binding = cookie(&page, "kb_login_verifier").unwrap();
-    assert!(binding.contains("Path=/sso/jwt/authorize;"), "{binding}");
+    assert!(binding.contains("Path=/;"), "{binding}");
     // The domain form with no match goes back to the prefixed login page.
     let req = Request::post("/sso/login/domain")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")

@@ -3,7 +3,6 @@
 //! the widget token endpoint. Shared by `customer_app` and the tests.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -52,6 +51,7 @@ pub(crate) fn serve(listener: TcpListener, kb: KbLink) -> tokio::task::JoinHandl
         session: ClientSecret::generate().expose().to_owned(),
     });
     let router = axum::Router::new()
+        .route("/", get(home))
         .route("/login", get(login_page).post(login_submit))
         .route("/kb/handshake", get(handshake))
         .route("/widget-token", post(widget_token))
@@ -63,9 +63,55 @@ pub(crate) fn serve(listener: TcpListener, kb: KbLink) -> tokio::task::JoinHandl
 
 /// Binds the customer app's port first, so the KB can be told its login URL.
 pub(crate) async fn bind() -> std::io::Result<(TcpListener, String)> {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    bind_at("127.0.0.1:0").await
+}
+
+/// [`bind`] at `addr` (`host:port`, port 0 picks one).
+pub(crate) async fn bind_at(addr: &str) -> std::io::Result<(TcpListener, String)> {
+    let listener = TcpListener::bind(addr).await?;
     let base = format!("http://{}", listener.local_addr()?);
     Ok((listener, base))
+}
+
+/// The style of the app's pages: readable, with margins on a phone.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;line-height:1.4}\
+label{display:block;margin-top:.8rem;font-weight:600}input,button{font:inherit}input{width:100%;padding:.4rem;box-sizing:border-box}\
+button{margin-top:1rem;padding:.5rem 1rem}.error{color:#8a1c1c;background:#fdecec;padding:.5rem;border-left:4px solid #b42318}";
+
+/// A page of the app: `title`, then `body` (already HTML).
+fn page(status: StatusCode, title: &str, body: &str) -> Response<Body> {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t} \u{b7} Customer app</title><style>{STYLE}</style></head><body><h1>{t}</h1>{body}</body></html>",
+        t = esc(title)
+    );
+    (status, Html(html)).into_response()
+}
+
+/// `GET /`: the app's home, a link to each flow into the KB.
+async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Response<Body> {
+    let kb = app.kb.kb_url.as_str().trim_end_matches('/');
+    let status = if logged_in(&app, &headers) {
+        "<p>You are logged in to the customer app as john.doe.</p>"
+    } else {
+        "<p>You are not logged in here yet: the KB sends you to this app's login page.</p>"
+    };
+    page(
+        StatusCode::OK,
+        "Customer app",
+        &format!(
+            concat!(
+                "{status}<ul>",
+                "<li><a href=\"{kb}/docs/getting-started\">Open the KB</a> (the code flow: the KB sends you here to sign in)</li>",
+                "<li><a href=\"/kb/handshake?redirect=/docs/getting-started\">Open the KB with a handshake token</a> (the direct flow; log in here first)</li>",
+                "<li><form method=\"post\" action=\"/widget-token\"><button type=\"submit\">Get a widget token</button></form> (what the KB widget asks this app's backend for; log in here first)</li>",
+                "</ul><p><a href=\"/login\">Log in to the customer app</a></p>"
+            ),
+            status = status,
+            kb = esc(kb)
+        ),
+    )
 }
 
 /// `s` escaped for HTML text and attribute values.
@@ -107,20 +153,33 @@ async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap, RawQuery(qu
     if logged_in(&app, &headers) {
         return to_kb(&app, &sign_in, None).await;
     }
-    Html(format!(
-        concat!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Customer app</title></head><body>",
-            "<h1>Sign in to the customer app</h1><form method=\"post\" action=\"/login\">",
-            "<input type=\"hidden\" name=\"redirectPath\" value=\"{}\">",
-            "<input type=\"hidden\" name=\"codeChallenge\" value=\"{}\">",
-            "<label for=\"u\">Username</label><input id=\"u\" name=\"username\">",
-            "<label for=\"p\">Password</label><input id=\"p\" name=\"password\" type=\"password\">",
-            "<button type=\"submit\">Sign in</button></form></body></html>"
+    login_form(StatusCode::OK, &sign_in, None)
+}
+
+/// The app's login form, carrying the sign-in request along, with `error`
+/// above it.
+fn login_form(status: StatusCode, sign_in: &SignInRequest, error: Option<&str>) -> Response<Body> {
+    let error = error.map_or_else(String::new, |e| {
+        format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))
+    });
+    page(
+        status,
+        "Sign in to the customer app",
+        &format!(
+            concat!(
+                "{}<form method=\"post\" action=\"/login\">",
+                "<input type=\"hidden\" name=\"redirectPath\" value=\"{}\">",
+                "<input type=\"hidden\" name=\"codeChallenge\" value=\"{}\">",
+                "<label for=\"u\">Username</label><input id=\"u\" name=\"username\" autocomplete=\"username\" required>",
+                "<label for=\"p\">Password</label><input id=\"p\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>",
+                "<button type=\"submit\">Sign in</button></form>",
+                "<p><a href=\"/\">Customer app home</a> (the handshake and widget flows)</p>"
+            ),
+            error,
+            esc(sign_in.redirect_path().unwrap_or("/")),
+            esc(sign_in.code_challenge().unwrap_or(""))
         ),
-        esc(sign_in.redirect_path().unwrap_or("/")),
-        esc(sign_in.code_challenge().unwrap_or(""))
-    ))
-    .into_response()
+    )
 }
 
 /// `POST /login`: checks the password, then asks the KB for a code. The
@@ -129,7 +188,12 @@ async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap, RawQuery(qu
 async fn login_submit(State(app): State<Arc<App>>, form: String) -> Response<Body> {
     let (user, password) = credentials_in(&form);
     if user != DEMO_USER || password != DEMO_PASSWORD {
-        return (StatusCode::UNAUTHORIZED, "wrong username or password").into_response();
+        // The form again, with the sign-in request it carried, to try again.
+        return login_form(
+            StatusCode::UNAUTHORIZED,
+            &SignInRequest::from_query(&form),
+            Some("Wrong username or password; try again."),
+        );
     }
     let cookie = format!("{SESSION}={}; Path=/; HttpOnly; SameSite=Lax", app.session);
     to_kb(&app, &SignInRequest::from_query(&form), Some(cookie)).await
@@ -175,7 +239,12 @@ struct HandshakeQuery {
 /// token with the configuration's secret and send the reader to the KB.
 async fn handshake(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<HandshakeQuery>) -> Response<Body> {
     if !logged_in(&app, &headers) {
-        return (StatusCode::UNAUTHORIZED, "log in first").into_response();
+        return page(
+            StatusCode::UNAUTHORIZED,
+            "Log in first",
+            "<p>Log in to the customer app first, then open the KB with a handshake token.</p>\
+             <p><a href=\"/login\">Log in</a> \u{b7} <a href=\"/\">Customer app home</a></p>",
+        );
     }
     let secret = ClientSecret::new(app.kb.client_secret.clone());
     let signer = match HandshakeSigner::hs256(app.kb.client_id.clone(), &secret) {

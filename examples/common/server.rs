@@ -425,6 +425,7 @@ pub(crate) fn store_service<C: Clock>(
     let service = SsoService::new(identity, sessions, kb_url)?
         .rate_limiter(options.limiter)
         .limits(options.limits)
+        .site_name("the demo knowledge base")
         .session_revocations(options.revocations);
     let service = match options.replay {
         Some(cache) => service.replay_cache(cache),
@@ -567,9 +568,15 @@ async fn widget_articles<C: Clock>(service: Arc<Service<C>>, headers: http::Head
 }
 
 /// A page under `/docs`: who is reading (none on a public page), and
-/// which page.
-async fn private_page(reader: Option<ReaderSession>, uri: Uri) -> Response<Body> {
+/// which page; HTML for a browser's page navigation (`Sec-Fetch-Mode:
+/// navigate` and `Accept` preferring HTML), JSON for everything else
+/// (scripts, API clients and the tests that read the reader from it).
+async fn private_page(reader: Option<ReaderSession>, uri: Uri, headers: http::HeaderMap) -> Response<Body> {
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let navigation = headers.get("sec-fetch-mode").is_some_and(|m| m == "navigate");
+    if navigation && kb_sso::server::negotiate(&headers) == Some(kb_sso::server::Format::Html) {
+        return docs_page(reader.as_ref(), path);
+    }
     let reader = reader.map(|r| {
         json!({
             "username": r.username,
@@ -582,6 +589,36 @@ async fn private_page(reader: Option<ReaderSession>, uri: Uri) -> Response<Body>
         })
     });
     let mut resp = json_answer(StatusCode::OK, &json!({"reader": reader, "path": path}));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    resp
+}
+
+/// The HTML of a page under `/docs`: its path, who reads it and a way to
+/// sign out (or in, on a public page).
+fn docs_page(reader: Option<&ReaderSession>, path: &str) -> Response<Body> {
+    let who = reader.map_or_else(
+        || "<p>You are not signed in. <a href=\"/login\">Sign in</a></p>".to_owned(),
+        |r| {
+            format!(
+                "<p id=\"reader\">Signed in as <strong>{}</strong> ({})</p><p><a href=\"/jwt/logout\">Sign out</a></p>",
+                escape(&r.display_name()),
+                escape(&r.username)
+            )
+        },
+    );
+    let mut resp = Response::new(Body::from(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{p} \u{b7} Knowledge base</title></head><body><h1 id=\"page\">{p}</h1>{who}\
+         <p><a href=\"/\">Home</a> \u{b7} <a href=\"/docs/getting-started\">Getting started</a> \u{b7} \
+         <a href=\"/docs/billing\">Billing</a></p></body></html>",
+        p = escape(path),
+    )));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     resp

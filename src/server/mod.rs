@@ -51,7 +51,7 @@ use url::Url;
 pub use exchange::{CodeExchange, ExchangeError, InProcess, RemoteExchange, TokenSender};
 pub use identity::IdentityEndpoints;
 pub use site::{Guard, SiteEndpoints};
-pub use wire::{MAX_BODY_BYTES, RemoteAddr};
+pub use wire::{Format, MAX_BODY_BYTES, RemoteAddr, negotiate};
 
 use crate::clock::Clock;
 use crate::code::CodeStore;
@@ -330,6 +330,12 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock, L: RateLimiter, R: SessionRevocati
     /// ([`SiteEndpoints::sso_start`]).
     pub fn sso_start(mut self, path: &str) -> Self {
         self.site = self.site.sso_start(path);
+        self
+    }
+
+    /// The KB's name on its pages ([`SiteEndpoints::site_name`]).
+    pub fn site_name(mut self, name: &str) -> Self {
+        self.site = self.site.site_name(name);
         self
     }
 

@@ -13,7 +13,7 @@ use url::Url;
 use super::exchange::{CodeExchange, ExchangeError};
 use super::wire::{
     self, CookieJar, Rejection, code_error, cookies, error, has_cookie, json_response, no_store, redirect, redirect_to,
-    set, set_cookie, set_owned_cookie, too_large_session, unavailable, wants_json, without_param,
+    set, set_cookie, set_owned_cookie, too_large_session, unavailable, wants_html, wants_json, without_param,
 };
 use super::{Endpoint, SetupError};
 use crate::clock::Clock;
@@ -28,6 +28,9 @@ use crate::secret::ClientId;
 use crate::session::{HANDSHAKE_COOKIE, ReaderSession, SessionCodec, SessionRevocations, TokenBinding};
 use crate::store::BoxReplayCache;
 use crate::store::memory::MemoryReplayCache;
+
+/// The KB's name on its pages when the host gives none.
+const DEFAULT_SITE_NAME: &str = "the knowledge base";
 
 /// What the [`guard`](SiteEndpoints::guard) of a private page decided.
 #[derive(Debug)]
@@ -63,7 +66,15 @@ pub struct SiteEndpoints<CS, C, X, R> {
     replay: BoxReplayCache,
     password_action: Option<String>,
     sso_start: Option<String>,
+    site_name: String,
 }
+
+/// The most login binding verifiers a browser holds at once: one per
+/// sign-in attempt still open (tabs, a second try), the newest kept.
+pub(crate) const MAX_LOGIN_ATTEMPTS: usize = crate::code::MAX_VERIFIERS;
+
+/// How long a login binding verifier cookie lives, in seconds.
+const VERIFIER_LIFETIME: i64 = 600;
 
 /// The handshake verifier of the latest project revision seen: rebuilt
 /// when the revision moves, shared (an `Arc`) by the requests in between.
@@ -120,6 +131,7 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             replay: Box::new(MemoryReplayCache::new()),
             password_action: None,
             sso_start: None,
+            site_name: DEFAULT_SITE_NAME.to_owned(),
         })
     }
 
@@ -161,7 +173,15 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             replay: self.replay,
             password_action: self.password_action,
             sso_start: self.sso_start,
+            site_name: self.site_name,
         }
+    }
+
+    /// The KB's name as readers know it, in the login page's title and
+    /// heading ("Sign in to Acme Docs"); "the knowledge base" by default.
+    pub fn site_name(mut self, name: &str) -> Self {
+        self.site_name = name.to_owned();
+        self
     }
 
     /// Shows the email/password form on the login page, posting to `path`
@@ -181,7 +201,15 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
     }
 
     /// The answer of `endpoint` when it is one of these; `None` otherwise.
+    /// An error answers a browser (`Accept` preferring HTML) with an HTML
+    /// page and a link back to the login page; API clients get JSON.
     pub async fn answer<B: AsRef<[u8]>>(&self, endpoint: Endpoint, req: &Request<B>) -> Option<Response<Vec<u8>>> {
+        let resp = self.answer_json(endpoint, req).await?;
+        let back = format!("{}{}", self.prefix, paths::LOGIN);
+        Some(wire::for_browser(req.headers(), resp, &back, "Back to sign in"))
+    }
+
+    async fn answer_json<B: AsRef<[u8]>>(&self, endpoint: Endpoint, req: &Request<B>) -> Option<Response<Vec<u8>>> {
         Some(match endpoint {
             Endpoint::Authorize => self.authorize(req).await,
             Endpoint::HandshakeCallback => self.handshake_callback(req).await,
@@ -230,8 +258,11 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
     /// `target`, clearing the login binding and return-target cookies the
     /// request carried.
     async fn redeem(&self, headers: &HeaderMap, code: &str, target: &SafeRedirect) -> Response<Vec<u8>> {
-        let verifier = cookies(headers, self.cookies.verifier_name()).next();
-        let session = match self.exchange.redeem(code, verifier).await {
+        // Every open attempt's verifier goes along (space-separated): the
+        // identity server takes the one that answers the code's challenge.
+        let verifiers = self.open_verifiers(headers);
+        let verifier = (!verifiers.is_empty()).then(|| verifiers.join(" "));
+        let session = match self.exchange.redeem(code, verifier.as_deref()).await {
             Ok(s) => s,
             Err(e) => return self.refused(code, &e).await,
         };
@@ -240,7 +271,10 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         if let Err(e) = self.open_session(&mut resp, &session, now) {
             return too_large_session(&e);
         }
-        if verifier.is_some() {
+        // The verifier of a lone attempt goes; with several open, they all
+        // stay (another tab may still finish signing in; the one just used
+        // is worthless, its code spent, and the cookie expires).
+        if verifiers.len() == 1 {
             set_cookie(&mut resp, &self.cookies.verifier("", 0));
         }
         self.clear_return(headers, &mut resp);
@@ -429,13 +463,28 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             Err(_) => return unavailable(),
         };
         let back = self.target_or_landing(query.get("redirectPath").map(String::as_str), &project);
-        let (binding_cookie, challenge) = self.new_binding();
-        let mut options = match LoginPage::resolve(&project) {
+        self.login_answer(req, &project, &back, None)
+    }
+
+    /// The login page for `project` returning to `back`, with the domain
+    /// field's `(value, message)` after an unmatched domain.
+    fn login_answer<B>(
+        &self,
+        req: &Request<B>,
+        project: &Project,
+        back: &SafeRedirect,
+        domain: Option<(&str, &str)>,
+    ) -> Response<Vec<u8>> {
+        let navigation = wire::is_navigation(req);
+        let (binding_cookie, challenge) = self.new_binding(req.headers());
+        let mut options = match LoginPage::resolve(project) {
             LoginPage::Redirect { client_id, login_url } => {
-                let url = self.sign_in_url(&project, &client_id, &login_url, &back, &challenge);
+                let url = self.sign_in_url(project, &client_id, &login_url, back, &challenge);
                 let mut resp = redirect_to(url.as_str());
-                set_cookie(&mut resp, &binding_cookie);
-                self.remember(&mut resp, &back);
+                if navigation {
+                    set_cookie(&mut resp, &binding_cookie);
+                    self.remember(&mut resp, back);
+                }
                 return no_store(resp);
             }
             LoginPage::Options(o) => o,
@@ -472,21 +521,23 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
                 domain_action: format!("{}{}", self.prefix, paths::LOGIN_DOMAIN),
                 password_action: self.password_action.as_ref().map(|p| format!("{}{p}", self.prefix)),
                 sso_start: self.sso_start.as_ref().map(|p| format!("{}{p}", self.prefix)),
+                site_name: self.site_name.clone(),
+                domain_value: domain.map_or_else(String::new, |(v, _)| v.to_owned()),
+                domain_error: domain.map(|(_, m)| m.to_owned()),
             };
             let mut resp = Response::new(self.renderer.render(&options, &context).into_bytes());
-            set(&mut resp, header::CONTENT_TYPE, "text/html; charset=utf-8");
-            set(&mut resp, header::X_FRAME_OPTIONS, "DENY");
-            set(
-                &mut resp,
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-            );
+            wire::html_headers(&mut resp);
             resp
         };
-        if !options.jwt_buttons.is_empty() {
-            set_cookie(&mut resp, &binding_cookie);
+        // Only a top-level page navigation opens a sign-in attempt: a
+        // favicon, an image or a script fetch never replaces the binding
+        // or the page to return to.
+        if navigation {
+            if !options.jwt_buttons.is_empty() {
+                set_cookie(&mut resp, &binding_cookie);
+            }
+            self.remember(&mut resp, back);
         }
-        self.remember(&mut resp, &back);
         set(&mut resp, header::CACHE_CONTROL, "no-store");
         set(&mut resp, header::VARY, "Accept");
         resp
@@ -515,13 +566,38 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             Route::Config(id) => project.jwt_config(&id),
             _ => None,
         };
+        // A browser's form submission may not follow a redirect to another
+        // origin under the login page's `form-action 'self'`: it gets a
+        // page of this KB that moves on by itself and shows where to.
+        let browser = req.headers().contains_key("sec-fetch-mode") || wants_html(req.headers());
+        let typed = form.get("domain").map_or("", String::as_str);
         let resp = match config {
             Some(c) => {
-                let (binding_cookie, challenge) = self.new_binding();
+                let (binding_cookie, challenge) = self.new_binding(req.headers());
                 let url = self.sign_in_url(&project, c.client_id(), c.login_url(), &back, &challenge);
-                let mut resp = redirect_to(url.as_str());
+                let mut resp = if browser {
+                    self.continue_page(&url)
+                } else {
+                    redirect_to(url.as_str())
+                };
                 set_cookie(&mut resp, &binding_cookie);
                 self.remember(&mut resp, &back);
+                set(&mut resp, header::REFERRER_POLICY, "no-referrer");
+                resp
+            }
+            None if browser => {
+                let message = if typed.trim().is_empty() {
+                    "Enter your organisation's domain or your work email address.".to_owned()
+                } else {
+                    format!(
+                        "No sign-in is set up for \u{201c}{}\u{201d}. Check the spelling, or use your work email address.",
+                        typed.trim()
+                    )
+                };
+                let mut resp = self.login_answer(req, &project, &back, Some((typed, &message)));
+                if resp.status() == StatusCode::OK {
+                    *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+                }
                 resp
             }
             None => match self.login_page_url(&back) {
@@ -530,6 +606,34 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             },
         };
         no_store(resp)
+    }
+
+    /// A page of this KB that sends the browser on to `url` (a login URL
+    /// this crate built) by `Refresh`, with a link to it and its origin
+    /// shown, for a reader whose browser does not refresh.
+    fn continue_page(&self, url: &Url) -> Response<Vec<u8>> {
+        let e = crate::login_page::escape_html;
+        let href = e(url.as_str());
+        let origin = e(&url.origin().ascii_serialization());
+        let body = format!(
+            concat!(
+                "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
+                "<meta http-equiv=\"refresh\" content=\"0; url={href}\">\n",
+                "<title>Continue to sign in \u{b7} {site}</title>\n<style>{css}</style>\n</head>\n<body>\n<main>\n",
+                "<h1>Continue to sign in</h1>\n",
+                "<p>Your organisation signs in to {site} at <strong>{origin}</strong>.</p>\n",
+                "<p><a class=\"button\" id=\"continue\" href=\"{href}\">Continue to {origin}</a></p>\n",
+                "</main>\n</body>\n</html>\n"
+            ),
+            href = href,
+            origin = origin,
+            site = e(&self.site_name),
+            css = crate::login_page::PAGE_STYLE,
+        );
+        let mut resp = Response::new(body.into_bytes());
+        wire::html_headers(&mut resp);
+        resp
     }
 
     /// Guards one of the host's pages: [`Guard::Reader`] for a reader with
@@ -552,7 +656,20 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
     /// page is remembered in the return-target cookie; an API client
     /// (`Accept: application/json`) or any other method gets 401 JSON
     /// `{"error":"login_required", "error_description","login_url"}`.
+    ///
+    /// An error answers a browser (`Accept` preferring HTML) with an HTML
+    /// page and a link to the login page; API clients get JSON.
     pub async fn guard<B>(&self, req: &Request<B>) -> Guard {
+        match self.guard_json(req).await {
+            Guard::Respond(resp) => {
+                let back = format!("{}{}", self.prefix, paths::LOGIN);
+                Guard::Respond(wire::for_browser(req.headers(), resp, &back, "Go to sign in"))
+            }
+            other => other,
+        }
+    }
+
+    async fn guard_json<B>(&self, req: &Request<B>) -> Guard {
         let now = self.clock.now();
         let headers = req.headers();
         let Ok(snapshot) = self.configs.current().await else {
@@ -614,10 +731,10 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             }
             return Guard::Visitor;
         }
-        let mut resp = if browser_get && !wants_json(headers) {
+        let mut resp = if browser_get && !wants_json(headers) && wire::is_navigation(req) {
             let mut resp = match LoginPage::direct_target(project) {
                 Some(only) => {
-                    let (binding_cookie, challenge) = self.new_binding();
+                    let (binding_cookie, challenge) = self.new_binding(headers);
                     let url = self.sign_in_url(project, only.client_id(), only.login_url(), &back, &challenge);
                     let mut resp = redirect_to(url.as_str());
                     set_cookie(&mut resp, &binding_cookie);
@@ -900,12 +1017,27 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         Ok(())
     }
 
-    /// A fresh login binding: the `Set-Cookie` value for the verifier and
-    /// the `codeChallenge` to pass beside `redirectPath`.
-    fn new_binding(&self) -> (String, String) {
+    /// A fresh login binding for one more sign-in attempt: the
+    /// `Set-Cookie` value holding its verifier beside those of the
+    /// request's other open attempts (the newest [`MAX_LOGIN_ATTEMPTS`]),
+    /// and the `codeChallenge` to pass beside `redirectPath`.
+    fn new_binding(&self, headers: &HeaderMap) -> (String, String) {
         let verifier = crate::secret::random_token();
         let challenge = crate::code::s256_challenge(&verifier);
-        (self.cookies.verifier(&verifier, 600), challenge)
+        let mut kept = vec![verifier.as_str()];
+        kept.extend(self.open_verifiers(headers).into_iter().take(MAX_LOGIN_ATTEMPTS - 1));
+        (self.cookies.verifier(&kept.join("."), VERIFIER_LIFETIME), challenge)
+    }
+
+    /// The verifiers of the sign-in attempts the request's login binding
+    /// cookie holds, newest first: at most [`MAX_LOGIN_ATTEMPTS`], each of
+    /// the shape this site makes (43 base64url characters).
+    fn open_verifiers<'h>(&self, headers: &'h HeaderMap) -> Vec<&'h str> {
+        cookies(headers, self.cookies.verifier_name())
+            .flat_map(|v| v.split('.'))
+            .filter(|v| v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            .take(MAX_LOGIN_ATTEMPTS)
+            .collect()
     }
 }
 

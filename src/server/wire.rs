@@ -12,7 +12,6 @@ use serde_json::json;
 use super::Endpoint;
 use crate::code::{CodeError, GrantProblem};
 use crate::form::DuplicateParameter;
-use crate::paths;
 use crate::redirect::SafeRedirect;
 use crate::secret::{BasicAuthError, ClientCredentials, ClientId, CredentialsError};
 use crate::session::{
@@ -155,17 +154,11 @@ pub(crate) fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
 #[derive(Debug, Clone)]
 pub(crate) struct CookieJar {
     secure: bool,
-    /// The authorize path under the mount prefix: where the login binding
-    /// cookie goes on plain http.
-    authorize_path: String,
 }
 
 impl CookieJar {
-    pub(crate) fn new(secure: bool, prefix: &str) -> Self {
-        Self {
-            secure,
-            authorize_path: format!("{prefix}{}", paths::AUTHORIZE),
-        }
+    pub(crate) fn new(secure: bool, _prefix: &str) -> Self {
+        Self { secure }
     }
 
     /// Whether cookies are `Secure` (the KB is on https).
@@ -173,19 +166,16 @@ impl CookieJar {
         self.secure
     }
 
-    /// The login binding cookie: on https `__Host-` prefixed (so only this
-    /// host can set it) with `Path=/`; on plain http sent only to the
-    /// authorize path.
+    /// The login binding cookie, holding the verifiers of the reader's
+    /// open sign-in attempts: `Path=/`, so that the login page, the domain
+    /// form and the guard (which each add an attempt) read the attempts
+    /// already open and the code's return (`/jwt/authorize` or any guarded
+    /// page with `?code=`) finds them all; on https `__Host-` prefixed and
+    /// `Secure`, so only this host can set it.
     pub(crate) fn verifier(&self, value: &str, max_age: i64) -> String {
         let name = self.verifier_name();
-        if self.secure {
-            format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}")
-        } else {
-            format!(
-                "{name}={value}; Path={}; HttpOnly; SameSite=Lax; Max-Age={max_age}",
-                self.authorize_path
-            )
-        }
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
     }
 
     /// [`SECURE_VERIFIER_COOKIE`] on https, [`VERIFIER_COOKIE`] on plain
@@ -473,20 +463,189 @@ pub(crate) fn too_many(retry_after: time::Duration) -> Response<Vec<u8>> {
     resp
 }
 
-/// Whether the client asked for JSON (`Accept: application/json`).
-pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
-    headers
+/// What a client gets, HTML or JSON, by [`negotiate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `text/html`: a page, for browsers.
+    Html,
+    /// `application/json`: for API clients.
+    Json,
+}
+
+/// The format the request's `Accept` headers prefer (RFC 9110 section
+/// 12.5.1): the one of `text/html` and `application/json` with the higher
+/// quality, each taking its quality from the most specific range that
+/// matches it (`text/html`, then `text/*`, then `*/*`; `q=0` refuses it).
+/// `None` when neither is preferred: no `Accept`, a tie (`*/*`), or both
+/// refused; each caller has its own default then.
+pub fn negotiate(headers: &HeaderMap) -> Option<Format> {
+    // (specificity, quality) of the best-matching range per format.
+    let mut html: Option<(u8, u16)> = None;
+    let mut json: Option<(u8, u16)> = None;
+    let ranges = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| {
-            t.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/json")
-        })
+        .flat_map(|v| v.split(','));
+    for range in ranges {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut q = 1000;
+        for p in parts {
+            let Some((k, v)) = p.split_once('=') else { continue };
+            if k.trim().eq_ignore_ascii_case("q") {
+                q = quality(v.trim());
+            }
+        }
+        let (ty, sub) = media.split_once('/').unwrap_or((media.as_str(), ""));
+        for (slot, want_ty, want_sub) in [(&mut html, "text", "html"), (&mut json, "application", "json")] {
+            let specificity = match (ty, sub) {
+                (t, s) if t == want_ty && s == want_sub => 3,
+                (t, "*") if t == want_ty => 2,
+                ("*", "*") => 1,
+                _ => continue,
+            };
+            if slot.is_none_or(|(s, _)| specificity > s) {
+                *slot = Some((specificity, q));
+            }
+        }
+    }
+    let html = html.map_or(0, |(_, q)| q);
+    let json = json.map_or(0, |(_, q)| q);
+    match html.cmp(&json) {
+        std::cmp::Ordering::Greater => Some(Format::Html),
+        std::cmp::Ordering::Less => Some(Format::Json),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
+/// A quality value in thousandths (`1`, `0.8`, `0.125`); junk counts as 0.
+fn quality(v: &str) -> u16 {
+    let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
+    }
+    let digits = format!("{frac:0<3}");
+    match (whole, digits.parse::<u16>()) {
+        ("1", Ok(0)) => 1000,
+        ("0", Ok(n)) => n,
+        _ => 0,
+    }
+}
+
+/// Whether the client prefers JSON to HTML ([`negotiate`]).
+pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
+    negotiate(headers) == Some(Format::Json)
+}
+
+/// Whether the client prefers HTML to JSON ([`negotiate`]): a browser.
+pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
+    negotiate(headers) == Some(Format::Html)
+}
+
+/// Whether the request is a browser's top-level page navigation: by Fetch
+/// Metadata (`Sec-Fetch-Mode: navigate` and `Sec-Fetch-Dest: document`)
+/// when the browser sends it, else by `Accept` preferring HTML or naming
+/// nothing (an older browser, a command-line client). A favicon, an
+/// image, a script or a frame never is, nor a `/favicon.ico` or
+/// `/robots.txt` fetch by path.
+pub(crate) fn is_navigation<B>(req: &Request<B>) -> bool {
+    let path = req.uri().path();
+    if path.ends_with("/favicon.ico") || path.ends_with("/robots.txt") {
+        return false;
+    }
+    let headers = req.headers();
+    let mode = headers.get("sec-fetch-mode").map(HeaderValue::as_bytes);
+    let dest = headers.get("sec-fetch-dest").map(HeaderValue::as_bytes);
+    if mode.is_some() || dest.is_some() {
+        return mode == Some(b"navigate") && dest.is_none_or(|d| d == b"document");
+    }
+    !wants_json(headers)
+}
+
+/// An HTML error page for a browser: the status, `message`, and a link
+/// back to `back` (a path on this KB this crate built). Content Security
+/// Policy without scripts, no framing, `no-store`.
+pub(crate) fn html_error(status: StatusCode, message: &str, back: &str, back_text: &str) -> Response<Vec<u8>> {
+    let e = crate::login_page::escape_html;
+    let title = status.canonical_reason().unwrap_or("Error");
+    let body = format!(
+        concat!(
+            "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
+            "<title>{title}</title>\n<style>{css}</style>\n</head>\n<body>\n<main>\n",
+            "<h1>{title}</h1>\n<p role=\"alert\">{message}</p>\n",
+            "<p><a class=\"button\" href=\"{back}\">{back_text}</a></p>\n</main>\n</body>\n</html>\n"
+        ),
+        title = e(title),
+        css = crate::login_page::PAGE_STYLE,
+        message = e(message),
+        back = e(back),
+        back_text = e(back_text),
+    );
+    let mut resp = Response::new(body.into_bytes());
+    *resp.status_mut() = status;
+    html_headers(&mut resp);
+    resp
+}
+
+/// The headers of every HTML page the KB site serves itself: type, no
+/// framing, a Content Security Policy without scripts.
+pub(crate) fn html_headers(resp: &mut Response<Vec<u8>>) {
+    set(resp, header::CONTENT_TYPE, "text/html; charset=utf-8");
+    set(resp, header::X_FRAME_OPTIONS, "DENY");
+    set(
+        resp,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    );
+}
+
+/// `resp` as a browser should see it: a JSON error (4xx or 5xx with an
+/// `error_description`) becomes an [`html_error`] page with a way back to
+/// `back`, when the request prefers HTML ([`negotiate`]). Headers the
+/// answer set (`Allow`, `Retry-After`, cookies, `Cache-Control`) stay.
+pub(crate) fn for_browser(
+    headers: &HeaderMap,
+    resp: Response<Vec<u8>>,
+    back: &str,
+    back_text: &str,
+) -> Response<Vec<u8>> {
+    let status = resp.status();
+    let is_json_error = (status.is_client_error() || status.is_server_error())
+        && resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !is_json_error || !wants_html(headers) {
+        return resp;
+    }
+    let description = serde_json::from_slice::<serde_json::Value>(resp.body())
+        .ok()
+        .and_then(|v| v.get("error_description").and_then(|d| d.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| "the request could not be completed".to_owned());
+    let mut page = html_error(status, &sentence(&description), back, back_text);
+    for (name, value) in resp.headers() {
+        if !matches!(
+            *name,
+            header::CONTENT_TYPE | header::CONTENT_LENGTH | header::X_FRAME_OPTIONS | header::CONTENT_SECURITY_POLICY
+        ) {
+            page.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    set(&mut page, header::VARY, "Accept");
+    page
+}
+
+/// `text` with a capital first letter and a full stop.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut out: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
 }
 
 #[cfg(test)]
