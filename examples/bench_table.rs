@@ -41,11 +41,22 @@ pub(crate) fn now_or_never<F: Future>(f: F) -> F::Output {
     }
 }
 
-/// Median nanoseconds per call of `f` and of `base`, over `batches`
-/// batches of `batch` calls each, the two interleaved batch by batch so
-/// that load from other processes weighs on both alike (after one warm-up
-/// batch of each).
-pub(crate) fn paired_ns(batch: usize, batches: usize, mut f: impl FnMut(), mut base: impl FnMut()) -> (f64, f64) {
+/// An operation's timing from [`paired_ns`]: its median nanoseconds per
+/// call and, round by round, its time over the baseline's in that round.
+pub(crate) struct Timed {
+    /// Median nanoseconds per call over the rounds.
+    ns: f64,
+    /// Per-round ratios, operation over baseline.
+    ratios: Vec<f64>,
+}
+
+/// Median nanoseconds per call of `f` (with its per-round ratios) and of
+/// `base`, over `batches` rounds of one batch of `batch` calls each. The two
+/// are interleaved batch by batch, in alternating order (A B, B A, ...), so
+/// that load from other processes and drift weigh on both alike; each
+/// round's ratio compares two batches timed moments apart. One warm-up
+/// batch of each comes first.
+pub(crate) fn paired_ns(batch: usize, batches: usize, mut f: impl FnMut(), mut base: impl FnMut()) -> (Timed, f64) {
     let time = |g: &mut dyn FnMut()| {
         let start = Instant::now();
         for _ in 0..batch {
@@ -55,8 +66,20 @@ pub(crate) fn paired_ns(batch: usize, batches: usize, mut f: impl FnMut(), mut b
     };
     time(&mut f);
     time(&mut base);
-    let (mut a, mut b): (Vec<f64>, Vec<f64>) = (0..batches).map(|_| (time(&mut f), time(&mut base))).unzip();
-    (median(&mut a), median(&mut b))
+    let (mut a, mut b): (Vec<f64>, Vec<f64>) = (0..batches)
+        .map(|round| {
+            if round % 2 == 0 {
+                let a = time(&mut f);
+                (a, time(&mut base))
+            } else {
+                let b = time(&mut base);
+                (time(&mut f), b)
+            }
+        })
+        .unzip();
+    let ratios = a.iter().zip(&b).map(|(a, b)| a / b).collect();
+    let ns = median(&mut a);
+    (Timed { ns, ratios }, median(&mut b))
 }
 
 /// The median of `v`.
@@ -65,10 +88,48 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Prints one table line.
-pub(crate) fn line(op: &str, ns: f64, baseline: &str, baseline_ns: f64) {
-    println!("{op}\t{ns:.0}\t{baseline}\t{baseline_ns:.0}\t{:.2}", ns / baseline_ns);
+/// The `q` quantile of `v` (0 to 1), interpolated between ranks.
+pub(crate) fn quantile(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let rank = q * (v.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (rank - lo as f64)
 }
+
+/// A row whose per-round ratios spread wider than this share of their
+/// median (interquartile range over median) is named on stderr as too
+/// noisy to trust.
+pub(crate) const NOISY_IQR: f64 = 0.10;
+
+/// Prints one table line: the first five columns as always (the ratio of
+/// the two medians), then the median of the per-round ratios, their
+/// interquartile range and the number of rounds. A row too noisy to trust
+/// is also named on stderr.
+pub(crate) fn line(op: &str, timed: Timed, baseline: &str, baseline_ns: f64) {
+    let Timed { ns, mut ratios } = timed;
+    let (q1, q2, q3) = (
+        quantile(&mut ratios, 0.25),
+        quantile(&mut ratios, 0.5),
+        quantile(&mut ratios, 0.75),
+    );
+    println!(
+        "{op}\t{ns:.0}\t{baseline}\t{baseline_ns:.0}\t{:.2}\t{q2:.2}\t{:.2}\t{}",
+        ns / baseline_ns,
+        q3 - q1,
+        ratios.len()
+    );
+    let spread = (q3 - q1) / q2;
+    if spread > NOISY_IQR {
+        eprintln!(
+            "noisy: {op}: per-round ratios {q1:.2}..{q3:.2} (IQR {:.0}% of the median {q2:.2}); do not steer by this row",
+            spread * 100.0
+        );
+    }
+}
+
+/// The header of the table.
+pub(crate) const HEADER: &str =
+    "operation\tmedian_ns\tbaseline\tbaseline_ns\tratio\tround_ratio_median\tround_ratio_iqr\trounds";
 
 /// The fields of a code request, parsed the way the crate does (borrowing
 /// where it can): the JSON parse part of the issuance baseline.
@@ -165,7 +226,7 @@ fn code_redeem(name: &str, key: SigningKey, baseline: &str, raw: &dyn Fn(&[u8]))
         || raw(black_box(&input)),
     );
     // One token only: redeem and sign the id_token, as `exchange` does.
-    let (id_only, _) = paired_ns(
+    let (id_only, id_base) = paired_ns(
         batch,
         batches,
         || {
@@ -189,7 +250,7 @@ fn code_redeem(name: &str, key: SigningKey, baseline: &str, raw: &dyn Fn(&[u8]))
         || raw(black_box(&input)),
     );
     line(name, ns, baseline, base);
-    line(&format!("{name}_id_token_only"), id_only, baseline, base);
+    line(&format!("{name}_id_token_only"), id_only, baseline, id_base);
 }
 
 /// `ReaderIdentity::full_name` is crate-internal; the same text.
@@ -577,10 +638,13 @@ fn memory_store() {
     };
     run(1);
     let (mut one, mut two): (Vec<f64>, Vec<f64>) = (0..7).map(|_| (run(1), run(2))).unzip();
+    let ratios = two.iter().zip(&one).map(|(two, one)| two / one).collect();
     let (one, two) = (median(&mut one), median(&mut two));
-    println!(
-        "memory_store_2_threads\t{two:.0}\tmemory_store_1_thread\t{one:.0}\t{:.2}",
-        two / one
+    line(
+        "memory_store_2_threads",
+        Timed { ns: two, ratios },
+        "memory_store_1_thread",
+        one,
     );
 
     // The control: the same split of pure SHA-256 work, which shares
@@ -600,12 +664,28 @@ fn memory_store() {
         n as f64 / start.elapsed().as_secs_f64()
     };
     let (mut one, mut two): (Vec<f64>, Vec<f64>) = (0..7).map(|_| (sha(1), sha(2))).unzip();
+    let ratios = two.iter().zip(&one).map(|(two, one)| two / one).collect();
     let (one, two) = (median(&mut one), median(&mut two));
-    println!(
-        "control_sha256_2_threads\t{two:.0}\tcontrol_sha256_1_thread\t{one:.0}\t{:.2}",
-        two / one
+    line(
+        "control_sha256_2_threads",
+        Timed { ns: two, ratios },
+        "control_sha256_1_thread",
+        one,
     );
 }
+
+/// Prints a memory row: bytes per item and the total for 1,000,000 items,
+/// naming it on stderr when the total is over the 400 MB budget.
+fn memory_line(op: &str, per_item: f64) {
+    let total_mb = per_item; // bytes per item x 1e6 items / 1e6 bytes per MB
+    println!("{op}\t{per_item:.0}\ttotal_mb_for_1m\t{total_mb:.0}\t-\t-\t-\t-");
+    if total_mb > MEMORY_BUDGET_MB {
+        eprintln!("over budget: {op}: {total_mb:.0} MB for 1,000,000 (budget {MEMORY_BUDGET_MB} MB)");
+    }
+}
+
+/// The memory budget for 1,000,000 outstanding codes or revoked sessions.
+const MEMORY_BUDGET_MB: f64 = 400.0;
 
 /// Resident-memory growth per outstanding code, in a fresh process so that
 /// memory freed by the other measurements does not hide it.
@@ -624,39 +704,158 @@ fn memory_per_code() {
         now_or_never(issuer.issue_json(Some(&config), &secret, BODY)).unwrap();
     }
     let after = rss_bytes().unwrap_or(before);
-    let per_code = (after.saturating_sub(before)) as f64 / n as f64;
-    println!(
-        "memory_bytes_per_code\t{per_code:.0}\ttotal_mb_for_1m\t{:.0}\t-",
-        per_code * n as f64 / 1e6
-    );
+    memory_line("memory_bytes_per_code", after.saturating_sub(before) as f64 / n as f64);
     black_box(issuer.store().len());
 }
 
-fn main() {
-    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
-        println!(
-            "bench_table: each hot operation beside the cryptography it cannot avoid.\n\n\
-             usage: cargo run --release --example bench_table [-- --site | --memory-per-code]\n\n\
-             Prints one tab-separated line per operation: operation, median ns, baseline,\n\
-             baseline ns, ratio. Operation and baseline are timed in alternating batches.\n\n\
-               --site              only the KB-site rows (site_sign_in_inprocess, guarded_page)\n\
-               --memory-per-code   only the memory of 1,000,000 outstanding codes\n\
-               -h, --help          this text"
-        );
+/// Resident-memory growth per revoked session id in
+/// `MemorySessionRevocations` (each a 43-character `jti`, revoked for 14
+/// days), in a fresh process as above.
+fn memory_per_revocation() {
+    use kb_sso::store::memory::MemorySessionRevocations;
+    let Some(before) = rss_bytes() else {
+        println!("memory_bytes_per_revoked_session\tunknown (no /proc/self/statm)");
         return;
+    };
+    let revocations = MemorySessionRevocations::new();
+    let now = SystemClock.now();
+    let until = now + time::Duration::days(14);
+    let n = 1_000_000u64;
+    let mut id = [0u8; 32];
+    for _ in 0..n {
+        OsRng.fill_bytes(&mut id);
+        now_or_never(revocations.revoke(&URL_SAFE_NO_PAD.encode(id), until, now)).unwrap();
     }
-    if std::env::args().any(|a| a == "--memory-per-code") {
-        memory_per_code();
-        return;
+    let after = rss_bytes().unwrap_or(before);
+    memory_line(
+        "memory_bytes_per_revoked_session",
+        after.saturating_sub(before) as f64 / n as f64,
+    );
+    black_box(now_or_never(revocations.is_revoked("x", now)).unwrap());
+}
+
+/// Runs this program again with `flag` (a fresh process) and prints what
+/// it prints, or `op` as unknown.
+fn in_child(flag: &str, op: &str) {
+    let child = std::env::current_exe()
+        .ok()
+        .and_then(|exe| std::process::Command::new(exe).arg(flag).output().ok());
+    match child {
+        Some(out) => {
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+            eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        }
+        None => println!("{op}\tunknown"),
     }
-    if std::env::args().any(|a| a == "--site") {
-        // Only the KB site rows, for quick runs while working on them.
-        site_sign_in();
-        return;
-    }
-    let started = Instant::now();
-    println!("operation\tmedian_ns\tbaseline\tbaseline_ns\tratio");
-    code_issue();
+}
+
+/// The peers: `jsonwebtoken`, the crate users would otherwise pick, on the
+/// two operations we share with it, each beside the same raw primitive as
+/// our own row: signing an EdDSA id_token, and verifying an HS256
+/// handshake-shaped token into the same typed claims with the same checks
+/// (signature, `exp`, `iss`, `aud`).
+fn peers() {
+    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+    let now = SystemClock.now().unix_timestamp();
+    let claims = IdTokenClaims {
+        iss: "https://kb.example.com".into(),
+        sub: "john.doe".into(),
+        aud: ClientId::generate().to_string(),
+        iat: now,
+        exp: now + 900,
+        jti: "uJ7dG3b4wP0c1xQzN5sV8kYhT2aR6mLfE9oIiWnZqXg".into(),
+        given_name: "John".into(),
+        family_name: "Doe".into(),
+        name: "John Doe".into(),
+        email: "john.doe@example.com".into(),
+        groups: vec!["group1".into(), "group2".into()],
+    };
+    let seed = [9u8; 32];
+    let raw = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let ours = TokenSigner::new(SigningKey::ed25519_from_seed("k1", &seed).unwrap());
+    let token = ours.sign(&claims).unwrap();
+    let input = token.rsplit_once('.').unwrap().0.as_bytes().to_vec();
+    let (ns, base) = paired_ns(
+        200,
+        41,
+        || {
+            black_box(ours.sign(black_box(&claims)).unwrap());
+        },
+        || {
+            black_box(raw.sign(black_box(&input)));
+        },
+    );
+    line("id_token_sign_eddsa", ns, "ed25519_sign", base);
+    let der = raw.to_pkcs8_der().unwrap();
+    let encoding = jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes());
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some("k1".into());
+    let (ns, base) = paired_ns(
+        200,
+        41,
+        || {
+            black_box(jsonwebtoken::encode(&header, black_box(&claims), &encoding).unwrap());
+        },
+        || {
+            black_box(raw.sign(black_box(&input)));
+        },
+    );
+    line("peer_jsonwebtoken_id_token_sign_eddsa", ns, "ed25519_sign", base);
+
+    // HS256 handshake-shaped token, verified by jsonwebtoken into the same
+    // claims type with the same checks.
+    let now = SystemClock.now();
+    let secret = ClientSecret::generate();
+    let id = ClientId::generate();
+    let b64 = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let input = format!(
+        "{}.{}",
+        b64(&serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": id.as_str()})),
+        b64(&handshake_claims(now.unix_timestamp()))
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+    let decoding = jsonwebtoken::DecodingKey::from_secret(secret.expose().as_bytes());
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_audience(&["docs.example.com"]);
+    validation.set_issuer(&["https://app.example.com"]);
+    validation.leeway = 30;
+    let (ns, base) = paired_ns(
+        2000,
+        41,
+        || {
+            black_box(jsonwebtoken::decode::<HandshakeClaims>(black_box(&token), &decoding, &validation).unwrap());
+        },
+        || {
+            let mut m = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).unwrap();
+            m.update(black_box(input.as_bytes()));
+            black_box(m.finalize());
+        },
+    );
+    line(
+        "peer_jsonwebtoken_handshake_verify_hs256",
+        ns,
+        "hmac_sha256(token)",
+        base,
+    );
+}
+
+/// The sections of the table, by name, in order.
+const SECTIONS: &[(&str, fn())] = &[
+    ("code_issue", code_issue),
+    ("code_redeem", code_redeem_rows),
+    ("session", session_verify),
+    ("handshake", handshake_verify),
+    ("peers", peers),
+    ("routing", routing_and_login_page),
+    ("http", http_flow),
+    ("site", site_sign_in),
+    ("memory_store", memory_store),
+    ("memory", memory_rows),
+];
+
+fn code_redeem_rows() {
     let raw = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
     code_redeem(
         "code_redeem_sign",
@@ -677,18 +876,58 @@ fn main() {
             black_box(mac.finalize());
         },
     );
-    session_verify();
-    handshake_verify();
-    routing_and_login_page();
-    http_flow();
-    site_sign_in();
-    memory_store();
-    let child = std::env::current_exe()
-        .ok()
-        .and_then(|exe| std::process::Command::new(exe).arg("--memory-per-code").output().ok());
-    match child {
-        Some(out) => print!("{}", String::from_utf8_lossy(&out.stdout)),
-        None => println!("memory_bytes_per_code\tunknown"),
+}
+
+fn memory_rows() {
+    in_child("--memory-per-code", "memory_bytes_per_code");
+    in_child("--memory-per-revocation", "memory_bytes_per_revoked_session");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "bench_table: each hot operation beside the cryptography it cannot avoid.\n\n\
+             usage: cargo run --release --example bench_table [-- --site | --only SECTION,.. | --memory-per-code | --memory-per-revocation]\n\n\
+             Prints one tab-separated line per operation: operation, median ns, baseline,\n\
+             baseline ns, ratio (of the two medians), then the median of the per-round\n\
+             ratios, their interquartile range and the number of rounds. Operation and\n\
+             baseline are timed in alternating batches, and each round's ratio compares\n\
+             two batches timed moments apart. Rows whose per-round ratios spread wider\n\
+             than 10% of their median are named on stderr as too noisy to trust.\n\n\
+               --site                    only the KB-site rows (site_sign_in_inprocess, guarded_page)\n\
+               --only SECTION,..         only these sections: {}\n\
+               --memory-per-code         only the memory of 1,000,000 outstanding codes\n\
+               --memory-per-revocation   only the memory of 1,000,000 revoked session ids\n\
+               -h, --help                this text",
+            SECTIONS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+        );
+        return;
+    }
+    if args.iter().any(|a| a == "--memory-per-code") {
+        memory_per_code();
+        return;
+    }
+    if args.iter().any(|a| a == "--memory-per-revocation") {
+        memory_per_revocation();
+        return;
+    }
+    if args.iter().any(|a| a == "--site") {
+        // Only the KB site rows, for quick runs while working on them.
+        site_sign_in();
+        return;
+    }
+    let only: Option<Vec<&str>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|list| list.split(',').collect());
+    let started = Instant::now();
+    println!("{HEADER}");
+    for (name, section) in SECTIONS {
+        if only.as_ref().is_none_or(|only| only.contains(name)) {
+            section();
+        }
     }
     eprintln!("total: {:.1} s", started.elapsed().as_secs_f64());
 }
