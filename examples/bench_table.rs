@@ -50,30 +50,38 @@ pub(crate) struct Timed {
     ratios: Vec<f64>,
 }
 
+/// Longest a timed batch is meant to take: a shared machine preempts a
+/// long batch more often, which spoils its round's ratio.
+const BATCH_NS: f64 = 50_000.0;
+
 /// Median nanoseconds per call of `f` (with its per-round ratios) and of
-/// `base`, over `batches` rounds of one batch of `batch` calls each. The two
-/// are interleaved batch by batch, in alternating order (A B, B A, ...), so
-/// that load from other processes and drift weigh on both alike; each
+/// `base`, over the work of `batches` batches of `batch` calls each. The
+/// work is cut into short rounds (each batch about [`BATCH_NS`] or less,
+/// as many rounds as it takes to do the same number of calls), each round
+/// one batch of `f` and one of `base` in alternating order (A B, B A, ...),
+/// so that load from other processes and drift weigh on both alike and each
 /// round's ratio compares two batches timed moments apart. One warm-up
 /// batch of each comes first.
 pub(crate) fn paired_ns(batch: usize, batches: usize, mut f: impl FnMut(), mut base: impl FnMut()) -> (Timed, f64) {
-    let time = |g: &mut dyn FnMut()| {
+    let time = |g: &mut dyn FnMut(), calls: usize| {
         let start = Instant::now();
-        for _ in 0..batch {
+        for _ in 0..calls {
             g();
         }
-        start.elapsed().as_nanos() as f64 / batch as f64
+        start.elapsed().as_nanos() as f64 / calls as f64
     };
-    time(&mut f);
-    time(&mut base);
-    let (mut a, mut b): (Vec<f64>, Vec<f64>) = (0..batches)
+    let warm = time(&mut f, batch).max(time(&mut base, batch));
+    let calls = ((BATCH_NS / warm) as usize).clamp(1, batch);
+    // Never more calls than `batch * batches` (callers prepare inputs).
+    let rounds = (batch * batches / calls).max(1);
+    let (mut a, mut b): (Vec<f64>, Vec<f64>) = (0..rounds)
         .map(|round| {
             if round % 2 == 0 {
-                let a = time(&mut f);
-                (a, time(&mut base))
+                let a = time(&mut f, calls);
+                (a, time(&mut base, calls))
             } else {
-                let b = time(&mut base);
-                (time(&mut f), b)
+                let b = time(&mut base, calls);
+                (time(&mut f, calls), b)
             }
         })
         .unzip();
@@ -348,8 +356,20 @@ fn handshake_verify() {
         || public.verify_strict(black_box(input.as_bytes()), &sig).unwrap(),
     );
     line("handshake_verify_eddsa", ns, "ed25519_verify", base);
+}
 
-    // HS256
+fn handshake_verify_hs256() {
+    let now = SystemClock.now();
+    let claims = handshake_claims(now.unix_timestamp());
+    let cache = MemoryReplayCache::new();
+    let settings = |key| {
+        HandshakeSettings::builder(key)
+            .audience("docs.example.com")
+            .issuer("https://app.example.com")
+            .build()
+            .unwrap()
+    };
+    let b64 = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
     let secret = ClientSecret::generate();
     let mut verifier = HandshakeVerifier::new();
     let id = ClientId::generate();
@@ -846,7 +866,8 @@ const SECTIONS: &[(&str, fn())] = &[
     ("code_issue", code_issue),
     ("code_redeem", code_redeem_rows),
     ("session", session_verify),
-    ("handshake", handshake_verify),
+    ("handshake_eddsa", handshake_verify),
+    ("handshake_hs256", handshake_verify_hs256),
     ("peers", peers),
     ("routing", routing_and_login_page),
     ("http", http_flow),

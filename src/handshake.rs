@@ -13,8 +13,8 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use crate::jose::{
-    Algorithm, DEFAULT_LEEWAY_SECS, KeyError, KeySet, SigningKey, UntrustedToken, Validation, VerificationKey,
-    Verified, Verifier, VerifyError,
+    Algorithm, DEFAULT_LEEWAY_SECS, KeyError, KeySet, OnePassClaims, Registered, SigningKey, UntrustedToken,
+    Validation, VerificationKey, Verifier, VerifyError,
 };
 use crate::reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
 use crate::secret::{ClientId, ClientSecret, random_token, sha256};
@@ -77,13 +77,27 @@ crate::forward::forward_store!(ReplayCache {
 
 /// The replay-cache key of `jti` in the configuration `client_id`:
 /// base64url(SHA-256(client id, NUL, jti)). A client id never holds a NUL,
-/// so no two pairs share an input.
-fn replay_key(client_id: &ClientId, jti: &str) -> String {
-    let mut input = Vec::with_capacity(client_id.as_str().len() + 1 + jti.len());
-    input.extend_from_slice(client_id.as_str().as_bytes());
-    input.push(0);
-    input.extend_from_slice(jti.as_bytes());
-    URL_SAFE_NO_PAD.encode(sha256(&input))
+/// so no two pairs share an input. Held inline: 43 characters.
+struct ReplayKey([u8; 43]);
+
+impl ReplayKey {
+    fn new(client_id: &ClientId, jti: &str) -> Self {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::new()
+            .chain_update(client_id.as_str().as_bytes())
+            .chain_update([0])
+            .chain_update(jti.as_bytes())
+            .finalize();
+        let mut out = [0u8; 43];
+        // 32 bytes are exactly 43 base64url characters.
+        let _ = URL_SAFE_NO_PAD.encode_slice(digest, &mut out);
+        Self(out)
+    }
+
+    fn as_str(&self) -> &str {
+        // base64url text is ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -810,6 +824,263 @@ pub struct HandshakeClaims {
     pub other: serde_json::Map<String, serde_json::Value>,
 }
 
+/// [`HandshakeClaims`] as a verification reads them: one typed parse of the
+/// payload that also yields the registered claims (`iss`, `iat`, `exp` and
+/// `jti` typed at once, `aud` and `nbf` kept in `other` and typed by the
+/// verifier). A registered claim of the wrong type, or twice, fails the
+/// parse; any other claim of the wrong type, or twice, marks the claims
+/// as not well typed, refused once the registered claims have been checked.
+struct OnePass {
+    claims: HandshakeClaims,
+    iat: Option<i64>,
+    exp: Option<i64>,
+    well_typed: bool,
+}
+
+impl OnePassClaims for OnePass {
+    fn registered(&self) -> Registered<'_> {
+        Registered {
+            exp: self.exp,
+            nbf: self.claims.other.get("nbf"),
+            iat: self.iat,
+            iss: self.claims.iss.as_deref(),
+            aud: self.claims.other.get("aud"),
+        }
+    }
+
+    fn well_typed(&self) -> bool {
+        self.well_typed && self.iat.is_some() && self.exp.is_some()
+    }
+}
+
+/// A text claim that is not registered: a string, `null` (absent), or
+/// `Err` for any other value (skipped).
+struct LenientText(Result<Option<String>, ()>);
+
+impl<'de> Deserialize<'de> for LenientText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LenientVisitor).map(|v| match v {
+            Lenient::Text(t) => Self(Ok(Some(t))),
+            Lenient::Null => Self(Ok(None)),
+            Lenient::List(_) | Lenient::Bad => Self(Err(())),
+        })
+    }
+}
+
+/// A list claim that is not registered: an array of strings, `null`
+/// (absent), or `Err` for any other value (skipped).
+struct LenientList(Result<Option<Vec<String>>, ()>);
+
+impl<'de> Deserialize<'de> for LenientList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LenientVisitor).map(|v| match v {
+            Lenient::List(Some(list)) => Self(Ok(Some(list))),
+            Lenient::Null => Self(Ok(None)),
+            Lenient::Text(_) | Lenient::List(None) | Lenient::Bad => Self(Err(())),
+        })
+    }
+}
+
+/// What a lenient claim held.
+enum Lenient {
+    Text(String),
+    Null,
+    /// An array: its strings, or `None` when an element was not one.
+    List(Option<Vec<String>>),
+    Bad,
+}
+
+struct LenientVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LenientVisitor {
+    type Value = Lenient;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Lenient, E> {
+        Ok(Lenient::Text(v.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Lenient, E> {
+        Ok(Lenient::Text(v))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Lenient, E> {
+        Ok(Lenient::Null)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Lenient, E> {
+        Ok(Lenient::Null)
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Lenient, E> {
+        Ok(Lenient::Bad)
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Lenient, E> {
+        Ok(Lenient::Bad)
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Lenient, E> {
+        Ok(Lenient::Bad)
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Lenient, E> {
+        Ok(Lenient::Bad)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Lenient, A::Error> {
+        let mut list = Some(Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_READER_GROUPS)));
+        while let Some(item) = seq.next_element::<LenientText>()? {
+            match (item.0, &mut list) {
+                (Ok(Some(text)), Some(list)) => list.push(text),
+                _ => list = None,
+            }
+        }
+        Ok(Lenient::List(list))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Lenient, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Lenient::Bad)
+    }
+}
+
+/// A claim's name, borrowed from the payload unless it has escapes.
+struct ClaimName<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ClaimName<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ClaimName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a claim name")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(ClaimName(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(ClaimName(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for OnePass {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(OnePassVisitor)
+    }
+}
+
+struct OnePassVisitor;
+
+impl<'de> serde::de::Visitor<'de> for OnePassVisitor {
+    type Value = OnePass;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the claims of a handshake token")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OnePass, A::Error> {
+        use serde::de::Error as _;
+        let mut c = HandshakeClaims {
+            sub: None,
+            email: None,
+            firstname: None,
+            given_name: None,
+            lastname: None,
+            family_name: None,
+            company: None,
+            host: None,
+            access_roles: None,
+            groups: None,
+            iss: None,
+            iat: 0,
+            exp: 0,
+            jti: None,
+            name: None,
+            other: serde_json::Map::new(),
+        };
+        let (mut iat, mut exp) = (None, None);
+        let mut well_typed = true;
+        // Registered claims read here: a second one fails the parse.
+        let (mut seen_iss, mut seen_iat, mut seen_exp, mut seen_jti) = (false, false, false, false);
+        // The other named claims: a second one is not well typed.
+        let mut seen = 0u16;
+        while let Some(ClaimName(key)) = map.next_key::<ClaimName<'de>>()? {
+            let once = |flag: &mut bool, name: &'static str| {
+                if std::mem::replace(flag, true) {
+                    Err(A::Error::duplicate_field(name))
+                } else {
+                    Ok(())
+                }
+            };
+            let text = |slot: &mut Option<String>, bit: u16, seen: &mut u16, ok: &mut bool, v: LenientText| {
+                *ok &= *seen & bit == 0 && v.0.is_ok();
+                *seen |= bit;
+                *slot = v.0.unwrap_or_default();
+            };
+            match &*key {
+                "iss" => {
+                    once(&mut seen_iss, "iss")?;
+                    c.iss = map.next_value()?;
+                }
+                "iat" => {
+                    once(&mut seen_iat, "iat")?;
+                    iat = map.next_value()?;
+                }
+                "exp" => {
+                    once(&mut seen_exp, "exp")?;
+                    exp = map.next_value()?;
+                }
+                "jti" => {
+                    once(&mut seen_jti, "jti")?;
+                    c.jti = map.next_value()?;
+                }
+                "sub" => text(&mut c.sub, 1, &mut seen, &mut well_typed, map.next_value()?),
+                "email" => text(&mut c.email, 1 << 1, &mut seen, &mut well_typed, map.next_value()?),
+                "firstname" => text(&mut c.firstname, 1 << 2, &mut seen, &mut well_typed, map.next_value()?),
+                "given_name" => text(&mut c.given_name, 1 << 3, &mut seen, &mut well_typed, map.next_value()?),
+                "lastname" => text(&mut c.lastname, 1 << 4, &mut seen, &mut well_typed, map.next_value()?),
+                "family_name" => text(
+                    &mut c.family_name,
+                    1 << 5,
+                    &mut seen,
+                    &mut well_typed,
+                    map.next_value()?,
+                ),
+                "company" => text(&mut c.company, 1 << 6, &mut seen, &mut well_typed, map.next_value()?),
+                "host" => text(&mut c.host, 1 << 7, &mut seen, &mut well_typed, map.next_value()?),
+                "name" => text(&mut c.name, 1 << 8, &mut seen, &mut well_typed, map.next_value()?),
+                "accessRoles" | "groups" => {
+                    let (slot, bit) = if &*key == "groups" {
+                        (&mut c.groups, 1 << 10)
+                    } else {
+                        (&mut c.access_roles, 1 << 9)
+                    };
+                    let v: LenientList = map.next_value()?;
+                    well_typed &= seen & bit == 0 && v.0.is_ok();
+                    seen |= bit;
+                    *slot = v.0.unwrap_or_default();
+                }
+                _ => {
+                    let value: serde_json::Value = map.next_value()?;
+                    // `aud` and `nbf` are registered: a second one fails.
+                    if matches!(&*key, "aud" | "nbf") && c.other.contains_key(&*key) {
+                        return Err(A::Error::custom("duplicate registered claim"));
+                    }
+                    c.other.insert(key.into_owned(), value);
+                }
+            }
+        }
+        c.iat = iat.unwrap_or_default();
+        c.exp = exp.unwrap_or_default();
+        Ok(OnePass {
+            claims: c,
+            iat,
+            exp,
+            well_typed,
+        })
+    }
+}
+
 /// Registered claim names (RFC 7519 section 4.1): never personalization.
 const REGISTERED_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 
@@ -1014,6 +1285,14 @@ struct Entry {
     by_client_id: Vec<Verifier>,
     /// The same, keys named by the settings' kid.
     by_named_kid: Vec<Verifier>,
+    /// The key's fingerprint, computed once.
+    key_fingerprint: [u8; 8],
+}
+
+/// A token whose signature and claims passed: its claims and `exp`.
+struct Passed {
+    claims: HandshakeClaims,
+    expires_at: OffsetDateTime,
 }
 
 impl Entry {
@@ -1025,6 +1304,7 @@ impl Entry {
             None => Vec::new(),
         };
         Ok(Self {
+            key_fingerprint: settings.key.fingerprint(),
             client_id,
             settings,
             by_client_id,
@@ -1038,23 +1318,25 @@ impl Entry {
 
     /// Tries each key slot. A signature error from every slot answers the
     /// last one; any other answer (the signature verified) is final.
-    fn verify(
-        &self,
-        token: &UntrustedToken<'_>,
-        now: OffsetDateTime,
-    ) -> Result<Verified<HandshakeClaims>, VerifyError> {
+    fn verify(&self, token: &UntrustedToken<'_>, now: OffsetDateTime) -> Result<Passed, VerifyError> {
         let verifiers = match (token.kid(), &self.settings.kid) {
             (Some(kid), Some(named)) if kid == named && kid != self.client_id.as_str() => &self.by_named_kid,
             _ => &self.by_client_id,
         };
         let mut last = VerifyError::UnknownKey;
         for verifier in verifiers {
-            match verifier.verify::<HandshakeClaims>(token, now) {
-                Ok(verified) if !verified.claims().within_limits() => {
+            match verifier.verify_one_pass::<OnePass>(token, now) {
+                Ok((one, _)) if !one.claims.within_limits() => {
                     return Err(VerifyError::Malformed);
                 }
+                Ok((one, expires_at)) => {
+                    return Ok(Passed {
+                        claims: one.claims,
+                        expires_at,
+                    });
+                }
                 Err(e) if is_signature_error(&e) => last = e,
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
         Err(last)
@@ -1070,15 +1352,12 @@ fn is_signature_error(e: &VerifyError) -> bool {
 }
 
 /// A token whose signature and claims passed, not yet checked for replay.
-struct Checked {
-    verified: Verified<HandshakeClaims>,
-    client_id: ClientId,
-    expected_aud: Option<String>,
-    replay_key: Option<String>,
+struct Checked<'e> {
+    passed: Passed,
+    entry: &'e Entry,
+    /// The replay-cache key of the token's `jti`, if it has one.
+    replay_key: Option<ReplayKey>,
     remember_until: OffsetDateTime,
-    session_duration: Duration,
-    session_mode: SessionMode,
-    key_fingerprint: [u8; 8],
 }
 
 /// Handshake tokens: the direct flow, where the customer app signs a short
@@ -1299,15 +1578,15 @@ impl HandshakeVerifier {
     ) -> impl Future<Output = Result<VerifiedHandshake, HandshakeError>> + Send + use<'a, R> {
         let checked = self.check(token, now);
         async move {
-            let checked = checked?;
-            if let Some(key) = &checked.replay_key {
-                let refused = |kind| HandshakeError {
-                    kind,
-                    client_id: Some(checked.client_id.clone()),
-                    expected_aud: checked.expected_aud.clone(),
-                    source: None,
-                };
-                match replay.insert_if_absent(key, checked.remember_until, now).await {
+            let Checked {
+                passed,
+                entry,
+                replay_key,
+                remember_until,
+            } = checked?;
+            if let Some(key) = &replay_key {
+                let refused = |kind| HandshakeError::new(kind, Some(entry));
+                match replay.insert_if_absent(key.as_str(), remember_until, now).await {
                     Ok(true) => {}
                     Ok(false) => return Err(refused(HandshakeErrorKind::Replayed)),
                     Err(e) => {
@@ -1317,15 +1596,13 @@ impl HandshakeVerifier {
                     }
                 }
             }
-            let jti = checked.verified.jti().map(str::to_owned);
             Ok(VerifiedHandshake {
-                token_expires_at: checked.verified.expires_at(),
-                claims: checked.verified.into_claims(),
-                client_id: checked.client_id,
-                jti,
-                session_duration: checked.session_duration,
-                session_mode: checked.session_mode,
-                key_fingerprint: checked.key_fingerprint,
+                token_expires_at: passed.expires_at,
+                claims: passed.claims,
+                client_id: entry.client_id.clone(),
+                session_duration: entry.settings.session_duration,
+                session_mode: entry.settings.session_mode,
+                key_fingerprint: entry.key_fingerprint,
             })
         }
     }
@@ -1357,38 +1634,32 @@ impl HandshakeVerifier {
     }
 
     /// Signature and claims, without the replay check.
-    fn check(&self, token: &UntrustedToken<'_>, now: OffsetDateTime) -> Result<Checked, HandshakeError> {
-        let (entry, verified) = self.choose(token, now)?;
-        let fail = |e| HandshakeError::new(HandshakeErrorKind::Token(e), Some(entry));
-        let replay_key = match verified.jti() {
-            Some(jti) => Some(replay_key(&entry.client_id, jti)),
+    fn check(&self, token: &UntrustedToken<'_>, now: OffsetDateTime) -> Result<Checked<'_>, HandshakeError> {
+        let (entry, passed) = self.choose(token, now)?;
+        let replay_key = match passed.claims.jti.as_deref() {
+            Some(jti) => Some(ReplayKey::new(&entry.client_id, jti)),
             None if entry.settings.require_jti => {
-                return Err(fail(VerifyError::MissingClaim("jti")));
+                return Err(HandshakeError::new(
+                    HandshakeErrorKind::Token(VerifyError::MissingClaim("jti")),
+                    Some(entry),
+                ));
             }
             None => None,
         };
         Ok(Checked {
             // The first second at which the token no longer verifies.
-            remember_until: verified
-                .expires_at()
+            remember_until: passed
+                .expires_at
                 .saturating_add(entry.settings.leeway)
                 .saturating_add(Duration::SECOND),
-            verified,
-            client_id: entry.client_id.clone(),
-            expected_aud: entry.settings.audience.clone(),
+            passed,
+            entry,
             replay_key,
-            session_duration: entry.settings.session_duration,
-            session_mode: entry.settings.session_mode,
-            key_fingerprint: entry.settings.key.fingerprint(),
         })
     }
 
     /// Chooses the configuration and verifies the token with it.
-    fn choose(
-        &self,
-        token: &UntrustedToken<'_>,
-        now: OffsetDateTime,
-    ) -> Result<(&Entry, Verified<HandshakeClaims>), HandshakeError> {
+    fn choose(&self, token: &UntrustedToken<'_>, now: OffsetDateTime) -> Result<(&Entry, Passed), HandshakeError> {
         let token_error = |e, entry| HandshakeError::new(HandshakeErrorKind::Token(e), entry);
         if let Some(kid) = token.kid() {
             let Some(entry) = self.entries.iter().find(|e| e.is_named(kid)) else {
@@ -1443,7 +1714,6 @@ pub struct VerifiedHandshake {
     claims: HandshakeClaims,
     client_id: ClientId,
     token_expires_at: OffsetDateTime,
-    jti: Option<String>,
     session_duration: Duration,
     session_mode: SessionMode,
     key_fingerprint: [u8; 8],
@@ -1478,7 +1748,7 @@ impl VerifiedHandshake {
     /// The token's `jti`, if it had one.
     #[must_use]
     pub fn jti(&self) -> Option<&str> {
-        self.jti.as_deref()
+        self.claims.jti.as_deref()
     }
 
     /// The groups granted; see [`HandshakeClaims::reader_groups`].
@@ -1533,7 +1803,7 @@ impl VerifiedHandshake {
             first_name: text(self.claims.first_name()),
             last_name: text(self.claims.last_name()),
             groups,
-            jti: self.jti.clone().unwrap_or_else(|| random_token().to_string()),
+            jti: self.claims.jti.clone().unwrap_or_else(|| random_token().to_string()),
             expires_at,
             name: text(self.claims.name.as_deref()),
             claims: self.session_claims(),
@@ -1804,6 +2074,10 @@ mod tests {
             assert_eq!(jwt_error_reason(&err), reason, "{err:?}");
             assert_eq!(HandshakeErrorKind::Token(err).reason(), reason);
         }
+    }
+
+    fn replay_key(client_id: &ClientId, jti: &str) -> String {
+        ReplayKey::new(client_id, jti).as_str().to_owned()
     }
 
     #[test]

@@ -29,16 +29,54 @@ impl<'de> Deserialize<'de> for Present {
 struct RawHeader<'a> {
     #[serde(borrow)]
     alg: Text<'a>,
-    kid: Option<String>,
+    kid: Option<HeaderText>,
     #[serde(default)]
     typ: LenientText,
     #[serde(default)]
     crit: Present,
 }
 
+/// Bytes a [`HeaderText`] holds without a heap allocation.
+const INLINE_TEXT: usize = 62;
+
+/// A header string (`kid`, `typ`): held inline when short, as key ids and
+/// types are, so that reading a header allocates nothing.
+#[derive(Clone)]
+enum HeaderText {
+    Inline(u8, [u8; INLINE_TEXT]),
+    Heap(Box<str>),
+}
+
+impl HeaderText {
+    fn new(text: &str) -> Self {
+        match u8::try_from(text.len()) {
+            Ok(len) if text.len() <= INLINE_TEXT => {
+                let mut bytes = [0u8; INLINE_TEXT];
+                bytes[..text.len()].copy_from_slice(text.as_bytes());
+                Self::Inline(len, bytes)
+            }
+            _ => Self::Heap(text.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Always a copy of a whole `&str`, so valid UTF-8.
+            Self::Inline(len, bytes) => std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default(),
+            Self::Heap(text) => text,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HeaderText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Text::deserialize(deserializer).map(|text| Self::new(&text.0))
+    }
+}
+
 /// A string, or nothing for a value of another JSON type.
 #[derive(Default)]
-struct LenientText(Option<String>);
+struct LenientText(Option<HeaderText>);
 
 impl<'de> Deserialize<'de> for LenientText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -49,7 +87,7 @@ impl<'de> Deserialize<'de> for LenientText {
                 f.write_str("any JSON value")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<LenientText, E> {
-                Ok(LenientText(Some(v.to_owned())))
+                Ok(LenientText(Some(HeaderText::new(v))))
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<LenientText, E> {
                 Ok(LenientText(None))
@@ -79,13 +117,19 @@ impl<'de> Deserialize<'de> for LenientText {
     }
 }
 
+/// Whether `segment` is non-empty unpadded base64url text. Branch-free over
+/// the bytes, so that the compiler checks many at once.
 fn is_base64url(segment: &str) -> bool {
     !segment.is_empty()
         && segment.len() % 4 != 1
-        && segment
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && segment.bytes().fold(true, |ok, b| {
+            ok & (b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_'))
+        })
 }
+
+/// Largest header decoded on the stack; a larger one (still within
+/// [`MAX_TOKEN_LEN`]) is decoded onto the heap.
+const STACK_HEADER: usize = 512;
 
 pub(super) fn is_json_object(bytes: &[u8]) -> bool {
     bytes.trim_ascii_start().first() == Some(&b'{')
@@ -100,8 +144,8 @@ pub struct UntrustedToken<'a> {
     pub(super) signature: &'a str,
     pub(super) algorithm: Algorithm,
     algorithm_name: &'static str,
-    kid: Option<String>,
-    typ: Option<String>,
+    kid: Option<HeaderText>,
+    typ: Option<HeaderText>,
 }
 
 impl<'a> UntrustedToken<'a> {
@@ -130,11 +174,22 @@ impl<'a> UntrustedToken<'a> {
         let signing_input = token
             .get(..header.len() + 1 + payload.len())
             .ok_or(VerifyError::Malformed)?;
-        let header_json = URL_SAFE_NO_PAD.decode(header).map_err(|_| VerifyError::Malformed)?;
-        if !is_json_object(&header_json) {
+        // The header's one decoding, onto the stack when it fits.
+        let mut stack = [0u8; STACK_HEADER];
+        let heap;
+        let header_json: &[u8] = if header.len() / 4 * 3 + 3 <= STACK_HEADER {
+            let len = URL_SAFE_NO_PAD
+                .decode_slice(header, &mut stack)
+                .map_err(|_| VerifyError::Malformed)?;
+            stack.get(..len).ok_or(VerifyError::Malformed)?
+        } else {
+            heap = URL_SAFE_NO_PAD.decode(header).map_err(|_| VerifyError::Malformed)?;
+            &heap
+        };
+        if !is_json_object(header_json) {
             return Err(VerifyError::Malformed);
         }
-        let header: RawHeader<'_> = serde_json::from_slice(&header_json).map_err(|_| VerifyError::Malformed)?;
+        let header: RawHeader<'_> = serde_json::from_slice(header_json).map_err(|_| VerifyError::Malformed)?;
         if header.crit.0 {
             return Err(VerifyError::UnsupportedHeader);
         }
@@ -155,14 +210,14 @@ impl<'a> UntrustedToken<'a> {
     /// is checked; [`Validation::token_type`](super::Validation::token_type) makes a verifier require it.
     #[must_use]
     pub fn typ(&self) -> Option<&str> {
-        self.typ.as_deref()
+        self.typ.as_ref().map(HeaderText::as_str)
     }
 
     /// The header's `kid`, if any. Untrusted: use it only to choose among
     /// keys already configured.
     #[must_use]
     pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
+        self.kid.as_ref().map(HeaderText::as_str)
     }
 
     /// The header's `alg` as written (`EdDSA`, `Ed25519` or `HS256`).
@@ -182,8 +237,8 @@ impl fmt::Debug for UntrustedToken<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UntrustedToken")
             .field("alg", &self.algorithm_name)
-            .field("kid", &self.kid)
-            .field("typ", &self.typ)
+            .field("kid", &self.kid())
+            .field("typ", &self.typ())
             .finish_non_exhaustive()
     }
 }

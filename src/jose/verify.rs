@@ -7,8 +7,26 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use super::untrusted::is_json_object;
-use super::validation::RegisteredClaims;
+use super::validation::{Registered, RegisteredClaims};
 use super::{KeySet, UntrustedToken, Validation, VerifyError};
+
+/// Claims read in one typed parse of the payload, the registered claims
+/// included: the verifier checks those through
+/// [`registered`](Self::registered), so the payload is parsed once.
+pub(crate) trait OnePassClaims: DeserializeOwned {
+    /// The registered claims as read.
+    fn registered(&self) -> Registered<'_>;
+
+    /// `false` when a claim that is not checked as a registered claim had
+    /// the wrong type (or came twice): the token is then refused as
+    /// [`VerifyError::Malformed`], after the registered claims were
+    /// checked, as a second typed parse would have refused it.
+    fn well_typed(&self) -> bool;
+}
+
+/// Largest payload decoded on the stack: every payload of a token within
+/// [`MAX_TOKEN_LEN`](super::MAX_TOKEN_LEN).
+const STACK_PAYLOAD: usize = super::MAX_TOKEN_LEN / 4 * 3;
 
 /// Claims that passed verification.
 #[derive(Debug, Clone)]
@@ -235,6 +253,46 @@ impl Verifier {
             expires_at,
             jti: registered.jti.map(|jti| jti.0.into_owned()),
         })
+    }
+
+    /// Verifies `token` at time `now` with this verifier's validation and
+    /// reads its claims as `C` in one pass: one signature check, one
+    /// decoding of the payload (on the stack), one typed parse. Checks and
+    /// errors as [`Verifier::verify`]. Answers the claims and `exp`.
+    pub(crate) fn verify_one_pass<C: OnePassClaims>(
+        &self,
+        token: &UntrustedToken<'_>,
+        now: OffsetDateTime,
+    ) -> Result<(C, OffsetDateTime), VerifyError> {
+        let key = self.keys.select(token.kid())?;
+        if key.algorithm() != token.algorithm {
+            return Err(VerifyError::AlgorithmMismatch);
+        }
+        if !key.verifies(token.signing_input.as_bytes(), token.signature) {
+            return Err(VerifyError::BadSignature);
+        }
+        let mut buffer = [0u8; STACK_PAYLOAD];
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(token.payload, &mut buffer)
+            .map_err(|_| VerifyError::Malformed)?;
+        let payload = buffer.get(..len).ok_or(VerifyError::Malformed)?;
+        if !is_json_object(payload) {
+            return Err(VerifyError::Malformed);
+        }
+        let claims: C = serde_json::from_slice(payload).map_err(|_| VerifyError::Malformed)?;
+        let registered = claims.registered().typed()?;
+        let validation = &self.validation;
+        let exp = validation.check(&registered, now.unix_timestamp())?;
+        if let Some(required) = validation.required_token_type()
+            && !token.typ().is_some_and(|t| required.matches(t))
+        {
+            return Err(VerifyError::WrongType);
+        }
+        let expires_at = OffsetDateTime::from_unix_timestamp(exp).map_err(|_| VerifyError::Malformed)?;
+        if !claims.well_typed() {
+            return Err(VerifyError::Malformed);
+        }
+        Ok((claims, expires_at))
     }
 
     /// Parses and verifies a token string: [`UntrustedToken::parse`], then
