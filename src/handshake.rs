@@ -831,7 +831,7 @@ pub struct HandshakeClaims {
 /// parse; any other claim of the wrong type, or twice, marks the claims
 /// as not well typed, refused once the registered claims have been checked.
 struct OnePass {
-    claims: HandshakeClaims,
+    claims: Box<HandshakeClaims>,
     iat: Option<i64>,
     exp: Option<i64>,
     well_typed: bool,
@@ -980,7 +980,9 @@ impl<'de> serde::de::Visitor<'de> for OnePassVisitor {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OnePass, A::Error> {
         use serde::de::Error as _;
-        let mut c = HandshakeClaims {
+        // Boxed at once: the claims then move as a pointer from here to
+        // the caller's `VerifiedHandshake`, which keeps the box.
+        let mut c = Box::new(HandshakeClaims {
             sub: None,
             email: None,
             firstname: None,
@@ -997,7 +999,7 @@ impl<'de> serde::de::Visitor<'de> for OnePassVisitor {
             jti: None,
             name: None,
             other: serde_json::Map::new(),
-        };
+        });
         let (mut iat, mut exp) = (None, None);
         let mut well_typed = true;
         // Registered claims read here: a second one fails the parse.
@@ -1149,7 +1151,8 @@ impl HandshakeClaims {
             .into_iter()
             .flatten()
             .chain(lists.into_iter().flatten().flatten())
-            .all(|t| t.chars().count() <= MAX_FIELD_CHARS)
+            // No more characters than bytes: count only long texts.
+            .all(|t| t.len() <= MAX_FIELD_CHARS || t.chars().count() <= MAX_FIELD_CHARS)
             && lists.into_iter().flatten().all(|l| l.len() <= MAX_READER_GROUPS)
     }
 }
@@ -1291,7 +1294,7 @@ struct Entry {
 
 /// A token whose signature and claims passed: its claims and `exp`.
 struct Passed {
-    claims: HandshakeClaims,
+    claims: Box<HandshakeClaims>,
     expires_at: OffsetDateTime,
 }
 
@@ -1576,7 +1579,16 @@ impl HandshakeVerifier {
         now: OffsetDateTime,
         replay: &'a R,
     ) -> impl Future<Output = Result<VerifiedHandshake, HandshakeError>> + Send + use<'a, R> {
-        let checked = self.check(token, now);
+        Self::replay_check(self.check(token, now), now, replay)
+    }
+
+    /// The replay check of a token that passed [`check`](Self::check), and
+    /// the verified handshake.
+    fn replay_check<'a, R: ReplayCache>(
+        checked: Result<Checked<'a>, HandshakeError>,
+        now: OffsetDateTime,
+        replay: &'a R,
+    ) -> impl Future<Output = Result<VerifiedHandshake, HandshakeError>> + Send + use<'a, R> {
         async move {
             let Checked {
                 passed,
@@ -1629,8 +1641,7 @@ impl HandshakeVerifier {
                 HandshakeError::new(HandshakeErrorKind::Token(e), self.only_enabled())
             })
         };
-        let checked = parsed.map(|t| self.verify(&t, now, replay));
-        async move { checked?.await }
+        Self::replay_check(parsed.and_then(|t| self.check(&t, now)), now, replay)
     }
 
     /// Signature and claims, without the replay check.
@@ -1711,7 +1722,7 @@ impl HandshakeVerifier {
 /// [`HandshakeVerifier::verify`] makes one.
 #[derive(Debug, Clone)]
 pub struct VerifiedHandshake {
-    claims: HandshakeClaims,
+    claims: Box<HandshakeClaims>,
     client_id: ClientId,
     token_expires_at: OffsetDateTime,
     session_duration: Duration,
@@ -1897,10 +1908,9 @@ mod tests {
             .unwrap()
             .extend(claims_json.as_object().unwrap().clone());
         VerifiedHandshake {
-            claims: serde_json::from_value(v).unwrap(),
+            claims: Box::new(serde_json::from_value(v).unwrap()),
             client_id: ClientId::parse("0b9f4c1e-5f7a-4c55-9d1e-3f1f2a6c7d80").unwrap(),
             token_expires_at: OffsetDateTime::from_unix_timestamp(exp).unwrap(),
-            jti: None,
             session_duration: DEFAULT_SESSION_DURATION,
             session_mode: mode,
             key_fingerprint: [7; 8],
@@ -2148,5 +2158,221 @@ mod tests {
             assert!(!text.contains(secret.expose()), "{text}");
         }
         assert!(format!("{key:?}").contains("[redacted]"));
+    }
+
+    // --- One pass ------------------------------------------------------------
+
+    const T0: i64 = 1_767_225_600;
+
+    /// A verifier of HS256 tokens for one configuration (audience and issuer
+    /// set), and a function that signs a raw payload for it.
+    fn one_pass_fixture() -> (HandshakeVerifier, impl Fn(&str) -> String) {
+        use hmac::Mac as _;
+        let secret = ClientSecret::generate();
+        let id = ClientId::parse("0b9f4c1e-5f7a-4c55-9d1e-3f1f2a6c7d80").unwrap();
+        let mut verifier = HandshakeVerifier::new();
+        let settings = HandshakeSettings::builder(HandshakeKey::hs256(&secret, None).unwrap())
+            .audience("docs.example.com")
+            .issuer("https://app.example.com")
+            .build()
+            .unwrap();
+        verifier.insert(id.clone(), settings).unwrap();
+        let kid = id.to_string();
+        let sign = move |payload: &str| {
+            let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{kid}"}}"#));
+            let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.expose().as_bytes()).unwrap();
+            mac.update(input.as_bytes());
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+        };
+        (verifier, sign)
+    }
+
+    /// The two-pass reading the one pass replaces: the registered claims,
+    /// then `HandshakeClaims` (serde's own, with `other` flattened), then
+    /// the length limits.
+    fn two_pass(
+        entry: &Entry,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<(HandshakeClaims, OffsetDateTime), VerifyError> {
+        let token = UntrustedToken::parse(token)?;
+        let verified = entry.by_client_id[0].verify::<HandshakeClaims>(&token, now)?;
+        if !verified.claims().within_limits() {
+            return Err(VerifyError::Malformed);
+        }
+        let expires_at = verified.expires_at();
+        Ok((verified.into_claims(), expires_at))
+    }
+
+    fn one_pass(
+        entry: &Entry,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<(HandshakeClaims, OffsetDateTime), VerifyError> {
+        let token = UntrustedToken::parse(token)?;
+        entry.verify(&token, now).map(|p| (*p.claims, p.expires_at))
+    }
+
+    #[test]
+    fn verification_decodes_and_parses_the_payload_once() {
+        let (verifier, sign) = one_pass_fixture();
+        let now = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+        let token = sign(
+            &json!({"sub": "alice", "email": "a@example.com", "accessRoles": ["sre"], "aud": "docs.example.com",
+                "iss": "https://app.example.com", "iat": T0, "exp": T0 + 60})
+            .to_string(),
+        );
+        let cache = crate::store::memory::MemoryReplayCache::new();
+        let before = crate::jose::work::totals();
+        let mut f = std::pin::pin!(verifier.verify_str(&token, now, &cache));
+        let verified = match f
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        {
+            std::task::Poll::Ready(v) => v.unwrap(),
+            std::task::Poll::Pending => panic!("the memory cache answers at once"),
+        };
+        let after = crate::jose::work::totals();
+        assert_eq!(verified.claims().sub.as_deref(), Some("alice"));
+        assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1), "(decodes, parses)");
+        // The generic verifier reads the payload twice: registered claims, then `C`.
+        let before = crate::jose::work::totals();
+        two_pass(&verifier.entries[0], &token, now).unwrap();
+        let after = crate::jose::work::totals();
+        assert_eq!((after.0 - before.0, after.1 - before.1), (1, 2));
+    }
+
+    #[test]
+    fn one_pass_keeps_nbf_aud_and_other_claims() {
+        let (verifier, sign) = one_pass_fixture();
+        let now = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+        let payload = r#"{"s\u0075b":"al\"ice","aud":["x","docs.example.com"],"nbf":null,"iss":"https:\/\/app.example.com",
+            "iat":1767225600,"exp":1767225660,"plan":{"tier":"pro"},"jti":"j1","company":"ACME"}"#;
+        let token = sign(payload);
+        let entry = &verifier.entries[0];
+        let (claims, exp) = one_pass(entry, &token, now).unwrap();
+        assert_eq!(Ok((claims.clone(), exp)), two_pass(entry, &token, now));
+        assert_eq!(claims.sub.as_deref(), Some("al\"ice"));
+        assert_eq!(claims.jti.as_deref(), Some("j1"));
+        assert_eq!(claims.other.get("nbf"), Some(&serde_json::Value::Null));
+        assert_eq!(claims.other.get("aud"), Some(&json!(["x", "docs.example.com"])));
+        assert_eq!(claims.other.get("plan"), Some(&json!({"tier": "pro"})));
+        assert_eq!(exp, OffsetDateTime::from_unix_timestamp(T0 + 60).unwrap());
+    }
+
+    #[test]
+    fn one_pass_refuses_what_two_passes_refused() {
+        let (verifier, sign) = one_pass_fixture();
+        let now = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+        let entry = &verifier.entries[0];
+        let base = format!(
+            r#""iss":"https://app.example.com","aud":"docs.example.com","iat":{T0},"exp":{}"#,
+            T0 + 60
+        );
+        for (extra, expected) in [
+            // Other claims: wrong type or twice, refused after the registered claims.
+            (r#","sub":"a","sub":"b""#, VerifyError::Malformed),
+            (r#","sub":5"#, VerifyError::Malformed),
+            (r#","accessRoles":["a",null]"#, VerifyError::Malformed),
+            (r#","groups":"a""#, VerifyError::Malformed),
+            (r#","email":{"a":1}"#, VerifyError::Malformed),
+            // Registered claims: wrong type or twice.
+            (r#","aud":"docs.example.com""#, VerifyError::Malformed),
+            (r#","nbf":1,"nbf":1"#, VerifyError::Malformed),
+            (r#","nbf":1.5"#, VerifyError::Malformed),
+            (r#","jti":5"#, VerifyError::Malformed),
+            // The registered claims are checked before the others' types.
+            (r#","nbf":1867225600,"sub":5"#, VerifyError::NotYetValid),
+        ] {
+            let token = sign(&format!("{{{base}{extra}}}"));
+            assert_eq!(
+                one_pass(entry, &token, now).map(|_| ()),
+                Err(expected.clone()),
+                "{extra}"
+            );
+            assert_eq!(two_pass(entry, &token, now).map(|_| ()), Err(expected), "{extra}");
+        }
+        let token = sign(&format!(r#"{{"sub":5,"iat":{T0},"exp":{}}}"#, T0 - 100));
+        assert_eq!(one_pass(entry, &token, now).map(|_| ()), Err(VerifyError::Expired));
+        let token = sign(&format!("{{{base}}}"));
+        assert!(one_pass(entry, &token, now).is_ok());
+    }
+
+    /// Claim names and values for [`one_pass_matches_two_passes`]: every
+    /// named claim, registered or not, and values of every JSON type.
+    fn claim_entry() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let names = prop::sample::select(vec![
+            "sub",
+            "email",
+            "firstname",
+            "given_name",
+            "lastname",
+            "family_name",
+            "company",
+            "host",
+            "name",
+            "accessRoles",
+            "groups",
+            "iss",
+            "iat",
+            "exp",
+            "jti",
+            "aud",
+            "nbf",
+            "plan",
+            "s\\u0075b",
+        ]);
+        let values = prop::sample::select(vec![
+            "\"alice\"".to_owned(),
+            "\"https://app.example.com\"".to_owned(),
+            "\"docs.example.com\"".to_owned(),
+            "[\"docs.example.com\",\"x\"]".to_owned(),
+            "[\"a\",null]".to_owned(),
+            "[1]".to_owned(),
+            "[]".to_owned(),
+            "null".to_owned(),
+            "true".to_owned(),
+            "{\"a\":1}".to_owned(),
+            "1.5".to_owned(),
+            "-1".to_owned(),
+            "18446744073709551615".to_owned(),
+            format!("{}", T0 - 10),
+            format!("{}", T0 + 60),
+            format!("{}", T0 + 7200),
+            format!("\"{}\"", "x".repeat(MAX_FIELD_CHARS + 1)),
+        ]);
+        (names, values).prop_map(|(n, v)| format!("\"{n}\":{v}"))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        /// The one-pass reading accepts exactly the tokens the two-pass
+        /// reading accepted, with the same claims, and refuses the others
+        /// with the same error.
+        #[test]
+        fn one_pass_matches_two_passes(
+            entries in proptest::collection::vec(claim_entry(), 0..6),
+            base in proptest::bool::weighted(0.8),
+        ) {
+            let (verifier, sign) = one_pass_fixture();
+            let now = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+            let mut all = if base {
+                vec![
+                    r#""iss":"https://app.example.com""#.to_owned(),
+                    r#""aud":"docs.example.com""#.to_owned(),
+                    format!(r#""iat":{T0}"#),
+                    format!(r#""exp":{}"#, T0 + 60),
+                ]
+            } else {
+                Vec::new()
+            };
+            all.extend(entries);
+            let token = sign(&format!("{{{}}}", all.join(",")));
+            let entry = &verifier.entries[0];
+            proptest::prop_assert_eq!(one_pass(entry, &token, now), two_pass(entry, &token, now));
+        }
     }
 }

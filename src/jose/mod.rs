@@ -44,6 +44,8 @@ pub use untrusted::UntrustedToken;
 pub(crate) use validation::Registered;
 pub use validation::Validation;
 pub(crate) use verify::OnePassClaims;
+#[cfg(test)]
+pub(crate) use verify::work;
 pub use verify::{Verified, Verifier};
 
 /// Largest token accepted or produced, in bytes (8 KiB).

@@ -129,7 +129,7 @@ fn is_base64url(segment: &str) -> bool {
 
 /// Largest header decoded on the stack; a larger one (still within
 /// [`MAX_TOKEN_LEN`]) is decoded onto the heap.
-const STACK_HEADER: usize = 512;
+const STACK_HEADER: usize = 256;
 
 pub(super) fn is_json_object(bytes: &[u8]) -> bool {
     bytes.trim_ascii_start().first() == Some(&b'{')

@@ -24,9 +24,41 @@ pub(crate) trait OnePassClaims: DeserializeOwned {
     fn well_typed(&self) -> bool;
 }
 
-/// Largest payload decoded on the stack: every payload of a token within
-/// [`MAX_TOKEN_LEN`](super::MAX_TOKEN_LEN).
-const STACK_PAYLOAD: usize = super::MAX_TOKEN_LEN / 4 * 3;
+/// Work counters for tests: how often a payload was decoded and parsed.
+#[cfg(test)]
+pub(crate) mod work {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Base64 decodings of a payload, on this thread.
+        pub(crate) static PAYLOAD_DECODES: Cell<usize> = const { Cell::new(0) };
+        /// JSON parses of a payload, on this thread.
+        pub(crate) static PAYLOAD_PARSES: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Counts one more of `counter`.
+    pub(crate) fn count(counter: &'static std::thread::LocalKey<Cell<usize>>) {
+        counter.with(|c| c.set(c.get() + 1));
+    }
+
+    /// `(decodes, parses)` so far on this thread.
+    pub(crate) fn totals() -> (usize, usize) {
+        (PAYLOAD_DECODES.with(Cell::get), PAYLOAD_PARSES.with(Cell::get))
+    }
+}
+
+/// Counts work in tests; nothing otherwise.
+macro_rules! count {
+    ($counter:ident) => {
+        #[cfg(test)]
+        work::count(&work::$counter);
+    };
+}
+
+/// Largest payload decoded on the stack; a larger one (still within
+/// [`MAX_TOKEN_LEN`](super::MAX_TOKEN_LEN)) is decoded onto the heap. Small,
+/// so that the buffer costs little to set up.
+const STACK_PAYLOAD: usize = 1024;
 
 /// Claims that passed verification.
 #[derive(Debug, Clone)]
@@ -230,12 +262,14 @@ impl Verifier {
         if !key.verifies(token.signing_input.as_bytes(), token.signature) {
             return Err(VerifyError::BadSignature);
         }
+        count!(PAYLOAD_DECODES);
         let payload = URL_SAFE_NO_PAD
             .decode(token.payload)
             .map_err(|_| VerifyError::Malformed)?;
         if !is_json_object(&payload) {
             return Err(VerifyError::Malformed);
         }
+        count!(PAYLOAD_PARSES);
         let registered: RegisteredClaims<'_> = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
         let exp = validation.check(&registered, now.unix_timestamp())?;
         // After the claims, so that a token of another kind, whose audience
@@ -246,6 +280,7 @@ impl Verifier {
             return Err(VerifyError::WrongType);
         }
         let expires_at = OffsetDateTime::from_unix_timestamp(exp).map_err(|_| VerifyError::Malformed)?;
+        count!(PAYLOAD_PARSES);
         let claims: C = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
         Ok(Verified {
             claims,
@@ -271,14 +306,24 @@ impl Verifier {
         if !key.verifies(token.signing_input.as_bytes(), token.signature) {
             return Err(VerifyError::BadSignature);
         }
-        let mut buffer = [0u8; STACK_PAYLOAD];
-        let len = URL_SAFE_NO_PAD
-            .decode_slice(token.payload, &mut buffer)
-            .map_err(|_| VerifyError::Malformed)?;
-        let payload = buffer.get(..len).ok_or(VerifyError::Malformed)?;
+        count!(PAYLOAD_DECODES);
+        let mut stack = [0u8; STACK_PAYLOAD];
+        let heap;
+        let payload: &[u8] = if token.payload.len() / 4 * 3 + 3 <= STACK_PAYLOAD {
+            let len = URL_SAFE_NO_PAD
+                .decode_slice(token.payload, &mut stack)
+                .map_err(|_| VerifyError::Malformed)?;
+            stack.get(..len).ok_or(VerifyError::Malformed)?
+        } else {
+            heap = URL_SAFE_NO_PAD
+                .decode(token.payload)
+                .map_err(|_| VerifyError::Malformed)?;
+            &heap
+        };
         if !is_json_object(payload) {
             return Err(VerifyError::Malformed);
         }
+        count!(PAYLOAD_PARSES);
         let claims: C = serde_json::from_slice(payload).map_err(|_| VerifyError::Malformed)?;
         let registered = claims.registered().typed()?;
         let validation = &self.validation;
