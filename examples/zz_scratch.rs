@@ -52,6 +52,47 @@ fn main() {
     mac.update(input.as_bytes());
     let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
     println!("token len {}", token.len());
+    if std::env::var("REDEEM").is_ok() {
+        use kb_sso::store::memory::{MemoryCodeStore, MemoryConfigStore};
+        const BODY: &[u8] = br#"{"username":"john.doe","firstName":"John","lastName":"Doe","emailId":"john.doe@example.com","readerGroupIds":["group1","group2"],"tokenValidity":15}"#;
+        let (config, secrets) = JwtConfig::builder("app.example.com", "https://app.example.com/login")
+            .build()
+            .unwrap();
+        let project = Project::new(ProjectSettings::default(), vec![config.clone()], vec![]).unwrap();
+        let server = IdentityServer::new(
+            MemoryConfigStore::new(project),
+            CodeIssuer::new(MemoryCodeStore::new(), SystemClock).with_max_outstanding(usize::MAX),
+            TokenSigner::new(SigningKey::generate_ed25519("k1").unwrap()),
+            "https://kb.example.com",
+        );
+        let creds = ClientCredentials::new(config.client_id().as_str(), secrets.primary.clone());
+        let codes: Vec<AuthCode> = (0..100_000)
+            .map(|_| futures_now(server.issue_code(&creds, BODY)).unwrap())
+            .collect();
+        let s = Instant::now();
+        for c in &codes {
+            black_box(futures_now(server.exchange(c.expose(), None)).unwrap());
+        }
+        println!("exchange {:.0} ns", s.elapsed().as_nanos() as f64 / 100_000.0);
+        return;
+    }
+    if std::env::var("ISSUE").is_ok() {
+        use kb_sso::store::memory::MemoryCodeStore;
+        const BODY: &[u8] = br#"{"username":"john.doe","firstName":"John","lastName":"Doe","emailId":"john.doe@example.com","readerGroupIds":["group1","group2"],"tokenValidity":15}"#;
+        let (config, secrets) = JwtConfig::builder("app.example.com", "https://app.example.com/login")
+            .build()
+            .unwrap();
+        let secret = secrets.primary.expose().as_bytes().to_vec();
+        for _ in 0..5 {
+            let issuer = CodeIssuer::new(MemoryCodeStore::new(), SystemClock).with_max_outstanding(usize::MAX);
+            let s = Instant::now();
+            for _ in 0..200_000 {
+                black_box(futures_now(issuer.issue_json(Some(&config), &secret, black_box(BODY))).unwrap());
+            }
+            println!("issue {:.0} ns", s.elapsed().as_nanos() as f64 / 200_000.0);
+        }
+        return;
+    }
     if std::env::var("PARSE").is_ok() {
         for _ in 0..5_000_000 {
             black_box(UntrustedToken::parse(black_box(&token)).unwrap());
