@@ -2,12 +2,20 @@
 //! cannot avoid: `cargo run --release --example bench_table`.
 //!
 //! One tab-separated line per operation: `operation`, median ns, baseline
-//! name, baseline median ns, ratio. Medians are over batches timed with
-//! `std::time::Instant`; the whole run takes well under two minutes.
-//! `memory_store_2_threads` compares redemption throughput on two threads
-//! with one (its "ns" columns are operations per second), and
-//! `memory_bytes_per_code` is the resident-memory growth per outstanding
-//! code over 1,000,000 codes (Linux only). The benches lift the limit of
+//! name, baseline median ns, ratio of the two medians; then
+//! `round_ratio_median`, `round_ratio_iqr` and `rounds`: the operation and
+//! its baseline are timed in short alternating batches (A B, B A, ...), and
+//! each round's ratio compares two batches timed moments apart, so the
+//! median of those ratios holds still on a busy machine. Rows whose
+//! per-round ratios spread wider than 10% of their median (interquartile
+//! range) are named on stderr as too noisy to trust. The `peer_` rows time
+//! `jsonwebtoken` on the operations we share with it, beside the same raw
+//! primitive as our own row. `memory_store_2_threads` compares redemption
+//! throughput on two threads with one (its "ns" columns are operations per
+//! second). `memory_bytes_per_code` and `memory_bytes_per_revoked_session`
+//! are the resident-memory growth per outstanding code and per revoked
+//! session id over 1,000,000 of each (Linux only), each in a fresh process;
+//! one over 400 MB is named on stderr. The benches lift the limit of
 //! outstanding codes per configuration, so that they can issue ahead.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
