@@ -1584,12 +1584,12 @@ impl HandshakeVerifier {
 
     /// The replay check of a token that passed [`check`](Self::check), and
     /// the verified handshake.
-    fn replay_check<'a, R: ReplayCache>(
+    async fn replay_check<'a, R: ReplayCache>(
         checked: Result<Checked<'a>, HandshakeError>,
         now: OffsetDateTime,
         replay: &'a R,
-    ) -> impl Future<Output = Result<VerifiedHandshake, HandshakeError>> + Send + use<'a, R> {
-        async move {
+    ) -> Result<VerifiedHandshake, HandshakeError> {
+        {
             let Checked {
                 passed,
                 entry,
