@@ -13,8 +13,8 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use crate::jose::{
-    Algorithm, DEFAULT_LEEWAY_SECS, KeyError, KeySet, SigningKey, UntrustedToken, Validation, VerificationKey,
-    Verified, Verifier, VerifyError,
+    Algorithm, DEFAULT_LEEWAY_SECS, KeyError, KeySet, OnePassClaims, Registered, SigningKey, UntrustedToken,
+    Validation, VerificationKey, Verifier, VerifyError,
 };
 use crate::reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
 use crate::secret::{ClientId, ClientSecret, random_token, sha256};
@@ -77,13 +77,27 @@ crate::forward::forward_store!(ReplayCache {
 
 /// The replay-cache key of `jti` in the configuration `client_id`:
 /// base64url(SHA-256(client id, NUL, jti)). A client id never holds a NUL,
-/// so no two pairs share an input.
-fn replay_key(client_id: &ClientId, jti: &str) -> String {
-    let mut input = Vec::with_capacity(client_id.as_str().len() + 1 + jti.len());
-    input.extend_from_slice(client_id.as_str().as_bytes());
-    input.push(0);
-    input.extend_from_slice(jti.as_bytes());
-    URL_SAFE_NO_PAD.encode(sha256(&input))
+/// so no two pairs share an input. Held inline: 43 characters.
+struct ReplayKey([u8; 43]);
+
+impl ReplayKey {
+    fn new(client_id: &ClientId, jti: &str) -> Self {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::new()
+            .chain_update(client_id.as_str().as_bytes())
+            .chain_update([0])
+            .chain_update(jti.as_bytes())
+            .finalize();
+        let mut out = [0u8; 43];
+        // 32 bytes are exactly 43 base64url characters.
+        let _ = URL_SAFE_NO_PAD.encode_slice(digest, &mut out);
+        Self(out)
+    }
+
+    fn as_str(&self) -> &str {
+        // base64url text is ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -810,6 +824,265 @@ pub struct HandshakeClaims {
     pub other: serde_json::Map<String, serde_json::Value>,
 }
 
+/// [`HandshakeClaims`] as a verification reads them: one typed parse of the
+/// payload that also yields the registered claims (`iss`, `iat`, `exp` and
+/// `jti` typed at once, `aud` and `nbf` kept in `other` and typed by the
+/// verifier). A registered claim of the wrong type, or twice, fails the
+/// parse; any other claim of the wrong type, or twice, marks the claims
+/// as not well typed, refused once the registered claims have been checked.
+struct OnePass {
+    claims: Box<HandshakeClaims>,
+    iat: Option<i64>,
+    exp: Option<i64>,
+    well_typed: bool,
+}
+
+impl OnePassClaims for OnePass {
+    fn registered(&self) -> Registered<'_> {
+        Registered {
+            exp: self.exp,
+            nbf: self.claims.other.get("nbf"),
+            iat: self.iat,
+            iss: self.claims.iss.as_deref(),
+            aud: self.claims.other.get("aud"),
+        }
+    }
+
+    fn well_typed(&self) -> bool {
+        self.well_typed && self.iat.is_some() && self.exp.is_some()
+    }
+}
+
+/// A text claim that is not registered: a string, `null` (absent), or
+/// `Err` for any other value (skipped).
+struct LenientText(Result<Option<String>, ()>);
+
+impl<'de> Deserialize<'de> for LenientText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LenientVisitor).map(|v| match v {
+            Lenient::Text(t) => Self(Ok(Some(t))),
+            Lenient::Null => Self(Ok(None)),
+            Lenient::List(_) | Lenient::Bad => Self(Err(())),
+        })
+    }
+}
+
+/// A list claim that is not registered: an array of strings, `null`
+/// (absent), or `Err` for any other value (skipped).
+struct LenientList(Result<Option<Vec<String>>, ()>);
+
+impl<'de> Deserialize<'de> for LenientList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LenientVisitor).map(|v| match v {
+            Lenient::List(Some(list)) => Self(Ok(Some(list))),
+            Lenient::Null => Self(Ok(None)),
+            Lenient::Text(_) | Lenient::List(None) | Lenient::Bad => Self(Err(())),
+        })
+    }
+}
+
+/// What a lenient claim held.
+enum Lenient {
+    Text(String),
+    Null,
+    /// An array: its strings, or `None` when an element was not one.
+    List(Option<Vec<String>>),
+    Bad,
+}
+
+struct LenientVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LenientVisitor {
+    type Value = Lenient;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Lenient, E> {
+        Ok(Lenient::Text(v.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Lenient, E> {
+        Ok(Lenient::Text(v))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Lenient, E> {
+        Ok(Lenient::Null)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Lenient, E> {
+        Ok(Lenient::Null)
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Lenient, E> {
+        Ok(Lenient::Bad)
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Lenient, E> {
+        Ok(Lenient::Bad)
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Lenient, E> {
+        Ok(Lenient::Bad)
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Lenient, E> {
+        Ok(Lenient::Bad)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Lenient, A::Error> {
+        let mut list = Some(Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_READER_GROUPS)));
+        while let Some(item) = seq.next_element::<LenientText>()? {
+            match (item.0, &mut list) {
+                (Ok(Some(text)), Some(list)) => list.push(text),
+                _ => list = None,
+            }
+        }
+        Ok(Lenient::List(list))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Lenient, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Lenient::Bad)
+    }
+}
+
+/// A claim's name, borrowed from the payload unless it has escapes.
+struct ClaimName<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ClaimName<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ClaimName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a claim name")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(ClaimName(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(ClaimName(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for OnePass {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(OnePassVisitor)
+    }
+}
+
+struct OnePassVisitor;
+
+impl<'de> serde::de::Visitor<'de> for OnePassVisitor {
+    type Value = OnePass;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the claims of a handshake token")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OnePass, A::Error> {
+        use serde::de::Error as _;
+        // Boxed at once: the claims then move as a pointer from here to
+        // the caller's `VerifiedHandshake`, which keeps the box.
+        let mut c = Box::new(HandshakeClaims {
+            sub: None,
+            email: None,
+            firstname: None,
+            given_name: None,
+            lastname: None,
+            family_name: None,
+            company: None,
+            host: None,
+            access_roles: None,
+            groups: None,
+            iss: None,
+            iat: 0,
+            exp: 0,
+            jti: None,
+            name: None,
+            other: serde_json::Map::new(),
+        });
+        let (mut iat, mut exp) = (None, None);
+        let mut well_typed = true;
+        // Registered claims read here: a second one fails the parse.
+        let (mut seen_iss, mut seen_iat, mut seen_exp, mut seen_jti) = (false, false, false, false);
+        // The other named claims: a second one is not well typed.
+        let mut seen = 0u16;
+        while let Some(ClaimName(key)) = map.next_key::<ClaimName<'de>>()? {
+            let once = |flag: &mut bool, name: &'static str| {
+                if std::mem::replace(flag, true) {
+                    Err(A::Error::duplicate_field(name))
+                } else {
+                    Ok(())
+                }
+            };
+            let text = |slot: &mut Option<String>, bit: u16, seen: &mut u16, ok: &mut bool, v: LenientText| {
+                *ok &= *seen & bit == 0 && v.0.is_ok();
+                *seen |= bit;
+                *slot = v.0.unwrap_or_default();
+            };
+            match &*key {
+                "iss" => {
+                    once(&mut seen_iss, "iss")?;
+                    c.iss = map.next_value()?;
+                }
+                "iat" => {
+                    once(&mut seen_iat, "iat")?;
+                    iat = map.next_value()?;
+                }
+                "exp" => {
+                    once(&mut seen_exp, "exp")?;
+                    exp = map.next_value()?;
+                }
+                "jti" => {
+                    once(&mut seen_jti, "jti")?;
+                    c.jti = map.next_value()?;
+                }
+                "sub" => text(&mut c.sub, 1, &mut seen, &mut well_typed, map.next_value()?),
+                "email" => text(&mut c.email, 1 << 1, &mut seen, &mut well_typed, map.next_value()?),
+                "firstname" => text(&mut c.firstname, 1 << 2, &mut seen, &mut well_typed, map.next_value()?),
+                "given_name" => text(&mut c.given_name, 1 << 3, &mut seen, &mut well_typed, map.next_value()?),
+                "lastname" => text(&mut c.lastname, 1 << 4, &mut seen, &mut well_typed, map.next_value()?),
+                "family_name" => text(
+                    &mut c.family_name,
+                    1 << 5,
+                    &mut seen,
+                    &mut well_typed,
+                    map.next_value()?,
+                ),
+                "company" => text(&mut c.company, 1 << 6, &mut seen, &mut well_typed, map.next_value()?),
+                "host" => text(&mut c.host, 1 << 7, &mut seen, &mut well_typed, map.next_value()?),
+                "name" => text(&mut c.name, 1 << 8, &mut seen, &mut well_typed, map.next_value()?),
+                "accessRoles" | "groups" => {
+                    let (slot, bit) = if &*key == "groups" {
+                        (&mut c.groups, 1 << 10)
+                    } else {
+                        (&mut c.access_roles, 1 << 9)
+                    };
+                    let v: LenientList = map.next_value()?;
+                    well_typed &= seen & bit == 0 && v.0.is_ok();
+                    seen |= bit;
+                    *slot = v.0.unwrap_or_default();
+                }
+                _ => {
+                    let value: serde_json::Value = map.next_value()?;
+                    // `aud` and `nbf` are registered: a second one fails.
+                    if matches!(&*key, "aud" | "nbf") && c.other.contains_key(&*key) {
+                        return Err(A::Error::custom("duplicate registered claim"));
+                    }
+                    c.other.insert(key.into_owned(), value);
+                }
+            }
+        }
+        c.iat = iat.unwrap_or_default();
+        c.exp = exp.unwrap_or_default();
+        Ok(OnePass {
+            claims: c,
+            iat,
+            exp,
+            well_typed,
+        })
+    }
+}
+
 /// Registered claim names (RFC 7519 section 4.1): never personalization.
 const REGISTERED_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 
@@ -878,7 +1151,8 @@ impl HandshakeClaims {
             .into_iter()
             .flatten()
             .chain(lists.into_iter().flatten().flatten())
-            .all(|t| t.chars().count() <= MAX_FIELD_CHARS)
+            // No more characters than bytes: count only long texts.
+            .all(|t| t.len() <= MAX_FIELD_CHARS || t.chars().count() <= MAX_FIELD_CHARS)
             && lists.into_iter().flatten().all(|l| l.len() <= MAX_READER_GROUPS)
     }
 }
@@ -1014,6 +1288,14 @@ struct Entry {
     by_client_id: Vec<Verifier>,
     /// The same, keys named by the settings' kid.
     by_named_kid: Vec<Verifier>,
+    /// The key's fingerprint, computed once.
+    key_fingerprint: [u8; 8],
+}
+
+/// A token whose signature and claims passed: its claims and `exp`.
+struct Passed {
+    claims: Box<HandshakeClaims>,
+    expires_at: OffsetDateTime,
 }
 
 impl Entry {
@@ -1025,6 +1307,7 @@ impl Entry {
             None => Vec::new(),
         };
         Ok(Self {
+            key_fingerprint: settings.key.fingerprint(),
             client_id,
             settings,
             by_client_id,
@@ -1038,23 +1321,25 @@ impl Entry {
 
     /// Tries each key slot. A signature error from every slot answers the
     /// last one; any other answer (the signature verified) is final.
-    fn verify(
-        &self,
-        token: &UntrustedToken<'_>,
-        now: OffsetDateTime,
-    ) -> Result<Verified<HandshakeClaims>, VerifyError> {
+    fn verify(&self, token: &UntrustedToken<'_>, now: OffsetDateTime) -> Result<Passed, VerifyError> {
         let verifiers = match (token.kid(), &self.settings.kid) {
             (Some(kid), Some(named)) if kid == named && kid != self.client_id.as_str() => &self.by_named_kid,
             _ => &self.by_client_id,
         };
         let mut last = VerifyError::UnknownKey;
         for verifier in verifiers {
-            match verifier.verify::<HandshakeClaims>(token, now) {
-                Ok(verified) if !verified.claims().within_limits() => {
+            match verifier.verify_one_pass::<OnePass>(token, now) {
+                Ok((one, _)) if !one.claims.within_limits() => {
                     return Err(VerifyError::Malformed);
                 }
+                Ok((one, expires_at)) => {
+                    return Ok(Passed {
+                        claims: one.claims,
+                        expires_at,
+                    });
+                }
                 Err(e) if is_signature_error(&e) => last = e,
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
         Err(last)
@@ -1070,15 +1355,12 @@ fn is_signature_error(e: &VerifyError) -> bool {
 }
 
 /// A token whose signature and claims passed, not yet checked for replay.
-struct Checked {
-    verified: Verified<HandshakeClaims>,
-    client_id: ClientId,
-    expected_aud: Option<String>,
-    replay_key: Option<String>,
+struct Checked<'e> {
+    passed: Passed,
+    entry: &'e Entry,
+    /// The replay-cache key of the token's `jti`, if it has one.
+    replay_key: Option<ReplayKey>,
     remember_until: OffsetDateTime,
-    session_duration: Duration,
-    session_mode: SessionMode,
-    key_fingerprint: [u8; 8],
 }
 
 /// Handshake tokens: the direct flow, where the customer app signs a short
@@ -1297,17 +1579,26 @@ impl HandshakeVerifier {
         now: OffsetDateTime,
         replay: &'a R,
     ) -> impl Future<Output = Result<VerifiedHandshake, HandshakeError>> + Send + use<'a, R> {
-        let checked = self.check(token, now);
-        async move {
-            let checked = checked?;
-            if let Some(key) = &checked.replay_key {
-                let refused = |kind| HandshakeError {
-                    kind,
-                    client_id: Some(checked.client_id.clone()),
-                    expected_aud: checked.expected_aud.clone(),
-                    source: None,
-                };
-                match replay.insert_if_absent(key, checked.remember_until, now).await {
+        Self::replay_check(self.check(token, now), now, replay)
+    }
+
+    /// The replay check of a token that passed [`check`](Self::check), and
+    /// the verified handshake.
+    async fn replay_check<'a, R: ReplayCache>(
+        checked: Result<Checked<'a>, HandshakeError>,
+        now: OffsetDateTime,
+        replay: &'a R,
+    ) -> Result<VerifiedHandshake, HandshakeError> {
+        {
+            let Checked {
+                passed,
+                entry,
+                replay_key,
+                remember_until,
+            } = checked?;
+            if let Some(key) = &replay_key {
+                let refused = |kind| HandshakeError::new(kind, Some(entry));
+                match replay.insert_if_absent(key.as_str(), remember_until, now).await {
                     Ok(true) => {}
                     Ok(false) => return Err(refused(HandshakeErrorKind::Replayed)),
                     Err(e) => {
@@ -1317,15 +1608,13 @@ impl HandshakeVerifier {
                     }
                 }
             }
-            let jti = checked.verified.jti().map(str::to_owned);
             Ok(VerifiedHandshake {
-                token_expires_at: checked.verified.expires_at(),
-                claims: checked.verified.into_claims(),
-                client_id: checked.client_id,
-                jti,
-                session_duration: checked.session_duration,
-                session_mode: checked.session_mode,
-                key_fingerprint: checked.key_fingerprint,
+                token_expires_at: passed.expires_at,
+                claims: passed.claims,
+                client_id: entry.client_id.clone(),
+                session_duration: entry.settings.session_duration,
+                session_mode: entry.settings.session_mode,
+                key_fingerprint: entry.key_fingerprint,
             })
         }
     }
@@ -1352,43 +1641,36 @@ impl HandshakeVerifier {
                 HandshakeError::new(HandshakeErrorKind::Token(e), self.only_enabled())
             })
         };
-        let checked = parsed.map(|t| self.verify(&t, now, replay));
-        async move { checked?.await }
+        Self::replay_check(parsed.and_then(|t| self.check(&t, now)), now, replay)
     }
 
     /// Signature and claims, without the replay check.
-    fn check(&self, token: &UntrustedToken<'_>, now: OffsetDateTime) -> Result<Checked, HandshakeError> {
-        let (entry, verified) = self.choose(token, now)?;
-        let fail = |e| HandshakeError::new(HandshakeErrorKind::Token(e), Some(entry));
-        let replay_key = match verified.jti() {
-            Some(jti) => Some(replay_key(&entry.client_id, jti)),
+    fn check(&self, token: &UntrustedToken<'_>, now: OffsetDateTime) -> Result<Checked<'_>, HandshakeError> {
+        let (entry, passed) = self.choose(token, now)?;
+        let replay_key = match passed.claims.jti.as_deref() {
+            Some(jti) => Some(ReplayKey::new(&entry.client_id, jti)),
             None if entry.settings.require_jti => {
-                return Err(fail(VerifyError::MissingClaim("jti")));
+                return Err(HandshakeError::new(
+                    HandshakeErrorKind::Token(VerifyError::MissingClaim("jti")),
+                    Some(entry),
+                ));
             }
             None => None,
         };
         Ok(Checked {
             // The first second at which the token no longer verifies.
-            remember_until: verified
-                .expires_at()
+            remember_until: passed
+                .expires_at
                 .saturating_add(entry.settings.leeway)
                 .saturating_add(Duration::SECOND),
-            verified,
-            client_id: entry.client_id.clone(),
-            expected_aud: entry.settings.audience.clone(),
+            passed,
+            entry,
             replay_key,
-            session_duration: entry.settings.session_duration,
-            session_mode: entry.settings.session_mode,
-            key_fingerprint: entry.settings.key.fingerprint(),
         })
     }
 
     /// Chooses the configuration and verifies the token with it.
-    fn choose(
-        &self,
-        token: &UntrustedToken<'_>,
-        now: OffsetDateTime,
-    ) -> Result<(&Entry, Verified<HandshakeClaims>), HandshakeError> {
+    fn choose(&self, token: &UntrustedToken<'_>, now: OffsetDateTime) -> Result<(&Entry, Passed), HandshakeError> {
         let token_error = |e, entry| HandshakeError::new(HandshakeErrorKind::Token(e), entry);
         if let Some(kid) = token.kid() {
             let Some(entry) = self.entries.iter().find(|e| e.is_named(kid)) else {
@@ -1440,10 +1722,9 @@ impl HandshakeVerifier {
 /// [`HandshakeVerifier::verify`] makes one.
 #[derive(Debug, Clone)]
 pub struct VerifiedHandshake {
-    claims: HandshakeClaims,
+    claims: Box<HandshakeClaims>,
     client_id: ClientId,
     token_expires_at: OffsetDateTime,
-    jti: Option<String>,
     session_duration: Duration,
     session_mode: SessionMode,
     key_fingerprint: [u8; 8],
@@ -1478,7 +1759,7 @@ impl VerifiedHandshake {
     /// The token's `jti`, if it had one.
     #[must_use]
     pub fn jti(&self) -> Option<&str> {
-        self.jti.as_deref()
+        self.claims.jti.as_deref()
     }
 
     /// The groups granted; see [`HandshakeClaims::reader_groups`].
@@ -1533,7 +1814,7 @@ impl VerifiedHandshake {
             first_name: text(self.claims.first_name()),
             last_name: text(self.claims.last_name()),
             groups,
-            jti: self.jti.clone().unwrap_or_else(|| random_token().to_string()),
+            jti: self.claims.jti.clone().unwrap_or_else(|| random_token().to_string()),
             expires_at,
             name: text(self.claims.name.as_deref()),
             claims: self.session_claims(),
@@ -1627,10 +1908,9 @@ mod tests {
             .unwrap()
             .extend(claims_json.as_object().unwrap().clone());
         VerifiedHandshake {
-            claims: serde_json::from_value(v).unwrap(),
+            claims: Box::new(serde_json::from_value(v).unwrap()),
             client_id: ClientId::parse("0b9f4c1e-5f7a-4c55-9d1e-3f1f2a6c7d80").unwrap(),
             token_expires_at: OffsetDateTime::from_unix_timestamp(exp).unwrap(),
-            jti: None,
             session_duration: DEFAULT_SESSION_DURATION,
             session_mode: mode,
             key_fingerprint: [7; 8],
@@ -1806,6 +2086,10 @@ mod tests {
         }
     }
 
+    fn replay_key(client_id: &ClientId, jti: &str) -> String {
+        ReplayKey::new(client_id, jti).as_str().to_owned()
+    }
+
     #[test]
     fn replay_keys_are_scoped_digests() {
         // Fixed ids: the digest is then fixed too, and the test cannot fail by
@@ -1874,5 +2158,221 @@ mod tests {
             assert!(!text.contains(secret.expose()), "{text}");
         }
         assert!(format!("{key:?}").contains("[redacted]"));
+    }
+
+    // --- One pass ------------------------------------------------------------
+
+    const T0: i64 = 1_767_225_600;
+
+    /// A verifier of HS256 tokens for one configuration (audience and issuer
+    /// set), and a function that signs a raw payload for it.
+    fn one_pass_fixture() -> (HandshakeVerifier, impl Fn(&str) -> String) {
+        use hmac::Mac as _;
+        let secret = ClientSecret::generate();
+        let id = ClientId::parse("0b9f4c1e-5f7a-4c55-9d1e-3f1f2a6c7d80").unwrap();
+        let mut verifier = HandshakeVerifier::new();
+        let settings = HandshakeSettings::builder(HandshakeKey::hs256(&secret, None).unwrap())
+            .audience("docs.example.com")
+            .issuer("https://app.example.com")
+            .build()
+            .unwrap();
+        verifier.insert(id.clone(), settings).unwrap();
+        let kid = id.to_string();
+        let sign = move |payload: &str| {
+            let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{kid}"}}"#));
+            let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.expose().as_bytes()).unwrap();
+            mac.update(input.as_bytes());
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+        };
+        (verifier, sign)
+    }
+
+    /// The two-pass reading the one pass replaces: the registered claims,
+    /// then `HandshakeClaims` (serde's own, with `other` flattened), then
+    /// the length limits.
+    fn two_pass(
+        entry: &Entry,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<(HandshakeClaims, OffsetDateTime), VerifyError> {
+        let token = UntrustedToken::parse(token)?;
+        let verified = entry.by_client_id[0].verify::<HandshakeClaims>(&token, now)?;
+        if !verified.claims().within_limits() {
+            return Err(VerifyError::Malformed);
+        }
+        let expires_at = verified.expires_at();
+        Ok((verified.into_claims(), expires_at))
+    }
+
+    fn one_pass(
+        entry: &Entry,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<(HandshakeClaims, OffsetDateTime), VerifyError> {
+        let token = UntrustedToken::parse(token)?;
+        entry.verify(&token, now).map(|p| (*p.claims, p.expires_at))
+    }
+
+    #[test]
+    fn verification_decodes_and_parses_the_payload_once() {
+        let (verifier, sign) = one_pass_fixture();
+        let now = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+        let token = sign(
+            &json!({"sub": "alice", "email": "a@example.com", "accessRoles": ["sre"], "aud": "docs.example.com",
+                "iss": "https://app.example.com", "iat": T0, "exp": T0 + 60})
+            .to_string(),
+        );
+        let cache = crate::store::memory::MemoryReplayCache::new();
+        let before = crate::jose::work::totals();
+        let mut f = std::pin::pin!(verifier.verify_str(&token, now, &cache));
+        let verified = match f
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        {
+            std::task::Poll::Ready(v) => v.unwrap(),
+            std::task::Poll::Pending => panic!("the memory cache answers at once"),
+        };
+        let after = crate::jose::work::totals();
+        assert_eq!(verified.claims().sub.as_deref(), Some("alice"));
+        assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1), "(decodes, parses)");
+        // The generic verifier reads the payload twice: registered claims, then `C`.
+        let before = crate::jose::work::totals();
+        two_pass(&verifier.entries[0], &token, now).unwrap();
+        let after = crate::jose::work::totals();
+        assert_eq!((after.0 - before.0, after.1 - before.1), (1, 2));
+    }
+
+    #[test]
+    fn one_pass_keeps_nbf_aud_and_other_claims() {
+        let (verifier, sign) = one_pass_fixture();
+        let now = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+        let payload = r#"{"s\u0075b":"al\"ice","aud":["x","docs.example.com"],"nbf":null,"iss":"https:\/\/app.example.com",
+            "iat":1767225600,"exp":1767225660,"plan":{"tier":"pro"},"jti":"j1","company":"ACME"}"#;
+        let token = sign(payload);
+        let entry = &verifier.entries[0];
+        let (claims, exp) = one_pass(entry, &token, now).unwrap();
+        assert_eq!(Ok((claims.clone(), exp)), two_pass(entry, &token, now));
+        assert_eq!(claims.sub.as_deref(), Some("al\"ice"));
+        assert_eq!(claims.jti.as_deref(), Some("j1"));
+        assert_eq!(claims.other.get("nbf"), Some(&serde_json::Value::Null));
+        assert_eq!(claims.other.get("aud"), Some(&json!(["x", "docs.example.com"])));
+        assert_eq!(claims.other.get("plan"), Some(&json!({"tier": "pro"})));
+        assert_eq!(exp, OffsetDateTime::from_unix_timestamp(T0 + 60).unwrap());
+    }
+
+    #[test]
+    fn one_pass_refuses_what_two_passes_refused() {
+        let (verifier, sign) = one_pass_fixture();
+        let now = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+        let entry = &verifier.entries[0];
+        let base = format!(
+            r#""iss":"https://app.example.com","aud":"docs.example.com","iat":{T0},"exp":{}"#,
+            T0 + 60
+        );
+        for (extra, expected) in [
+            // Other claims: wrong type or twice, refused after the registered claims.
+            (r#","sub":"a","sub":"b""#, VerifyError::Malformed),
+            (r#","sub":5"#, VerifyError::Malformed),
+            (r#","accessRoles":["a",null]"#, VerifyError::Malformed),
+            (r#","groups":"a""#, VerifyError::Malformed),
+            (r#","email":{"a":1}"#, VerifyError::Malformed),
+            // Registered claims: wrong type or twice.
+            (r#","aud":"docs.example.com""#, VerifyError::Malformed),
+            (r#","nbf":1,"nbf":1"#, VerifyError::Malformed),
+            (r#","nbf":1.5"#, VerifyError::Malformed),
+            (r#","jti":5"#, VerifyError::Malformed),
+            // The registered claims are checked before the others' types.
+            (r#","nbf":1867225600,"sub":5"#, VerifyError::NotYetValid),
+        ] {
+            let token = sign(&format!("{{{base}{extra}}}"));
+            assert_eq!(
+                one_pass(entry, &token, now).map(|_| ()),
+                Err(expected.clone()),
+                "{extra}"
+            );
+            assert_eq!(two_pass(entry, &token, now).map(|_| ()), Err(expected), "{extra}");
+        }
+        let token = sign(&format!(r#"{{"sub":5,"iat":{T0},"exp":{}}}"#, T0 - 100));
+        assert_eq!(one_pass(entry, &token, now).map(|_| ()), Err(VerifyError::Expired));
+        let token = sign(&format!("{{{base}}}"));
+        assert!(one_pass(entry, &token, now).is_ok());
+    }
+
+    /// Claim names and values for [`one_pass_matches_two_passes`]: every
+    /// named claim, registered or not, and values of every JSON type.
+    fn claim_entry() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let names = prop::sample::select(vec![
+            "sub",
+            "email",
+            "firstname",
+            "given_name",
+            "lastname",
+            "family_name",
+            "company",
+            "host",
+            "name",
+            "accessRoles",
+            "groups",
+            "iss",
+            "iat",
+            "exp",
+            "jti",
+            "aud",
+            "nbf",
+            "plan",
+            "s\\u0075b",
+        ]);
+        let values = prop::sample::select(vec![
+            "\"alice\"".to_owned(),
+            "\"https://app.example.com\"".to_owned(),
+            "\"docs.example.com\"".to_owned(),
+            "[\"docs.example.com\",\"x\"]".to_owned(),
+            "[\"a\",null]".to_owned(),
+            "[1]".to_owned(),
+            "[]".to_owned(),
+            "null".to_owned(),
+            "true".to_owned(),
+            "{\"a\":1}".to_owned(),
+            "1.5".to_owned(),
+            "-1".to_owned(),
+            "18446744073709551615".to_owned(),
+            format!("{}", T0 - 10),
+            format!("{}", T0 + 60),
+            format!("{}", T0 + 7200),
+            format!("\"{}\"", "x".repeat(MAX_FIELD_CHARS + 1)),
+        ]);
+        (names, values).prop_map(|(n, v)| format!("\"{n}\":{v}"))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        /// The one-pass reading accepts exactly the tokens the two-pass
+        /// reading accepted, with the same claims, and refuses the others
+        /// with the same error.
+        #[test]
+        fn one_pass_matches_two_passes(
+            entries in proptest::collection::vec(claim_entry(), 0..6),
+            base in proptest::bool::weighted(0.8),
+        ) {
+            let (verifier, sign) = one_pass_fixture();
+            let now = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+            let mut all = if base {
+                vec![
+                    r#""iss":"https://app.example.com""#.to_owned(),
+                    r#""aud":"docs.example.com""#.to_owned(),
+                    format!(r#""iat":{T0}"#),
+                    format!(r#""exp":{}"#, T0 + 60),
+                ]
+            } else {
+                Vec::new()
+            };
+            all.extend(entries);
+            let token = sign(&format!("{{{}}}", all.join(",")));
+            let entry = &verifier.entries[0];
+            proptest::prop_assert_eq!(one_pass(entry, &token, now), two_pass(entry, &token, now));
+        }
     }
 }

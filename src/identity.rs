@@ -149,6 +149,47 @@ pub struct AccessTokenClaims {
     pub jti: String,
 }
 
+/// [`IdTokenClaims`], borrowed: the same fields in the same order, so the
+/// same JSON.
+#[derive(Serialize)]
+struct IdTokenClaimsRef<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: &'a str,
+    given_name: &'a str,
+    family_name: &'a str,
+    name: &'a str,
+    email: &'a str,
+    groups: &'a [String],
+}
+
+/// [`AccessTokenClaims`], borrowed: the same fields in the same order, so
+/// the same JSON.
+#[derive(Serialize)]
+struct AccessTokenClaimsRef<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: AccessAudience<'a>,
+    client_id: &'a str,
+    groups: &'a [String],
+    iat: i64,
+    exp: i64,
+    jti: &'a str,
+}
+
+/// The access tokens' audience of an issuer, `<issuer>/kb`
+/// ([`IdentityServer::access_audience`]), written without a copy.
+struct AccessAudience<'a>(&'a str);
+
+impl Serialize for AccessAudience<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{}/kb", self.0))
+    }
+}
+
 /// What one code exchange issued, with the configuration it was for.
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -498,28 +539,31 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         let exp = token_expiry(grant, now);
         let who = &grant.identity;
         let name = who.full_name();
-        let id = IdTokenClaims {
-            iss: self.issuer.clone(),
-            sub: who.username.clone(),
-            aud: grant.client_id.to_string(),
+        let jti = token_id_for_code(code);
+        // Borrowed views of the claims, serialized as `IdTokenClaims` and
+        // `AccessTokenClaims` are: nothing is copied only to be signed.
+        let id = IdTokenClaimsRef {
+            iss: &self.issuer,
+            sub: &who.username,
+            aud: grant.client_id.as_str(),
             iat,
             exp,
-            jti: token_id_for_code(code),
-            given_name: who.first_name.clone(),
-            family_name: who.last_name.clone(),
-            name,
-            email: who.email.clone(),
-            groups: who.reader_group_ids.clone(),
+            jti: &jti,
+            given_name: &who.first_name,
+            family_name: &who.last_name,
+            name: &name,
+            email: &who.email,
+            groups: &who.reader_group_ids,
         };
-        let access = AccessTokenClaims {
-            iss: self.issuer.clone(),
-            sub: who.username.clone(),
-            aud: self.access_audience(),
-            client_id: grant.client_id.to_string(),
-            groups: who.reader_group_ids.clone(),
+        let access = AccessTokenClaimsRef {
+            iss: &self.issuer,
+            sub: &who.username,
+            aud: AccessAudience(&self.issuer),
+            client_id: grant.client_id.as_str(),
+            groups: &who.reader_group_ids,
             iat,
             exp,
-            jti: id.jti.clone(),
+            jti: &jti,
         };
         Ok(TokenResponse {
             id_token: self.signer.sign_typed(ID_TOKEN_TYPE, &id).map_err(CodeError::Sign)?,
@@ -586,4 +630,45 @@ pub(crate) fn token_id_for_code(code: &str) -> String {
     let mut input = b"kb-sso id_token jti\0".to_vec();
     input.extend_from_slice(&CodeDigest::of(code).0);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::secret::sha256(&input))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// The borrowed views the exchange signs write exactly the JSON of
+        /// the public claims types, escapes included.
+        #[test]
+        fn borrowed_claims_write_the_same_json(
+            texts in proptest::collection::vec("\\PC{0,12}|[\"\\\\/\u{0}-\u{1f}é😀]{0,4}", 8),
+            groups in proptest::collection::vec("\\PC{0,8}", 0..4),
+            iat in any::<i64>(),
+            exp in any::<i64>(),
+        ) {
+            let t = |i: usize| texts[i].clone();
+            let owned = IdTokenClaims {
+                iss: t(0), sub: t(1), aud: t(2), iat, exp, jti: t(3), given_name: t(4),
+                family_name: t(5), name: t(6), email: t(7), groups: groups.clone(),
+            };
+            let borrowed = IdTokenClaimsRef {
+                iss: &texts[0], sub: &texts[1], aud: &texts[2], iat, exp, jti: &texts[3], given_name: &texts[4],
+                family_name: &texts[5], name: &texts[6], email: &texts[7], groups: &groups,
+            };
+            prop_assert_eq!(serde_json::to_string(&borrowed).unwrap(), serde_json::to_string(&owned).unwrap());
+            let owned = AccessTokenClaims {
+                iss: t(0), sub: t(1), aud: format!("{}/kb", texts[0]), client_id: t(2), groups: groups.clone(),
+                iat, exp, jti: t(3),
+            };
+            let borrowed = AccessTokenClaimsRef {
+                iss: &texts[0], sub: &texts[1], aud: AccessAudience(&texts[0]), client_id: &texts[2],
+                groups: &groups, iat, exp, jti: &texts[3],
+            };
+            prop_assert_eq!(serde_json::to_string(&borrowed).unwrap(), serde_json::to_string(&owned).unwrap());
+        }
+    }
 }

@@ -41,7 +41,11 @@ pub use keys::{KeySet, SigningKey, VerificationKey};
 pub use sign::TokenSigner;
 pub use token_type::TokenType;
 pub use untrusted::UntrustedToken;
+pub(crate) use validation::Registered;
 pub use validation::Validation;
+pub(crate) use verify::OnePassClaims;
+#[cfg(test)]
+pub(crate) use verify::work;
 pub use verify::{Verified, Verifier};
 
 /// Largest token accepted or produced, in bytes (8 KiB).

@@ -66,7 +66,14 @@ impl TokenSigner {
         if payload.len() > self.max_payload_len_for(header.len()) {
             return Err(SignError::TooLarge);
         }
-        let mut token = String::with_capacity(MAX_TOKEN_LEN);
+        let signature_len = match self.key.algorithm() {
+            Algorithm::EdDSA => 64,
+            Algorithm::HS256 => 32,
+        };
+        // The token's exact length: one allocation, no larger than it.
+        let mut token = String::with_capacity(
+            base64_len(header.len()) + 1 + base64_len(payload.len()) + 1 + base64_len(signature_len),
+        );
         URL_SAFE_NO_PAD.encode_string(&header, &mut token);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
@@ -161,6 +168,15 @@ mod tests {
             check(&verifier(&[&other], full_validation()), &token, T0),
             Err(VerifyError::BadSignature)
         );
+    }
+
+    #[test]
+    fn a_token_holds_no_more_memory_than_its_length() {
+        let claims = serde_json::json!({"sub": "ada", "exp": 1, "pad": "x".repeat(100)});
+        for key in [ed_key("k1"), SigningKey::hs256("k1", SECRET).unwrap()] {
+            let token = TokenSigner::new(key).sign(&claims).unwrap();
+            assert_eq!(token.capacity(), token.len());
+        }
     }
 
     #[test]

@@ -29,16 +29,54 @@ impl<'de> Deserialize<'de> for Present {
 struct RawHeader<'a> {
     #[serde(borrow)]
     alg: Text<'a>,
-    kid: Option<String>,
+    kid: Option<HeaderText>,
     #[serde(default)]
     typ: LenientText,
     #[serde(default)]
     crit: Present,
 }
 
+/// Bytes a [`HeaderText`] holds without a heap allocation.
+const INLINE_TEXT: usize = 62;
+
+/// A header string (`kid`, `typ`): held inline when short, as key ids and
+/// types are, so that reading a header allocates nothing.
+#[derive(Clone)]
+enum HeaderText {
+    Inline(u8, [u8; INLINE_TEXT]),
+    Heap(Box<str>),
+}
+
+impl HeaderText {
+    fn new(text: &str) -> Self {
+        match u8::try_from(text.len()) {
+            Ok(len) if text.len() <= INLINE_TEXT => {
+                let mut bytes = [0u8; INLINE_TEXT];
+                bytes[..text.len()].copy_from_slice(text.as_bytes());
+                Self::Inline(len, bytes)
+            }
+            _ => Self::Heap(text.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Always a copy of a whole `&str`, so valid UTF-8.
+            Self::Inline(len, bytes) => std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default(),
+            Self::Heap(text) => text,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HeaderText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Text::deserialize(deserializer).map(|text| Self::new(&text.0))
+    }
+}
+
 /// A string, or nothing for a value of another JSON type.
 #[derive(Default)]
-struct LenientText(Option<String>);
+struct LenientText(Option<HeaderText>);
 
 impl<'de> Deserialize<'de> for LenientText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -49,7 +87,7 @@ impl<'de> Deserialize<'de> for LenientText {
                 f.write_str("any JSON value")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<LenientText, E> {
-                Ok(LenientText(Some(v.to_owned())))
+                Ok(LenientText(Some(HeaderText::new(v))))
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<LenientText, E> {
                 Ok(LenientText(None))
@@ -79,13 +117,84 @@ impl<'de> Deserialize<'de> for LenientText {
     }
 }
 
+/// Whether `segment` is non-empty unpadded base64url text. Branch-free over
+/// the bytes, so that the compiler checks many at once.
 fn is_base64url(segment: &str) -> bool {
     !segment.is_empty()
         && segment.len() % 4 != 1
-        && segment
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && segment.bytes().fold(true, |ok, b| {
+            ok & (b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_'))
+        })
 }
+
+/// The header as [`RawHeader`] reads it, for the common shape only: one
+/// JSON object of `alg` (required), `kid` and `typ`, each at most once, each
+/// a string without escapes, and nothing after it but whitespace. `None`
+/// for anything else, which serde then reads (and refuses where it is not
+/// a valid header): so this answers exactly what serde would, faster.
+fn simple_header(json: &[u8]) -> Option<RawHeader<'_>> {
+    fn skip_ws(json: &[u8], mut at: usize) -> usize {
+        while matches!(json.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            at += 1;
+        }
+        at
+    }
+    /// A string without escapes or control characters starting at `at`
+    /// (its opening quote), and the index after its closing quote.
+    fn string(json: &[u8], at: usize) -> Option<(&str, usize)> {
+        if json.get(at) != Some(&b'"') {
+            return None;
+        }
+        let rest = json.get(at + 1..)?;
+        let len = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        let text = std::str::from_utf8(&rest[..len]).ok()?;
+        Some((text, at + 1 + len + 1))
+    }
+    let (mut alg, mut kid, mut typ) = (None, None, None);
+    let mut at = skip_ws(json, 0);
+    if json.get(at) != Some(&b'{') {
+        return None;
+    }
+    loop {
+        let (name, next) = string(json, skip_ws(json, at + 1))?;
+        at = skip_ws(json, next);
+        if json.get(at) != Some(&b':') {
+            return None;
+        }
+        let (value, next) = string(json, skip_ws(json, at + 1))?;
+        let slot = match name {
+            "alg" => &mut alg,
+            "kid" => &mut kid,
+            "typ" => &mut typ,
+            _ => return None,
+        };
+        if slot.replace(value).is_some() {
+            return None;
+        }
+        at = skip_ws(json, next);
+        match json.get(at) {
+            Some(b',') => {}
+            Some(b'}') => break,
+            _ => return None,
+        }
+    }
+    if skip_ws(json, at + 1) != json.len() {
+        return None;
+    }
+    Some(RawHeader {
+        alg: Text(Cow::Borrowed(alg?)),
+        kid: kid.map(HeaderText::new),
+        typ: LenientText(typ.map(HeaderText::new)),
+        crit: Present(false),
+    })
+}
+
+/// Largest header decoded on the stack; a larger one (still within
+/// [`MAX_TOKEN_LEN`]) is decoded onto the heap.
+const STACK_HEADER: usize = 256;
 
 pub(super) fn is_json_object(bytes: &[u8]) -> bool {
     bytes.trim_ascii_start().first() == Some(&b'{')
@@ -100,8 +209,8 @@ pub struct UntrustedToken<'a> {
     pub(super) signature: &'a str,
     pub(super) algorithm: Algorithm,
     algorithm_name: &'static str,
-    kid: Option<String>,
-    typ: Option<String>,
+    kid: Option<HeaderText>,
+    typ: Option<HeaderText>,
 }
 
 impl<'a> UntrustedToken<'a> {
@@ -130,11 +239,25 @@ impl<'a> UntrustedToken<'a> {
         let signing_input = token
             .get(..header.len() + 1 + payload.len())
             .ok_or(VerifyError::Malformed)?;
-        let header_json = URL_SAFE_NO_PAD.decode(header).map_err(|_| VerifyError::Malformed)?;
-        if !is_json_object(&header_json) {
+        // The header's one decoding, onto the stack when it fits.
+        let mut stack = [0u8; STACK_HEADER];
+        let heap;
+        let header_json: &[u8] = if header.len() / 4 * 3 + 3 <= STACK_HEADER {
+            let len = URL_SAFE_NO_PAD
+                .decode_slice(header, &mut stack)
+                .map_err(|_| VerifyError::Malformed)?;
+            stack.get(..len).ok_or(VerifyError::Malformed)?
+        } else {
+            heap = URL_SAFE_NO_PAD.decode(header).map_err(|_| VerifyError::Malformed)?;
+            &heap
+        };
+        if !is_json_object(header_json) {
             return Err(VerifyError::Malformed);
         }
-        let header: RawHeader<'_> = serde_json::from_slice(&header_json).map_err(|_| VerifyError::Malformed)?;
+        let header = match simple_header(header_json) {
+            Some(header) => header,
+            None => serde_json::from_slice(header_json).map_err(|_| VerifyError::Malformed)?,
+        };
         if header.crit.0 {
             return Err(VerifyError::UnsupportedHeader);
         }
@@ -155,14 +278,14 @@ impl<'a> UntrustedToken<'a> {
     /// is checked; [`Validation::token_type`](super::Validation::token_type) makes a verifier require it.
     #[must_use]
     pub fn typ(&self) -> Option<&str> {
-        self.typ.as_deref()
+        self.typ.as_ref().map(HeaderText::as_str)
     }
 
     /// The header's `kid`, if any. Untrusted: use it only to choose among
     /// keys already configured.
     #[must_use]
     pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
+        self.kid.as_ref().map(HeaderText::as_str)
     }
 
     /// The header's `alg` as written (`EdDSA`, `Ed25519` or `HS256`).
@@ -182,8 +305,8 @@ impl fmt::Debug for UntrustedToken<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UntrustedToken")
             .field("alg", &self.algorithm_name)
-            .field("kid", &self.kid)
-            .field("typ", &self.typ)
+            .field("kid", &self.kid())
+            .field("typ", &self.typ())
             .finish_non_exhaustive()
     }
 }
@@ -352,8 +475,91 @@ mod tests {
         assert_eq!(check(&v, &good, T0), Ok(()));
     }
 
+    /// What a header reads as: `alg`, `kid`, `typ`, `crit`.
+    fn read(header: &RawHeader<'_>) -> (String, Option<String>, Option<String>, bool) {
+        (
+            header.alg.0.to_string(),
+            header.kid.as_ref().map(|k| k.as_str().to_owned()),
+            header.typ.0.as_ref().map(|t| t.as_str().to_owned()),
+            header.crit.0,
+        )
+    }
+
+    #[test]
+    fn simple_header_reads_the_common_shape() {
+        let json = br#" { "alg" :"HS256",	"kid":"k1" ,"typ":"JWT"}
+ "#;
+        let header = simple_header(json).unwrap();
+        assert_eq!(
+            read(&header),
+            ("HS256".into(), Some("k1".into()), Some("JWT".into()), false)
+        );
+        // Escapes, other members, duplicates, non-strings and trailing text
+        // are left to serde.
+        for json in [
+            r#"{"alg":"HS2""}"#,
+            r#"{"alg":"HS256","x":"y"}"#,
+            r#"{"alg":"HS256","alg":"HS256"}"#,
+            r#"{"alg":"HS256","typ":1}"#,
+            r#"{"alg":"HS256"}x"#,
+            r#"{"kid":"k1"}"#,
+            r#"{}"#,
+        ] {
+            assert!(simple_header(json.as_bytes()).is_none(), "{json}");
+        }
+    }
+
+    /// Members for [`simple_header_agrees_with_serde`].
+    fn member() -> impl Strategy<Value = String> {
+        // The fast path's own names and plain strings, most of the time.
+        let names = prop::sample::select(vec![
+            "alg",
+            "kid",
+            "typ",
+            "alg",
+            "kid",
+            "typ",
+            "alg",
+            "crit",
+            "x",
+            "a\\u006cg",
+            "ALG",
+        ]);
+        let values = prop::sample::select(vec![
+            "\"HS256\"",
+            "\"EdDSA\"",
+            "\"JWT\"",
+            "\"\"",
+            "\"é\"",
+            "\"k1\"",
+            "\"HS256\"",
+            "\"JWT\"",
+            "\"k\\\"1\"",
+            "1",
+            "null",
+            "[]",
+            "{}",
+            "\"\t\"",
+        ]);
+        let spaces = prop::sample::select(vec!["", " ", "\n", "\t ", "\r"]);
+        (names, values, spaces).prop_map(|(n, v, w)| format!("{w}\"{n}\"{w}:{w}{v}{w}"))
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Whenever the fast path reads a header, serde reads the same.
+        #[test]
+        fn simple_header_agrees_with_serde(
+            members in proptest::collection::vec(member(), 0..5),
+            tail in prop::sample::select(vec!["", "", " ", "\n", "x", "}", ","]),
+        ) {
+            let json = format!("{{{}}}{tail}", members.join(","));
+            let serde: Option<RawHeader<'_>> = serde_json::from_str(&json).ok();
+            if let Some(fast) = simple_header(json.as_bytes()) {
+                prop_assert_eq!(Some(read(&fast)), serde.as_ref().map(read), "{}", json);
+            }
+        }
 
         #[test]
         fn random_text_never_verifies(token in "[A-Za-z0-9_.\\-]{0,200}") {

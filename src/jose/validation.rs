@@ -222,6 +222,54 @@ impl<'de> Visitor<'de> for AudienceVisitor {
     }
 }
 
+/// The registered claims of a claims type that reads them itself, in the
+/// same single parse as the rest of its claims (see
+/// [`OnePassClaims`](super::verify::OnePassClaims)). Strings and `aud`
+/// borrow from those claims.
+pub(crate) struct Registered<'a> {
+    /// `exp`.
+    pub(crate) exp: Option<i64>,
+    /// `nbf`, as read: a number, `null` or absent; any other value is
+    /// malformed.
+    pub(crate) nbf: Option<&'a serde_json::Value>,
+    /// `iat`.
+    pub(crate) iat: Option<i64>,
+    /// `iss`.
+    pub(crate) iss: Option<&'a str>,
+    /// `aud`, as read: a string, an array of strings, `null` or absent; any
+    /// other value is malformed.
+    pub(crate) aud: Option<&'a serde_json::Value>,
+}
+
+impl<'a> Registered<'a> {
+    /// The same claims, typed as [`Validation::check`] reads them.
+    pub(super) fn typed(&self) -> Result<RegisteredClaims<'a>, VerifyError> {
+        let nbf = match self.nbf {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(v.as_i64().ok_or(VerifyError::Malformed)?),
+        };
+        let text = |s: &'a str| Text(std::borrow::Cow::Borrowed(s));
+        let aud = match self.aud {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(one)) => Some(Audience::One(text(one))),
+            Some(serde_json::Value::Array(many)) => Some(Audience::Many(
+                many.iter()
+                    .map(|v| v.as_str().map(text).ok_or(VerifyError::Malformed))
+                    .collect::<Result<_, _>>()?,
+            )),
+            Some(_) => return Err(VerifyError::Malformed),
+        };
+        Ok(RegisteredClaims {
+            exp: self.exp,
+            nbf,
+            iat: self.iat,
+            iss: self.iss.map(text),
+            aud,
+            jti: None,
+        })
+    }
+}
+
 /// The registered claims checked here, typed: wrong types and duplicate keys
 /// fail to deserialize. Strings borrow from the decoded payload.
 #[derive(Deserialize)]

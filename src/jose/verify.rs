@@ -7,8 +7,58 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use super::untrusted::is_json_object;
-use super::validation::RegisteredClaims;
+use super::validation::{Registered, RegisteredClaims};
 use super::{KeySet, UntrustedToken, Validation, VerifyError};
+
+/// Claims read in one typed parse of the payload, the registered claims
+/// included: the verifier checks those through
+/// [`registered`](Self::registered), so the payload is parsed once.
+pub(crate) trait OnePassClaims: DeserializeOwned {
+    /// The registered claims as read.
+    fn registered(&self) -> Registered<'_>;
+
+    /// `false` when a claim that is not checked as a registered claim had
+    /// the wrong type (or came twice): the token is then refused as
+    /// [`VerifyError::Malformed`], after the registered claims were
+    /// checked, as a second typed parse would have refused it.
+    fn well_typed(&self) -> bool;
+}
+
+/// Work counters for tests: how often a payload was decoded and parsed.
+#[cfg(test)]
+pub(crate) mod work {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Base64 decodings of a payload, on this thread.
+        pub(crate) static PAYLOAD_DECODES: Cell<usize> = const { Cell::new(0) };
+        /// JSON parses of a payload, on this thread.
+        pub(crate) static PAYLOAD_PARSES: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Counts one more of `counter`.
+    pub(crate) fn count(counter: &'static std::thread::LocalKey<Cell<usize>>) {
+        counter.with(|c| c.set(c.get() + 1));
+    }
+
+    /// `(decodes, parses)` so far on this thread.
+    pub(crate) fn totals() -> (usize, usize) {
+        (PAYLOAD_DECODES.with(Cell::get), PAYLOAD_PARSES.with(Cell::get))
+    }
+}
+
+/// Counts work in tests; nothing otherwise.
+macro_rules! count {
+    ($counter:ident) => {
+        #[cfg(test)]
+        work::count(&work::$counter);
+    };
+}
+
+/// Largest payload decoded on the stack; a larger one (still within
+/// [`MAX_TOKEN_LEN`](super::MAX_TOKEN_LEN)) is decoded onto the heap. Small,
+/// so that the buffer costs little to set up.
+const STACK_PAYLOAD: usize = 1024;
 
 /// Claims that passed verification.
 #[derive(Debug, Clone)]
@@ -212,12 +262,14 @@ impl Verifier {
         if !key.verifies(token.signing_input.as_bytes(), token.signature) {
             return Err(VerifyError::BadSignature);
         }
+        count!(PAYLOAD_DECODES);
         let payload = URL_SAFE_NO_PAD
             .decode(token.payload)
             .map_err(|_| VerifyError::Malformed)?;
         if !is_json_object(&payload) {
             return Err(VerifyError::Malformed);
         }
+        count!(PAYLOAD_PARSES);
         let registered: RegisteredClaims<'_> = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
         let exp = validation.check(&registered, now.unix_timestamp())?;
         // After the claims, so that a token of another kind, whose audience
@@ -228,6 +280,7 @@ impl Verifier {
             return Err(VerifyError::WrongType);
         }
         let expires_at = OffsetDateTime::from_unix_timestamp(exp).map_err(|_| VerifyError::Malformed)?;
+        count!(PAYLOAD_PARSES);
         let claims: C = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
         Ok(Verified {
             claims,
@@ -235,6 +288,56 @@ impl Verifier {
             expires_at,
             jti: registered.jti.map(|jti| jti.0.into_owned()),
         })
+    }
+
+    /// Verifies `token` at time `now` with this verifier's validation and
+    /// reads its claims as `C` in one pass: one signature check, one
+    /// decoding of the payload (on the stack), one typed parse. Checks and
+    /// errors as [`Verifier::verify`]. Answers the claims and `exp`.
+    pub(crate) fn verify_one_pass<C: OnePassClaims>(
+        &self,
+        token: &UntrustedToken<'_>,
+        now: OffsetDateTime,
+    ) -> Result<(C, OffsetDateTime), VerifyError> {
+        let key = self.keys.select(token.kid())?;
+        if key.algorithm() != token.algorithm {
+            return Err(VerifyError::AlgorithmMismatch);
+        }
+        if !key.verifies(token.signing_input.as_bytes(), token.signature) {
+            return Err(VerifyError::BadSignature);
+        }
+        count!(PAYLOAD_DECODES);
+        let mut stack = [0u8; STACK_PAYLOAD];
+        let heap;
+        let payload: &[u8] = if token.payload.len() / 4 * 3 + 3 <= STACK_PAYLOAD {
+            let len = URL_SAFE_NO_PAD
+                .decode_slice(token.payload, &mut stack)
+                .map_err(|_| VerifyError::Malformed)?;
+            stack.get(..len).ok_or(VerifyError::Malformed)?
+        } else {
+            heap = URL_SAFE_NO_PAD
+                .decode(token.payload)
+                .map_err(|_| VerifyError::Malformed)?;
+            &heap
+        };
+        if !is_json_object(payload) {
+            return Err(VerifyError::Malformed);
+        }
+        count!(PAYLOAD_PARSES);
+        let claims: C = serde_json::from_slice(payload).map_err(|_| VerifyError::Malformed)?;
+        let registered = claims.registered().typed()?;
+        let validation = &self.validation;
+        let exp = validation.check(&registered, now.unix_timestamp())?;
+        if let Some(required) = validation.required_token_type()
+            && !token.typ().is_some_and(|t| required.matches(t))
+        {
+            return Err(VerifyError::WrongType);
+        }
+        let expires_at = OffsetDateTime::from_unix_timestamp(exp).map_err(|_| VerifyError::Malformed)?;
+        if !claims.well_typed() {
+            return Err(VerifyError::Malformed);
+        }
+        Ok((claims, expires_at))
     }
 
     /// Parses and verifies a token string: [`UntrustedToken::parse`], then
