@@ -3,6 +3,8 @@
 //! a 400 naming the field while the project stays as it was.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 #[path = "../examples/common/mod.rs"]
 mod common;
 
@@ -685,18 +687,7 @@ async fn a_512_kb_logo_fits_and_larger_bodies_get_413() {
 
 /// The `kb_server` example binary `cargo test` built beside this test.
 fn kb_server() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let bin = dir.join(format!("kb_server{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--example", "kb_server", "--all-features"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "could not build kb_server");
-    }
-    bin
+    support::example_binary("kb_server")
 }
 
 struct ServerProcess(Child);

@@ -171,22 +171,12 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The example binary `name` that `cargo test` built beside this test.
+/// The example binary `name` that `cargo test` built beside this test,
+/// built each time (a no-op when up to date): `cargo test --test browser`
+/// alone does not rebuild the examples.
 fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    // Built each time (a no-op when up to date): `cargo test --test
-    // browser` alone does not rebuild the examples.
-    {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--example", name, "--all-features"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "could not build {name}");
-    }
-    bin
+    support::build_example(name);
+    support::example_binary(name)
 }
 
 /// Starts `bin` with `args` and returns it with its first stdout line.

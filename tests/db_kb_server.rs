@@ -27,18 +27,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// The `kb_server` example binary `cargo test` built beside this test.
 fn kb_server() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let bin = dir.join(format!("kb_server{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--example", "kb_server", "--all-features"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "could not build kb_server");
-    }
-    bin
+    support::example_binary("kb_server")
 }
 
 /// A running `kb_server`, killed (SIGKILL) on drop.

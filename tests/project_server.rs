@@ -3,6 +3,8 @@
 //! message naming the problem.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -15,20 +17,7 @@ const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The `kb_server` example binary `cargo test` built beside this test.
 fn kb_server() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let bin = dir.join(format!("kb_server{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        // Run alone (`cargo test --test project_server`), examples are not
-        // built yet: build the one we need.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--example", "kb_server", "--all-features"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "could not build kb_server");
-    }
-    bin
+    support::example_binary("kb_server")
 }
 
 struct Config {

@@ -58,3 +58,31 @@ where
         .expect("no other save in between");
     Ok(value)
 }
+
+/// The example binary `name` that `cargo test` built beside this test
+/// (`target/<profile>/examples/<name>`), built now when it is missing (a
+/// test file run alone does not build the examples).
+pub(crate) fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the test binary sits in target/<profile>/deps")
+        .join("examples");
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        build_example(name);
+    }
+    bin
+}
+
+/// Builds the example `name` with every feature (a no-op when it is up to
+/// date).
+pub(crate) fn build_example(name: &str) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--example", name, "--all-features"])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "could not build {name}");
+}
