@@ -223,6 +223,26 @@ macro_rules! sql_store {
                 row.map($crate::store::sql_common::outbox_entry).transpose()
             }
 
+            /// Applies a worker's report (`OutboxEntry::mark_sent` or
+            /// `mark_failed`) to the entry under `lease`, in one write
+            /// transaction; saves it only when the report changed it.
+            async fn report(
+                &self,
+                lease: $crate::audit::OutboxLease,
+                apply: impl FnOnce(&mut $crate::audit::OutboxEntry) -> bool,
+            ) -> Result<bool, $crate::store::sql_common::SqlError> {
+                let mut tx = self.pool.begin_with($write).await?;
+                let Some(mut entry) = Self::outbox_row(&mut *tx, lease.id).await? else {
+                    return Ok(false);
+                };
+                let changed = apply(&mut entry);
+                if changed {
+                    Self::put_outbox_state(&mut *tx, &entry).await?;
+                }
+                tx.commit().await?;
+                Ok(changed)
+            }
+
             async fn put_outbox_state<'e, E>(
                 executor: E,
                 entry: &$crate::audit::OutboxEntry,
@@ -512,16 +532,7 @@ macro_rules! sql_store {
                 lease: $crate::audit::OutboxLease,
                 now: time::OffsetDateTime,
             ) -> Result<bool, Self::Error> {
-                let mut tx = self.pool.begin_with($write).await?;
-                let Some(mut entry) = Self::outbox_row(&mut *tx, lease.id).await? else {
-                    return Ok(false);
-                };
-                let changed = entry.mark_sent(lease, now);
-                if changed {
-                    Self::put_outbox_state(&mut *tx, &entry).await?;
-                }
-                tx.commit().await?;
-                Ok(changed)
+                self.report(lease, |entry| entry.mark_sent(lease, now)).await
             }
 
             async fn mark_failed(
@@ -529,16 +540,8 @@ macro_rules! sql_store {
                 lease: $crate::audit::OutboxLease,
                 retry_at: time::OffsetDateTime,
             ) -> Result<bool, Self::Error> {
-                let mut tx = self.pool.begin_with($write).await?;
-                let Some(mut entry) = Self::outbox_row(&mut *tx, lease.id).await? else {
-                    return Ok(false);
-                };
-                let changed = entry.mark_failed(lease, retry_at);
-                if changed {
-                    Self::put_outbox_state(&mut *tx, &entry).await?;
-                }
-                tx.commit().await?;
-                Ok(changed)
+                self.report(lease, |entry| entry.mark_failed(lease, retry_at))
+                    .await
             }
         }
     };
