@@ -374,13 +374,14 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
         }
         let now = self.clock.now();
         let session = self.reader(req.headers(), now).await;
+        // One read of the project serves the logout URL and the handshake
+        // cookie (a store that does not answer: neither).
+        let snapshot = self.configs.current().await.ok();
         let mut logout_url = None;
         let mut revoked = true;
         if let Some(s) = &session {
             revoked = self.revocations.revoke(&s.jti, s.expires_at, now).await.is_ok();
-            if let Ok(snapshot) = self.configs.current().await
-                && let Some(config) = snapshot.project.jwt_config(&s.client_id)
-            {
+            if let Some(config) = snapshot.as_ref().and_then(|p| p.project.jwt_config(&s.client_id)) {
                 logout_url = config.logout_url().cloned();
             }
         }
@@ -393,7 +394,7 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
             },
         };
         set_cookie(&mut resp, &self.cookies.session("", 0));
-        if has_cookie(req.headers(), HANDSHAKE_COOKIE) || self.takes_handshakes().await {
+        if has_cookie(req.headers(), HANDSHAKE_COOKIE) || snapshot.is_some_and(|p| p.project.takes_handshakes()) {
             set_cookie(&mut resp, &self.cookies.handshake_cleared());
         }
         no_store(resp)
