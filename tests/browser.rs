@@ -355,6 +355,21 @@ impl Env {
         self.c().find(Locator::Css("body")).await.unwrap().text().await.unwrap()
     }
 
+    /// The text of the first element matching `css`, once the page holds
+    /// one: retried while a navigation is under way (a find in the middle
+    /// of one is aborted by the browser).
+    async fn element_text(&self, css: &str) -> String {
+        for _ in 0..100 {
+            if let Ok(el) = self.c().find(Locator::Css(css)).await
+                && let Ok(text) = el.text().await
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no {css} at {}", self.url().await);
+    }
+
     /// Waits until the page's URL starts with `prefix`.
     async fn wait_url(&self, prefix: &str) {
         for _ in 0..100 {
@@ -489,8 +504,8 @@ async fn domain_unmatched(e: &Env) {
         .click()
         .await
         .unwrap();
-    let error = c.wait().for_element(Locator::Id("domain-error")).await.unwrap();
-    assert!(error.text().await.unwrap().contains("nobody.example"));
+    let error = e.element_text("#domain-error").await;
+    assert!(error.contains("nobody.example"), "{error}");
     let field = c.find(Locator::Id("domain")).await.unwrap();
     assert_eq!(field.prop("value").await.unwrap().as_deref(), Some("nobody.example"));
     assert_eq!(field.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
@@ -661,7 +676,7 @@ async fn error_pages(e: &Env) {
         .click()
         .await
         .unwrap();
-    let alert = c.wait().for_element(Locator::Css("[role=alert]")).await.unwrap();
-    assert!(alert.text().await.unwrap().contains("Wrong username or password"));
+    let alert = e.element_text("[role=alert]").await;
+    assert!(alert.contains("Wrong username or password"), "{alert}");
     e.shot("customer-app-wrong-password").await;
 }
