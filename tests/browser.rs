@@ -2,9 +2,10 @@
 //! in headless Chromium over WebDriver (`fantoccini` and Debian's
 //! `chromium` with `chromium-driver`), as readers meet them.
 //!
-//! It has its own harness (`harness = false`): one Chromium, one
-//! `kb_server` (serving a project file) and one `customer_app --kb`
-//! started for every scenario. Without `chromium` or `chromedriver` every
+//! It has its own harness (`harness = false`, libtest-mimic): one
+//! `kb_server` (serving a project file), one `customer_app --kb` and one
+//! chromedriver for the run, a browser session for every scenario, one
+//! scenario at a time. Without `chromium` or `chromedriver` every
 //! scenario is reported as ignored, with the reason, in the summary; with
 //! `KB_SSO_REQUIRE_SERVERS=1` (CI) that is a failure instead. Screenshots
 //! of each page state go to `target/browser-screenshots/`.
@@ -23,6 +24,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use kb_sso::client::{HandshakeClaimsBuilder, HandshakeSigner};
 use kb_sso::{ClientId, ClientSecret, Clock, SystemClock};
+use libtest_mimic::{Arguments, Completion, Trial};
 use serde_json::{Value, json};
 
 type Scenario = for<'a> fn(&'a Env) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
@@ -58,89 +60,62 @@ const USER: &str = "john.doe";
 const PASSWORD: &str = "correct horse battery staple";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let list = args.iter().any(|a| a == "--list");
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let chosen: Vec<&(&str, Scenario)> = SCENARIOS
-        .iter()
-        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
-        .collect();
-    if list {
-        for (name, _) in &chosen {
-            println!("{name}: test");
-        }
-        return ExitCode::SUCCESS;
-    }
-    println!("\nrunning {} tests", chosen.len());
+    let mut args = Arguments::from_args();
+    // One browser at a time: scenarios in parallel would compete for the
+    // two cores and make the waits flaky.
+    args.test_threads.get_or_insert(1);
     let tools = match (find_tool("chromium"), find_tool("chromedriver")) {
         (Some(c), Some(d)) => Some((c, d)),
         _ => None,
     };
-    let Some((chromium, chromedriver)) = tools else {
-        if support::servers_required() {
-            println!("chromium or chromedriver is missing and KB_SSO_REQUIRE_SERVERS=1 is set");
-            println!("\ntest result: FAILED. 0 passed; {} failed", chosen.len());
-            return ExitCode::FAILURE;
-        }
-        for (name, _) in &chosen {
-            println!(
-                "test {name} ... ignored, needs chromium and chromedriver (apt-get install chromium chromium-driver)"
-            );
-        }
-        println!(
-            "\ntest result: ok. 0 passed; 0 failed; {} ignored; 0 measured; 0 filtered out\n",
-            chosen.len()
-        );
-        return ExitCode::SUCCESS;
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let env = rt.block_on(Env::start(&chromium, &chromedriver));
-    let mut failed = Vec::new();
-    for (name, scenario) in &chosen {
-        let mut this = env.clone_parts();
-        let scenario = *scenario;
-        // Each scenario in its own thread and browser: a panic is its
-        // failure, the others go on.
-        let outcome = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
+    let anything_runs = !args.list
+        && SCENARIOS
+            .iter()
+            .any(|(name, _)| !args.is_filtered_out(&Trial::test(*name, || Ok(()))));
+    let env = match tools {
+        Some((chromium, chromedriver)) if anything_runs => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .unwrap();
-            rt.block_on(async move {
-                this.client = Some(this.browser().await);
-                let done = tokio::time::timeout(Duration::from_secs(120), scenario(&this)).await;
-                if let Some(c) = this.client.take() {
-                    c.close().await.ok();
-                }
-                done.expect("timed out");
-            });
-        })
-        .join();
-        match outcome {
-            Ok(()) => println!("test {name} ... ok"),
-            Err(p) => {
-                let message = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_default();
-                println!("test {name} ... FAILED\n    {message}");
-                failed.push(*name);
-            }
+            Some(rt.block_on(Env::start(&chromium, &chromedriver)))
         }
-    }
+        _ => None,
+    };
+    let trials = SCENARIOS
+        .iter()
+        .map(|&(name, scenario)| {
+            let this = env.as_ref().map(Env::clone_parts);
+            Trial::ignorable_test(name, move || {
+                let Some(mut this) = this else {
+                    if support::servers_required() {
+                        return Err("chromium or chromedriver is missing and KB_SSO_REQUIRE_SERVERS=1 is set".into());
+                    }
+                    return Ok(Completion::ignored_with(
+                        "needs chromium and chromedriver (apt-get install chromium chromium-driver)",
+                    ));
+                };
+                // Each scenario in its own runtime and browser: a panic is
+                // its failure, the others go on.
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    this.client = Some(this.browser().await);
+                    let done = tokio::time::timeout(Duration::from_secs(120), scenario(&this)).await;
+                    if let Some(c) = this.client.take() {
+                        c.close().await.ok();
+                    }
+                    done.expect("timed out");
+                });
+                Ok(Completion::Completed)
+            })
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
     drop(env);
-    let passed = chosen.len() - failed.len();
-    if failed.is_empty() {
-        println!("\ntest result: ok. {passed} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out\n");
-        ExitCode::SUCCESS
-    } else {
-        println!("\ntest result: FAILED. {passed} passed; {} failed\n", failed.len());
-        ExitCode::FAILURE
-    }
+    conclusion.exit_code()
 }
 
 /// `name` in `/usr/bin` or on `PATH`.

@@ -1,9 +1,13 @@
 //! The bound on outstanding codes per configuration, kept by
 //! `RedisCodeStore` against a real `redis-server` on a free loopback port.
-#![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
+
+crate::test_main!(
+    inserts_past_the_limit_are_refused_until_a_redemption_or_expiry_makes_room,
+    the_issuer_answers_too_many_codes_and_concurrent_instances_share_the_bound,
+);
 
 use std::sync::Arc;
 
@@ -46,11 +50,8 @@ fn request() -> CodeRequest {
     CodeRequest::from_json(br#"{"username":"u","firstName":"","lastName":"","emailId":"u@x"}"#).unwrap()
 }
 
-#[tokio::test]
 async fn inserts_past_the_limit_are_refused_until_a_redemption_or_expiry_makes_room() {
-    let Some(server) = RedisServer::start("redis_outstanding_limit") else {
-        return;
-    };
+    let server = RedisServer::start("redis_outstanding_limit");
     let store = store(&server).await;
     let client = ClientId::generate();
     let other = ClientId::generate();
@@ -135,11 +136,8 @@ async fn inserts_past_the_limit_are_refused_until_a_redemption_or_expiry_makes_r
     ));
 }
 
-#[tokio::test]
 async fn the_issuer_answers_too_many_codes_and_concurrent_instances_share_the_bound() {
-    let Some(server) = RedisServer::start("redis_outstanding_issuer") else {
-        return;
-    };
+    let server = RedisServer::start("redis_outstanding_issuer");
     let (config, secrets) = JwtConfig::builder("Portal", "https://app.example.com/login")
         .build()
         .unwrap();

@@ -7,10 +7,20 @@
 //! the problem with the file unchanged; two instances on one PostgreSQL and
 //! one Redis see each other's admin changes at once; a notification arrives
 //! by email.
-#![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
+
+crate::test_main!(
+    a_restart_keeps_configurations_secret_digests_the_audit_log_and_pending_notifications,
+    sigkill_during_a_stream_of_admin_operations_loses_no_answered_change_nor_audit_entry,
+    a_database_file_that_is_not_kb_ssos_exits_2_naming_the_problem_and_is_unchanged,
+    an_audit_key_that_is_not_the_databases_or_that_others_may_read_is_refused,
+    #[cfg(all(feature = "postgres", feature = "redis"))]
+    two_instances_on_one_postgres_and_one_redis_see_an_admin_change_at_once,
+    #[cfg(feature = "email")]
+    an_admin_operations_notification_arrives_by_email,
+);
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -198,7 +208,6 @@ fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_configurations_secret_digests_the_audit_log_and_pending_notifications() {
     let dir = TempDir::new("db-restart");
     let (project, client_id, old_secret) = project_file(dir.path());
@@ -267,7 +276,6 @@ async fn a_restart_keeps_configurations_secret_digests_the_audit_log_and_pending
     assert_eq!(verified_log_len(&db).await, 3, "the chain verifies across the restart");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_stream_of_admin_operations_loses_no_answered_change_nor_audit_entry() {
     let dir = TempDir::new("db-crash");
     let (project, client_id, _) = project_file(dir.path());
@@ -379,7 +387,6 @@ async fn sigkill_during_a_stream_of_admin_operations_loses_no_answered_change_no
     restarted.kill();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_file_that_is_not_kb_ssos_exits_2_naming_the_problem_and_is_unchanged() {
     let dir = TempDir::new("db-refused");
     // Not a database at all.
@@ -446,7 +453,6 @@ async fn a_database_file_that_is_not_kb_ssos_exits_2_naming_the_problem_and_is_u
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_audit_key_that_is_not_the_databases_or_that_others_may_read_is_refused() {
     let dir = TempDir::new("db-key");
     let (project, _, _) = project_file(dir.path());
@@ -505,13 +511,12 @@ async fn an_audit_key_that_is_not_the_databases_or_that_others_may_read_is_refus
 }
 
 #[cfg(all(feature = "postgres", feature = "redis"))]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_postgres_and_one_redis_see_an_admin_change_at_once() {
     use support::postgres::PostgresServer;
     use support::redis::RedisServer;
     const TEST: &str = "two_instances_on_one_postgres_and_one_redis_see_an_admin_change_at_once";
-    let Some(pg) = PostgresServer::shared(TEST) else { return };
-    let Some(redis) = RedisServer::start(TEST) else { return };
+    let pg = PostgresServer::shared(TEST);
+    let redis = RedisServer::start(TEST);
     let url = pg.database("kb_two_instances").await;
     let dir = TempDir::new("db-two");
     let (project, client_id, old_secret) = project_file(dir.path());
@@ -572,7 +577,6 @@ async fn two_instances_on_one_postgres_and_one_redis_see_an_admin_change_at_once
 }
 
 #[cfg(feature = "email")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_operations_notification_arrives_by_email() {
     use support::smtp::SmtpSink;
     let sink = SmtpSink::start().await;

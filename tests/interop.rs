@@ -7,6 +7,11 @@
 mod common;
 mod support;
 
+crate::test_main!(
+    the_specs_curl_command_gets_a_code_that_works_once,
+    the_id_token_verifies_in_pyjwt_with_the_published_jwks,
+);
+
 use std::net::SocketAddr;
 use std::process::Command;
 
@@ -38,11 +43,9 @@ async fn curl(args: Vec<String>) -> (String, String) {
 
 /// The spec's test, as written (over cleartext, so `--tls-max` has nothing
 /// to do): HTTP/2 with prior knowledge, Basic auth, the JSON body.
-#[tokio::test]
 async fn the_specs_curl_command_gets_a_code_that_works_once() {
     if !curl_available() {
         support::skip_or_fail("the_specs_curl_command_gets_a_code_that_works_once", "curl");
-        return;
     }
     let server = common::server::start(any_port(), common::server::DEFAULT_LOGIN_URL, SystemClock)
         .await
@@ -120,14 +123,12 @@ fn pyjwt_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-#[tokio::test]
 async fn the_id_token_verifies_in_pyjwt_with_the_published_jwks() {
     if !pyjwt_available() {
         support::skip_or_fail(
             "the_id_token_verifies_in_pyjwt_with_the_published_jwks",
             "python3 with PyJWT[crypto] (pip install 'PyJWT[crypto]')",
         );
-        return;
     }
     let server = common::server::start(any_port(), common::server::DEFAULT_LOGIN_URL, SystemClock)
         .await

@@ -4,12 +4,20 @@
 //! out, a revocation on one reaches the other within a second, the
 //! brute-force limiter counts across both, and a Redis outage loses no
 //! code.
-#![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../examples/common/mod.rs"]
 mod common;
 mod support;
+
+crate::test_main!(
+    a_session_opened_on_a_is_accepted_on_b_and_both_publish_one_jwks,
+    a_key_rotated_in_with_instances_restarted_in_turn_signs_nobody_out,
+    a_session_revoked_on_a_is_refused_on_b_within_a_second,
+    while_redis_is_down_a_revoked_session_is_never_accepted,
+    the_limiter_counts_failures_on_a_and_b_together,
+    a_redemption_answered_503_while_redis_hung_still_redeems_once_afterwards,
+);
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -208,11 +216,8 @@ fn ring() -> KeyRing {
     KeyRing::generate(time::OffsetDateTime::now_utc()).unwrap()
 }
 
-#[tokio::test]
 async fn a_session_opened_on_a_is_accepted_on_b_and_both_publish_one_jwks() {
-    let Some(redis) = RedisServer::start("a_session_opened_on_a_is_accepted_on_b_and_both_publish_one_jwks") else {
-        return;
-    };
+    let redis = RedisServer::start("a_session_opened_on_a_is_accepted_on_b_and_both_publish_one_jwks");
     let p = Project::new();
     let keys = ring();
     let a = instance(&redis, &p, &keys, Limits::default()).await;
@@ -229,11 +234,8 @@ async fn a_session_opened_on_a_is_accepted_on_b_and_both_publish_one_jwks() {
     b.stop().await;
 }
 
-#[tokio::test]
 async fn a_key_rotated_in_with_instances_restarted_in_turn_signs_nobody_out() {
-    let Some(redis) = RedisServer::start("a_key_rotated_in_with_instances_restarted_in_turn_signs_nobody_out") else {
-        return;
-    };
+    let redis = RedisServer::start("a_key_rotated_in_with_instances_restarted_in_turn_signs_nobody_out");
     let p = Project::new();
     let old = ring();
     let a = instance(&redis, &p, &old, Limits::default()).await;
@@ -276,11 +278,8 @@ async fn a_key_rotated_in_with_instances_restarted_in_turn_signs_nobody_out() {
     b.stop().await;
 }
 
-#[tokio::test]
 async fn a_session_revoked_on_a_is_refused_on_b_within_a_second() {
-    let Some(redis) = RedisServer::start("a_session_revoked_on_a_is_refused_on_b_within_a_second") else {
-        return;
-    };
+    let redis = RedisServer::start("a_session_revoked_on_a_is_refused_on_b_within_a_second");
     let p = Project::new();
     let keys = ring();
     let a = instance(&redis, &p, &keys, Limits::default()).await;
@@ -317,11 +316,8 @@ async fn a_session_revoked_on_a_is_refused_on_b_within_a_second() {
     b.stop().await;
 }
 
-#[tokio::test]
 async fn while_redis_is_down_a_revoked_session_is_never_accepted() {
-    let Some(mut redis) = RedisServer::start("while_redis_is_down_a_revoked_session_is_never_accepted") else {
-        return;
-    };
+    let mut redis = RedisServer::start("while_redis_is_down_a_revoked_session_is_never_accepted");
     let p = Project::new();
     let keys = ring();
     let a = instance(&redis, &p, &keys, Limits::default()).await;
@@ -342,11 +338,8 @@ async fn while_redis_is_down_a_revoked_session_is_never_accepted() {
     b.stop().await;
 }
 
-#[tokio::test]
 async fn the_limiter_counts_failures_on_a_and_b_together() {
-    let Some(redis) = RedisServer::start("the_limiter_counts_failures_on_a_and_b_together") else {
-        return;
-    };
+    let redis = RedisServer::start("the_limiter_counts_failures_on_a_and_b_together");
     let p = Project::new();
     let keys = ring();
     let limits = Limits {
@@ -370,12 +363,8 @@ async fn the_limiter_counts_failures_on_a_and_b_together() {
     b.stop().await;
 }
 
-#[tokio::test]
 async fn a_redemption_answered_503_while_redis_hung_still_redeems_once_afterwards() {
-    let Some(redis) = RedisServer::start("a_redemption_answered_503_while_redis_hung_still_redeems_once_afterwards")
-    else {
-        return;
-    };
+    let redis = RedisServer::start("a_redemption_answered_503_while_redis_hung_still_redeems_once_afterwards");
     let p = Project::new();
     let keys = ring();
     let a = instance(&redis, &p, &keys, Limits::default()).await;

@@ -2,10 +2,20 @@
 //! (initdb into a temporary directory, a free loopback port): the same
 //! contract as on SQLite, with two store values (two app instances) on
 //! one database.
-#![cfg(feature = "postgres")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
+
+crate::test_main!(
+    pg_a_new_database_holds_the_default_project_at_revision_one,
+    pg_two_writers_from_one_revision_one_wins_and_nothing_is_lost,
+    pg_concurrent_appends_from_two_instances_make_one_chain,
+    pg_queries_page_newest_first_from_the_index,
+    pg_purge_keeps_ninety_days_and_the_rest_verifies,
+    pg_outbox_claims_across_two_instances_never_hand_out_one_entry_twice,
+    pg_reconnecting_keeps_the_project_the_chain_and_pending_notifications,
+    pg_tables_live_in_their_own_schema_beside_the_hosts,
+);
 
 use std::sync::Arc;
 
@@ -23,14 +33,10 @@ async fn two_stores(server: &PostgresServer, test: &str) -> (Arc<PostgresStore>,
 
 macro_rules! server_or_skip {
     ($test:literal) => {
-        match PostgresServer::shared($test) {
-            Some(server) => server,
-            None => return,
-        }
+        PostgresServer::shared($test)
     };
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_a_new_database_holds_the_default_project_at_revision_one() {
     let server = server_or_skip!("pg_a_new_database_holds_the_default_project_at_revision_one");
     let (a, _) = two_stores(&server, "pg_new").await;
@@ -39,7 +45,6 @@ async fn pg_a_new_database_holds_the_default_project_at_revision_one() {
     assert!(current.project.jwt_configs().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_two_writers_from_one_revision_one_wins_and_nothing_is_lost() {
     let server = server_or_skip!("pg_two_writers_from_one_revision_one_wins_and_nothing_is_lost");
     let (a, b) = two_stores(&server, "pg_cas").await;
@@ -47,35 +52,30 @@ async fn pg_two_writers_from_one_revision_one_wins_and_nothing_is_lost() {
     contract::concurrent_saves(a, b).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_concurrent_appends_from_two_instances_make_one_chain() {
     let server = server_or_skip!("pg_concurrent_appends_from_two_instances_make_one_chain");
     let (a, b) = two_stores(&server, "pg_chain").await;
     contract::one_chain_under_concurrent_appends(a, b).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_queries_page_newest_first_from_the_index() {
     let server = server_or_skip!("pg_queries_page_newest_first_from_the_index");
     let (a, _) = two_stores(&server, "pg_query").await;
     contract::query_pages(&*a).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_purge_keeps_ninety_days_and_the_rest_verifies() {
     let server = server_or_skip!("pg_purge_keeps_ninety_days_and_the_rest_verifies");
     let (a, _) = two_stores(&server, "pg_purge").await;
     contract::purge_keeps_retention(&*a).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_outbox_claims_across_two_instances_never_hand_out_one_entry_twice() {
     let server = server_or_skip!("pg_outbox_claims_across_two_instances_never_hand_out_one_entry_twice");
     let (a, b) = two_stores(&server, "pg_outbox").await;
     contract::outbox_across_stores(a, b).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_reconnecting_keeps_the_project_the_chain_and_pending_notifications() {
     let server = server_or_skip!("pg_reconnecting_keeps_the_project_the_chain_and_pending_notifications");
     let url = server.database("pg_reopen").await;
@@ -87,7 +87,6 @@ async fn pg_reconnecting_keeps_the_project_the_chain_and_pending_notifications()
     contract::finds_state(&again, &saved).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_tables_live_in_their_own_schema_beside_the_hosts() {
     use sqlx::Connection;
     let server = server_or_skip!("pg_tables_live_in_their_own_schema_beside_the_hosts");

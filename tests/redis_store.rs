@@ -1,10 +1,24 @@
 //! `RedisCodeStore` against a real `redis-server` each test starts on a free
 //! loopback port: single use, concurrency across connections, expiry, and
 //! failures (refused, hung, foreign data) as typed errors.
-#![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
+
+crate::test_main!(
+    a_code_redeems_once_then_is_already_used_and_strangers_are_unknown,
+    keys_are_the_prefix_and_the_digest_and_never_hold_the_code,
+    sixty_four_concurrent_redemptions_on_two_connections_yield_one_grant = 8,
+    redis_forgets_a_code_after_its_lifetime_and_tombstones_keep_the_ttl,
+    expiry_is_answered_from_now_before_redis_drops_the_entry,
+    insert_never_overwrites,
+    foreign_data_under_a_key_is_an_error_not_a_code,
+    nothing_listening_is_connection_refused,
+    a_killed_server_is_a_typed_error_and_a_restarted_one_works_again,
+    a_hung_server_times_out_and_a_redeemed_code_stays_used,
+    the_replay_cache_accepts_a_jti_once_across_connections_until_it_expires,
+    revocations_are_shared_and_expire_with_the_session,
+);
 
 use support::redis::RedisServer;
 
@@ -60,11 +74,8 @@ fn digest(name: &str) -> CodeDigest {
     CodeDigest::of(name)
 }
 
-#[tokio::test]
 async fn a_code_redeems_once_then_is_already_used_and_strangers_are_unknown() {
-    let Some(server) = RedisServer::start("redis_redeems_once") else {
-        return;
-    };
+    let server = RedisServer::start("redis_redeems_once");
     let store = store(&server).await;
     let t0 = now();
     let g = grant(t0, Duration::minutes(5));
@@ -85,11 +96,8 @@ async fn a_code_redeems_once_then_is_already_used_and_strangers_are_unknown() {
     );
 }
 
-#[tokio::test]
 async fn keys_are_the_prefix_and_the_digest_and_never_hold_the_code() {
-    let Some(server) = RedisServer::start("redis_keys_are_digests") else {
-        return;
-    };
+    let server = RedisServer::start("redis_keys_are_digests");
     let conn = RedisConnection::connect(&server.url()).await.unwrap();
     let (config, secrets) = JwtConfig::builder("Portal", "https://app.example.com/login")
         .build()
@@ -134,11 +142,8 @@ async fn keys_are_the_prefix_and_the_digest_and_never_hold_the_code() {
     assert!(issuer.redeem(code.expose(), Some(config.client_id())).await.is_ok());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn sixty_four_concurrent_redemptions_on_two_connections_yield_one_grant() {
-    let Some(server) = RedisServer::start("redis_concurrent_redemptions") else {
-        return;
-    };
+    let server = RedisServer::start("redis_concurrent_redemptions");
     // Two stores on two connections, as two app instances would have.
     let stores = [Arc::new(store(&server).await), Arc::new(store(&server).await)];
     let t0 = now();
@@ -168,11 +173,8 @@ async fn sixty_four_concurrent_redemptions_on_two_connections_yield_one_grant() 
     }
 }
 
-#[tokio::test]
 async fn redis_forgets_a_code_after_its_lifetime_and_tombstones_keep_the_ttl() {
-    let Some(server) = RedisServer::start("redis_ttl") else {
-        return;
-    };
+    let server = RedisServer::start("redis_ttl");
     let store = store(&server).await;
     let mut raw = raw(&server).await;
     let t0 = now();
@@ -211,11 +213,8 @@ async fn redis_forgets_a_code_after_its_lifetime_and_tombstones_keep_the_ttl() {
     assert!((1..=300_000).contains(&ttl), "tombstone ttl {ttl}");
 }
 
-#[tokio::test]
 async fn expiry_is_answered_from_now_before_redis_drops_the_entry() {
-    let Some(server) = RedisServer::start("redis_expired_from_now") else {
-        return;
-    };
+    let server = RedisServer::start("redis_expired_from_now");
     let store = store(&server).await;
     let t0 = now();
     store
@@ -243,11 +242,8 @@ async fn expiry_is_answered_from_now_before_redis_drops_the_entry() {
     ));
 }
 
-#[tokio::test]
 async fn insert_never_overwrites() {
-    let Some(server) = RedisServer::start("redis_insert_nx") else {
-        return;
-    };
+    let server = RedisServer::start("redis_insert_nx");
     let store = store(&server).await;
     let t0 = now();
     let first = grant(t0, Duration::minutes(5));
@@ -271,11 +267,8 @@ async fn insert_never_overwrites() {
     );
 }
 
-#[tokio::test]
 async fn foreign_data_under_a_key_is_an_error_not_a_code() {
-    let Some(server) = RedisServer::start("redis_foreign_data") else {
-        return;
-    };
+    let server = RedisServer::start("redis_foreign_data");
     let store = store(&server).await;
     let mut raw = raw(&server).await;
     let t0 = now();
@@ -312,11 +305,8 @@ async fn foreign_data_under_a_key_is_an_error_not_a_code() {
     ));
 }
 
-#[tokio::test]
 async fn nothing_listening_is_connection_refused() {
-    let Some(mut server) = RedisServer::start("redis_refused_at_connect") else {
-        return;
-    };
+    let mut server = RedisServer::start("redis_refused_at_connect");
     let url = server.url();
     server.kill();
     assert_eq!(
@@ -325,11 +315,8 @@ async fn nothing_listening_is_connection_refused() {
     );
 }
 
-#[tokio::test]
 async fn a_killed_server_is_a_typed_error_and_a_restarted_one_works_again() {
-    let Some(mut server) = RedisServer::start("redis_killed_and_restarted") else {
-        return;
-    };
+    let mut server = RedisServer::start("redis_killed_and_restarted");
     let conn = RedisConnection::connect(&server.url()).await.unwrap();
     let issuer = CodeIssuer::new(RedisCodeStore::new(conn), SystemClock);
     let store = issuer.store();
@@ -396,11 +383,8 @@ async fn a_killed_server_is_a_typed_error_and_a_restarted_one_works_again() {
     ));
 }
 
-#[tokio::test]
 async fn a_hung_server_times_out_and_a_redeemed_code_stays_used() {
-    let Some(server) = RedisServer::start("redis_hung_server") else {
-        return;
-    };
+    let server = RedisServer::start("redis_hung_server");
     let timeout = StdDuration::from_millis(500);
     let conn = RedisConnection::connect_with_timeout(&server.url(), timeout)
         .await
@@ -438,14 +422,10 @@ async fn a_hung_server_times_out_and_a_redeemed_code_stays_used() {
     assert_eq!(answer, Some(Redemption::AlreadyUsed(Box::new(g))));
 }
 
-#[tokio::test]
 async fn the_replay_cache_accepts_a_jti_once_across_connections_until_it_expires() {
     use kb_sso::ReplayCache as _;
     use kb_sso::store::redis::RedisReplayCache;
-    let Some(server) = RedisServer::start("the_replay_cache_accepts_a_jti_once_across_connections_until_it_expires")
-    else {
-        return;
-    };
+    let server = RedisServer::start("the_replay_cache_accepts_a_jti_once_across_connections_until_it_expires");
     let a = RedisReplayCache::new(RedisConnection::connect(&server.url()).await.unwrap());
     let b = RedisReplayCache::new(RedisConnection::connect(&server.url()).await.unwrap());
     let later = OffsetDateTime::now_utc() + Duration::minutes(5);
@@ -502,13 +482,10 @@ async fn the_replay_cache_accepts_a_jti_once_across_connections_until_it_expires
     }
 }
 
-#[tokio::test]
 async fn revocations_are_shared_and_expire_with_the_session() {
     use kb_sso::SessionRevocations as _;
     use kb_sso::store::redis::RedisSessionRevocations;
-    let Some(mut server) = RedisServer::start("revocations_are_shared_and_expire_with_the_session") else {
-        return;
-    };
+    let mut server = RedisServer::start("revocations_are_shared_and_expire_with_the_session");
     let a = RedisSessionRevocations::new(RedisConnection::connect(&server.url()).await.unwrap());
     let b = RedisSessionRevocations::new(RedisConnection::connect(&server.url()).await.unwrap());
     let now = OffsetDateTime::now_utc();

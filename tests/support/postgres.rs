@@ -21,21 +21,21 @@ pub(crate) struct PostgresServer {
 
 impl PostgresServer {
     /// The server shared by this test binary, started by the first test
-    /// that asks; `None` (after a loud skip, or a failure under
-    /// `KB_SSO_REQUIRE_SERVERS=1`) when PostgreSQL is not installed.
-    pub(crate) fn shared(test: &str) -> Option<Arc<Self>> {
+    /// that asks. Without PostgreSQL installed the test is reported ignored
+    /// (or fails under `KB_SSO_REQUIRE_SERVERS=1`): see
+    /// [`super::skip_or_fail`].
+    pub(crate) fn shared(test: &str) -> Arc<Self> {
         static SHARED: Mutex<Weak<PostgresServer>> = Mutex::new(Weak::new());
         let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(server) = shared.upgrade() {
-            return Some(server);
+            return server;
         }
         let Some(bin) = find_bin_dir() else {
             super::skip_or_fail(test, "postgres (initdb, postgres)");
-            return None;
         };
         let server = Arc::new(Self::start(&bin));
         *shared = Arc::downgrade(&server);
-        Some(server)
+        server
     }
 
     fn start(bin: &Path) -> Self {
