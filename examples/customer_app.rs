@@ -30,9 +30,10 @@ use kb_sso::SystemClock;
 /// URL pointing here. With --kb it targets a running kb_server: give the
 /// client id and secret from its ready line, and start that server with
 /// `--login-url http://127.0.0.1:3000/login` (this app's default address
-/// then). Pages: / (every flow), /login (the code flow), /kb/handshake
-/// (a handshake token), POST /widget-token (the widget's token). Sign in
-/// as john.doe / correct horse battery staple. Ctrl-C stops it.
+/// then). Pages: / (every flow), /login (the code flow), /logout (the
+/// KB's logout URL: ends the session here too), /kb/handshake (a handshake
+/// token), POST /widget-token (the widget's token). Sign in as john.doe /
+/// correct horse battery staple. Ctrl-C stops it.
 #[derive(Debug, Parser)]
 #[command(name = "customer_app", about, long_about)]
 struct Cli {

@@ -53,6 +53,7 @@ pub(crate) fn serve(listener: TcpListener, kb: KbLink) -> tokio::task::JoinHandl
     let router = axum::Router::new()
         .route("/", get(home))
         .route("/login", get(login_page).post(login_submit))
+        .route("/logout", get(logout))
         .route("/kb/handshake", get(handshake))
         .route("/widget-token", post(widget_token))
         .with_state(app);
@@ -106,12 +107,46 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Response<Body>
                 "<li><a href=\"{kb}/docs/getting-started\">Open the KB</a> (the code flow: the KB sends you here to sign in)</li>",
                 "<li><a href=\"/kb/handshake?redirect=/docs/getting-started\">Open the KB with a handshake token</a> (the direct flow; log in here first)</li>",
                 "<li><form method=\"post\" action=\"/widget-token\"><button type=\"submit\">Get a widget token</button></form> (what the KB widget asks this app's backend for; log in here first)</li>",
-                "</ul><p><a href=\"/login\">Log in to the customer app</a></p>"
+                "</ul><p><a href=\"/login\">Log in to the customer app</a> \u{b7} <a href=\"/logout\">Log out</a></p>"
             ),
             status = status,
             kb = esc(kb)
         ),
     )
+}
+
+/// A page saying what went wrong on the way to the KB, with a way back.
+fn failure(status: StatusCode, what: &str) -> Response<Body> {
+    page(
+        status,
+        "Could not reach the knowledge base",
+        &format!(
+            "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"/\">Customer app home</a></p>",
+            esc(what)
+        ),
+    )
+}
+
+/// `GET /logout`: ends the reader's session here. It is the demo
+/// configuration's logout URL, so signing out of the KB ends both: a
+/// private KB page then asks to sign in again instead of signing the
+/// reader straight back in.
+async fn logout(State(app): State<Arc<App>>) -> Response<Body> {
+    let kb = app.kb.kb_url.as_str().trim_end_matches('/');
+    let mut resp = page(
+        StatusCode::OK,
+        "You are signed out",
+        &format!(
+            "<p>You are signed out of the customer app and of the knowledge base.</p>\
+             <p><a href=\"{}/\">Back to the knowledge base</a> &middot; <a href=\"/\">Customer app home</a></p>",
+            esc(kb)
+        ),
+    );
+    let clear = format!("{SESSION}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    if let Ok(v) = HeaderValue::from_str(&clear) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
 }
 
 /// `s` escaped for HTML text and attribute values.
@@ -208,7 +243,7 @@ async fn to_kb(app: &App, sign_in: &SignInRequest, cookie: Option<String>) -> Re
         ClientSecret::new(app.kb.client_secret.clone()),
     );
     let Ok(endpoint) = app.kb.kb_url.join("/api/jwt/generate-code") else {
-        return (StatusCode::BAD_GATEWAY, "bad KB URL").into_response();
+        return failure(StatusCode::BAD_GATEWAY, "bad KB URL");
     };
     let request = CodeRequestBuilder::for_sign_in(endpoint.as_str(), credentials, sign_in)
         .username(DEMO_USER)
@@ -219,12 +254,12 @@ async fn to_kb(app: &App, sign_in: &SignInRequest, cookie: Option<String>) -> Re
         .token_validity_minutes(15);
     let answer = match request.build() {
         Ok(req) => send(&app.http, req).await,
-        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        Err(e) => return failure(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let code = match answer.as_ref().map(parse_code_response) {
         Ok(Ok(code)) => code,
-        Ok(Err(e)) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-        Err(e) => return (StatusCode::BAD_GATEWAY, e.clone()).into_response(),
+        Ok(Err(e)) => return failure(StatusCode::BAD_GATEWAY, &e.to_string()),
+        Err(e) => return failure(StatusCode::BAD_GATEWAY, e),
     };
     let target = authorize_url(&app.kb.kb_url, &code, sign_in.redirect_path());
     redirect(target.as_str(), cookie)
@@ -249,7 +284,7 @@ async fn handshake(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Qu
     let secret = ClientSecret::new(app.kb.client_secret.clone());
     let signer = match HandshakeSigner::hs256(app.kb.client_id.clone(), &secret) {
         Ok(s) => s,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => return failure(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let claims = HandshakeClaimsBuilder::new()
         .subject(DEMO_USER)
@@ -262,7 +297,7 @@ async fn handshake(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Qu
             handshake_callback_url(&app.kb.kb_url, &token, q.redirect.as_deref()).as_str(),
             None,
         ),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => failure(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
 
