@@ -192,7 +192,7 @@ struct Env {
     chromium: PathBuf,
     client: Option<Client>,
     _processes: std::sync::Arc<Vec<Process>>,
-    _profile: std::sync::Arc<PathBuf>,
+    _profile: std::sync::Arc<support::store_contract::TempDir>,
 }
 
 impl Env {
@@ -220,9 +220,9 @@ impl Env {
                 "handshake": {"alg": "HS256", "audience": kb, "require_jti": true},
             }],
         });
-        let dir = std::env::temp_dir().join(format!("kb-sso-browser-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let project_file = dir.join("project.json");
+        // Removed (with the browser profiles) when the last scenario is done.
+        let dir = support::store_contract::TempDir::new("browser");
+        let project_file = dir.path().join("project.json");
         std::fs::write(&project_file, project.to_string()).unwrap();
         let (kb_process, ready) = spawn_ready(
             &example("kb_server"),
@@ -291,7 +291,7 @@ impl Env {
 
     /// A fresh headless Chromium with an empty profile (no cookies).
     async fn browser(&self) -> Client {
-        let profile = self._profile.join(format!("profile-{}", ClientId::generate()));
+        let profile = self._profile.path().join(format!("profile-{}", ClientId::generate()));
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
