@@ -141,7 +141,8 @@ fn simple_header(json: &[u8]) -> Option<RawHeader<'_>> {
     }
     /// A string without escapes or control characters starting at `at`
     /// (its opening quote), and the index after its closing quote.
-    fn string(json: &[u8], at: usize) -> Option<(&str, usize)> {
+    fn string(text: &str, at: usize) -> Option<(&str, usize)> {
+        let json = text.as_bytes();
         if json.get(at) != Some(&b'"') {
             return None;
         }
@@ -150,21 +151,23 @@ fn simple_header(json: &[u8]) -> Option<RawHeader<'_>> {
         if rest[len] != b'"' {
             return None;
         }
-        let text = std::str::from_utf8(&rest[..len]).ok()?;
-        Some((text, at + 1 + len + 1))
+        // Between two ASCII quotes: on character boundaries.
+        Some((text.get(at + 1..at + 1 + len)?, at + 1 + len + 1))
     }
+    // The whole header checked as UTF-8 once, not string by string.
+    let text = std::str::from_utf8(json).ok()?;
     let (mut alg, mut kid, mut typ) = (None, None, None);
     let mut at = skip_ws(json, 0);
     if json.get(at) != Some(&b'{') {
         return None;
     }
     loop {
-        let (name, next) = string(json, skip_ws(json, at + 1))?;
+        let (name, next) = string(text, skip_ws(json, at + 1))?;
         at = skip_ws(json, next);
         if json.get(at) != Some(&b':') {
             return None;
         }
-        let (value, next) = string(json, skip_ws(json, at + 1))?;
+        let (value, next) = string(text, skip_ws(json, at + 1))?;
         let slot = match name {
             "alg" => &mut alg,
             "kid" => &mut kid,
@@ -227,13 +230,15 @@ impl<'a> UntrustedToken<'a> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::TooLarge);
         }
-        let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        // The first dot ends the header, the last one starts the signature;
+        // a third dot would be in the payload, which base64url refuses.
+        let (Some((header, rest)), Some((_, signature))) = (token.split_once('.'), token.rsplit_once('.')) else {
             return Err(VerifyError::Malformed);
         };
-        if ![header, payload, signature].iter().all(|s| is_base64url(s)) {
+        let Some(payload) = rest.get(..rest.len().saturating_sub(signature.len() + 1)) else {
+            return Err(VerifyError::Malformed);
+        };
+        if rest.len() == signature.len() || ![header, payload, signature].iter().all(|s| is_base64url(s)) {
             return Err(VerifyError::Malformed);
         }
         let signing_input = token

@@ -2,6 +2,7 @@
 //! login page and its domain form, and the [`guard`](SiteEndpoints::guard)
 //! of the host's own private pages.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderValue};
@@ -673,38 +674,62 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
     async fn guard_json<B>(&self, req: &Request<B>) -> Guard {
         let now = self.clock.now();
         let headers = req.headers();
+        let browser_get = matches!(*req.method(), Method::GET | Method::HEAD);
+        // A page without a query string carries no `code` or `jwt`.
+        let query = if browser_get && req.uri().query().is_some() {
+            wire::query(req).unwrap_or_default()
+        } else {
+            HashMap::new()
+        };
+        let code = query.get("code").filter(|c| !c.is_empty());
+        let token = query.get("jwt");
+        // A page view with a session that needs no check against the
+        // project (no login binding) is answered without reading it.
+        let session = if code.is_none() && token.is_none() {
+            match self.reader(headers, now).await {
+                Some(reader) if reader.binding.is_none() => return Guard::Reader(reader),
+                other => Some(other),
+            }
+        } else {
+            None
+        };
         let Ok(snapshot) = self.configs.current().await else {
             // Without the project, a session that needs no check against
             // it still reads; anything else waits for the store.
-            return match self.reader(headers, now).await {
+            let reader = match session {
+                Some(read) => read,
+                None => self.reader(headers, now).await,
+            };
+            return match reader {
                 Some(reader) if reader.binding.is_none() => Guard::Reader(reader),
                 _ => Guard::Respond(unavailable()),
             };
         };
         let project = &snapshot.project;
-        let browser_get = matches!(*req.method(), Method::GET | Method::HEAD);
-        if browser_get {
-            let query = wire::query(req).unwrap_or_default();
-            if let Some(code) = query.get("code").filter(|c| !c.is_empty()) {
-                let target = self.same_page_or_remembered(headers, &without_param(req.uri(), "code"), project);
-                return Guard::Respond(self.redeem(headers, code, &target).await);
-            }
-            if let Some(token) = query.get("jwt")
-                && project.takes_handshakes()
-            {
-                let target = self.same_page_or_remembered(headers, &without_param(req.uri(), "jwt"), project);
-                return Guard::Respond(self.open_handshake(headers, token, &target, false).await);
-            }
+        if let Some(code) = code {
+            let target = self.same_page_or_remembered(headers, &without_param(req.uri(), "code"), project);
+            return Guard::Respond(self.redeem(headers, code, &target).await);
+        }
+        if let Some(token) = token
+            && project.takes_handshakes()
+        {
+            let target = self.same_page_or_remembered(headers, &without_param(req.uri(), "jwt"), project);
+            return Guard::Respond(self.open_handshake(headers, token, &target, false).await);
         }
         let requested = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        let back = self.redirects.resolve_or_home(Some(requested));
+        // Where to come back to: only when the answer is not the page.
+        let back = || self.redirects.resolve_or_home(Some(requested));
         let handshake_cookie = if browser_get && project.takes_handshakes() {
             cookies(headers, HANDSHAKE_COOKIE).next()
         } else {
             None
         };
         let mut stale_session = false;
-        if let Some(reader) = self.reader(headers, now).await {
+        let reader = match session {
+            Some(read) => read,
+            None => self.reader(headers, now).await,
+        };
+        if let Some(reader) = reader {
             match reader.binding {
                 None => return Guard::Reader(reader),
                 Some(binding) if bound_key_current(project, &reader, &binding) => {
@@ -713,7 +738,7 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
                     // one replaces it.
                     match handshake_cookie {
                         Some(token) if TokenBinding::digest(token) != binding.token => {
-                            return Guard::Respond(self.open_handshake(headers, token, &back, true).await);
+                            return Guard::Respond(self.open_handshake(headers, token, &back(), true).await);
                         }
                         _ => return Guard::Reader(reader),
                     }
@@ -721,6 +746,7 @@ impl<CS: ConfigStore, C: Clock, X: CodeExchange, R: SessionRevocations> SiteEndp
                 Some(_) => stale_session = true,
             }
         }
+        let back = back();
         if let Some(token) = handshake_cookie {
             return Guard::Respond(self.open_handshake(headers, token, &back, true).await);
         }
