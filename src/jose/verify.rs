@@ -14,12 +14,6 @@ use super::{KeySet, UntrustedToken, Validation, VerifyError};
 /// included: the verifier checks those through
 /// [`registered`](Self::registered), so the payload is parsed once.
 pub(crate) trait OnePassClaims: DeserializeOwned {
-    /// The claims read without serde when the payload has a simple shape
-    /// (the answer must then be exactly serde's), else `None`.
-    fn parse_simple(_payload: &str) -> Option<Self> {
-        None
-    }
-
     /// The registered claims as read.
     fn registered(&self) -> Registered<'_>;
 
@@ -334,10 +328,7 @@ impl Verifier {
         // malformed as it would be to the parser).
         let payload = std::str::from_utf8(payload).map_err(|_| VerifyError::Malformed)?;
         count!(PAYLOAD_PARSES);
-        let claims: C = match C::parse_simple(payload) {
-            Some(claims) => claims,
-            None => serde_json::from_str(payload).map_err(|_| VerifyError::Malformed)?,
-        };
+        let claims: C = serde_json::from_str(payload).map_err(|_| VerifyError::Malformed)?;
         let registered = claims.registered().typed()?;
         let validation = &self.validation;
         let exp = validation.check(&registered, now.unix_timestamp())?;
