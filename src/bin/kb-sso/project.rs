@@ -17,7 +17,7 @@ use kb_sso::{ClientId, ClientSecret, ProjectSettings, SsoProvider};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::out::{self, Exit, Failure, Outcome, Paint, Report};
+use crate::out::{self, Exit, Outcome, Paint, Report};
 
 /// Project files (feature dev-files): a whole project as JSON, for
 /// development, demos and tests.
