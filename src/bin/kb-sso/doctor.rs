@@ -483,7 +483,7 @@ fn error_text(answer: &Answer) -> String {
 /// header.
 fn clock_skew(answer: &Answer) -> Option<i64> {
     let date = answer.header("date")?;
-    let format = time::format_description::parse(
+    let format = time::format_description::parse_borrowed::<2>(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT",
     )
     .ok()?;

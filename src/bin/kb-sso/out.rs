@@ -71,14 +71,6 @@ impl Failure {
             message: message.into(),
         }
     }
-
-    /// A failed check (exit 1).
-    pub(crate) fn failed(message: impl Into<String>) -> Self {
-        Self {
-            exit: Exit::Failed,
-            message: message.into(),
-        }
-    }
 }
 
 /// A command's result.
