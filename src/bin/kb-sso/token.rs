@@ -308,7 +308,10 @@ fn verify(args: &VerifyArgs, paint: Paint) -> Outcome {
             }
         }
     };
-    Ok(report_verdict(verdict, kind, now.unix_timestamp(), paint))
+    // A token that is not even a JWS is bad input; one that parses but
+    // fails a check is a failed check.
+    let parses = UntrustedToken::parse(&token).is_ok();
+    Ok(report_verdict(verdict, kind, parses, now.unix_timestamp(), paint))
 }
 
 fn refused(e: &VerifyError) -> Verdict {
@@ -318,7 +321,7 @@ fn refused(e: &VerifyError) -> Verdict {
     }
 }
 
-fn report_verdict(verdict: Verdict, kind: Kind, now: i64, paint: Paint) -> Report {
+fn report_verdict(verdict: Verdict, kind: Kind, parses: bool, now: i64, paint: Paint) -> Report {
     let kind_name = match kind {
         Kind::Handshake => "handshake",
         Kind::IdToken => "id_token",
@@ -349,7 +352,7 @@ fn report_verdict(verdict: Verdict, kind: Kind, now: i64, paint: Paint) -> Repor
                 paint.bad("refused:"),
                 paint.dim(hint(reason))
             );
-            let exit = if reason == "malformed" { Exit::Usage } else { Exit::Failed };
+            let exit = if parses { Exit::Failed } else { Exit::Usage };
             let json = json!({"ok": false, "valid": false, "kind": kind_name, "jwt_error": reason, "detail": detail});
             Report::new(exit, human, json)
         }
