@@ -94,7 +94,10 @@ fn keygen_hs256_writes_a_generated_secret_with_mode_0600_and_prints_one_only_wit
     assert_eq!(code, 0, "{out}");
     let secret = std::fs::read_to_string(&file).unwrap();
     assert!(kb_sso::ClientSecret::parse_generated(secret.trim()).is_ok());
-    assert!(!out.to_string().contains(secret.trim()), "the written secret is not printed");
+    assert!(
+        !out.to_string().contains(secret.trim()),
+        "the written secret is not printed"
+    );
     #[cfg(unix)]
     assert_eq!(mode(&file), 0o600);
     let (code, out) = json_run(&["keygen", "hs256"]);
@@ -114,9 +117,15 @@ fn keygen_ring_writes_a_key_ring_the_server_loads_and_rotates_it() {
     assert_eq!(out["token_kids"][0].as_str(), ring.token_kids().first().copied());
     let (code, rotated) = json_run(&["keygen", "ring", "--rotate", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{rotated}");
-    assert_eq!(rotated["token_kids"][0], out["token_kids"][1], "the next key is current");
+    assert_eq!(
+        rotated["token_kids"][0], out["token_kids"][1],
+        "the next key is current"
+    );
     assert!(
-        rotated["token_kids"].as_array().unwrap().contains(&out["token_kids"][0]),
+        rotated["token_kids"]
+            .as_array()
+            .unwrap()
+            .contains(&out["token_kids"][0]),
         "the old current key is kept: {rotated}"
     );
     let (code, _) = json_run(&["keygen", "ring", "--rotate", dir.join("none.json").to_str().unwrap()]);
@@ -183,7 +192,13 @@ fn a_malformed_token_is_a_clear_message_and_exit_2() {
     }
     let dir = temp_dir("malformed");
     let secret = secret_file(&dir, "s");
-    let (code, out) = json_run(&["token", "verify", "abc.def.ghi", "--secret-file", secret.to_str().unwrap()]);
+    let (code, out) = json_run(&[
+        "token",
+        "verify",
+        "abc.def.ghi",
+        "--secret-file",
+        secret.to_str().unwrap(),
+    ]);
     assert_eq!(code, USAGE, "{out}");
     assert_eq!(out["jwt_error"], "malformed");
     let (code, _, err) = text_run(&["token", "inspect", ""]);
@@ -207,7 +222,15 @@ fn token_verify_accepts_the_right_key_and_names_the_kbs_jwt_error_for_a_wrong_on
         "https://kb.example.com",
     ]);
     let s = secret.to_str().unwrap();
-    let (code, out) = json_run(&["token", "verify", &token, "--secret-file", s, "--audience", "https://kb.example.com"]);
+    let (code, out) = json_run(&[
+        "token",
+        "verify",
+        &token,
+        "--secret-file",
+        s,
+        "--audience",
+        "https://kb.example.com",
+    ]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(out["valid"], true);
     assert_eq!(out["claims"]["sub"], "jdoe");
@@ -216,10 +239,26 @@ fn token_verify_accepts_the_right_key_and_names_the_kbs_jwt_error_for_a_wrong_on
     assert_eq!(code, FAILED, "{out}");
     assert_eq!(out["jwt_error"], "bad_signature");
     // Another audience, another issuer.
-    let (code, out) = json_run(&["token", "verify", &token, "--secret-file", s, "--audience", "https://other.example.com"]);
+    let (code, out) = json_run(&[
+        "token",
+        "verify",
+        &token,
+        "--secret-file",
+        s,
+        "--audience",
+        "https://other.example.com",
+    ]);
     assert_eq!(code, FAILED);
     assert_eq!(out["jwt_error"], "wrong_audience");
-    let (code, out) = json_run(&["token", "verify", &token, "--secret-file", s, "--issuer", "https://app.example.com"]);
+    let (code, out) = json_run(&[
+        "token",
+        "verify",
+        &token,
+        "--secret-file",
+        s,
+        "--issuer",
+        "https://app.example.com",
+    ]);
     assert_eq!(code, FAILED);
     assert_eq!(out["jwt_error"], "wrong_issuer");
     // A KB that requires jti refuses a token without one.
@@ -240,14 +279,27 @@ fn token_sign_and_verify_eddsa_with_a_keygen_pair() {
     assert_eq!(json_run(&["keygen", "ed25519", "--out", prefix.to_str().unwrap()]).0, 0);
     let key = dir.join("hs.key");
     let public = dir.join("hs.pub");
-    let token = sign(&["--key", key.to_str().unwrap(), "--kid", "app", "--email", "a@example.com"]);
+    let token = sign(&[
+        "--key",
+        key.to_str().unwrap(),
+        "--kid",
+        "app",
+        "--email",
+        "a@example.com",
+    ]);
     let (code, out) = json_run(&["token", "verify", &token, "--pem", public.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(out["claims"]["email"], "a@example.com");
     // Another pair's public key: bad_signature.
     let other = dir.join("other");
     assert_eq!(json_run(&["keygen", "ed25519", "--out", other.to_str().unwrap()]).0, 0);
-    let (code, out) = json_run(&["token", "verify", &token, "--pem", dir.join("other.pub").to_str().unwrap()]);
+    let (code, out) = json_run(&[
+        "token",
+        "verify",
+        &token,
+        "--pem",
+        dir.join("other.pub").to_str().unwrap(),
+    ]);
     assert_eq!(code, FAILED);
     assert_eq!(out["jwt_error"], "bad_signature");
     // Not a PEM: bad input.
@@ -277,7 +329,10 @@ fn token_sign_and_verify_eddsa_with_a_keygen_pair() {
 fn a_missing_key_file_is_an_io_failure_naming_the_file() {
     let (code, out) = json_run(&["token", "verify", "a.b.c", "--pem", "/nonexistent/kb-sso/key.pub"]);
     assert_eq!(code, IO, "{out}");
-    assert!(out["error"].as_str().unwrap().contains("/nonexistent/kb-sso/key.pub"), "{out}");
+    assert!(
+        out["error"].as_str().unwrap().contains("/nonexistent/kb-sso/key.pub"),
+        "{out}"
+    );
     let (code, _, err) = text_run(&["token", "sign", "--secret-file", "/nonexistent/s", "--kid", "k"]);
     assert_eq!(code, IO);
     assert!(err.contains("/nonexistent/s"), "{err}");
@@ -302,7 +357,10 @@ fn project_check_passes_a_valid_file() {
     let file = dir.join("project.json");
     std::fs::write(
         &file,
-        format!(r#"{{"kb_url":"https://kb.example.com","jwt":[{}]}}"#, config_json("A", "a.example.com")),
+        format!(
+            r#"{{"kb_url":"https://kb.example.com","jwt":[{}]}}"#,
+            config_json("A", "a.example.com")
+        ),
     )
     .unwrap();
     let (code, out) = json_run(&["project", "check", file.to_str().unwrap()]);
@@ -314,13 +372,18 @@ fn project_check_passes_a_valid_file() {
 fn project_check_reports_every_problem_with_its_field_path() {
     let dir = temp_dir("project-bad");
     let file = dir.join("project.json");
-    let bad_secret = config_json("A", "a.example.com").replacen(r#""primary_secret":""#, r#""primary_secret":"short","x":""#, 1);
+    let bad_secret =
+        config_json("A", "a.example.com").replacen(r#""primary_secret":""#, r#""primary_secret":"short","x":""#, 1);
     assert!(bad_secret.contains("\"x\""));
     let text = format!(
         r#"{{"extra":1,"settings":{{"visibility":"sideways"}},"jwt":[{},{},{}],"widget":{{"client_id":"w","client_secret":"bad"}}}}"#,
         config_json("B", "b.example.com").replace("https://b.example.com/login", "ftp://b.example.com/"),
         config_json("C", "c.example.com").replace(r#""name":"C""#, r#""name":"C","enabled":"yes""#),
-        config_json("D", "d.example.com").replacen(r#""primary_secret":""#, r#""handshake":{"alg":"RS256"},"primary_secret":"x"#, 1),
+        config_json("D", "d.example.com").replacen(
+            r#""primary_secret":""#,
+            r#""handshake":{"alg":"RS256"},"primary_secret":"x"#,
+            1
+        ),
     );
     std::fs::write(&file, text).unwrap();
     let (code, out) = json_run(&["project", "check", file.to_str().unwrap()]);
@@ -364,7 +427,13 @@ fn project_check_names_a_rule_between_configurations() {
     let (code, out) = json_run(&["project", "check", file.to_str().unwrap()]);
     assert_eq!(code, FAILED, "{out}");
     assert_eq!(out["problems"][0]["field"], "jwt[1]", "{out}");
-    assert!(out["problems"][0]["message"].as_str().unwrap().contains("a.example.com"), "{out}");
+    assert!(
+        out["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a.example.com"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -378,7 +447,10 @@ fn project_check_of_a_missing_file_or_broken_json() {
         .unwrap();
     assert_eq!(output.status.code(), Some(FAILED));
     let out: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert!(out["problems"][0]["field"].as_str().unwrap().starts_with("line 1"), "{out}");
+    assert!(
+        out["problems"][0]["field"].as_str().unwrap().starts_with("line 1"),
+        "{out}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -394,13 +466,21 @@ struct Server {
 impl Server {
     fn start() -> Self {
         let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin!("kb-sso"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--login-url", "http://127.0.0.1:9/login"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--login-url",
+                "http://127.0.0.1:9/login",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("ready line {line:?}: {e}"));
         Self { child, ready }
     }
@@ -431,7 +511,13 @@ impl Drop for Server {
 fn serve_prints_the_kb_server_ready_line() {
     let server = Server::start();
     assert!(server.url().starts_with("http://127.0.0.1:"));
-    for field in ["client_id", "primary_secret", "secondary_secret", "login_url", "admin_token"] {
+    for field in [
+        "client_id",
+        "primary_secret",
+        "secondary_secret",
+        "login_url",
+        "admin_token",
+    ] {
         assert!(server.ready[field].is_string(), "{field}: {}", server.ready);
     }
 }
@@ -461,12 +547,22 @@ fn doctor_passes_against_the_reference_server() {
         .collect();
     assert_eq!(
         names,
-        ["inputs", "jwks", "generate code", "redeem code", "verify id_token", "claims"]
+        [
+            "inputs",
+            "jwks",
+            "generate code",
+            "redeem code",
+            "verify id_token",
+            "claims"
+        ]
     );
     let (code, text, _) = text_run(&args);
     assert_eq!(code, 0);
     assert!(text.contains("passes the spec's test"), "{text}");
-    assert!(!text.contains(server.ready["primary_secret"].as_str().unwrap()), "the secret is never printed");
+    assert!(
+        !text.contains(server.ready["primary_secret"].as_str().unwrap()),
+        "the secret is never printed"
+    );
 }
 
 #[test]
@@ -529,7 +625,11 @@ fn doctor_warns_that_token_validity_is_in_minutes() {
     let dir = temp_dir("doctor-validity");
     let secret = server.write(&dir, "primary_secret");
     let payload = dir.join("payload.json");
-    std::fs::write(&payload, r#"{"username":"jdoe","firstName":"J","lastName":"Doe","emailId":"jdoe@example.com","tokenValidity":3600}"#).unwrap();
+    std::fs::write(
+        &payload,
+        r#"{"username":"jdoe","firstName":"J","lastName":"Doe","emailId":"jdoe@example.com","tokenValidity":3600}"#,
+    )
+    .unwrap();
     let (code, out) = json_run(&[
         "doctor",
         "--kb",
@@ -573,7 +673,15 @@ fn doctor_against_an_unreachable_kb_is_an_io_failure() {
     assert_eq!(code, IO);
     assert!(text.contains("Nothing answered"), "{text}");
     // Not a URL at all: bad input.
-    let (code, _) = json_run(&["doctor", "--kb", "not a url", "--client-id", "x", "--client-secret-file", "/dev/null"]);
+    let (code, _) = json_run(&[
+        "doctor",
+        "--kb",
+        "not a url",
+        "--client-id",
+        "x",
+        "--client-secret-file",
+        "/dev/null",
+    ]);
     assert_eq!(code, USAGE);
 }
 
@@ -586,7 +694,10 @@ fn admin_shows_the_project_creates_a_configuration_with_secrets_once_and_refuses
     let (code, out) = json_run(&["admin", "--kb", server.url(), "--token-file", t, "project"]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(out["body"]["jwt"][0]["client_id"], server.client_id());
-    assert!(!out.to_string().contains(server.ready["primary_secret"].as_str().unwrap()));
+    assert!(
+        !out.to_string()
+            .contains(server.ready["primary_secret"].as_str().unwrap())
+    );
     // Create, the secrets to 0600 files.
     let prefix = dir.join("portal");
     let (code, out) = json_run(&[
@@ -605,7 +716,10 @@ fn admin_shows_the_project_creates_a_configuration_with_secrets_once_and_refuses
         prefix.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{out}");
-    assert!(out["body"].get("primary_secret").is_none(), "written, not printed: {out}");
+    assert!(
+        out["body"].get("primary_secret").is_none(),
+        "written, not printed: {out}"
+    );
     let primary = dir.join("portal.primary");
     assert!(kb_sso::ClientSecret::parse_generated(std::fs::read_to_string(&primary).unwrap().trim()).is_ok());
     #[cfg(unix)]
@@ -649,7 +763,14 @@ fn admin_shows_the_project_creates_a_configuration_with_secrets_once_and_refuses
     assert_eq!(code, FAILED);
     // A wrong token: refused, exit 1; no token at all: usage.
     let wrong = secret_file(&dir, "wrong-token");
-    let (code, out) = json_run(&["admin", "--kb", server.url(), "--token-file", wrong.to_str().unwrap(), "project"]);
+    let (code, out) = json_run(&[
+        "admin",
+        "--kb",
+        server.url(),
+        "--token-file",
+        wrong.to_str().unwrap(),
+        "project",
+    ]);
     assert_eq!(code, FAILED, "{out}");
     assert_eq!(out["status"], 401);
     let (code, _) = json_run(&["admin", "--kb", server.url(), "project"]);
@@ -660,9 +781,22 @@ fn admin_shows_the_project_creates_a_configuration_with_secrets_once_and_refuses
 fn admin_and_token_verify_against_an_unreachable_kb_are_io_failures() {
     let dir = temp_dir("admin-unreachable");
     let token = secret_file(&dir, "t");
-    let (code, out) = json_run(&["admin", "--kb", "http://127.0.0.1:9", "--token-file", token.to_str().unwrap(), "project"]);
+    let (code, out) = json_run(&[
+        "admin",
+        "--kb",
+        "http://127.0.0.1:9",
+        "--token-file",
+        token.to_str().unwrap(),
+        "project",
+    ]);
     assert_eq!(code, IO, "{out}");
-    let (code, out) = json_run(&["token", "verify", "a.b.c", "--jwks", "http://127.0.0.1:9/.well-known/jwks.json"]);
+    let (code, out) = json_run(&[
+        "token",
+        "verify",
+        "a.b.c",
+        "--jwks",
+        "http://127.0.0.1:9/.well-known/jwks.json",
+    ]);
     assert_eq!(code, IO, "{out}");
 }
 

@@ -19,7 +19,9 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use clap::Args as ClapArgs;
-use kb_sso::{ClientId, ClientSecret, IdTokenClaims, KeySet, Verifier, VerifyError, id_token_validation, jwt_error_reason};
+use kb_sso::{
+    ClientId, ClientSecret, IdTokenClaims, KeySet, Verifier, VerifyError, id_token_validation, jwt_error_reason,
+};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -223,11 +225,17 @@ fn checks(
         .map_err(|e| Failure::usage(format!("{code_url}: {e}")))?;
     let answer = http::send(agent, request)?;
     let code = match answer.status {
-        200 => match answer.json().and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_owned)) {
+        200 => match answer
+            .json()
+            .and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_owned))
+        {
             Some(code) => {
                 steps.push(Step::pass(
                     "generate code",
-                    format!("POST {code_url} (JSON payload, HTTP Basic auth): 200, a code of {} characters", code.len()),
+                    format!(
+                        "POST {code_url} (JSON payload, HTTP Basic auth): 200, a code of {} characters",
+                        code.len()
+                    ),
                 ));
                 code
             }
@@ -268,7 +276,8 @@ fn checks(
                     format!(
                         "POST {token_url} (grant_type=authorization_code): 200, token_type {}, expires_in {}",
                         body.get("token_type").and_then(Value::as_str).unwrap_or("?"),
-                        body.get("expires_in").map_or_else(|| "?".to_owned(), ToString::to_string)
+                        body.get("expires_in")
+                            .map_or_else(|| "?".to_owned(), ToString::to_string)
                     ),
                 ));
                 t.to_owned()
@@ -289,7 +298,9 @@ fn checks(
                     "The code was refused: a code is single-use and short-lived (the spec: \"The authentication code is a one-time use code and cannot be reused\"); \
                      if it was fresh, the KB's clock may disagree with the code store's."
                 }
-                Some("invalid_client") => "The back channel's client authentication failed: the client id or secret is wrong.",
+                Some("invalid_client") => {
+                    "The back channel's client authentication failed: the client id or secret is wrong."
+                }
                 _ => "The back-channel exchange failed; see the KB's answer.",
             };
             steps.push(Step::fail(
@@ -365,7 +376,8 @@ fn code_failure(url: &str, status: u16, answer: &Answer, agent: &ureq::Agent, pa
             };
             let mut step = Step::fail("generate code", what, cause);
             if probe == Some(401) {
-                step.warning = Some("without credentials the KB answers 401 too: it expects HTTP Basic auth".to_owned());
+                step.warning =
+                    Some("without credentials the KB answers 401 too: it expects HTTP Basic auth".to_owned());
             }
             step
         }
@@ -407,7 +419,12 @@ fn code_failure(url: &str, status: u16, answer: &Answer, agent: &ureq::Agent, pa
 fn claims_step(payload: &Value, claims: &IdTokenClaims, lifetime: i64, validity: Option<f64>) -> Step {
     let claims = serde_json::to_value(claims).unwrap_or(Value::Null);
     let mut mismatches = Vec::new();
-    let pairs = [("username", "sub"), ("emailId", "email"), ("firstName", "given_name"), ("lastName", "family_name")];
+    let pairs = [
+        ("username", "sub"),
+        ("emailId", "email"),
+        ("firstName", "given_name"),
+        ("lastName", "family_name"),
+    ];
     for (sent, got) in pairs {
         if let Some(want) = payload.get(sent).and_then(Value::as_str) {
             let have = find_string(&claims, got, sent);
@@ -453,7 +470,9 @@ fn id_token_cause(e: &VerifyError, skew: Option<i64>) -> String {
             "Clock skew: the KB's clock and this machine's differ by {} s; synchronise them (NTP).",
             skew.unwrap_or(0)
         ),
-        VerifyError::WrongIssuer => "The KB signs with another issuer than --kb: use the KB's public base URL exactly.".to_owned(),
+        VerifyError::WrongIssuer => {
+            "The KB signs with another issuer than --kb: use the KB's public base URL exactly.".to_owned()
+        }
         VerifyError::WrongAudience => "The id_token is for another client id.".to_owned(),
         VerifyError::UnknownKey | VerifyError::BadSignature | VerifyError::AlgorithmMismatch => {
             "The id_token is not signed by a key of the KB's JWKS (a proxy or another KB answered?).".to_owned()

@@ -36,11 +36,8 @@ impl Answer {
 
     /// An OAuth-style error body's `error_description`.
     pub(crate) fn error_description(&self) -> Option<String> {
-        self.json().and_then(|v| {
-            v.get("error_description")
-                .and_then(|e| e.as_str())
-                .map(str::to_owned)
-        })
+        self.json()
+            .and_then(|v| v.get("error_description").and_then(|e| e.as_str()).map(str::to_owned))
     }
 
     /// A header's value as text.

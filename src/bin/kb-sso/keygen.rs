@@ -46,7 +46,12 @@ enum Kind {
     /// a new file, mode 0600 (`kb-sso serve --keys FILE`).
     Ring {
         /// Write a fresh ring to FILE (a new file).
-        #[arg(long, value_name = "FILE", required_unless_present = "rotate", conflicts_with = "rotate")]
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "rotate",
+            conflicts_with = "rotate"
+        )]
         out: Option<PathBuf>,
         /// Make each half's next key current in the ring in FILE, add a new
         /// next key and keep the previous ones (until what they signed
@@ -157,13 +162,16 @@ fn ring(out: Option<&Path>, rotate: Option<&Path>, paint: Paint) -> Outcome {
     let (ring, path, verb) = match (out, rotate) {
         (Some(path), _) => {
             let ring = KeyRing::generate(now).map_err(|e| Failure::io(format!("key ring: {e}")))?;
-            ring.write_new(path).map_err(|e| Failure::io(format!("{}: {e}", path.display())))?;
+            ring.write_new(path)
+                .map_err(|e| Failure::io(format!("{}: {e}", path.display())))?;
             (ring, path, "wrote a new key ring to")
         }
         (None, Some(path)) => {
             let mut ring = KeyRing::load(path).map_err(|e| Failure::io(format!("{}: {e}", path.display())))?;
-            ring.rotate(now).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
-            ring.replace(path).map_err(|e| Failure::io(format!("{}: {e}", path.display())))?;
+            ring.rotate(now)
+                .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+            ring.replace(path)
+                .map_err(|e| Failure::io(format!("{}: {e}", path.display())))?;
             (ring, path, "rotated the key ring in")
         }
         (None, None) => return Err(Failure::usage("keygen ring: give --out FILE or --rotate FILE")),

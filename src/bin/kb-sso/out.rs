@@ -229,7 +229,11 @@ pub(crate) fn relative(secs: i64) -> String {
         return "now".to_owned();
     }
     let span = span(secs.unsigned_abs());
-    if secs > 0 { format!("in {span}") } else { format!("{span} ago") }
+    if secs > 0 {
+        format!("in {span}")
+    } else {
+        format!("{span} ago")
+    }
 }
 
 /// Seconds as "2d 3h", "1h 2m", "4m 10s" or "9s".

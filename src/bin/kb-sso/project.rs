@@ -91,12 +91,7 @@ fn check(path: &std::path::Path, paint: Paint) -> Outcome {
         );
         json!({"ok": true, "file": shown, "jwt_configs": summary.jwt, "sso_providers": summary.sso, "widget": summary.widget, "problems": []})
     } else {
-        let _ = writeln!(
-            human,
-            "{} {shown}: {} problem(s)",
-            paint.bad("invalid"),
-            problems.len()
-        );
+        let _ = writeln!(human, "{} {shown}: {} problem(s)", paint.bad("invalid"), problems.len());
         for p in &problems {
             let _ = writeln!(human, "  {}: {}", paint.bold(&p.field), p.message);
         }

@@ -165,7 +165,8 @@ struct Decoded {
 /// anything else.
 fn decode(token: &str) -> Result<Decoded, String> {
     let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(_signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err("not a JWT: expected three dot-separated base64url parts".to_owned());
     };
@@ -239,7 +240,10 @@ fn inspect(arg: &str, paint: Paint) -> Outcome {
         let _ = writeln!(
             human,
             "  {}",
-            paint.dim(&format!("lifetime (exp - iat): {lifetime} s = {}", out::span(lifetime.unsigned_abs())))
+            paint.dim(&format!(
+                "lifetime (exp - iat): {lifetime} s = {}",
+                out::span(lifetime.unsigned_abs())
+            ))
         );
     }
     if let Some(exp) = decoded.claims.get("exp").and_then(Value::as_i64)
@@ -251,7 +255,10 @@ fn inspect(arg: &str, paint: Paint) -> Outcome {
         let _ = writeln!(
             human,
             "{}",
-            paint.bad(&format!("a KB would refuse it: jwt_error={} ({e})", jwt_error_reason(e)))
+            paint.bad(&format!(
+                "a KB would refuse it: jwt_error={} ({e})",
+                jwt_error_reason(e)
+            ))
         );
     }
     let json = json!({
@@ -276,13 +283,24 @@ fn utc(at: i64) -> Option<String> {
 
 /// The result of a verification: claims, or the reason and detail.
 enum Verdict {
-    Valid { claims: Value, kid: String, expires_at: i64 },
-    Refused { reason: &'static str, detail: String },
+    Valid {
+        claims: Value,
+        kid: String,
+        expires_at: i64,
+    },
+    Refused {
+        reason: &'static str,
+        detail: String,
+    },
 }
 
 fn verify(args: &VerifyArgs, paint: Paint) -> Outcome {
     let token = token_text(&args.token)?;
-    let kind = args.kind.unwrap_or(if args.jwks.is_some() { Kind::Any } else { Kind::Handshake });
+    let kind = args.kind.unwrap_or(if args.jwks.is_some() {
+        Kind::Any
+    } else {
+        Kind::Handshake
+    });
     let now = OffsetDateTime::now_utc();
     let verdict = match kind {
         Kind::Handshake => verify_handshake(args, &token, now)?,
@@ -362,7 +380,9 @@ fn report_verdict(verdict: Verdict, kind: Kind, parses: bool, now: i64, paint: P
 /// What a `jwt_error` reason usually means.
 pub(crate) fn hint(reason: &str) -> &'static str {
     match reason {
-        "malformed" => "The token is not a well-formed JWT of the accepted algorithms (EdDSA, HS256), or lacks a required claim.",
+        "malformed" => {
+            "The token is not a well-formed JWT of the accepted algorithms (EdDSA, HS256), or lacks a required claim."
+        }
         "bad_signature" => {
             "The key does not match: wrong secret or public key, a kid the KB does not know, or the algorithm of another key."
         }
@@ -411,7 +431,8 @@ fn key_set(args: &VerifyArgs) -> Result<KeySet, Failure> {
 fn verify_handshake(args: &VerifyArgs, token: &str, now: OffsetDateTime) -> Result<Verdict, Failure> {
     let key = if let Some(path) = &args.pem {
         let pem = out::read_file(path, "--pem")?;
-        HandshakeKey::ed25519_from_spki_pem(&pem).map_err(|e| Failure::usage(format!("--pem {}: {e}", path.display())))?
+        HandshakeKey::ed25519_from_spki_pem(&pem)
+            .map_err(|e| Failure::usage(format!("--pem {}: {e}", path.display())))?
     } else if let Some(path) = &args.secret_file {
         let secret = ClientSecret::new(out::read_secret(path, "--secret-file")?.as_str());
         HandshakeKey::hs256(&secret, None)

@@ -118,17 +118,23 @@ pub(crate) fn main(cli: Args, name: &str) -> ExitCode {
 
 async fn run(cli: Args, name: &str) -> ExitCode {
     if let Some(path) = &cli.new_keys {
-        return keys_command(name, KeyRing::generate(OffsetDateTime::now_utc()).and_then(|ring| {
-            ring.write_new(path)?;
-            Ok(ring)
-        }));
+        return keys_command(
+            name,
+            KeyRing::generate(OffsetDateTime::now_utc()).and_then(|ring| {
+                ring.write_new(path)?;
+                Ok(ring)
+            }),
+        );
     }
     if let Some(path) = &cli.rotate_keys {
-        return keys_command(name, KeyRing::load(path).and_then(|mut ring| {
-            ring.rotate(OffsetDateTime::now_utc())?;
-            ring.replace(path)?;
-            Ok(ring)
-        }));
+        return keys_command(
+            name,
+            KeyRing::load(path).and_then(|mut ring| {
+                ring.rotate(OffsetDateTime::now_utc())?;
+                ring.replace(path)?;
+                Ok(ring)
+            }),
+        );
     }
     let keys = match &cli.keys {
         Some(path) => KeyRing::load(path).map(Some),
