@@ -826,6 +826,7 @@ fn every_command_has_help_with_examples() {
         &["doctor", "--help"],
         &["admin", "--help"],
         &["completions", "--help"],
+        &["serve", "--help"],
     ] {
         let (code, text, _) = text_run(command);
         assert_eq!(code, 0, "{command:?}");

@@ -67,7 +67,7 @@ Examples:
 /// The operator's command line for kb-sso: keys, tokens, project files, an
 /// integration doctor, the admin API and the reference server.
 #[derive(Debug, Parser)]
-#[command(name = "kb-sso", version, about, long_about = None, after_help = EXIT_CODES, propagate_version = true)]
+#[command(name = "kb-sso", version, after_help = EXIT_CODES, propagate_version = true)]
 struct Cli {
     /// Print one JSON object instead of text (for scripts).
     #[arg(long, global = true)]
@@ -92,7 +92,17 @@ enum Command {
     Doctor(doctor::Args),
     /// Use a KB's admin API.
     Admin(admin::Args),
-    /// Run the reference KB server.
+    /// Run the reference KB server (the flags of the `kb_server` example).
+    ///
+    /// When ready it prints one JSON line, {"listening":"http://ADDR", ...},
+    /// with the demo project's client id and secrets (and "admin_token"
+    /// when no --admin-token-file is given). Ctrl-C stops it. A flag or
+    /// file that is refused exits with status 2, naming it.
+    #[command(after_help = "Examples:
+  kb-sso serve                                   # a demo project on 127.0.0.1:8080
+  kb-sso serve --listen 127.0.0.1:0 --project project.json --keys keys.json
+  kb-sso serve --new-keys keys.json              # write a fresh key ring and exit
+  kb-sso serve --db sqlite:kb.db --admin-token-file admins.json")]
     Serve(Box<serve::Args>),
     /// Print shell completions.
     #[command(after_help = "Examples:
