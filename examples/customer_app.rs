@@ -97,7 +97,18 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             None,
         ),
         None => {
-            let kb = common::server::start(SocketAddr::from(([127, 0, 0, 1], 0)), &login_url, SystemClock).await?;
+            // Signing out of the KB ends the session here too.
+            let options = common::server::Options {
+                logout_url: Some(format!("{customer}/logout")),
+                ..Default::default()
+            };
+            let kb = common::server::start_demo_with(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                &login_url,
+                SystemClock,
+                options,
+            )
+            .await?;
             let link = common::customer::KbLink {
                 kb_url: url::Url::parse(&kb.base)?,
                 client_id: kb.project.client_id.clone(),

@@ -54,6 +54,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         Box::pin(login_page_states(e))
     }),
     ("errors_are_pages_with_a_way_back", |e| Box::pin(error_pages(e))),
+    (
+        "the_readme_walk_through_two_tabs_then_logout_that_stays_signed_out",
+        |e| Box::pin(readme_walk_through(e)),
+    ),
 ];
 
 const USER: &str = "john.doe";
@@ -434,6 +438,82 @@ async fn two_tabs(e: &Env) {
     c.switch_to_window(second).await.unwrap();
     e.sign_in_by_button(false).await;
     e.assert_signed_in_on("/docs/getting-started").await;
+}
+
+/// The README's "In a browser" steps: `kb_server` with its demo project
+/// (no project file), `customer_app --kb` with the ready line's client id
+/// and secret, a private page in each of two tabs, signed in in each, then
+/// "Sign out", which also ends the customer app's session (the demo
+/// configuration's logout URL), so that a private page asks to sign in
+/// again. Ports are free ones instead of the README's 8080 and 3000.
+async fn readme_walk_through(e: &Env) {
+    let (kb_port, customer_port) = (free_port(), free_port());
+    let customer = format!("http://127.0.0.1:{customer_port}");
+    let (kb_process, ready) = spawn_ready(
+        &example("kb_server"),
+        &[
+            "--listen",
+            &format!("127.0.0.1:{kb_port}"),
+            "--login-url",
+            &format!("{customer}/login"),
+            "--logout-url",
+            &format!("{customer}/logout"),
+        ],
+    );
+    let ready: Value = serde_json::from_str(&ready).expect("kb_server's ready line");
+    let kb = ready["listening"].as_str().unwrap().to_owned();
+    let (customer_process, _) = spawn_ready(
+        &example("customer_app"),
+        &[
+            "--kb",
+            &kb,
+            "--client-id",
+            ready["client_id"].as_str().unwrap(),
+            "--client-secret",
+            ready["primary_secret"].as_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{customer_port}"),
+        ],
+    );
+    let _processes = (kb_process, customer_process);
+    let mut w = e.clone_parts();
+    w.kb = kb.clone();
+    w.customer = customer.clone();
+    w.client = e.client.clone();
+    let c = w.c();
+    // Step 3: a private page in each of two tabs; each is sent to the
+    // customer app's login.
+    let first = c.window().await.unwrap();
+    c.goto(&format!("{kb}/docs/billing")).await.unwrap();
+    w.wait_url(&format!("{customer}/login")).await;
+    let second = c.new_window(true).await.unwrap().handle;
+    c.switch_to_window(second).await.unwrap();
+    c.goto(&format!("{kb}/docs/getting-started")).await.unwrap();
+    w.wait_url(&format!("{customer}/login")).await;
+    // The second tab signs in first, then the first one.
+    w.log_in_at_customer().await;
+    w.assert_signed_in_on("/docs/getting-started").await;
+    c.switch_to_window(first).await.unwrap();
+    w.log_in_at_customer().await;
+    w.assert_signed_in_on("/docs/billing").await;
+    // Step 4: signing out ends both sessions and stays signed out.
+    c.find(Locator::LinkText("Sign out"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    w.wait_url(&format!("{customer}/logout")).await;
+    assert!(w.element_text("h1").await.contains("signed out"));
+    w.shot("walk-through-signed-out").await;
+    c.goto(&format!("{kb}/docs/billing")).await.unwrap();
+    w.wait_url(&format!("{customer}/login")).await;
+    assert!(!w.text().await.contains("Signed in as"));
+    c.find(Locator::Id("u"))
+        .await
+        .expect("the login form: not signed straight back in");
+    // Nothing of the scenario's browser is closed here: the suite does it.
+    w.client = None;
 }
 
 async fn domain_matched(e: &Env) {

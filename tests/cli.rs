@@ -520,6 +520,31 @@ fn serve_prints_the_kb_server_ready_line() {
     ] {
         assert!(server.ready[field].is_string(), "{field}: {}", server.ready);
     }
+    // Another login URL than the customer app's default: no logout URL is
+    // guessed for it.
+    assert!(server.ready.get("logout_url").is_none(), "{}", server.ready);
+}
+
+/// With the default login URL (the customer app's), the demo configuration
+/// also sends readers who sign out to the customer app's `/logout`, so that
+/// signing out of the KB is not undone by the app's own session.
+#[test]
+fn serve_with_the_default_login_url_signs_readers_out_of_the_customer_app_too() {
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin!("kb-sso"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let ready: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(ready["login_url"], "http://127.0.0.1:3000/login");
+    assert_eq!(ready["logout_url"], "http://127.0.0.1:3000/logout");
 }
 
 #[test]
@@ -856,4 +881,24 @@ fn usage_errors_exit_2() {
     assert!(err.contains("frobnicate"), "{err}");
     let (code, _, _) = text_run(&["token", "verify", "a.b.c"]);
     assert_eq!(code, USAGE, "a key source is required");
+}
+
+/// `kb-sso ... | head` closes the pipe early: the command ends quietly,
+/// never with a panic.
+#[test]
+fn a_closed_output_pipe_is_not_a_panic() {
+    for args in [&["completions", "bash"][..], &["keygen", "hs256"][..]] {
+        let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin!("kb-sso"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the reading end before the command writes.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.status.code().is_some_and(|c| c < 100), "{args:?}: {:?}", out.status);
+    }
 }

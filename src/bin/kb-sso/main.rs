@@ -127,7 +127,11 @@ fn main() -> ExitCode {
         Command::Admin(args) => admin::run(args, paint),
         Command::Serve(args) => return serve::main(*args, "kb-sso serve"),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "kb-sso", &mut std::io::stdout());
+            // Into a buffer first: clap_complete panics when its writer fails
+            // (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kb-sso", &mut script);
+            out::emit(&String::from_utf8_lossy(&script));
             return ExitCode::SUCCESS;
         }
     };

@@ -251,17 +251,31 @@ pub(crate) fn span(secs: u64) -> String {
     out
 }
 
+/// Writes `text` to standard output. A closed pipe (`kb-sso ... | head`)
+/// or a full disk ends the output quietly instead of panicking as
+/// `println!` would: the exit status still tells what the command found.
+pub(crate) fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// [`emit`] for standard error.
+fn emit_err(text: &str) {
+    use std::io::Write as _;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}
+
 /// Prints a finished command and answers its exit status.
 pub(crate) fn finish(outcome: Outcome, json: bool) -> u8 {
     match outcome {
         Ok(report) => {
             if json {
-                println!("{}", report.json);
+                emit(&format!("{}\n", report.json));
             } else if !report.human.is_empty() {
-                print!("{}", report.human);
-                if !report.human.ends_with('\n') {
-                    println!();
-                }
+                let newline = if report.human.ends_with('\n') { "" } else { "\n" };
+                emit(&format!("{}{newline}", report.human));
             }
             report.exit.code()
         }
@@ -272,9 +286,9 @@ pub(crate) fn finish(outcome: Outcome, json: bool) -> u8 {
                     "exit": failure.exit.code(),
                     "error": failure.message,
                 });
-                println!("{object}");
+                emit(&format!("{object}\n"));
             } else {
-                eprintln!("kb-sso: {}", failure.message);
+                emit_err(&format!("kb-sso: {}\n", failure.message));
             }
             failure.exit.code()
         }

@@ -34,6 +34,12 @@ pub(crate) struct Args {
     /// the default). A project file sets its own.
     #[arg(long, value_name = "URL", default_value = server::DEFAULT_LOGIN_URL, conflicts_with = "project")]
     login_url: String,
+    /// The demo configuration's logout URL: where readers go after signing
+    /// out of the KB. Default: the customer app's /logout (which ends its
+    /// session too) with the default --login-url, none with another (signing
+    /// out then ends on /jwt/signed-out). A project file sets its own.
+    #[arg(long, value_name = "URL", conflicts_with = "project")]
+    logout_url: Option<String>,
     /// Serve the project in FILE instead of a demo project (exit 2 naming
     /// the field when it breaks a rule).
     #[arg(long, value_name = "FILE")]
@@ -223,7 +229,12 @@ async fn run(cli: Args, name: &str) -> ExitCode {
     };
     let started = match loaded {
         Some(loaded) => server::start_project_with(listen, loaded, SystemClock, options).await,
-        None => server::start_demo_with(listen, &cli.login_url, SystemClock, options).await,
+        None => {
+            options.logout_url = cli.logout_url.clone().or_else(|| {
+                (cli.login_url == server::DEFAULT_LOGIN_URL).then(|| server::DEFAULT_LOGOUT_URL.to_owned())
+            });
+            server::start_demo_with(listen, &cli.login_url, SystemClock, options).await
+        }
     };
     let running = match started {
         Ok(r) => r,

@@ -74,6 +74,9 @@ pub(crate) struct Options {
     /// them in memory. When given, a project file's project is not used by
     /// `start_project_with`: it seeded these stores when they were empty.
     pub(crate) stores: Option<super::durable::Stores>,
+    /// The demo configuration's logout URL (none by default: signing out
+    /// ends on `/jwt/signed-out`).
+    pub(crate) logout_url: Option<String>,
 }
 
 impl Default for Options {
@@ -87,6 +90,7 @@ impl Default for Options {
             replay: None,
             admin_tokens: None,
             stores: None,
+            logout_url: None,
         }
     }
 }
@@ -98,6 +102,10 @@ pub(crate) struct DemoProject {
     pub(crate) primary_secret: String,
     pub(crate) secondary_secret: String,
     pub(crate) login_url: String,
+    /// Where readers go after signing out, if anywhere but
+    /// `/jwt/signed-out`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) logout_url: Option<String>,
     /// Whether codes must carry the `codeChallenge` the KB passes to the
     /// login URL (login binding). The demo configuration leaves it optional
     /// so that the spec's own samples work; the customer app sends it.
@@ -161,6 +169,12 @@ impl<C> Running<C> {
 /// The default login URL of the demo configuration: the customer app that
 /// `examples/customer_app.rs` runs.
 pub(crate) const DEFAULT_LOGIN_URL: &str = "http://127.0.0.1:3000/login";
+
+/// The logout URL of the demo configuration when its login URL is
+/// [`DEFAULT_LOGIN_URL`]: the same customer app's `/logout`, which ends its
+/// own session too, so that a reader who signs out of the KB is not signed
+/// straight back in by the app.
+pub(crate) const DEFAULT_LOGOUT_URL: &str = "http://127.0.0.1:3000/logout";
 
 /// Binds `listen`, builds a demo project with one enabled JWT
 /// configuration, and serves it until stopped.
@@ -349,9 +363,11 @@ pub(crate) fn demo_service_with<C: Clock>(
 ) -> Result<(Service<C>, DemoProject), Box<dyn std::error::Error + Send + Sync>> {
     // Login binding stays optional here so that the spec's samples, which
     // do not send `codeChallenge`, work as sent; the ready line says so.
-    let (config, secrets) = JwtConfig::builder("Demo customer app", login_url)
-        .require_login_binding(false)
-        .build()?;
+    let mut builder = JwtConfig::builder("Demo customer app", login_url).require_login_binding(false);
+    if let Some(url) = &options.logout_url {
+        builder = builder.logout_url(url.as_str());
+    }
+    let (config, secrets) = builder.build()?;
     let widget_id = uuid_like();
     let (widgets, widget_secret) = WidgetProject::builder(uuid_like()).widget(widget_id.clone()).build()?;
     let project = DemoProject {
@@ -359,6 +375,7 @@ pub(crate) fn demo_service_with<C: Clock>(
         primary_secret: secrets.primary.expose().to_owned(),
         secondary_secret: secrets.secondary.expose().to_owned(),
         login_url: config.login_url().to_string(),
+        logout_url: config.logout_url().map(ToString::to_string),
         require_login_binding: config.requires_login_binding(),
         handshake_audience: handshake_audience(kb_url),
         widget_client_id: widgets.project_id().to_owned(),
