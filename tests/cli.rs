@@ -6,12 +6,15 @@
 #![cfg(feature = "cli")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, Stdio};
 
 use assert_cmd::Command;
 use serde_json::Value;
+use support::store_contract::TempDir;
 
 /// Exit codes, as documented.
 const FAILED: i32 = 1;
@@ -24,12 +27,9 @@ fn kb_sso() -> Command {
     cmd
 }
 
-/// A fresh directory under the target directory.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kb-sso-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh temporary directory, removed when the test is done.
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new(&format!("cli-{name}"))
 }
 
 /// Runs `kb-sso ARGS --json` and answers the exit code and the JSON object.

@@ -394,7 +394,7 @@ pub(crate) fn mailer(
     Ok(async move {
         loop {
             if let Err(e) = mailer.run_once(time::OffsetDateTime::now_utc()).await {
-                eprintln!("kb_server: email delivery: {e}");
+                eprintln!("email delivery: {e}");
             }
             tokio::time::sleep(every).await;
         }
