@@ -19,6 +19,8 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use url::Url;
 
+use super::server::escape;
+
 /// The one account of the demo customer app.
 pub(crate) const DEMO_USER: &str = "john.doe";
 /// Its password.
@@ -85,7 +87,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response<Body> {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{t} \u{b7} Customer app</title><style>{STYLE}</style></head><body><h1>{t}</h1>{body}</body></html>",
-        t = esc(title)
+        t = escape(title)
     );
     (status, Html(html)).into_response()
 }
@@ -110,7 +112,7 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Response<Body>
                 "</ul><p><a href=\"/login\">Log in to the customer app</a> \u{b7} <a href=\"/logout\">Log out</a></p>"
             ),
             status = status,
-            kb = esc(kb)
+            kb = escape(kb)
         ),
     )
 }
@@ -122,7 +124,7 @@ fn failure(status: StatusCode, what: &str) -> Response<Body> {
         "Could not reach the knowledge base",
         &format!(
             "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"/\">Customer app home</a></p>",
-            esc(what)
+            escape(what)
         ),
     )
 }
@@ -139,7 +141,7 @@ async fn logout(State(app): State<Arc<App>>) -> Response<Body> {
         &format!(
             "<p>You are signed out of the customer app and of the knowledge base.</p>\
              <p><a href=\"{}/\">Back to the knowledge base</a> &middot; <a href=\"/\">Customer app home</a></p>",
-            esc(kb)
+            escape(kb)
         ),
     );
     let clear = format!("{SESSION}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
@@ -147,15 +149,6 @@ async fn logout(State(app): State<Arc<App>>) -> Response<Body> {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     resp
-}
-
-/// `s` escaped for HTML text and attribute values.
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#x27;")
 }
 
 /// The username and password fields of the login form.
@@ -195,7 +188,7 @@ async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap, RawQuery(qu
 /// above it.
 fn login_form(status: StatusCode, sign_in: &SignInRequest, error: Option<&str>) -> Response<Body> {
     let error = error.map_or_else(String::new, |e| {
-        format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))
+        format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))
     });
     page(
         status,
@@ -211,8 +204,8 @@ fn login_form(status: StatusCode, sign_in: &SignInRequest, error: Option<&str>) 
                 "<p><a href=\"/\">Customer app home</a> (the handshake and widget flows)</p>"
             ),
             error,
-            esc(sign_in.redirect_path().unwrap_or("/")),
-            esc(sign_in.code_challenge().unwrap_or(""))
+            escape(sign_in.redirect_path().unwrap_or("/")),
+            escape(sign_in.code_challenge().unwrap_or(""))
         ),
     )
 }

@@ -29,14 +29,7 @@ use crate::http::{self, Answer};
 use crate::out::{self, Exit, Failure, Outcome, Paint, Report};
 
 /// The code request body of the spec's curl and Postman tests.
-pub(crate) const SPEC_PAYLOAD: &str = r#"{
-"username": "john.doe",
-"firstName": "John",
-"lastName": "Doe",
-"emailId": "john.doe@example.com",
-"readerGroupIds": ["group1", "group2"],
-"tokenValidity": 15
-}"#;
+use crate::serve::server::SPEC_CODE_REQUEST as SPEC_PAYLOAD;
 
 /// Clock difference beyond which the KB's and this machine's clocks are
 /// said to disagree (the token checks allow 30 s).

@@ -166,6 +166,16 @@ impl<C> Running<C> {
     }
 }
 
+/// The code request body of the spec's curl and Postman tests.
+pub(crate) const SPEC_CODE_REQUEST: &str = r#"{
+"username": "john.doe",
+"firstName": "John",
+"lastName": "Doe",
+"emailId": "john.doe@example.com",
+"readerGroupIds": ["group1", "group2"],
+"tokenValidity": 15
+}"#;
+
 /// The default login URL of the demo configuration: the customer app that
 /// `examples/customer_app.rs` runs.
 pub(crate) const DEFAULT_LOGIN_URL: &str = "http://127.0.0.1:3000/login";
@@ -533,10 +543,15 @@ async fn home<C: Clock>(service: Arc<Service<C>>, reader: Option<ReaderSession>)
     let greeting = reader.map_or_else(String::new, |r| {
         format!("<p>Signed in as {}</p>", escape(&r.display_name()))
     });
-    let mut resp = Response::new(Body::from(format!(
+    private_html(format!(
         "<!doctype html><title>Knowledge base</title><h1>Knowledge base</h1>{greeting}\
          <p><a href=\"/docs/getting-started\">Getting started</a></p>",
-    )));
+    ))
+}
+
+/// A page of the reader's own: HTML that no cache keeps.
+fn private_html(html: String) -> Response<Body> {
+    let mut resp = Response::new(Body::from(html));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
@@ -546,12 +561,13 @@ async fn home<C: Clock>(service: Arc<Service<C>>, reader: Option<ReaderSession>)
     resp
 }
 
-/// Minimal HTML escaping for the home page's greeting.
-fn escape(text: &str) -> String {
+/// `text` escaped for HTML text and attribute values.
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
 }
 
 /// The widget API's demo corpus: slug, title and the reader groups that
@@ -624,21 +640,14 @@ fn docs_page(reader: Option<&ReaderSession>, path: &str) -> Response<Body> {
             )
         },
     );
-    let mut resp = Response::new(Body::from(format!(
+    private_html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{p} \u{b7} Knowledge base</title></head><body><h1 id=\"page\">{p}</h1>{who}\
          <p><a href=\"/\">Home</a> \u{b7} <a href=\"/docs/getting-started\">Getting started</a> \u{b7} \
          <a href=\"/docs/billing\">Billing</a></p></body></html>",
         p = escape(path),
-    )));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    resp
+    ))
 }
 
 fn json_answer(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
