@@ -588,13 +588,30 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
     /// [`CodeError::InvalidGrant`] for an unknown, expired, used or foreign
     /// code; [`CodeError::CodeStore`] if the store fails.
     pub async fn redeem(&self, code: &str, client: Option<&ClientId>) -> Result<CodeGrant, CodeError> {
+        let digest = Self::digest_of_code(code)?;
+        self.redeem_digest(digest, client).await
+    }
+
+    /// The digest of a code as sent: [`GrantProblem::Unknown`] for text
+    /// that cannot be a code (wrong length), which is never looked up.
+    pub(crate) fn digest_of_code(code: &str) -> Result<CodeDigest, CodeError> {
         if code.len() != crate::secret::RANDOM_TOKEN_LEN {
             return Err(CodeError::InvalidGrant(GrantProblem::Unknown));
         }
+        Ok(CodeDigest::of(code))
+    }
+
+    /// [`redeem`](Self::redeem), for the digest of a code of the right
+    /// length ([`digest_of_code`](Self::digest_of_code)).
+    pub(crate) async fn redeem_digest(
+        &self,
+        digest: CodeDigest,
+        client: Option<&ClientId>,
+    ) -> Result<CodeGrant, CodeError> {
         let now = self.clock.now();
         let answer = self
             .store
-            .redeem(CodeDigest::of(code), now)
+            .redeem(digest, now)
             .await
             .map_err(|e| CodeError::CodeStore(Box::new(e)))?;
         match answer {

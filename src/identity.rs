@@ -161,9 +161,28 @@ struct IdTokenClaimsRef<'a> {
     jti: &'a str,
     given_name: &'a str,
     family_name: &'a str,
-    name: &'a str,
+    name: FullName<'a>,
     email: &'a str,
     groups: &'a [String],
+}
+
+/// The `name` claim: first and last name joined by a space, trimmed
+/// (`ReaderIdentity::full_name`), written without a copy.
+struct FullName<'a>(&'a str, &'a str);
+
+impl Serialize for FullName<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // `format!("{first} {last}").trim()`: when one side is blank after
+        // trimming its outer end, the other side trimmed alone.
+        let (first, last) = (self.0.trim_start(), self.1.trim_end());
+        if first.is_empty() {
+            serializer.serialize_str(last.trim_start())
+        } else if last.is_empty() {
+            serializer.serialize_str(first.trim_end())
+        } else {
+            serializer.collect_str(&format_args!("{first} {last}"))
+        }
+    }
 }
 
 /// [`AccessTokenClaims`], borrowed: the same fields in the same order, so
@@ -226,11 +245,12 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         let key = crate::secret::random_token();
         let access_signer = SigningKey::hs256("kb-access", key.as_bytes())
             .ok()
-            .map(TokenSigner::new);
+            .map(|k| TokenSigner::new(k).with_token_type(ACCESS_TOKEN_TYPE));
         let mut server = Self {
             configs,
             codes,
-            signer,
+            // The exchange signs both types: their headers are encoded once.
+            signer: signer.with_token_type(ID_TOKEN_TYPE).with_token_type(ACCESS_TOKEN_TYPE),
             access_signer,
             previous_keys: Vec::new(),
             issuer: issuer.into(),
@@ -243,7 +263,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     /// at start (share one key between instances whose KB APIs verify
     /// access tokens).
     pub fn with_access_signer(mut self, signer: TokenSigner) -> Self {
-        self.access_signer = Some(signer);
+        self.access_signer = Some(signer.with_token_type(ACCESS_TOKEN_TYPE));
         self.update_token_room();
         self
     }
@@ -469,8 +489,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         client: Option<&ClientCredentials>,
         verifier: Option<&str>,
     ) -> Result<Exchange, CodeError> {
-        let grant = self.redeem_checked(code, client, verifier).await?;
-        let tokens = self.sign_tokens(code, &grant)?;
+        let (digest, grant) = self.redeem_checked(code, client, verifier).await?;
+        let tokens = self.sign_tokens(&digest, &grant)?;
         Ok(Exchange {
             client_id: grant.client_id,
             tokens,
@@ -488,19 +508,20 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     /// As [`exchange_with_verifier`](Self::exchange_with_verifier), without
     /// [`CodeError::Sign`] and [`CodeError::InvalidClient`].
     pub async fn redeem_for_session(&self, code: &str, verifier: Option<&str>) -> Result<ReaderSession, CodeError> {
-        let grant = self.redeem_checked(code, None, verifier).await?;
+        let (digest, grant) = self.redeem_checked(code, None, verifier).await?;
         let now = self.codes.clock().now();
-        Ok(session_from_grant(code, grant, now))
+        Ok(session_from_grant(&digest, grant, now))
     }
 
     /// Redeems `code` (for `client` when given) and checks the login binding
-    /// and that the grant's configuration is still active.
+    /// and that the grant's configuration is still active. Answers the
+    /// code's digest (computed once) with the grant.
     async fn redeem_checked(
         &self,
         code: &str,
         client: Option<&ClientCredentials>,
         verifier: Option<&str>,
-    ) -> Result<CodeGrant, CodeError> {
+    ) -> Result<(CodeDigest, CodeGrant), CodeError> {
         let client_id = match client {
             Some(creds) => {
                 let config = self.lookup(&creds.client_id).await?;
@@ -509,7 +530,8 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
             }
             None => None,
         };
-        let grant = self.codes.redeem(code, client_id.as_ref()).await?;
+        let digest = CodeIssuer::<S, C>::digest_of_code(code)?;
+        let grant = self.codes.redeem_digest(digest, client_id.as_ref()).await?;
         if let Some(challenge) = &grant.code_challenge
             && !verifier.is_some_and(|v| crate::code::verifier_answers(challenge, v))
         {
@@ -517,11 +539,11 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         }
         // Configuration changes apply at once: a configuration disabled or
         // deleted after the code was issued issues nothing.
-        match self.lookup(grant.client_id.as_str()).await? {
+        match self.lookup_id(&grant.client_id).await? {
             Some(c) if c.is_enabled() => {}
             _ => return Err(CodeError::InvalidGrant(GrantProblem::ConfigurationInactive)),
         }
-        Ok(grant)
+        Ok((digest, grant))
     }
 
     /// The `jti` of the `id_token` and of the access token that redeeming
@@ -533,13 +555,13 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         token_id_for_code(code)
     }
 
-    fn sign_tokens(&self, code: &str, grant: &CodeGrant) -> Result<TokenResponse, CodeError> {
+    fn sign_tokens(&self, digest: &CodeDigest, grant: &CodeGrant) -> Result<TokenResponse, CodeError> {
         let now = self.codes.clock().now();
         let iat = now.unix_timestamp();
         let exp = token_expiry(grant, now);
         let who = &grant.identity;
-        let name = who.full_name();
-        let jti = token_id_for_code(code);
+        let jti = TokenId::of_digest(digest);
+        let jti = jti.as_str();
         // Borrowed views of the claims, serialized as `IdTokenClaims` and
         // `AccessTokenClaims` are: nothing is copied only to be signed.
         let id = IdTokenClaimsRef {
@@ -548,10 +570,10 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
             aud: grant.client_id.as_str(),
             iat,
             exp,
-            jti: &jti,
+            jti,
             given_name: &who.first_name,
             family_name: &who.last_name,
-            name: &name,
+            name: FullName(&who.first_name, &who.last_name),
             email: &who.email,
             groups: &who.reader_group_ids,
         };
@@ -563,7 +585,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
             groups: &who.reader_group_ids,
             iat,
             exp,
-            jti: &jti,
+            jti,
         };
         Ok(TokenResponse {
             id_token: self.signer.sign_typed(ID_TOKEN_TYPE, &id).map_err(CodeError::Sign)?,
@@ -580,12 +602,17 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         let Ok(id) = ClientId::parse(client_id) else {
             return Ok(None);
         };
+        self.lookup_id(&id).await
+    }
+
+    /// As [`lookup`](Self::lookup), for a client id already parsed.
+    async fn lookup_id(&self, id: &ClientId) -> Result<Option<ConfigRef>, CodeError> {
         let snapshot = self
             .configs
             .current()
             .await
             .map_err(|e| CodeError::ConfigStore(Box::new(e)))?;
-        Ok(snapshot.config(&id))
+        Ok(snapshot.config(id))
     }
 }
 
@@ -598,7 +625,7 @@ fn token_expiry(grant: &CodeGrant, now: time::OffsetDateTime) -> i64 {
 /// The session a redeemed `grant` opens at `now`: the same reader, `jti`
 /// and expiry as the `id_token` the exchange would sign, so that in process
 /// and over the back channel a code opens the same session.
-fn session_from_grant(code: &str, grant: CodeGrant, now: time::OffsetDateTime) -> ReaderSession {
+fn session_from_grant(digest: &CodeDigest, grant: CodeGrant, now: time::OffsetDateTime) -> ReaderSession {
     let exp = token_expiry(&grant, now);
     let who = grant.identity;
     let username = crate::session::username_or_fallback(
@@ -614,7 +641,7 @@ fn session_from_grant(code: &str, grant: CodeGrant, now: time::OffsetDateTime) -
         last_name: who.last_name,
         groups: who.reader_group_ids,
         client_id: grant.client_id,
-        jti: token_id_for_code(code),
+        jti: TokenId::of_digest(digest).as_str().to_owned(),
         // `exp` is a date the clock produced plus at most a day.
         expires_at: time::OffsetDateTime::from_unix_timestamp(exp).unwrap_or(now),
         name: String::new(),
@@ -626,10 +653,32 @@ fn session_from_grant(code: &str, grant: CodeGrant, now: time::OffsetDateTime) -
 /// The `jti` a redemption of `code` gives its tokens and session
 /// ([`IdentityServer::token_id_for_code`]).
 pub(crate) fn token_id_for_code(code: &str) -> String {
-    use base64::Engine as _;
-    let mut input = b"kb-sso id_token jti\0".to_vec();
-    input.extend_from_slice(&CodeDigest::of(code).0);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::secret::sha256(&input))
+    TokenId::of_digest(&CodeDigest::of(code)).as_str().to_owned()
+}
+
+/// The `jti` of a redemption ([`token_id_for_code`]), from the code's
+/// digest, held on the stack: base64url of
+/// SHA-256(`kb-sso id_token jti\0` || digest).
+struct TokenId([u8; crate::secret::RANDOM_TOKEN_LEN]);
+
+impl TokenId {
+    fn of_digest(digest: &CodeDigest) -> Self {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = sha2::Sha256::new()
+            .chain_update(b"kb-sso id_token jti\0")
+            .chain_update(digest.0)
+            .finalize();
+        let mut text = [0u8; crate::secret::RANDOM_TOKEN_LEN];
+        // 32 bytes are exactly 43 base64url characters.
+        let _ = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(hash, &mut text);
+        Self(text)
+    }
+
+    fn as_str(&self) -> &str {
+        // base64url text is ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -645,7 +694,7 @@ mod tests {
         /// the public claims types, escapes included.
         #[test]
         fn borrowed_claims_write_the_same_json(
-            texts in proptest::collection::vec("\\PC{0,12}|[\"\\\\/\u{0}-\u{1f}é😀]{0,4}", 8),
+            texts in proptest::collection::vec("\\PC{0,12}|[\"\\\\/\u{0}-\u{1f}é😀]{0,4}|[ \t\u{a0}\u{2003}a]{0,4}", 8),
             groups in proptest::collection::vec("\\PC{0,8}", 0..4),
             iat in any::<i64>(),
             exp in any::<i64>(),
@@ -653,11 +702,12 @@ mod tests {
             let t = |i: usize| texts[i].clone();
             let owned = IdTokenClaims {
                 iss: t(0), sub: t(1), aud: t(2), iat, exp, jti: t(3), given_name: t(4),
-                family_name: t(5), name: t(6), email: t(7), groups: groups.clone(),
+                family_name: t(5), name: format!("{} {}", t(4), t(5)).trim().to_owned(), email: t(7),
+                groups: groups.clone(),
             };
             let borrowed = IdTokenClaimsRef {
                 iss: &texts[0], sub: &texts[1], aud: &texts[2], iat, exp, jti: &texts[3], given_name: &texts[4],
-                family_name: &texts[5], name: &texts[6], email: &texts[7], groups: &groups,
+                family_name: &texts[5], name: FullName(&texts[4], &texts[5]), email: &texts[7], groups: &groups,
             };
             prop_assert_eq!(serde_json::to_string(&borrowed).unwrap(), serde_json::to_string(&owned).unwrap());
             let owned = AccessTokenClaims {
@@ -669,6 +719,18 @@ mod tests {
                 groups: &groups, iat, exp, jti: &texts[3],
             };
             prop_assert_eq!(serde_json::to_string(&borrowed).unwrap(), serde_json::to_string(&owned).unwrap());
+        }
+
+        /// The `jti` made from the code's digest is the one the code gives.
+        #[test]
+        fn token_id_from_the_digest_is_the_codes(code in "[A-Za-z0-9_-]{43}") {
+            use base64::Engine as _;
+            let mut input = b"kb-sso id_token jti\0".to_vec();
+            input.extend_from_slice(&CodeDigest::of(&code).0);
+            let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::secret::sha256(&input));
+            let id = TokenId::of_digest(&CodeDigest::of(&code));
+            prop_assert_eq!(id.as_str(), expected.as_str());
+            prop_assert_eq!(token_id_for_code(&code), expected);
         }
     }
 }

@@ -208,10 +208,27 @@ impl SigningKey {
     }
 
     /// Signs `message` (the JWS signing input).
-    pub(super) fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+    pub(super) fn sign_bytes(&self, message: &[u8]) -> Result<SignatureBytes, SignError> {
         match &self.secret {
-            SigningSecret::Ed25519(key) => Ok(key.sign(message).to_bytes().to_vec()),
-            SigningSecret::Hs256(mac) => Ok(mac.tag(message).to_vec()),
+            SigningSecret::Ed25519(key) => Ok(SignatureBytes::Ed25519(key.sign(message).to_bytes())),
+            SigningSecret::Hs256(mac) => Ok(SignatureBytes::Hs256(mac.tag(message))),
+        }
+    }
+}
+
+/// A signature, held without a heap allocation.
+pub(super) enum SignatureBytes {
+    Ed25519([u8; 64]),
+    Hs256([u8; 32]),
+}
+
+impl std::ops::Deref for SignatureBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Ed25519(bytes) => bytes,
+            Self::Hs256(bytes) => bytes,
         }
     }
 }
