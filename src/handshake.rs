@@ -1360,7 +1360,6 @@ struct Checked<'e> {
     entry: &'e Entry,
     /// The replay-cache key of the token's `jti`, if it has one.
     replay_key: Option<ReplayKey>,
-    remember_until: OffsetDateTime,
 }
 
 /// Handshake tokens: the direct flow, where the customer app signs a short
@@ -1597,9 +1596,13 @@ impl HandshakeVerifier {
                 passed,
                 entry,
                 replay_key,
-                remember_until,
             } = checked?;
             if let Some(key) = &replay_key {
+                // The first second at which the token no longer verifies.
+                let remember_until = passed
+                    .expires_at
+                    .saturating_add(entry.settings.leeway)
+                    .saturating_add(Duration::SECOND);
                 let refused = |kind| HandshakeError::new(kind, Some(entry));
                 match replay.insert_if_absent(key.as_str(), remember_until, now).await {
                     Ok(true) => {}
@@ -1646,7 +1649,7 @@ impl HandshakeVerifier {
         };
         let checked = parsed.and_then(|t| {
             let checked = self.check(&t, now);
-            if checked.is_ok() {
+            if checked.is_ok() && !t.header_from_memo() {
                 // Signed by a configured key: its header may be kept.
                 self.header_memo.remember(&t);
             }
@@ -1669,11 +1672,6 @@ impl HandshakeVerifier {
             None => None,
         };
         Ok(Checked {
-            // The first second at which the token no longer verifies.
-            remember_until: passed
-                .expires_at
-                .saturating_add(entry.settings.leeway)
-                .saturating_add(Duration::SECOND),
             passed,
             entry,
             replay_key,

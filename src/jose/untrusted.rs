@@ -209,6 +209,8 @@ pub(super) fn is_json_object(bytes: &[u8]) -> bool {
 pub struct UntrustedToken<'a> {
     /// The header segment, as sent (base64url).
     header_segment: &'a str,
+    /// Whether the header's reading came from a [`HeaderMemo`].
+    header_from_memo: bool,
     pub(super) signing_input: &'a str,
     pub(super) payload: &'a str,
     pub(super) signature: &'a str,
@@ -256,12 +258,13 @@ impl<'a> UntrustedToken<'a> {
         let signing_input = token
             .get(..header.len() + 1 + payload.len())
             .ok_or(VerifyError::Malformed)?;
-        let parsed = match memo.and_then(|m| m.get(header)) {
-            Some(parsed) => parsed.clone(),
-            None => ParsedHeader::read(header)?,
+        let (parsed, header_from_memo) = match memo.and_then(|m| m.get(header)) {
+            Some(parsed) => (parsed.clone(), true),
+            None => (ParsedHeader::read(header)?, false),
         };
         Ok(Self {
             header_segment: header,
+            header_from_memo,
             signing_input,
             payload,
             signature,
@@ -270,6 +273,12 @@ impl<'a> UntrustedToken<'a> {
             kid: parsed.kid,
             typ: parsed.typ,
         })
+    }
+
+    /// Whether the header's reading came from a [`HeaderMemo`] (so there is
+    /// nothing to remember).
+    pub(crate) fn header_from_memo(&self) -> bool {
+        self.header_from_memo
     }
 
     /// What the header says, for a [`HeaderMemo`].
