@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::code::{CodeDigest, CodeGrant, CodeStore, Insertion, Redemption};
+use crate::code::{CodeDigest, CodeGrant, CodeGrantRef, CodeStore, Insertion, Redemption};
 use crate::project::{ConfigStore, Project, ProjectSnapshot, Revision, StaleRevision};
 use crate::reader::ReaderIdentity;
 use crate::secret::ClientId;
@@ -93,31 +93,32 @@ mod packed {
         out.extend_from_slice(s.as_bytes());
     }
 
-    pub(super) fn pack(g: &CodeGrant) -> Box<[u8]> {
-        let who = &g.identity;
+    /// Packs a grant, its text copied once from wherever it lies.
+    pub(super) fn pack(g: &CodeGrantRef<'_>) -> Box<[u8]> {
         let strings = [
             g.client_id.as_str(),
-            &who.username,
-            &who.first_name,
-            &who.last_name,
-            &who.email,
-            g.code_challenge.as_deref().unwrap_or(""),
+            g.username,
+            g.first_name,
+            g.last_name,
+            g.email,
+            g.code_challenge.unwrap_or(""),
         ];
+        let groups = g.reader_group_ids;
         let len = STRINGS
             + strings.iter().map(|s| 4 + s.len()).sum::<usize>()
-            + who.reader_group_ids.iter().map(|s| 4 + s.len()).sum::<usize>();
+            + groups.iter().map(|s| 4 + s.len()).sum::<usize>();
         let mut out = Vec::with_capacity(len);
         out.push(0);
         out.extend_from_slice(&g.token_validity_seconds.to_le_bytes());
         put_time(&mut out, g.issued_at);
         put_time(&mut out, g.expires_at);
         out.push(u8::from(g.code_challenge.is_some()));
-        let groups = u32::try_from(who.reader_group_ids.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&groups.to_le_bytes());
+        let count = u32::try_from(groups.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&count.to_le_bytes());
         for s in strings {
             put_str(&mut out, s);
         }
-        for s in &who.reader_group_ids {
+        for s in groups.iter() {
             put_str(&mut out, s);
         }
         out.into_boxed_slice()
@@ -320,10 +321,10 @@ impl MemoryCodeStore {
     }
 
     /// Checks `client`'s count at `now` and reserves a place for `digest`.
-    fn reserve(&self, grant: &CodeGrant, digest: &CodeDigest, limit: usize) -> Insertion {
+    fn reserve(&self, grant: &CodeGrantRef<'_>, digest: &CodeDigest, limit: usize) -> Insertion {
         let now = outstanding_code(grant.issued_at, digest).0;
         let entry = outstanding_code(grant.expires_at, digest);
-        self.with_outstanding(&grant.client_id, |set| {
+        self.with_outstanding(grant.client_id, |set| {
             while set.first().is_some_and(|(expires, _)| *expires <= now) {
                 set.pop_first();
             }
@@ -339,10 +340,10 @@ impl MemoryCodeStore {
     }
 
     /// Ends a code's place among its client's outstanding codes.
-    fn release(&self, grant: &CodeGrant, digest: &CodeDigest) {
-        let entry = outstanding_code(grant.expires_at, digest);
+    fn release(&self, client_id: &ClientId, expires_at: OffsetDateTime, digest: &CodeDigest) {
+        let entry = outstanding_code(expires_at, digest);
         let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(set) = clients.get(&grant.client_id) {
+        if let Some(set) = clients.get(client_id) {
             set.lock().unwrap_or_else(|e| e.into_inner()).remove(&entry);
         }
     }
@@ -379,15 +380,15 @@ impl MemoryCodeStore {
 
     #[cfg(test)]
     fn insert_now(&self, digest: CodeDigest, grant: CodeGrant) {
-        let _ = self.insert_limited_now(digest, grant, usize::MAX);
+        let _ = self.insert_limited_now(digest, &CodeGrantRef::of(&grant), usize::MAX);
     }
 
-    fn insert_limited_now(&self, digest: CodeDigest, grant: CodeGrant, limit: usize) -> Insertion {
-        let answer = self.reserve(&grant, &digest, limit);
+    fn insert_limited_now(&self, digest: CodeDigest, grant: &CodeGrantRef<'_>, limit: usize) -> Insertion {
+        let answer = self.reserve(grant, &digest, limit);
         if answer != Insertion::Stored {
             return answer;
         }
-        let packed = packed::pack(&grant);
+        let packed = packed::pack(grant);
         let stored = {
             let mut shard = self.shard(&digest);
             shard.evict(grant.issued_at, EVICT_PER_INSERT);
@@ -403,7 +404,7 @@ impl MemoryCodeStore {
             }
         };
         if !stored {
-            self.release(&grant, &digest);
+            self.release(grant.client_id, grant.expires_at, &digest);
         }
         Insertion::Stored
     }
@@ -435,7 +436,7 @@ impl MemoryCodeStore {
             return Redemption::AlreadyUsed(Box::new(grant));
         }
         // This call ended the code: it is no longer outstanding.
-        self.release(&grant, &digest);
+        self.release(&grant.client_id, grant.expires_at, &digest);
         if expired {
             Redemption::Expired
         } else {
@@ -451,6 +452,15 @@ impl CodeStore for MemoryCodeStore {
         &self,
         digest: CodeDigest,
         grant: CodeGrant,
+        limit: usize,
+    ) -> impl Future<Output = Result<Insertion, Infallible>> + Send {
+        ready(Ok(self.insert_limited_now(digest, &CodeGrantRef::of(&grant), limit)))
+    }
+
+    fn insert_limited_ref(
+        &self,
+        digest: CodeDigest,
+        grant: &CodeGrantRef<'_>,
         limit: usize,
     ) -> impl Future<Output = Result<Insertion, Infallible>> + Send {
         ready(Ok(self.insert_limited_now(digest, grant, limit)))
@@ -760,7 +770,7 @@ mod tests {
     proptest! {
         #[test]
         fn packing_keeps_every_field(g in arb_grant()) {
-            let p = packed::pack(&g);
+            let p = packed::pack(&CodeGrantRef::of(&g));
             let back = packed::unpack(&p).unwrap();
             prop_assert_eq!(back.issued_at.offset(), g.issued_at.offset());
             prop_assert_eq!(back.expires_at.offset(), g.expires_at.offset());
