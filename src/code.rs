@@ -323,6 +323,12 @@ pub struct GroupIds<'a>(GroupSlice<'a>);
 enum GroupSlice<'a> {
     Owned(&'a [String]),
     Read(&'a [BorrowedText<'a>]),
+    /// `count` strings, each a little-endian `u32` length then its UTF-8
+    /// bytes, already checked by whoever made it.
+    Packed {
+        bytes: &'a [u8],
+        count: usize,
+    },
 }
 
 impl<'a> GroupIds<'a> {
@@ -332,12 +338,27 @@ impl<'a> GroupIds<'a> {
         Self(GroupSlice::Owned(groups))
     }
 
+    /// Group ids packed as `count` strings, each a little-endian `u32`
+    /// length then its UTF-8 bytes; `None` unless `bytes` holds exactly
+    /// that.
+    #[must_use]
+    pub fn packed(bytes: &'a [u8], count: usize) -> Option<Self> {
+        let mut rest = bytes;
+        for _ in 0..count {
+            let (text, after) = next_packed(rest)?;
+            std::str::from_utf8(text).ok()?;
+            rest = after;
+        }
+        rest.is_empty().then_some(Self(GroupSlice::Packed { bytes, count }))
+    }
+
     /// How many.
     #[must_use]
     pub fn len(&self) -> usize {
         match self.0 {
             GroupSlice::Owned(g) => g.len(),
             GroupSlice::Read(g) => g.len(),
+            GroupSlice::Packed { count, .. } => count,
         }
     }
 
@@ -349,37 +370,60 @@ impl<'a> GroupIds<'a> {
 
     /// The group ids, in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a str> + Clone + 'a {
-        let (owned, read): (&'a [String], &'a [BorrowedText<'a>]) = match self.0 {
-            GroupSlice::Owned(g) => (g, &[]),
-            GroupSlice::Read(g) => (&[], g),
-        };
-        GroupIter {
-            owned: owned.iter(),
-            read: read.iter(),
+        match self.0 {
+            GroupSlice::Owned(g) => GroupIter::Owned(g.iter()),
+            GroupSlice::Read(g) => GroupIter::Read(g.iter()),
+            GroupSlice::Packed { bytes, count } => GroupIter::Packed { bytes, count },
         }
     }
 }
 
+/// The first packed string of `bytes` and what follows it.
+fn next_packed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
+    let len = usize::try_from(len).ok()?;
+    let text = bytes.get(4..4usize.checked_add(len)?)?;
+    Some((text, &bytes[4 + len..]))
+}
+
 /// [`GroupIds::iter`].
 #[derive(Clone)]
-struct GroupIter<'a> {
-    owned: std::slice::Iter<'a, String>,
-    read: std::slice::Iter<'a, BorrowedText<'a>>,
+enum GroupIter<'a> {
+    Owned(std::slice::Iter<'a, String>),
+    Read(std::slice::Iter<'a, BorrowedText<'a>>),
+    Packed { bytes: &'a [u8], count: usize },
 }
 
 impl<'a> Iterator for GroupIter<'a> {
     type Item = &'a str;
 
     fn next(&mut self) -> Option<&'a str> {
-        match self.owned.next() {
-            Some(g) => Some(g),
-            None => self.read.next().map(|g| &*g.0),
+        match self {
+            Self::Owned(g) => g.next().map(String::as_str),
+            Self::Read(g) => g.next().map(|g| &*g.0),
+            Self::Packed { bytes, count } => {
+                *count = count.checked_sub(1)?;
+                let (text, rest) = next_packed(bytes)?;
+                *bytes = rest;
+                // Checked as UTF-8 when the packed ids were accepted.
+                Some(std::str::from_utf8(text).unwrap_or_default())
+            }
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.owned.len() + self.read.len();
+        let n = match self {
+            Self::Owned(g) => g.len(),
+            Self::Read(g) => g.len(),
+            Self::Packed { count, .. } => *count,
+        };
         (n, Some(n))
+    }
+}
+
+impl Serialize for GroupIds<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
     }
 }
 
@@ -518,6 +562,28 @@ pub trait CodeStore: Send + Sync {
         digest: CodeDigest,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Redemption, Self::Error>> + Send;
+
+    /// [`redeem`](Self::redeem), showing a grant this call redeemed to `f`
+    /// borrowed, and answering what `f` makes of it; an expired, used or
+    /// unknown code is the [`GrantProblem`]. The same contract and
+    /// redemption as `redeem`. By default it takes the owned grant; a store
+    /// that packs grants its own way can show them where they lie.
+    fn redeem_with<T: Send, F: FnOnce(&CodeGrantRef<'_>) -> T + Send>(
+        &self,
+        digest: CodeDigest,
+        now: OffsetDateTime,
+        f: F,
+    ) -> impl Future<Output = Result<Result<T, GrantProblem>, Self::Error>> + Send {
+        let redemption = self.redeem(digest, now);
+        async move {
+            Ok(match redemption.await? {
+                Redemption::Redeemed(grant) => Ok(f(&CodeGrantRef::of(&grant))),
+                Redemption::Expired => Err(GrantProblem::Expired),
+                Redemption::AlreadyUsed(_) => Err(GrantProblem::AlreadyUsed),
+                Redemption::Unknown => Err(GrantProblem::Unknown),
+            })
+        }
+    }
 }
 
 crate::forward::forward_store!(CodeStore {
@@ -533,6 +599,9 @@ crate::forward::forward_store!(CodeStore {
     }
     fn redeem(&self, digest: CodeDigest, now: OffsetDateTime) -> impl Future<Output = Result<Redemption, Self::Error>> + Send {
         (**self).redeem(digest, now)
+    }
+    fn redeem_with<U: Send, F: FnOnce(&CodeGrantRef<'_>) -> U + Send>(&self, digest: CodeDigest, now: OffsetDateTime, f: F) -> impl Future<Output = Result<Result<U, GrantProblem>, Self::Error>> + Send {
+        (**self).redeem_with(digest, now, f)
     }
 });
 

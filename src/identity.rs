@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::Duration;
 
 use crate::clock::Clock;
-use crate::code::{CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeStore, GrantProblem};
+use crate::code::{CodeDigest, CodeError, CodeGrant, CodeGrantRef, CodeIssuer, CodeStore, GrantProblem, GroupIds};
 use crate::config::JwtConfig;
 use crate::jose::{
     KeySet, MAX_NUMERIC_DATE, SigningKey, TokenSigner, TokenType, Validation, VerificationKey, Verified, Verifier,
@@ -163,7 +163,7 @@ struct IdTokenClaimsRef<'a> {
     family_name: &'a str,
     name: FullName<'a>,
     email: &'a str,
-    groups: &'a [String],
+    groups: GroupIds<'a>,
 }
 
 /// The `name` claim: first and last name joined by a space, trimmed
@@ -193,7 +193,7 @@ struct AccessTokenClaimsRef<'a> {
     sub: &'a str,
     aud: AccessAudience<'a>,
     client_id: &'a str,
-    groups: &'a [String],
+    groups: GroupIds<'a>,
     iat: i64,
     exp: i64,
     jti: &'a str,
@@ -489,11 +489,52 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         client: Option<&ClientCredentials>,
         verifier: Option<&str>,
     ) -> Result<Exchange, CodeError> {
-        let (digest, grant) = self.redeem_checked(code, client, verifier).await?;
-        let tokens = self.sign_tokens(&digest, &grant)?;
+        let client_id = self.authenticate(client).await?;
+        let digest = CodeIssuer::<S, C>::digest_of_code(code)?;
+        let now = self.codes.clock().now();
+        // The grant is read where the store holds it: the checks of
+        // `redeem_checked` in its order, and the tokens signed from it.
+        let signed = self
+            .codes
+            .store()
+            .redeem_with(digest, now, |grant| {
+                if client_id.as_ref().is_some_and(|c| c != grant.client_id) {
+                    return Err(CodeError::InvalidGrant(GrantProblem::WrongClient));
+                }
+                if let Some(challenge) = grant.code_challenge
+                    && !verifier.is_some_and(|v| crate::code::verifier_answers(challenge, v))
+                {
+                    return Err(CodeError::InvalidGrant(GrantProblem::BindingMismatch));
+                }
+                Ok((grant.client_id.clone(), self.sign_tokens(&digest, grant, now)))
+            })
+            .await
+            .map_err(|e| CodeError::CodeStore(Box::new(e)))?
+            .map_err(CodeError::InvalidGrant)?;
+        let (client_id, tokens) = signed?;
+        // Configuration changes apply at once: a configuration disabled or
+        // deleted after the code was issued issues nothing (the tokens
+        // signed are dropped unseen).
+        match self.lookup_id(&client_id).await? {
+            Some(c) if c.is_enabled() => {}
+            _ => return Err(CodeError::InvalidGrant(GrantProblem::ConfigurationInactive)),
+        }
         Ok(Exchange {
-            client_id: grant.client_id,
-            tokens,
+            client_id,
+            tokens: tokens?,
+        })
+    }
+
+    /// The client id of `client`'s configuration when its credentials
+    /// authenticate; `None` when no client is given.
+    async fn authenticate(&self, client: Option<&ClientCredentials>) -> Result<Option<ClientId>, CodeError> {
+        Ok(match client {
+            Some(creds) => {
+                let config = self.lookup(&creds.client_id).await?;
+                let config = JwtConfig::authenticate(config.as_deref(), creds.secret.expose().as_bytes())?;
+                Some(config.client_id().clone())
+            }
+            None => None,
         })
     }
 
@@ -522,14 +563,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         client: Option<&ClientCredentials>,
         verifier: Option<&str>,
     ) -> Result<(CodeDigest, CodeGrant), CodeError> {
-        let client_id = match client {
-            Some(creds) => {
-                let config = self.lookup(&creds.client_id).await?;
-                let config = JwtConfig::authenticate(config.as_deref(), creds.secret.expose().as_bytes())?;
-                Some(config.client_id().clone())
-            }
-            None => None,
-        };
+        let client_id = self.authenticate(client).await?;
         let digest = CodeIssuer::<S, C>::digest_of_code(code)?;
         let grant = self.codes.redeem_digest(digest, client_id.as_ref()).await?;
         if let Some(challenge) = &grant.code_challenge
@@ -555,43 +589,53 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         token_id_for_code(code)
     }
 
-    fn sign_tokens(&self, digest: &CodeDigest, grant: &CodeGrant) -> Result<TokenResponse, CodeError> {
-        let now = self.codes.clock().now();
+    /// Signs the tokens of `grant` redeemed at `now`.
+    fn sign_tokens(
+        &self,
+        digest: &CodeDigest,
+        grant: &CodeGrantRef<'_>,
+        now: time::OffsetDateTime,
+    ) -> Result<TokenResponse, CodeError> {
         let iat = now.unix_timestamp();
-        let exp = token_expiry(grant, now);
-        let who = &grant.identity;
+        let exp = token_expiry(grant.token_validity_seconds, now);
+        let who = grant;
         let jti = TokenId::of_digest(digest);
         let jti = jti.as_str();
         // Borrowed views of the claims, serialized as `IdTokenClaims` and
         // `AccessTokenClaims` are: nothing is copied only to be signed.
         let id = IdTokenClaimsRef {
             iss: &self.issuer,
-            sub: &who.username,
+            sub: who.username,
             aud: grant.client_id.as_str(),
             iat,
             exp,
             jti,
-            given_name: &who.first_name,
-            family_name: &who.last_name,
-            name: FullName(&who.first_name, &who.last_name),
-            email: &who.email,
-            groups: &who.reader_group_ids,
+            given_name: who.first_name,
+            family_name: who.last_name,
+            name: FullName(who.first_name, who.last_name),
+            email: who.email,
+            groups: who.reader_group_ids,
         };
         let access = AccessTokenClaimsRef {
             iss: &self.issuer,
-            sub: &who.username,
+            sub: who.username,
             aud: AccessAudience(&self.issuer),
             client_id: grant.client_id.as_str(),
-            groups: &who.reader_group_ids,
+            groups: who.reader_group_ids,
             iat,
             exp,
             jti,
         };
+        // One buffer for both payloads.
+        let mut payload = Vec::new();
         Ok(TokenResponse {
-            id_token: self.signer.sign_typed(ID_TOKEN_TYPE, &id).map_err(CodeError::Sign)?,
+            id_token: self
+                .signer
+                .sign_typed_with(ID_TOKEN_TYPE, &id, &mut payload)
+                .map_err(CodeError::Sign)?,
             access_token: self
                 .access_signer()
-                .sign_typed(ACCESS_TOKEN_TYPE, &access)
+                .sign_typed_with(ACCESS_TOKEN_TYPE, &access, &mut payload)
                 .map_err(CodeError::Sign)?,
             token_type: "Bearer".to_owned(),
             expires_in: exp - iat,
@@ -618,15 +662,15 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
 
 /// The expiry (Unix seconds) of the tokens redeeming `grant` at `now`
 /// issues: the grant's token validity, at least one second.
-fn token_expiry(grant: &CodeGrant, now: time::OffsetDateTime) -> i64 {
-    (now + grant.token_validity().max(Duration::SECOND)).unix_timestamp()
+fn token_expiry(token_validity_seconds: i64, now: time::OffsetDateTime) -> i64 {
+    (now + Duration::seconds(token_validity_seconds).max(Duration::SECOND)).unix_timestamp()
 }
 
 /// The session a redeemed `grant` opens at `now`: the same reader, `jti`
 /// and expiry as the `id_token` the exchange would sign, so that in process
 /// and over the back channel a code opens the same session.
 fn session_from_grant(digest: &CodeDigest, grant: CodeGrant, now: time::OffsetDateTime) -> ReaderSession {
-    let exp = token_expiry(&grant, now);
+    let exp = token_expiry(grant.token_validity_seconds, now);
     let who = grant.identity;
     let username = crate::session::username_or_fallback(
         who.username,
@@ -707,7 +751,7 @@ mod tests {
             };
             let borrowed = IdTokenClaimsRef {
                 iss: &texts[0], sub: &texts[1], aud: &texts[2], iat, exp, jti: &texts[3], given_name: &texts[4],
-                family_name: &texts[5], name: FullName(&texts[4], &texts[5]), email: &texts[7], groups: &groups,
+                family_name: &texts[5], name: FullName(&texts[4], &texts[5]), email: &texts[7], groups: GroupIds::new(&groups),
             };
             prop_assert_eq!(serde_json::to_string(&borrowed).unwrap(), serde_json::to_string(&owned).unwrap());
             let owned = AccessTokenClaims {
@@ -716,7 +760,7 @@ mod tests {
             };
             let borrowed = AccessTokenClaimsRef {
                 iss: &texts[0], sub: &texts[1], aud: AccessAudience(&texts[0]), client_id: &texts[2],
-                groups: &groups, iat, exp, jti: &texts[3],
+                groups: GroupIds::new(&groups), iat, exp, jti: &texts[3],
             };
             prop_assert_eq!(serde_json::to_string(&borrowed).unwrap(), serde_json::to_string(&owned).unwrap());
         }

@@ -217,6 +217,13 @@ pub(crate) fn check_fields<G: AsRef<str>>(
 /// the quotes): `"` and `\` and the short control escapes take two bytes,
 /// other control characters six.
 fn json_escaped_len(s: &str) -> usize {
+    // Most text has nothing to escape: one branch-free pass tells.
+    let plain = s
+        .bytes()
+        .fold(true, |plain, b| plain & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
+        return s.len();
+    }
     s.bytes()
         .map(|b| match b {
             b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
@@ -279,8 +286,13 @@ fn check_field(name: &'static str, value: &str, required: bool) -> Result<(), Pa
 /// A deliberately loose check: one `@` with text on both sides and no
 /// whitespace. The address is kept byte for byte as sent.
 fn looks_like_email(s: &str) -> bool {
+    let whitespace = if s.is_ascii() {
+        s.bytes().any(|b| b.is_ascii_whitespace() || b == 0x0b)
+    } else {
+        s.chars().any(char::is_whitespace)
+    };
     match s.rsplit_once('@') {
-        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !s.chars().any(char::is_whitespace),
+        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !whitespace,
         None => false,
     }
 }

@@ -104,6 +104,18 @@ impl TokenSigner {
     ///
     /// As [`sign`](Self::sign).
     pub fn sign_typed<C: Serialize + ?Sized>(&self, typ: TokenType, claims: &C) -> Result<String, SignError> {
+        self.sign_typed_with(typ, claims, &mut Vec::new())
+    }
+
+    /// [`sign_typed`](Self::sign_typed), writing the claims' JSON into
+    /// `payload` (cleared first), so that a caller signing several tokens
+    /// writes them all into one buffer.
+    pub(crate) fn sign_typed_with<C: Serialize + ?Sized>(
+        &self,
+        typ: TokenType,
+        claims: &C,
+        payload: &mut Vec<u8>,
+    ) -> Result<String, SignError> {
         let fresh;
         let (segment, json_len): (&str, usize) = match self.prepared(typ) {
             Some(h) => (&h.segment, h.json_len),
@@ -113,29 +125,38 @@ impl TokenSigner {
                 (&fresh, json.len())
             }
         };
+        payload.clear();
         // Room for a typical payload at once, so that writing it does not
         // grow the buffer step by step.
-        let mut payload = Vec::with_capacity(PAYLOAD_CAPACITY);
-        serde_json::to_writer(&mut payload, claims).map_err(|_| SignError::Serialize)?;
+        payload.reserve(PAYLOAD_CAPACITY);
+        serde_json::to_writer(&mut *payload, claims).map_err(|_| SignError::Serialize)?;
         if payload.first() != Some(&b'{') {
             return Err(SignError::NotAnObject);
         }
         if payload.len() > self.max_payload_len_for(json_len) {
             return Err(SignError::TooLarge);
         }
-        // The token's exact length: one allocation, no larger than it.
-        let mut token =
-            String::with_capacity(segment.len() + 1 + base64_len(payload.len()) + 1 + base64_len(self.signature_len()));
-        token.push_str(segment);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = self.key.sign_bytes(token.as_bytes())?;
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&*signature, &mut token);
+        // The token's exact length: one allocation, no larger than it,
+        // each segment encoded straight into its place.
+        let input_len = segment.len() + 1 + base64_len(payload.len());
+        let mut token = vec![0u8; input_len + 1 + base64_len(self.signature_len())];
+        let (input, signature_text) = token.split_at_mut(input_len);
+        let (head, body) = input.split_at_mut(segment.len() + 1);
+        head[..segment.len()].copy_from_slice(segment.as_bytes());
+        head[segment.len()] = b'.';
+        URL_SAFE_NO_PAD
+            .encode_slice(&*payload, body)
+            .map_err(|_| SignError::Serialize)?;
+        let signature = self.key.sign_bytes(input)?;
+        signature_text[0] = b'.';
+        URL_SAFE_NO_PAD
+            .encode_slice(&*signature, &mut signature_text[1..])
+            .map_err(|_| SignError::Serialize)?;
         if token.len() > MAX_TOKEN_LEN {
             return Err(SignError::TooLarge);
         }
-        Ok(token)
+        // A header segment and base64url text: ASCII.
+        String::from_utf8(token).map_err(|_| SignError::Serialize)
     }
 
     /// The largest claims JSON, in bytes, that [`sign_typed`](Self::sign_typed)

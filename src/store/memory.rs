@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::code::{CodeDigest, CodeGrant, CodeGrantRef, CodeStore, Insertion, Redemption};
+use crate::code::{CodeDigest, CodeGrant, CodeGrantRef, CodeStore, GrantProblem, GroupIds, Insertion, Redemption};
 use crate::project::{ConfigStore, Project, ProjectSnapshot, Revision, StaleRevision};
 use crate::reader::ReaderIdentity;
 use crate::secret::ClientId;
@@ -149,6 +149,35 @@ mod packed {
     /// When the packed grant expires (read without unpacking the rest).
     pub(super) fn expires_at(p: &[u8]) -> Option<OffsetDateTime> {
         time_at(p, EXPIRES)
+    }
+
+    /// The packed grant shown where it lies (only its client id is made
+    /// anew), for `f`.
+    pub(super) fn view<T>(p: &[u8], f: impl FnOnce(&CodeGrantRef<'_>) -> T) -> Option<T> {
+        let mut at = STRINGS;
+        let mut next = || -> Option<&str> {
+            let len = usize::try_from(u32::from_le_bytes(array(p, at)?)).ok()?;
+            let s = std::str::from_utf8(p.get(at + 4..at + 4 + len)?).ok()?;
+            at += 4 + len;
+            Some(s)
+        };
+        let client_id = ClientId::parse(next()?).ok()?;
+        let (username, first_name, last_name, email, challenge) = (next()?, next()?, next()?, next()?, next()?);
+        let groups = usize::try_from(u32::from_le_bytes(array(p, GROUPS)?)).ok()?;
+        let reader_group_ids = GroupIds::packed(p.get(at..)?, groups)?;
+        let grant = CodeGrantRef {
+            client_id: &client_id,
+            username,
+            first_name,
+            last_name,
+            email,
+            reader_group_ids,
+            token_validity_seconds: i64::from_le_bytes(array(p, VALIDITY)?),
+            issued_at: time_at(p, ISSUED)?,
+            expires_at: time_at(p, EXPIRES)?,
+            code_challenge: (*p.get(CHALLENGE)? == 1).then_some(challenge),
+        };
+        Some(f(&grant))
     }
 
     pub(super) fn unpack(p: &[u8]) -> Option<CodeGrant> {
@@ -409,23 +438,36 @@ impl MemoryCodeStore {
         Insertion::Stored
     }
 
-    fn redeem_now(&self, digest: CodeDigest, now: OffsetDateTime) -> Redemption {
-        let (used, expired, bytes) = {
-            let mut shard = self.shard(&digest);
-            let Some(entry) = shard.entries.get_mut(&digest) else {
-                return Redemption::Unknown;
-            };
-            let used = packed::is_used(entry);
-            if !used && packed::expires_at(entry).is_none_or(|e| now >= e) {
-                let removed = shard.entries.remove(&digest).unwrap_or_default();
-                (false, true, removed)
-            } else {
-                packed::mark_used(entry);
-                (used, false, Box::<[u8]>::from(&entry[..]))
+    /// The atomic step of a redemption: marks the code used (or drops it
+    /// when expired) under its shard's lock and copies its packed grant out,
+    /// so that it is read after the lock is released.
+    fn take(&self, digest: &CodeDigest, now: OffsetDateTime) -> Option<Taken> {
+        let mut shard = self.shard(digest);
+        let entry = shard.entries.get_mut(digest)?;
+        let used = packed::is_used(entry);
+        Some(if !used && packed::expires_at(entry).is_none_or(|e| now >= e) {
+            let removed = shard.entries.remove(digest).unwrap_or_default();
+            Taken {
+                used: false,
+                expired: true,
+                bytes: Copied::Heap(removed),
             }
+        } else {
+            packed::mark_used(entry);
+            Taken {
+                used,
+                expired: false,
+                bytes: Copied::of(entry),
+            }
+        })
+    }
+
+    fn redeem_now(&self, digest: CodeDigest, now: OffsetDateTime) -> Redemption {
+        let Some(Taken { used, expired, bytes }) = self.take(&digest, now) else {
+            return Redemption::Unknown;
         };
         // Only this module packs entries; `None` cannot happen.
-        let Some(grant) = packed::unpack(&bytes) else {
+        let Some(grant) = packed::unpack(bytes.as_slice()) else {
             return if expired {
                 Redemption::Expired
             } else {
@@ -441,6 +483,74 @@ impl MemoryCodeStore {
             Redemption::Expired
         } else {
             Redemption::Redeemed(grant)
+        }
+    }
+
+    /// [`redeem_now`](Self::redeem_now), showing the grant to `f` where it
+    /// lies in the copied bytes.
+    fn redeem_now_with<T>(
+        &self,
+        digest: CodeDigest,
+        now: OffsetDateTime,
+        f: impl FnOnce(&CodeGrantRef<'_>) -> T,
+    ) -> Result<T, GrantProblem> {
+        let Some(Taken { used, expired, bytes }) = self.take(&digest, now) else {
+            return Err(GrantProblem::Unknown);
+        };
+        let unreadable = if expired {
+            GrantProblem::Expired
+        } else {
+            GrantProblem::Unknown
+        };
+        let answer = packed::view(bytes.as_slice(), |grant| {
+            if used {
+                return Err(GrantProblem::AlreadyUsed);
+            }
+            // This call ended the code: it is no longer outstanding.
+            self.release(grant.client_id, grant.expires_at, &digest);
+            if expired {
+                Err(GrantProblem::Expired)
+            } else {
+                Ok(f(grant))
+            }
+        });
+        // Only this module packs entries; `None` cannot happen.
+        answer.unwrap_or(Err(unreadable))
+    }
+}
+
+/// A packed grant taken out of its shard by [`MemoryCodeStore::take`].
+struct Taken {
+    used: bool,
+    expired: bool,
+    bytes: Copied,
+}
+
+/// Bytes copied out of a shard: on the stack when they fit, as a typical
+/// grant does.
+enum Copied {
+    Stack([u8; STACK_GRANT], usize),
+    Heap(Box<[u8]>),
+}
+
+/// Largest packed grant copied onto the stack.
+const STACK_GRANT: usize = 512;
+
+impl Copied {
+    fn of(bytes: &[u8]) -> Self {
+        if bytes.len() <= STACK_GRANT {
+            let mut stack = [0u8; STACK_GRANT];
+            stack[..bytes.len()].copy_from_slice(bytes);
+            Self::Stack(stack, bytes.len())
+        } else {
+            Self::Heap(bytes.into())
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Stack(stack, len) => &stack[..*len],
+            Self::Heap(heap) => heap,
         }
     }
 }
@@ -472,6 +582,15 @@ impl CodeStore for MemoryCodeStore {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Redemption, Infallible>> + Send {
         ready(Ok(self.redeem_now(digest, now)))
+    }
+
+    fn redeem_with<T: Send, F: FnOnce(&CodeGrantRef<'_>) -> T + Send>(
+        &self,
+        digest: CodeDigest,
+        now: OffsetDateTime,
+        f: F,
+    ) -> impl Future<Output = Result<Result<T, GrantProblem>, Infallible>> + Send {
+        ready(Ok(self.redeem_now_with(digest, now, f)))
     }
 }
 
