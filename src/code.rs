@@ -1290,5 +1290,15 @@ mod tests {
         assert_eq!(stored[0].token_validity_seconds, request.validity.whole_seconds());
         assert_eq!(stored[0].expires_at - stored[0].issued_at, DEFAULT_CODE_LIFETIME);
         assert_eq!(CodeGrantRef::of(&stored[0]).to_grant(), stored[0]);
+        // Its redemption, told through `redeem_with`, is its `redeem`'s.
+        let mut f = std::pin::pin!(issuer.store().redeem_with(CodeDigest::of("x"), clock_now(), |_| ()));
+        let polled = f
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        assert!(matches!(polled, std::task::Poll::Ready(Ok(Err(GrantProblem::Unknown)))));
+    }
+
+    fn clock_now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()
     }
 }

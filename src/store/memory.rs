@@ -725,6 +725,48 @@ mod tests {
         }
     }
 
+    /// What `redeem` answers, as `redeem_with` tells it.
+    fn told(r: Redemption) -> Result<CodeGrant, GrantProblem> {
+        match r {
+            Redemption::Redeemed(g) => Ok(g),
+            Redemption::Expired => Err(GrantProblem::Expired),
+            Redemption::AlreadyUsed(_) => Err(GrantProblem::AlreadyUsed),
+            Redemption::Unknown => Err(GrantProblem::Unknown),
+        }
+    }
+
+    proptest! {
+        /// Reading a grant where it lies answers exactly what taking the
+        /// owned grant does, redemption after redemption: the same grant
+        /// (challenge, groups with escapes and large ones included), the
+        /// same expired, used and unknown codes, and the same outstanding
+        /// counts after.
+        #[test]
+        fn redeem_with_answers_as_redeem(
+            groups in proptest::collection::vec("\\PC{0,6}|\\PC{300,320}", 0..4),
+            challenge in proptest::option::of("[A-Za-z0-9_-]{43}"),
+            steps in proptest::collection::vec((0usize..4, 0i64..700), 1..12),
+        ) {
+            let t0 = datetime!(2026-01-01 00:00 UTC);
+            let (owned, borrowed) = (MemoryCodeStore::new(), MemoryCodeStore::new());
+            let mut g = grant(t0);
+            g.identity.reader_group_ids = groups;
+            g.code_challenge = challenge;
+            for code in ["a", "b", "c"] {
+                owned.insert_now(CodeDigest::of(code), g.clone());
+                borrowed.insert_now(CodeDigest::of(code), g.clone());
+            }
+            for (code, secs) in steps {
+                let digest = CodeDigest::of(["a", "b", "c", "d"][code]);
+                let now = t0 + Duration::seconds(secs);
+                let a = told(owned.redeem_now(digest, now));
+                let b = borrowed.redeem_now_with(digest, now, |g| g.to_grant());
+                prop_assert_eq!(a, b);
+                prop_assert_eq!(owned.outstanding(&g.client_id, now), borrowed.outstanding(&g.client_id, now));
+            }
+        }
+    }
+
     #[test]
     fn an_outstanding_code_takes_16_bytes_of_its_clients_set() {
         assert_eq!(std::mem::size_of::<OutstandingCode>(), 16);
