@@ -11,7 +11,7 @@
 //! on every insert (oldest first), so there is never a pause to scan a
 //! whole map.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::future::{Future, ready};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -281,15 +281,87 @@ pub struct MemoryCodeStore {
 }
 
 /// One client's outstanding codes: expiry (Unix nanoseconds, saturated to
-/// `i64`: until the year 2262) and the first 8 bytes of the digest, ordered
-/// by expiry. 16 bytes a code rather than a whole digest: two of a client's
-/// codes would have to share both their expiry to the nanosecond and 64 bits
-/// of their digests to be counted as one, and even then only the count of
-/// outstanding codes would be off by one.
-type Outstanding = BTreeSet<OutstandingCode>;
+/// `i64`: until the year 2262) and 63 bits of the digest, in ascending
+/// order (codes are issued in order of expiry, so a new one almost always
+/// goes at the back), with the number of live ones. A code redeemed is
+/// marked ended where it lies and leaves once it reaches the front. 16
+/// bytes a code rather than a whole digest: a redemption could end another
+/// code of the same client only if the two shared their expiry to the
+/// nanosecond and 63 bits of their digests, and even then only the count
+/// of outstanding codes would be off by one.
+#[derive(Debug, Default)]
+struct Outstanding {
+    codes: VecDeque<OutstandingCode>,
+    live: usize,
+}
 
-/// An entry of [`Outstanding`].
+/// An entry of [`Outstanding`]: expiry, and the digest's first 8 bytes
+/// with the lowest bit set while the code is live.
 type OutstandingCode = (i64, u64);
+
+/// Marks a live [`OutstandingCode`].
+const LIVE: u64 = 1;
+
+/// The order of [`OutstandingCode`]s, whether live or not.
+fn order_key(code: &OutstandingCode) -> (i64, u64) {
+    (code.0, code.1 & !LIVE)
+}
+
+impl Outstanding {
+    /// Drops codes from the front that have ended, or expired at `now`.
+    fn drop_ended(&mut self, now: i64) {
+        while let Some(&(expires, prefix)) = self.codes.front() {
+            if prefix & LIVE == 0 {
+                self.codes.pop_front();
+            } else if expires <= now {
+                self.codes.pop_front();
+                self.live -= 1;
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Records a live code.
+    fn insert(&mut self, code: OutstandingCode) {
+        let code = (code.0, code.1 | LIVE);
+        let key = order_key(&code);
+        if self.codes.back().is_none_or(|last| order_key(last) <= key) {
+            self.codes.push_back(code);
+        } else {
+            let at = self.codes.partition_point(|c| order_key(c) <= key);
+            self.codes.insert(at, code);
+        }
+        self.live += 1;
+    }
+
+    /// Ends a live code, if it is here.
+    fn end(&mut self, code: OutstandingCode) {
+        let key = order_key(&code);
+        let at = self.codes.partition_point(|c| order_key(c) < key);
+        for c in self.codes.range_mut(at..) {
+            if order_key(c) != key {
+                break;
+            }
+            if c.1 & LIVE != 0 {
+                c.1 &= !LIVE;
+                self.live -= 1;
+                break;
+            }
+        }
+        while self.codes.front().is_some_and(|c| c.1 & LIVE == 0) {
+            self.codes.pop_front();
+        }
+    }
+
+    /// How many live codes expire after `now`.
+    fn count_after(&self, now: i64) -> usize {
+        self.codes
+            .iter()
+            .filter(|(expires, prefix)| prefix & LIVE != 0 && *expires > now)
+            .count()
+    }
+}
 
 /// `digest`'s entry among its client's outstanding codes, expiring at
 /// `expires_at`.
@@ -345,7 +417,7 @@ impl MemoryCodeStore {
         clients.get(client).map_or(0, |set| {
             let now = i64::try_from(now).unwrap_or(if now < 0 { i64::MIN } else { i64::MAX });
             let set = set.lock().unwrap_or_else(|e| e.into_inner());
-            set.iter().filter(|(expires, _)| *expires > now).count()
+            set.count_after(now)
         })
     }
 
@@ -354,11 +426,10 @@ impl MemoryCodeStore {
         let now = outstanding_code(grant.issued_at, digest).0;
         let entry = outstanding_code(grant.expires_at, digest);
         self.with_outstanding(grant.client_id, |set| {
-            while set.first().is_some_and(|(expires, _)| *expires <= now) {
-                set.pop_first();
-            }
-            if set.len() >= limit {
-                let oldest = set.first().map_or(entry.0, |(expires, _)| *expires);
+            set.drop_ended(now);
+            if set.live >= limit {
+                // After `drop_ended`, the front is live.
+                let oldest = set.codes.front().map_or(entry.0, |(expires, _)| *expires);
                 let retry_at =
                     OffsetDateTime::from_unix_timestamp_nanos(i128::from(oldest)).unwrap_or(grant.expires_at);
                 return Insertion::LimitReached { retry_at };
@@ -373,7 +444,7 @@ impl MemoryCodeStore {
         let entry = outstanding_code(expires_at, digest);
         let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
         if let Some(set) = clients.get(client_id) {
-            set.lock().unwrap_or_else(|e| e.into_inner()).remove(&entry);
+            set.lock().unwrap_or_else(|e| e.into_inner()).end(entry);
         }
     }
 
@@ -763,6 +834,47 @@ mod tests {
                 let b = borrowed.redeem_now_with(digest, now, |g| g.to_grant());
                 prop_assert_eq!(a, b);
                 prop_assert_eq!(owned.outstanding(&g.client_id, now), borrowed.outstanding(&g.client_id, now));
+            }
+        }
+    }
+
+    proptest! {
+        /// A client's outstanding codes, kept in order with ended ones
+        /// marked, count exactly as an ordered set of the live ones does
+        /// (the set they were kept in before), whatever the order of
+        /// inserts, redemptions and expiries.
+        #[test]
+        fn outstanding_codes_count_as_an_ordered_set(
+            ops in proptest::collection::vec((0u8..3, 0i64..20, 0u64..6), 1..60),
+        ) {
+            let mut kept = Outstanding::default();
+            let mut model = std::collections::BTreeSet::new();
+            for (op, t, prefix) in ops {
+                // Distinct prefixes with the live bit clear, as digests give.
+                let code = (t, prefix << 1);
+                match op {
+                    0 => {
+                        if model.insert(code) {
+                            kept.insert(code);
+                        }
+                    }
+                    1 => {
+                        model.remove(&code);
+                        kept.end(code);
+                    }
+                    _ => {
+                        while model.first().is_some_and(|(e, _)| *e <= t) {
+                            model.pop_first();
+                        }
+                        kept.drop_ended(t);
+                        prop_assert_eq!(
+                            kept.codes.front().map(|c| c.0),
+                            model.first().map(|c| c.0)
+                        );
+                    }
+                }
+                prop_assert_eq!(kept.live, model.len());
+                prop_assert_eq!(kept.count_after(t), model.iter().filter(|(e, _)| *e > t).count());
             }
         }
     }
