@@ -599,6 +599,10 @@ struct Taken {
 
 /// Bytes copied out of a shard: on the stack when they fit, as a typical
 /// grant does.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "it lives on the stack for one redemption: the stack copy is its point"
+)]
 enum Copied {
     Stack([u8; STACK_GRANT], usize),
     Heap(Box<[u8]>),
