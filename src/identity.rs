@@ -166,6 +166,36 @@ struct IdTokenClaimsRef<'a> {
     groups: GroupIds<'a>,
 }
 
+/// Writes the string `parts` make together, joined on the stack when short
+/// (as names and issuers are), without a heap copy either way.
+fn serialize_joined<S: serde::Serializer>(serializer: S, parts: &[&str]) -> Result<S::Ok, S::Error> {
+    const STACK: usize = 256;
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if len > STACK {
+        return serializer.collect_str(&Joined(parts));
+    }
+    let mut buf = [0u8; STACK];
+    let mut at = 0;
+    for part in parts {
+        buf[at..at + part.len()].copy_from_slice(part.as_bytes());
+        at += part.len();
+    }
+    // Whole strings laid end to end: UTF-8.
+    match std::str::from_utf8(&buf[..at]) {
+        Ok(text) => serializer.serialize_str(text),
+        Err(_) => serializer.collect_str(&Joined(parts)),
+    }
+}
+
+/// Parts written one after another.
+struct Joined<'a>(&'a [&'a str]);
+
+impl std::fmt::Display for Joined<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|p| f.write_str(p))
+    }
+}
+
 /// The `name` claim: first and last name joined by a space, trimmed
 /// (`ReaderIdentity::full_name`), written without a copy.
 struct FullName<'a>(&'a str, &'a str);
@@ -180,7 +210,7 @@ impl Serialize for FullName<'_> {
         } else if last.is_empty() {
             serializer.serialize_str(first.trim_end())
         } else {
-            serializer.collect_str(&format_args!("{first} {last}"))
+            serialize_joined(serializer, &[first, " ", last])
         }
     }
 }
@@ -205,7 +235,7 @@ struct AccessAudience<'a>(&'a str);
 
 impl Serialize for AccessAudience<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&format_args!("{}/kb", self.0))
+        serialize_joined(serializer, &[self.0, "/kb"])
     }
 }
 
