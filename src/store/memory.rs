@@ -67,7 +67,7 @@ impl Hasher for DigestHasher {
 type DigestMap = HashMap<CodeDigest, Box<[u8]>, BuildHasherDefault<DigestHasher>>;
 
 /// A [`CodeGrant`] packed into one allocation:
-/// `[used: u8][validity: i64][issued: i128 ns, i32 offset][expires: i128 ns,
+/// `[used: u8][validity: i64][issued: i64 s, u32 ns, i32 offset][expires: i64 s, u32 ns,
 /// i32 offset][challenge flag: u8][group count: u32]` then length-prefixed
 /// (`u32`) client id, username, first name, last name, email, challenge and
 /// groups. Little-endian throughout.
@@ -77,13 +77,16 @@ mod packed {
     const USED: usize = 0;
     const VALIDITY: usize = 1;
     const ISSUED: usize = VALIDITY + 8;
-    const EXPIRES: usize = ISSUED + 20;
-    const CHALLENGE: usize = EXPIRES + 20;
+    const EXPIRES: usize = ISSUED + 16;
+    const CHALLENGE: usize = EXPIRES + 16;
     const GROUPS: usize = CHALLENGE + 1;
     const STRINGS: usize = GROUPS + 4;
 
+    /// Seconds and nanoseconds apart, so that reading a time back takes
+    /// no 128-bit division.
     fn put_time(out: &mut Vec<u8>, t: OffsetDateTime) {
-        out.extend_from_slice(&t.unix_timestamp_nanos().to_le_bytes());
+        out.extend_from_slice(&t.unix_timestamp().to_le_bytes());
+        out.extend_from_slice(&t.nanosecond().to_le_bytes());
         out.extend_from_slice(&t.offset().whole_seconds().to_le_bytes());
     }
 
@@ -138,10 +141,13 @@ mod packed {
         p.get(at..at.checked_add(N)?)?.try_into().ok()
     }
 
-    fn time_at(p: &[u8], at: usize) -> Option<OffsetDateTime> {
-        let nanos = i128::from_le_bytes(array(p, at)?);
-        let offset = UtcOffset::from_whole_seconds(i32::from_le_bytes(array(p, at + 16)?)).ok()?;
-        OffsetDateTime::from_unix_timestamp_nanos(nanos)
+    pub(super) fn time_at(p: &[u8], at: usize) -> Option<OffsetDateTime> {
+        let seconds = i64::from_le_bytes(array(p, at)?);
+        let nanos = u32::from_le_bytes(array(p, at + 8)?);
+        let offset = UtcOffset::from_whole_seconds(i32::from_le_bytes(array(p, at + 12)?)).ok()?;
+        OffsetDateTime::from_unix_timestamp(seconds)
+            .ok()?
+            .replace_nanosecond(nanos)
             .ok()?
             .checked_to_offset(offset)
     }
@@ -843,6 +849,26 @@ mod tests {
     }
 
     proptest! {
+        /// A packed time reads back as the very time packed: instant,
+        /// nanosecond and offset, before and after 1970.
+        #[test]
+        fn packed_times_read_back_exactly(
+            seconds in -62_000_000_000i64..250_000_000_000,
+            nanos in 0u32..1_000_000_000,
+            offset in -86_399i32..86_400,
+        ) {
+            let offset = UtcOffset::from_whole_seconds(offset).unwrap();
+            let t = OffsetDateTime::from_unix_timestamp(seconds).unwrap().replace_nanosecond(nanos).unwrap();
+            let Some(t) = t.checked_to_offset(offset) else { return Ok(()) };
+            let mut g = grant(t);
+            g.expires_at = t;
+            let p = packed::pack(&CodeGrantRef::of(&g));
+            let back = packed::unpack(&p).unwrap();
+            prop_assert_eq!(back.issued_at, t);
+            prop_assert_eq!(back.issued_at.offset(), t.offset());
+            prop_assert_eq!(packed::expires_at(&p), Some(t));
+        }
+
         /// A client's outstanding codes, kept in order with ended ones
         /// marked, count exactly as an ordered set of the live ones does
         /// (the set they were kept in before), whatever the order of
