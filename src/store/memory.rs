@@ -268,17 +268,18 @@ impl Shard {
 /// those behind it holds them back until it expires itself.
 ///
 /// Outstanding codes are counted per client id (for
-/// [`CodeStore::insert_limited`]): each client has a set of its live codes
-/// ordered by expiry. An insert first drops the client's codes that have
-/// expired, then checks the count and records the new code, under the
-/// client's own lock; a redemption (of any outcome but `Unknown`) removes
-/// the code from the set. Different clients never contend.
+/// [`CodeStore::insert_limited`]): each client has its codes in order of
+/// expiry with a count of the live ones. An insert first drops the
+/// client's codes that have expired, then checks the count and records the
+/// new code, under the client's own lock; a redemption (of any outcome but
+/// `Unknown`) ends the code where it lies, and it leaves once it reaches
+/// the front. Different clients never contend.
 ///
-/// Memory: about 375 bytes per outstanding code for a typical grant (a
+/// Memory: about 340 bytes per outstanding code for a typical grant (a
 /// UUID client id, short names, an email address, two reader groups) —
 /// measured by `cargo run --release --example bench_table` as the growth of
-/// resident memory over 1,000,000 outstanding codes (373 MB), hash table,
-/// queue, per-client set and allocator slack included. A million
+/// resident memory over 1,000,000 outstanding codes (336 MB), hash table,
+/// queue, per-client list and allocator slack included. A million
 /// outstanding codes fit under 400 MB.
 #[derive(Debug)]
 pub struct MemoryCodeStore {
