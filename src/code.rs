@@ -6,6 +6,7 @@
 //! digest beside the [`CodeGrant`]. The KB then redeems the code over the
 //! back channel, exactly once: [`CodeStore::redeem`] is one atomic call.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 
@@ -137,19 +138,113 @@ pub(crate) fn verifier_matches(challenge: &str, verifier: &str) -> bool {
     s256_challenge(verifier).as_bytes().ct_eq(challenge.as_bytes()).into()
 }
 
+/// A code request body as sent: text borrowed from the body unless it has
+/// escapes.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawCodeRequest<'a> {
-    username: String,
-    first_name: String,
-    last_name: String,
-    email_id: String,
-    #[serde(default)]
-    reader_group_ids: Option<Vec<String>>,
+    #[serde(borrow)]
+    username: Cow<'a, str>,
+    #[serde(borrow)]
+    first_name: Cow<'a, str>,
+    #[serde(borrow)]
+    last_name: Cow<'a, str>,
+    #[serde(borrow)]
+    email_id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    reader_group_ids: Option<Vec<BorrowedText<'a>>>,
     #[serde(default, borrow)]
     token_validity: Option<&'a RawValue>,
-    #[serde(default)]
-    code_challenge: Option<String>,
+    #[serde(default, borrow)]
+    code_challenge: Option<BorrowedText<'a>>,
+}
+
+/// A JSON string, borrowed from the body unless it has escapes.
+struct BorrowedText<'a>(Cow<'a, str>);
+
+impl AsRef<str> for BorrowedText<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for BorrowedText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = BorrowedText<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(BorrowedText(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(BorrowedText(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(BorrowedText(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_string(V)
+    }
+}
+
+/// A code request read and checked, its text still borrowed from the body.
+struct CheckedRequest<'a> {
+    raw: RawCodeRequest<'a>,
+    validity: TokenValidity,
+}
+
+impl<'a> CheckedRequest<'a> {
+    /// Parses and checks a body: the rules and errors of
+    /// [`CodeRequest::from_json`].
+    fn from_json(body: &'a [u8]) -> Result<Self, PayloadError> {
+        let raw: RawCodeRequest<'a> =
+            serde_json::from_slice(body).map_err(|e| PayloadError::Json(describe_json_error(&e)))?;
+        crate::reader::check_fields(
+            &raw.username,
+            &raw.first_name,
+            &raw.last_name,
+            &raw.email_id,
+            raw.reader_group_ids.as_deref().unwrap_or_default(),
+        )?;
+        let validity = TokenValidity::from_minutes(parse_validity(raw.token_validity)?);
+        if raw.code_challenge.as_ref().is_some_and(|c| !is_s256_challenge(&c.0)) {
+            return Err(PayloadError::InvalidCodeChallenge);
+        }
+        Ok(Self { raw, validity })
+    }
+
+    fn groups(&self) -> &[BorrowedText<'a>] {
+        self.raw.reader_group_ids.as_deref().unwrap_or_default()
+    }
+
+    /// [`ReaderIdentity::token_bytes`] of the request's identity.
+    fn token_bytes(&self) -> usize {
+        let r = &self.raw;
+        crate::reader::token_bytes(&r.username, &r.first_name, &r.last_name, &r.email_id, self.groups())
+    }
+
+    fn into_owned(self) -> CodeRequest {
+        let r = self.raw;
+        CodeRequest {
+            identity: ReaderIdentity {
+                username: r.username.into_owned(),
+                first_name: r.first_name.into_owned(),
+                last_name: r.last_name.into_owned(),
+                email: r.email_id.into_owned(),
+                reader_group_ids: r
+                    .reader_group_ids
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|g| g.0.into_owned())
+                    .collect(),
+            },
+            validity: self.validity,
+            code_challenge: r.code_challenge.map(|c| c.0.into_owned()),
+        }
+    }
 }
 
 impl CodeRequest {
@@ -162,26 +257,7 @@ impl CodeRequest {
     /// # Errors
     /// [`PayloadError`] names what is wrong.
     pub fn from_json(body: &[u8]) -> Result<Self, PayloadError> {
-        let raw: RawCodeRequest<'_> =
-            serde_json::from_slice(body).map_err(|e| PayloadError::Json(describe_json_error(&e)))?;
-        let identity = ReaderIdentity::from_fields(
-            raw.username,
-            raw.first_name,
-            raw.last_name,
-            raw.email_id,
-            raw.reader_group_ids,
-        )?;
-        let validity = TokenValidity::from_minutes(parse_validity(raw.token_validity)?);
-        let code_challenge = match raw.code_challenge {
-            None => None,
-            Some(c) if is_s256_challenge(&c) => Some(c),
-            Some(_) => return Err(PayloadError::InvalidCodeChallenge),
-        };
-        Ok(Self {
-            identity,
-            validity,
-            code_challenge,
-        })
+        CheckedRequest::from_json(body).map(CheckedRequest::into_owned)
     }
 }
 
@@ -209,6 +285,192 @@ impl CodeGrant {
     /// The token validity this grant asked for.
     pub fn token_validity(&self) -> Duration {
         Duration::seconds(self.token_validity_seconds)
+    }
+}
+
+/// A [`CodeGrant`] whose text is borrowed (from the request body it was
+/// read from), for [`CodeStore::insert_limited_ref`]: a store that packs
+/// grants its own way copies the text once, straight from the body.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeGrantRef<'a> {
+    /// [`CodeGrant::client_id`].
+    pub client_id: &'a ClientId,
+    /// [`ReaderIdentity::username`].
+    pub username: &'a str,
+    /// [`ReaderIdentity::first_name`].
+    pub first_name: &'a str,
+    /// [`ReaderIdentity::last_name`].
+    pub last_name: &'a str,
+    /// [`ReaderIdentity::email`].
+    pub email: &'a str,
+    /// [`ReaderIdentity::reader_group_ids`].
+    pub reader_group_ids: GroupIds<'a>,
+    /// [`CodeGrant::token_validity_seconds`].
+    pub token_validity_seconds: i64,
+    /// [`CodeGrant::issued_at`].
+    pub issued_at: OffsetDateTime,
+    /// [`CodeGrant::expires_at`].
+    pub expires_at: OffsetDateTime,
+    /// [`CodeGrant::code_challenge`].
+    pub code_challenge: Option<&'a str>,
+}
+
+/// The reader group ids of a [`CodeGrantRef`], borrowed.
+#[derive(Clone, Copy)]
+pub struct GroupIds<'a>(GroupSlice<'a>);
+
+#[derive(Clone, Copy)]
+enum GroupSlice<'a> {
+    Owned(&'a [String]),
+    Read(&'a [BorrowedText<'a>]),
+    /// `count` strings, each a little-endian `u32` length then its UTF-8
+    /// bytes, already checked by whoever made it.
+    Packed {
+        bytes: &'a [u8],
+        count: usize,
+    },
+}
+
+impl<'a> GroupIds<'a> {
+    /// Group ids held as `String`s.
+    #[must_use]
+    pub fn new(groups: &'a [String]) -> Self {
+        Self(GroupSlice::Owned(groups))
+    }
+
+    /// Group ids packed as `count` strings, each a little-endian `u32`
+    /// length then its UTF-8 bytes; `None` unless `bytes` holds exactly
+    /// that.
+    #[must_use]
+    pub fn packed(bytes: &'a [u8], count: usize) -> Option<Self> {
+        let mut rest = bytes;
+        for _ in 0..count {
+            let (text, after) = next_packed(rest)?;
+            std::str::from_utf8(text).ok()?;
+            rest = after;
+        }
+        rest.is_empty().then_some(Self(GroupSlice::Packed { bytes, count }))
+    }
+
+    /// How many.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        match self.0 {
+            GroupSlice::Owned(g) => g.len(),
+            GroupSlice::Read(g) => g.len(),
+            GroupSlice::Packed { count, .. } => count,
+        }
+    }
+
+    /// Whether there is none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The group ids, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a str> + Clone + 'a {
+        match self.0 {
+            GroupSlice::Owned(g) => GroupIter::Owned(g.iter()),
+            GroupSlice::Read(g) => GroupIter::Read(g.iter()),
+            GroupSlice::Packed { bytes, count } => GroupIter::Packed { bytes, count },
+        }
+    }
+}
+
+/// The first packed string of `bytes` and what follows it.
+fn next_packed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
+    let len = usize::try_from(len).ok()?;
+    let text = bytes.get(4..4usize.checked_add(len)?)?;
+    Some((text, &bytes[4 + len..]))
+}
+
+/// [`GroupIds::iter`].
+#[derive(Clone)]
+enum GroupIter<'a> {
+    Owned(std::slice::Iter<'a, String>),
+    Read(std::slice::Iter<'a, BorrowedText<'a>>),
+    Packed { bytes: &'a [u8], count: usize },
+}
+
+impl<'a> Iterator for GroupIter<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        match self {
+            Self::Owned(g) => g.next().map(String::as_str),
+            Self::Read(g) => g.next().map(|g| &*g.0),
+            Self::Packed { bytes, count } => {
+                *count = count.checked_sub(1)?;
+                let (text, rest) = next_packed(bytes)?;
+                *bytes = rest;
+                // Checked as UTF-8 when the packed ids were accepted.
+                Some(std::str::from_utf8(text).unwrap_or_default())
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = match self {
+            Self::Owned(g) => g.len(),
+            Self::Read(g) => g.len(),
+            Self::Packed { count, .. } => *count,
+        };
+        (n, Some(n))
+    }
+}
+
+impl Serialize for GroupIds<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl ExactSizeIterator for GroupIter<'_> {}
+
+impl fmt::Debug for GroupIds<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> CodeGrantRef<'a> {
+    /// A borrowed view of `grant`.
+    #[must_use]
+    pub fn of(grant: &'a CodeGrant) -> Self {
+        let who = &grant.identity;
+        Self {
+            client_id: &grant.client_id,
+            username: &who.username,
+            first_name: &who.first_name,
+            last_name: &who.last_name,
+            email: &who.email,
+            reader_group_ids: GroupIds::new(&who.reader_group_ids),
+            token_validity_seconds: grant.token_validity_seconds,
+            issued_at: grant.issued_at,
+            expires_at: grant.expires_at,
+            code_challenge: grant.code_challenge.as_deref(),
+        }
+    }
+
+    /// The owned grant.
+    #[must_use]
+    pub fn to_grant(&self) -> CodeGrant {
+        CodeGrant {
+            client_id: self.client_id.clone(),
+            identity: ReaderIdentity {
+                username: self.username.to_owned(),
+                first_name: self.first_name.to_owned(),
+                last_name: self.last_name.to_owned(),
+                email: self.email.to_owned(),
+                reader_group_ids: self.reader_group_ids.iter().map(str::to_owned).collect(),
+            },
+            token_validity_seconds: self.token_validity_seconds,
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            code_challenge: self.code_challenge.map(str::to_owned),
+        }
     }
 }
 
@@ -275,6 +537,18 @@ pub trait CodeStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Insertion, Self::Error>> + Send;
 
+    /// [`insert_limited`](Self::insert_limited) of a borrowed grant: the
+    /// same contract and answer. By default it makes the owned grant; a
+    /// store that packs grants its own way can copy the text once instead.
+    fn insert_limited_ref(
+        &self,
+        digest: CodeDigest,
+        grant: &CodeGrantRef<'_>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Insertion, Self::Error>> + Send {
+        self.insert_limited(digest, grant.to_grant(), limit)
+    }
+
     /// Stores a new grant under `digest` until `grant.expires_at`, with no
     /// limit (it still counts as outstanding).
     fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> impl Future<Output = Result<(), Self::Error>> + Send {
@@ -288,6 +562,28 @@ pub trait CodeStore: Send + Sync {
         digest: CodeDigest,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Redemption, Self::Error>> + Send;
+
+    /// [`redeem`](Self::redeem), showing a grant this call redeemed to `f`
+    /// borrowed, and answering what `f` makes of it; an expired, used or
+    /// unknown code is the [`GrantProblem`]. The same contract and
+    /// redemption as `redeem`. By default it takes the owned grant; a store
+    /// that packs grants its own way can show them where they lie.
+    fn redeem_with<T: Send, F: FnOnce(&CodeGrantRef<'_>) -> T + Send>(
+        &self,
+        digest: CodeDigest,
+        now: OffsetDateTime,
+        f: F,
+    ) -> impl Future<Output = Result<Result<T, GrantProblem>, Self::Error>> + Send {
+        let redemption = self.redeem(digest, now);
+        async move {
+            Ok(match redemption.await? {
+                Redemption::Redeemed(grant) => Ok(f(&CodeGrantRef::of(&grant))),
+                Redemption::Expired => Err(GrantProblem::Expired),
+                Redemption::AlreadyUsed(_) => Err(GrantProblem::AlreadyUsed),
+                Redemption::Unknown => Err(GrantProblem::Unknown),
+            })
+        }
+    }
 }
 
 crate::forward::forward_store!(CodeStore {
@@ -295,11 +591,17 @@ crate::forward::forward_store!(CodeStore {
     fn insert_limited(&self, digest: CodeDigest, grant: CodeGrant, limit: usize) -> impl Future<Output = Result<Insertion, Self::Error>> + Send {
         (**self).insert_limited(digest, grant, limit)
     }
+    fn insert_limited_ref(&self, digest: CodeDigest, grant: &CodeGrantRef<'_>, limit: usize) -> impl Future<Output = Result<Insertion, Self::Error>> + Send {
+        (**self).insert_limited_ref(digest, grant, limit)
+    }
     fn insert(&self, digest: CodeDigest, grant: CodeGrant) -> impl Future<Output = Result<(), Self::Error>> + Send {
         (**self).insert(digest, grant)
     }
     fn redeem(&self, digest: CodeDigest, now: OffsetDateTime) -> impl Future<Output = Result<Redemption, Self::Error>> + Send {
         (**self).redeem(digest, now)
+    }
+    fn redeem_with<U: Send, F: FnOnce(&CodeGrantRef<'_>) -> U + Send>(&self, digest: CodeDigest, now: OffsetDateTime, f: F) -> impl Future<Output = Result<Result<U, GrantProblem>, Self::Error>> + Send {
+        (**self).redeem_with(digest, now, f)
     }
 });
 
@@ -416,6 +718,17 @@ impl fmt::Display for GrantProblem {
             Self::BindingMismatch => "bound to another browser",
         })
     }
+}
+
+/// A reader identity to issue a code for, borrowed, with its
+/// [`ReaderIdentity::token_bytes`].
+struct IdentityRef<'a> {
+    username: &'a str,
+    first_name: &'a str,
+    last_name: &'a str,
+    email: &'a str,
+    groups: GroupIds<'a>,
+    token_bytes: usize,
 }
 
 /// Issues and redeems one-time codes over a [`CodeStore`].
@@ -549,15 +862,24 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
         body: &[u8],
     ) -> Result<AuthCode, CodeError> {
         let config = JwtConfig::authenticate(config, secret)?;
-        let request = CodeRequest::from_json(body)?;
-        self.mint(config, request).await
+        // The body's text is checked where it lies and copied once, into
+        // the store.
+        let request = CheckedRequest::from_json(body)?;
+        let r = &request.raw;
+        let identity = IdentityRef {
+            username: &r.username,
+            first_name: &r.first_name,
+            last_name: &r.last_name,
+            email: &r.email_id,
+            groups: GroupIds(GroupSlice::Read(request.groups())),
+            token_bytes: request.token_bytes(),
+        };
+        let challenge = r.code_challenge.as_ref().map(|c| &*c.0);
+        self.mint_ref(config, identity, request.validity, challenge).await
     }
 
     async fn mint(&self, config: &JwtConfig, request: CodeRequest) -> Result<AuthCode, CodeError> {
-        if config.requires_login_binding() && request.code_challenge.is_none() {
-            return Err(CodeError::InvalidRequest(PayloadError::MissingCodeChallenge));
-        }
-        request.identity.check_token_room(self.max_identity_bytes())?;
+        self.check_fits(config, request.code_challenge.is_some(), request.identity.token_bytes())?;
         let now = self.clock.now();
         let code = AuthCode::generate();
         let grant = CodeGrant {
@@ -573,12 +895,58 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
             .insert_limited(code.digest(), grant, self.max_outstanding)
             .await
             .map_err(|e| CodeError::CodeStore(Box::new(e)))?;
+        self.answer(code, insertion, now)
+    }
+
+    /// The request's fit, checked before anything is issued: the login
+    /// binding the configuration requires, then the room of the tokens.
+    fn check_fits(&self, config: &JwtConfig, has_challenge: bool, token_bytes: usize) -> Result<(), CodeError> {
+        if config.requires_login_binding() && !has_challenge {
+            return Err(CodeError::InvalidRequest(PayloadError::MissingCodeChallenge));
+        }
+        crate::reader::check_token_room(token_bytes, self.max_identity_bytes())?;
+        Ok(())
+    }
+
+    /// The code, or why the store kept nothing.
+    fn answer(&self, code: AuthCode, insertion: Insertion, now: OffsetDateTime) -> Result<AuthCode, CodeError> {
         match insertion {
             Insertion::Stored => Ok(code),
             Insertion::LimitReached { retry_at } => Err(CodeError::TooManyCodes {
                 retry_after: (retry_at - now).max(Duration::SECOND),
             }),
         }
+    }
+
+    /// [`mint`](Self::mint) of a request whose text is borrowed.
+    async fn mint_ref(
+        &self,
+        config: &JwtConfig,
+        identity: IdentityRef<'_>,
+        validity: TokenValidity,
+        code_challenge: Option<&str>,
+    ) -> Result<AuthCode, CodeError> {
+        self.check_fits(config, code_challenge.is_some(), identity.token_bytes)?;
+        let now = self.clock.now();
+        let code = AuthCode::generate();
+        let grant = CodeGrantRef {
+            client_id: config.client_id(),
+            username: identity.username,
+            first_name: identity.first_name,
+            last_name: identity.last_name,
+            email: identity.email,
+            reader_group_ids: identity.groups,
+            token_validity_seconds: validity.whole_seconds(),
+            issued_at: now,
+            expires_at: now + self.lifetime,
+            code_challenge,
+        };
+        let insertion = self
+            .store
+            .insert_limited_ref(code.digest(), &grant, self.max_outstanding)
+            .await
+            .map_err(|e| CodeError::CodeStore(Box::new(e)))?;
+        self.answer(code, insertion, now)
     }
 
     /// Redeems `code`, once. When `client` is given the code must have been
@@ -588,13 +956,30 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
     /// [`CodeError::InvalidGrant`] for an unknown, expired, used or foreign
     /// code; [`CodeError::CodeStore`] if the store fails.
     pub async fn redeem(&self, code: &str, client: Option<&ClientId>) -> Result<CodeGrant, CodeError> {
+        let digest = Self::digest_of_code(code)?;
+        self.redeem_digest(digest, client).await
+    }
+
+    /// The digest of a code as sent: [`GrantProblem::Unknown`] for text
+    /// that cannot be a code (wrong length), which is never looked up.
+    pub(crate) fn digest_of_code(code: &str) -> Result<CodeDigest, CodeError> {
         if code.len() != crate::secret::RANDOM_TOKEN_LEN {
             return Err(CodeError::InvalidGrant(GrantProblem::Unknown));
         }
+        Ok(CodeDigest::of(code))
+    }
+
+    /// [`redeem`](Self::redeem), for the digest of a code of the right
+    /// length ([`digest_of_code`](Self::digest_of_code)).
+    pub(crate) async fn redeem_digest(
+        &self,
+        digest: CodeDigest,
+        client: Option<&ClientId>,
+    ) -> Result<CodeGrant, CodeError> {
         let now = self.clock.now();
         let answer = self
             .store
-            .redeem(CodeDigest::of(code), now)
+            .redeem(digest, now)
             .await
             .map_err(|e| CodeError::CodeStore(Box::new(e)))?;
         match answer {
@@ -784,5 +1169,136 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert!(format!("{:?}", AuthCode::generate()).contains("redacted"));
+    }
+
+    /// The code request as it was read before its text was borrowed: owned
+    /// strings, then the identity checks, validity and challenge.
+    fn owned_parse(body: &[u8]) -> Result<CodeRequest, PayloadError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        struct Owned<'a> {
+            username: String,
+            first_name: String,
+            last_name: String,
+            email_id: String,
+            #[serde(default)]
+            reader_group_ids: Option<Vec<String>>,
+            #[serde(default, borrow)]
+            token_validity: Option<&'a RawValue>,
+            #[serde(default)]
+            code_challenge: Option<String>,
+        }
+        let raw: Owned<'_> = serde_json::from_slice(body).map_err(|e| PayloadError::Json(describe_json_error(&e)))?;
+        let identity = ReaderIdentity::from_fields(
+            raw.username,
+            raw.first_name,
+            raw.last_name,
+            raw.email_id,
+            raw.reader_group_ids,
+        )?;
+        let validity = TokenValidity::from_minutes(parse_validity(raw.token_validity)?);
+        let code_challenge = match raw.code_challenge {
+            None => None,
+            Some(c) if is_s256_challenge(&c) => Some(c),
+            Some(_) => return Err(PayloadError::InvalidCodeChallenge),
+        };
+        Ok(CodeRequest {
+            identity,
+            validity,
+            code_challenge,
+        })
+    }
+
+    proptest::proptest! {
+        /// Reading a body with its text borrowed answers exactly what
+        /// reading it into owned strings did: the same request, or the same
+        /// error (messages included), for bodies with escapes, wrong types,
+        /// duplicate and unknown fields.
+        #[test]
+        fn borrowed_reading_answers_as_the_owned_one(
+            fields in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(r#""username":"jo\u0068n""#.to_owned()),
+                    proptest::strategy::Just(r#""username":"john""#.to_owned()),
+                    proptest::strategy::Just(r#""username":5"#.to_owned()),
+                    proptest::strategy::Just(r#""firstName":"J\"o""#.to_owned()),
+                    proptest::strategy::Just(r#""lastName":" ""#.to_owned()),
+                    proptest::strategy::Just(r#""emailId":"a@b""#.to_owned()),
+                    proptest::strategy::Just(r#""emailId":"a b@c""#.to_owned()),
+                    proptest::strategy::Just(r#""readerGroupIds":["g1","g\u00e9",""]"#.to_owned()),
+                    proptest::strategy::Just(r#""readerGroupIds":["g1",2]"#.to_owned()),
+                    proptest::strategy::Just(r#""readerGroupIds":null"#.to_owned()),
+                    proptest::strategy::Just(r#""tokenValidity":"x""#.to_owned()),
+                    proptest::strategy::Just(r#""codeChallenge":"abc""#.to_owned()),
+                    proptest::strategy::Just(format!(r#""codeChallenge":"{}""#, "A".repeat(43))),
+                    proptest::strategy::Just(r#""extra":1"#.to_owned()),
+                    "\"(username|firstName|lastName|emailId)\":\"[ -~\u{7f}\u{85}\u{a0}é\t]{0,6}\"",
+                ],
+                0..8,
+            ),
+        ) {
+            let body = format!("{{{}}}", fields.join(","));
+            proptest::prop_assert_eq!(CodeRequest::from_json(body.as_bytes()), owned_parse(body.as_bytes()));
+        }
+    }
+
+    /// A store that only implements what it must: issuing through the
+    /// borrowed path stores the grant the owned path would.
+    #[test]
+    fn a_store_without_a_borrowed_insert_gets_the_owned_grant() {
+        use std::sync::Mutex;
+        #[derive(Default)]
+        struct Recording(Mutex<Vec<CodeGrant>>);
+        impl CodeStore for Recording {
+            type Error = std::convert::Infallible;
+            fn insert_limited(
+                &self,
+                _: CodeDigest,
+                grant: CodeGrant,
+                _: usize,
+            ) -> impl Future<Output = Result<Insertion, Self::Error>> + Send {
+                self.0.lock().unwrap().push(grant);
+                std::future::ready(Ok(Insertion::Stored))
+            }
+            fn redeem(
+                &self,
+                _: CodeDigest,
+                _: OffsetDateTime,
+            ) -> impl Future<Output = Result<Redemption, Self::Error>> + Send {
+                std::future::ready(Ok(Redemption::Unknown))
+            }
+        }
+        let (config, secrets) = JwtConfig::builder("app.example.com", "https://app.example.com/login")
+            .build()
+            .unwrap();
+        let clock = crate::clock::SettableClock::new(OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap());
+        let issuer = CodeIssuer::new(Recording::default(), clock);
+        let body =
+            br#"{"username":"jo\u0068n","firstName":"J","lastName":"D","emailId":"j@x","readerGroupIds":["g1","g2"]}"#;
+        let secret = secrets.primary.expose().as_bytes();
+        let mut f = std::pin::pin!(issuer.issue_json(Some(&config), secret, body));
+        let polled = f
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        assert!(matches!(polled, std::task::Poll::Ready(Ok(_))));
+        let request = CodeRequest::from_json(body).unwrap();
+        let stored = issuer.store().0.lock().unwrap().clone();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].identity, request.identity);
+        assert_eq!(stored[0].identity.username, "john");
+        assert_eq!(stored[0].client_id, *config.client_id());
+        assert_eq!(stored[0].token_validity_seconds, request.validity.whole_seconds());
+        assert_eq!(stored[0].expires_at - stored[0].issued_at, DEFAULT_CODE_LIFETIME);
+        assert_eq!(CodeGrantRef::of(&stored[0]).to_grant(), stored[0]);
+        // Its redemption, told through `redeem_with`, is its `redeem`'s.
+        let mut f = std::pin::pin!(issuer.store().redeem_with(CodeDigest::of("x"), clock_now(), |_| ()));
+        let polled = f
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        assert!(matches!(polled, std::task::Poll::Ready(Ok(Err(GrantProblem::Unknown)))));
+    }
+
+    fn clock_now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()
     }
 }

@@ -13,8 +13,8 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use crate::jose::{
-    Algorithm, DEFAULT_LEEWAY_SECS, KeyError, KeySet, OnePassClaims, Registered, SigningKey, UntrustedToken,
-    Validation, VerificationKey, Verifier, VerifyError,
+    Algorithm, DEFAULT_LEEWAY_SECS, HeaderMemo, KeyError, KeySet, OnePassClaims, Registered, SigningKey,
+    UntrustedToken, Validation, VerificationKey, Verifier, VerifyError,
 };
 use crate::reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
 use crate::secret::{ClientId, ClientSecret, random_token, sha256};
@@ -1360,7 +1360,6 @@ struct Checked<'e> {
     entry: &'e Entry,
     /// The replay-cache key of the token's `jti`, if it has one.
     replay_key: Option<ReplayKey>,
-    remember_until: OffsetDateTime,
 }
 
 /// Handshake tokens: the direct flow, where the customer app signs a short
@@ -1454,6 +1453,9 @@ struct Checked<'e> {
 #[derive(Debug, Clone, Default)]
 pub struct HandshakeVerifier {
     entries: Vec<Entry>,
+    /// The header segments of tokens that verified, already read
+    /// ([`verify_str`](Self::verify_str) skips reading them again).
+    header_memo: HeaderMemo,
 }
 
 impl HandshakeVerifier {
@@ -1594,9 +1596,13 @@ impl HandshakeVerifier {
                 passed,
                 entry,
                 replay_key,
-                remember_until,
             } = checked?;
             if let Some(key) = &replay_key {
+                // The first second at which the token no longer verifies.
+                let remember_until = passed
+                    .expires_at
+                    .saturating_add(entry.settings.leeway)
+                    .saturating_add(Duration::SECOND);
                 let refused = |kind| HandshakeError::new(kind, Some(entry));
                 match replay.insert_if_absent(key.as_str(), remember_until, now).await {
                     Ok(true) => {}
@@ -1636,12 +1642,20 @@ impl HandshakeVerifier {
         let parsed = if token.is_empty() {
             Err(self.missing())
         } else {
-            UntrustedToken::parse(token).map_err(|e| {
+            UntrustedToken::parse_memo(token, &self.header_memo).map_err(|e| {
                 // A token that does not parse has no trustworthy kid.
                 HandshakeError::new(HandshakeErrorKind::Token(e), self.only_enabled())
             })
         };
-        Self::replay_check(parsed.and_then(|t| self.check(&t, now)), now, replay)
+        let checked = parsed.and_then(|t| {
+            let checked = self.check(&t, now);
+            if checked.is_ok() && !t.header_from_memo() {
+                // Signed by a configured key: its header may be kept.
+                self.header_memo.remember(&t);
+            }
+            checked
+        });
+        Self::replay_check(checked, now, replay)
     }
 
     /// Signature and claims, without the replay check.
@@ -1658,11 +1672,6 @@ impl HandshakeVerifier {
             None => None,
         };
         Ok(Checked {
-            // The first second at which the token no longer verifies.
-            remember_until: passed
-                .expires_at
-                .saturating_add(entry.settings.leeway)
-                .saturating_add(Duration::SECOND),
             passed,
             entry,
             replay_key,
@@ -2386,6 +2395,58 @@ mod tests {
             let token = sign(&format!("{{{}}}", all.join(",")));
             let entry = &verifier.entries[0];
             proptest::prop_assert_eq!(one_pass(entry, &token, now), two_pass(entry, &token, now));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// The header memo a verifier fills never makes a token verify that
+        /// a verifier without one refuses (or change any answer): a good
+        /// token fills the memo, then every token one byte off it (in the
+        /// header, the payload or the signature) gets the same answer from
+        /// both verifiers.
+        #[test]
+        fn header_memo_never_changes_an_answer(at in 0usize..1000, byte in proptest::prelude::any::<u8>()) {
+            use base64::Engine as _;
+            use hmac::Mac as _;
+            let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+            let t = now.unix_timestamp();
+            let secret = crate::secret::ClientSecret::generate();
+            let id = ClientId::generate();
+            let mut verifier = HandshakeVerifier::new();
+            verifier
+                .insert(id.clone(), HandshakeSettings::builder(HandshakeKey::hs256(&secret, None).unwrap()).build().unwrap())
+                .unwrap();
+            let b64 = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+            let input = format!(
+                "{}.{}",
+                b64(&json!({"alg": "HS256", "typ": "JWT", "kid": id.as_str()})),
+                b64(&json!({"sub": "alice", "iat": t, "exp": t + 60}))
+            );
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.expose().as_bytes()).unwrap();
+            mac.update(input.as_bytes());
+            let token = format!(
+                "{input}.{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+            );
+            let cache = crate::store::memory::MemoryReplayCache::new();
+            let run = |v: &HandshakeVerifier, token: &str| {
+                let mut f = std::pin::pin!(v.verify_str(token, now, &cache));
+                match f.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+                    std::task::Poll::Ready(r) => r.map(|v| v.claims().clone()).map_err(|e| e.to_string()),
+                    std::task::Poll::Pending => panic!("the memory cache answers at once"),
+                }
+            };
+            proptest::prop_assert!(run(&verifier, &token).is_ok());
+            proptest::prop_assert_eq!(verifier.header_memo.len(), 1);
+            let fresh = verifier.clone();
+            let fresh = HandshakeVerifier { header_memo: HeaderMemo::default(), ..fresh };
+            let mut bytes = token.into_bytes();
+            let at = at % bytes.len();
+            bytes[at] = if bytes[at] == byte { byte.wrapping_add(1) } else { byte };
+            let Ok(tampered) = String::from_utf8(bytes) else { return Ok(()) };
+            proptest::prop_assert_eq!(run(&verifier, &tampered), run(&fresh, &tampered));
         }
     }
 }

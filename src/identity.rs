@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::Duration;
 
 use crate::clock::Clock;
-use crate::code::{CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeStore, GrantProblem};
+use crate::code::{CodeDigest, CodeError, CodeGrant, CodeGrantRef, CodeIssuer, CodeStore, GrantProblem, GroupIds};
 use crate::config::JwtConfig;
 use crate::jose::{
     KeySet, MAX_NUMERIC_DATE, SigningKey, TokenSigner, TokenType, Validation, VerificationKey, Verified, Verifier,
@@ -161,9 +161,58 @@ struct IdTokenClaimsRef<'a> {
     jti: &'a str,
     given_name: &'a str,
     family_name: &'a str,
-    name: &'a str,
+    name: FullName<'a>,
     email: &'a str,
-    groups: &'a [String],
+    groups: GroupIds<'a>,
+}
+
+/// Writes the string `parts` make together, joined on the stack when short
+/// (as names and issuers are), without a heap copy either way.
+fn serialize_joined<S: serde::Serializer>(serializer: S, parts: &[&str]) -> Result<S::Ok, S::Error> {
+    const STACK: usize = 256;
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if len > STACK {
+        return serializer.collect_str(&Joined(parts));
+    }
+    let mut buf = [0u8; STACK];
+    let mut at = 0;
+    for part in parts {
+        buf[at..at + part.len()].copy_from_slice(part.as_bytes());
+        at += part.len();
+    }
+    // Whole strings laid end to end: UTF-8.
+    match std::str::from_utf8(&buf[..at]) {
+        Ok(text) => serializer.serialize_str(text),
+        Err(_) => serializer.collect_str(&Joined(parts)),
+    }
+}
+
+/// Parts written one after another.
+struct Joined<'a>(&'a [&'a str]);
+
+impl std::fmt::Display for Joined<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|p| f.write_str(p))
+    }
+}
+
+/// The `name` claim: first and last name joined by a space, trimmed
+/// (`ReaderIdentity::full_name`), written without a copy.
+struct FullName<'a>(&'a str, &'a str);
+
+impl Serialize for FullName<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // `format!("{first} {last}").trim()`: when one side is blank after
+        // trimming its outer end, the other side trimmed alone.
+        let (first, last) = (self.0.trim_start(), self.1.trim_end());
+        if first.is_empty() {
+            serializer.serialize_str(last.trim_start())
+        } else if last.is_empty() {
+            serializer.serialize_str(first.trim_end())
+        } else {
+            serialize_joined(serializer, &[first, " ", last])
+        }
+    }
 }
 
 /// [`AccessTokenClaims`], borrowed: the same fields in the same order, so
@@ -174,7 +223,7 @@ struct AccessTokenClaimsRef<'a> {
     sub: &'a str,
     aud: AccessAudience<'a>,
     client_id: &'a str,
-    groups: &'a [String],
+    groups: GroupIds<'a>,
     iat: i64,
     exp: i64,
     jti: &'a str,
@@ -186,7 +235,7 @@ struct AccessAudience<'a>(&'a str);
 
 impl Serialize for AccessAudience<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&format_args!("{}/kb", self.0))
+        serialize_joined(serializer, &[self.0, "/kb"])
     }
 }
 
@@ -226,11 +275,12 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         let key = crate::secret::random_token();
         let access_signer = SigningKey::hs256("kb-access", key.as_bytes())
             .ok()
-            .map(TokenSigner::new);
+            .map(|k| TokenSigner::new(k).with_token_type(ACCESS_TOKEN_TYPE));
         let mut server = Self {
             configs,
             codes,
-            signer,
+            // The exchange signs both types: their headers are encoded once.
+            signer: signer.with_token_type(ID_TOKEN_TYPE).with_token_type(ACCESS_TOKEN_TYPE),
             access_signer,
             previous_keys: Vec::new(),
             issuer: issuer.into(),
@@ -243,7 +293,7 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     /// at start (share one key between instances whose KB APIs verify
     /// access tokens).
     pub fn with_access_signer(mut self, signer: TokenSigner) -> Self {
-        self.access_signer = Some(signer);
+        self.access_signer = Some(signer.with_token_type(ACCESS_TOKEN_TYPE));
         self.update_token_room();
         self
     }
@@ -469,11 +519,52 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         client: Option<&ClientCredentials>,
         verifier: Option<&str>,
     ) -> Result<Exchange, CodeError> {
-        let grant = self.redeem_checked(code, client, verifier).await?;
-        let tokens = self.sign_tokens(code, &grant)?;
+        let client_id = self.authenticate(client).await?;
+        let digest = CodeIssuer::<S, C>::digest_of_code(code)?;
+        let now = self.codes.clock().now();
+        // The grant is read where the store holds it: the checks of
+        // `redeem_checked` in its order, and the tokens signed from it.
+        let signed = self
+            .codes
+            .store()
+            .redeem_with(digest, now, |grant| {
+                if client_id.as_ref().is_some_and(|c| c != grant.client_id) {
+                    return Err(CodeError::InvalidGrant(GrantProblem::WrongClient));
+                }
+                if let Some(challenge) = grant.code_challenge
+                    && !verifier.is_some_and(|v| crate::code::verifier_answers(challenge, v))
+                {
+                    return Err(CodeError::InvalidGrant(GrantProblem::BindingMismatch));
+                }
+                Ok((grant.client_id.clone(), self.sign_tokens(&digest, grant, now)))
+            })
+            .await
+            .map_err(|e| CodeError::CodeStore(Box::new(e)))?
+            .map_err(CodeError::InvalidGrant)?;
+        let (client_id, tokens) = signed?;
+        // Configuration changes apply at once: a configuration disabled or
+        // deleted after the code was issued issues nothing (the tokens
+        // signed are dropped unseen).
+        match self.lookup_id(&client_id).await? {
+            Some(c) if c.is_enabled() => {}
+            _ => return Err(CodeError::InvalidGrant(GrantProblem::ConfigurationInactive)),
+        }
         Ok(Exchange {
-            client_id: grant.client_id,
-            tokens,
+            client_id,
+            tokens: tokens?,
+        })
+    }
+
+    /// The client id of `client`'s configuration when its credentials
+    /// authenticate; `None` when no client is given.
+    async fn authenticate(&self, client: Option<&ClientCredentials>) -> Result<Option<ClientId>, CodeError> {
+        Ok(match client {
+            Some(creds) => {
+                let config = self.lookup(&creds.client_id).await?;
+                let config = JwtConfig::authenticate(config.as_deref(), creds.secret.expose().as_bytes())?;
+                Some(config.client_id().clone())
+            }
+            None => None,
         })
     }
 
@@ -488,28 +579,23 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
     /// As [`exchange_with_verifier`](Self::exchange_with_verifier), without
     /// [`CodeError::Sign`] and [`CodeError::InvalidClient`].
     pub async fn redeem_for_session(&self, code: &str, verifier: Option<&str>) -> Result<ReaderSession, CodeError> {
-        let grant = self.redeem_checked(code, None, verifier).await?;
+        let (digest, grant) = self.redeem_checked(code, None, verifier).await?;
         let now = self.codes.clock().now();
-        Ok(session_from_grant(code, grant, now))
+        Ok(session_from_grant(&digest, grant, now))
     }
 
     /// Redeems `code` (for `client` when given) and checks the login binding
-    /// and that the grant's configuration is still active.
+    /// and that the grant's configuration is still active. Answers the
+    /// code's digest (computed once) with the grant.
     async fn redeem_checked(
         &self,
         code: &str,
         client: Option<&ClientCredentials>,
         verifier: Option<&str>,
-    ) -> Result<CodeGrant, CodeError> {
-        let client_id = match client {
-            Some(creds) => {
-                let config = self.lookup(&creds.client_id).await?;
-                let config = JwtConfig::authenticate(config.as_deref(), creds.secret.expose().as_bytes())?;
-                Some(config.client_id().clone())
-            }
-            None => None,
-        };
-        let grant = self.codes.redeem(code, client_id.as_ref()).await?;
+    ) -> Result<(CodeDigest, CodeGrant), CodeError> {
+        let client_id = self.authenticate(client).await?;
+        let digest = CodeIssuer::<S, C>::digest_of_code(code)?;
+        let grant = self.codes.redeem_digest(digest, client_id.as_ref()).await?;
         if let Some(challenge) = &grant.code_challenge
             && !verifier.is_some_and(|v| crate::code::verifier_answers(challenge, v))
         {
@@ -517,11 +603,11 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         }
         // Configuration changes apply at once: a configuration disabled or
         // deleted after the code was issued issues nothing.
-        match self.lookup(grant.client_id.as_str()).await? {
+        match self.lookup_id(&grant.client_id).await? {
             Some(c) if c.is_enabled() => {}
             _ => return Err(CodeError::InvalidGrant(GrantProblem::ConfigurationInactive)),
         }
-        Ok(grant)
+        Ok((digest, grant))
     }
 
     /// The `jti` of the `id_token` and of the access token that redeeming
@@ -533,43 +619,53 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         token_id_for_code(code)
     }
 
-    fn sign_tokens(&self, code: &str, grant: &CodeGrant) -> Result<TokenResponse, CodeError> {
-        let now = self.codes.clock().now();
+    /// Signs the tokens of `grant` redeemed at `now`.
+    fn sign_tokens(
+        &self,
+        digest: &CodeDigest,
+        grant: &CodeGrantRef<'_>,
+        now: time::OffsetDateTime,
+    ) -> Result<TokenResponse, CodeError> {
         let iat = now.unix_timestamp();
-        let exp = token_expiry(grant, now);
-        let who = &grant.identity;
-        let name = who.full_name();
-        let jti = token_id_for_code(code);
+        let exp = token_expiry(grant.token_validity_seconds, now);
+        let who = grant;
+        let jti = TokenId::of_digest(digest);
+        let jti = jti.as_str();
         // Borrowed views of the claims, serialized as `IdTokenClaims` and
         // `AccessTokenClaims` are: nothing is copied only to be signed.
         let id = IdTokenClaimsRef {
             iss: &self.issuer,
-            sub: &who.username,
+            sub: who.username,
             aud: grant.client_id.as_str(),
             iat,
             exp,
-            jti: &jti,
-            given_name: &who.first_name,
-            family_name: &who.last_name,
-            name: &name,
-            email: &who.email,
-            groups: &who.reader_group_ids,
+            jti,
+            given_name: who.first_name,
+            family_name: who.last_name,
+            name: FullName(who.first_name, who.last_name),
+            email: who.email,
+            groups: who.reader_group_ids,
         };
         let access = AccessTokenClaimsRef {
             iss: &self.issuer,
-            sub: &who.username,
+            sub: who.username,
             aud: AccessAudience(&self.issuer),
             client_id: grant.client_id.as_str(),
-            groups: &who.reader_group_ids,
+            groups: who.reader_group_ids,
             iat,
             exp,
-            jti: &jti,
+            jti,
         };
+        // One buffer for both payloads.
+        let mut payload = Vec::new();
         Ok(TokenResponse {
-            id_token: self.signer.sign_typed(ID_TOKEN_TYPE, &id).map_err(CodeError::Sign)?,
+            id_token: self
+                .signer
+                .sign_typed_with(ID_TOKEN_TYPE, &id, &mut payload)
+                .map_err(CodeError::Sign)?,
             access_token: self
                 .access_signer()
-                .sign_typed(ACCESS_TOKEN_TYPE, &access)
+                .sign_typed_with(ACCESS_TOKEN_TYPE, &access, &mut payload)
                 .map_err(CodeError::Sign)?,
             token_type: "Bearer".to_owned(),
             expires_in: exp - iat,
@@ -580,26 +676,31 @@ impl<CS: ConfigStore, S: CodeStore, C: Clock> IdentityServer<CS, S, C> {
         let Ok(id) = ClientId::parse(client_id) else {
             return Ok(None);
         };
+        self.lookup_id(&id).await
+    }
+
+    /// As [`lookup`](Self::lookup), for a client id already parsed.
+    async fn lookup_id(&self, id: &ClientId) -> Result<Option<ConfigRef>, CodeError> {
         let snapshot = self
             .configs
             .current()
             .await
             .map_err(|e| CodeError::ConfigStore(Box::new(e)))?;
-        Ok(snapshot.config(&id))
+        Ok(snapshot.config(id))
     }
 }
 
 /// The expiry (Unix seconds) of the tokens redeeming `grant` at `now`
 /// issues: the grant's token validity, at least one second.
-fn token_expiry(grant: &CodeGrant, now: time::OffsetDateTime) -> i64 {
-    (now + grant.token_validity().max(Duration::SECOND)).unix_timestamp()
+fn token_expiry(token_validity_seconds: i64, now: time::OffsetDateTime) -> i64 {
+    (now + Duration::seconds(token_validity_seconds).max(Duration::SECOND)).unix_timestamp()
 }
 
 /// The session a redeemed `grant` opens at `now`: the same reader, `jti`
 /// and expiry as the `id_token` the exchange would sign, so that in process
 /// and over the back channel a code opens the same session.
-fn session_from_grant(code: &str, grant: CodeGrant, now: time::OffsetDateTime) -> ReaderSession {
-    let exp = token_expiry(&grant, now);
+fn session_from_grant(digest: &CodeDigest, grant: CodeGrant, now: time::OffsetDateTime) -> ReaderSession {
+    let exp = token_expiry(grant.token_validity_seconds, now);
     let who = grant.identity;
     let username = crate::session::username_or_fallback(
         who.username,
@@ -614,7 +715,7 @@ fn session_from_grant(code: &str, grant: CodeGrant, now: time::OffsetDateTime) -
         last_name: who.last_name,
         groups: who.reader_group_ids,
         client_id: grant.client_id,
-        jti: token_id_for_code(code),
+        jti: TokenId::of_digest(digest).as_str().to_owned(),
         // `exp` is a date the clock produced plus at most a day.
         expires_at: time::OffsetDateTime::from_unix_timestamp(exp).unwrap_or(now),
         name: String::new(),
@@ -626,10 +727,32 @@ fn session_from_grant(code: &str, grant: CodeGrant, now: time::OffsetDateTime) -
 /// The `jti` a redemption of `code` gives its tokens and session
 /// ([`IdentityServer::token_id_for_code`]).
 pub(crate) fn token_id_for_code(code: &str) -> String {
-    use base64::Engine as _;
-    let mut input = b"kb-sso id_token jti\0".to_vec();
-    input.extend_from_slice(&CodeDigest::of(code).0);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::secret::sha256(&input))
+    TokenId::of_digest(&CodeDigest::of(code)).as_str().to_owned()
+}
+
+/// The `jti` of a redemption ([`token_id_for_code`]), from the code's
+/// digest, held on the stack: base64url of
+/// SHA-256(`kb-sso id_token jti\0` || digest).
+struct TokenId([u8; crate::secret::RANDOM_TOKEN_LEN]);
+
+impl TokenId {
+    fn of_digest(digest: &CodeDigest) -> Self {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = sha2::Sha256::new()
+            .chain_update(b"kb-sso id_token jti\0")
+            .chain_update(digest.0)
+            .finalize();
+        let mut text = [0u8; crate::secret::RANDOM_TOKEN_LEN];
+        // 32 bytes are exactly 43 base64url characters.
+        let _ = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(hash, &mut text);
+        Self(text)
+    }
+
+    fn as_str(&self) -> &str {
+        // base64url text is ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -645,7 +768,7 @@ mod tests {
         /// the public claims types, escapes included.
         #[test]
         fn borrowed_claims_write_the_same_json(
-            texts in proptest::collection::vec("\\PC{0,12}|[\"\\\\/\u{0}-\u{1f}é😀]{0,4}", 8),
+            texts in proptest::collection::vec("\\PC{0,12}|[\"\\\\/\u{0}-\u{1f}é😀]{0,4}|[ \t\u{a0}\u{2003}a]{0,4}", 8),
             groups in proptest::collection::vec("\\PC{0,8}", 0..4),
             iat in any::<i64>(),
             exp in any::<i64>(),
@@ -653,11 +776,12 @@ mod tests {
             let t = |i: usize| texts[i].clone();
             let owned = IdTokenClaims {
                 iss: t(0), sub: t(1), aud: t(2), iat, exp, jti: t(3), given_name: t(4),
-                family_name: t(5), name: t(6), email: t(7), groups: groups.clone(),
+                family_name: t(5), name: format!("{} {}", t(4), t(5)).trim().to_owned(), email: t(7),
+                groups: groups.clone(),
             };
             let borrowed = IdTokenClaimsRef {
                 iss: &texts[0], sub: &texts[1], aud: &texts[2], iat, exp, jti: &texts[3], given_name: &texts[4],
-                family_name: &texts[5], name: &texts[6], email: &texts[7], groups: &groups,
+                family_name: &texts[5], name: FullName(&texts[4], &texts[5]), email: &texts[7], groups: GroupIds::new(&groups),
             };
             prop_assert_eq!(serde_json::to_string(&borrowed).unwrap(), serde_json::to_string(&owned).unwrap());
             let owned = AccessTokenClaims {
@@ -666,9 +790,21 @@ mod tests {
             };
             let borrowed = AccessTokenClaimsRef {
                 iss: &texts[0], sub: &texts[1], aud: AccessAudience(&texts[0]), client_id: &texts[2],
-                groups: &groups, iat, exp, jti: &texts[3],
+                groups: GroupIds::new(&groups), iat, exp, jti: &texts[3],
             };
             prop_assert_eq!(serde_json::to_string(&borrowed).unwrap(), serde_json::to_string(&owned).unwrap());
+        }
+
+        /// The `jti` made from the code's digest is the one the code gives.
+        #[test]
+        fn token_id_from_the_digest_is_the_codes(code in "[A-Za-z0-9_-]{43}") {
+            use base64::Engine as _;
+            let mut input = b"kb-sso id_token jti\0".to_vec();
+            input.extend_from_slice(&CodeDigest::of(&code).0);
+            let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::secret::sha256(&input));
+            let id = TokenId::of_digest(&CodeDigest::of(&code));
+            prop_assert_eq!(id.as_str(), expected.as_str());
+            prop_assert_eq!(token_id_for_code(&code), expected);
         }
     }
 }

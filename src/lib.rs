@@ -212,9 +212,9 @@ pub use audit::{
 };
 pub use clock::{Clock, SettableClock, SystemClock};
 pub use code::{
-    AuthCode, CodeDigest, CodeError, CodeGrant, CodeIssuer, CodeRequest, CodeStore, DEFAULT_CODE_LIFETIME,
-    DEFAULT_MAX_IDENTITY_BYTES, DEFAULT_MAX_OUTSTANDING_CODES, GrantProblem, Insertion, MAX_CODE_LIFETIME, Redemption,
-    s256_challenge,
+    AuthCode, CodeDigest, CodeError, CodeGrant, CodeGrantRef, CodeIssuer, CodeRequest, CodeStore,
+    DEFAULT_CODE_LIFETIME, DEFAULT_MAX_IDENTITY_BYTES, DEFAULT_MAX_OUTSTANDING_CODES, GrantProblem, GroupIds,
+    Insertion, MAX_CODE_LIFETIME, Redemption, s256_challenge,
 };
 pub use config::{
     ClientAuthError, ConfigError, IssuedSecrets, JwtConfig, JwtConfigBuilder, Logo, LogoFormat, MAX_JWT_CONFIGS,

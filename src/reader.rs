@@ -92,27 +92,14 @@ impl ReaderIdentity {
         email_id: String,
         reader_group_ids: Option<Vec<String>>,
     ) -> Result<Self, PayloadError> {
-        let username = check_field("username", username, true)?;
-        let first_name = check_field("firstName", first_name, false)?;
-        let last_name = check_field("lastName", last_name, false)?;
-        let email = check_field("emailId", email_id, true)?;
-        if !looks_like_email(&email) {
-            return Err(PayloadError::InvalidEmail);
-        }
         let groups = reader_group_ids.unwrap_or_default();
-        if groups.len() > MAX_READER_GROUPS {
-            return Err(PayloadError::TooManyGroups);
-        }
-        let reader_group_ids = groups
-            .into_iter()
-            .map(|g| check_field("readerGroupIds", g, true))
-            .collect::<Result<Vec<_>, _>>()?;
+        check_fields(&username, &first_name, &last_name, &email_id, &groups)?;
         Ok(Self {
             username,
             first_name,
             last_name,
-            email,
-            reader_group_ids,
+            email: email_id,
+            reader_group_ids: groups,
         })
     }
 
@@ -133,31 +120,110 @@ impl ReaderIdentity {
     /// issuers compare this size with their room before issuing anything.
     #[must_use]
     pub fn token_bytes(&self) -> usize {
-        let groups = &self.reader_group_ids;
-        let group_bytes: usize = groups.iter().map(|g| json_escaped_len(g) + 2).sum();
-        json_escaped_len(&self.username)
-            + json_escaped_len(&self.first_name)
-            + json_escaped_len(&self.last_name)
-            + json_escaped_len(&self.full_name())
-            + json_escaped_len(&self.email)
-            + group_bytes
-            + groups.len().saturating_sub(1)
+        token_bytes(
+            &self.username,
+            &self.first_name,
+            &self.last_name,
+            &self.email,
+            &self.reader_group_ids,
+        )
     }
 
     /// Checks [`token_bytes`](Self::token_bytes) against `max`.
     pub(crate) fn check_token_room(&self, max: usize) -> Result<(), PayloadError> {
-        let size = self.token_bytes();
-        if size > max {
-            return Err(PayloadError::IdentityTooLarge { size, max });
-        }
-        Ok(())
+        check_token_room(self.token_bytes(), max)
     }
+}
+
+/// [`ReaderIdentity::token_bytes`] of these fields.
+pub(crate) fn token_bytes<G: AsRef<str>>(
+    username: &str,
+    first_name: &str,
+    last_name: &str,
+    email: &str,
+    groups: &[G],
+) -> usize {
+    let group_bytes: usize = groups.iter().map(|g| json_escaped_len(g.as_ref()) + 2).sum();
+    json_escaped_len(username)
+        + json_escaped_len(first_name)
+        + json_escaped_len(last_name)
+        + full_name_escaped_len(first_name, last_name)
+        + json_escaped_len(email)
+        + group_bytes
+        + groups.len().saturating_sub(1)
+}
+
+/// `size` against the room `max`.
+pub(crate) fn check_token_room(size: usize, max: usize) -> Result<(), PayloadError> {
+    if size > max {
+        return Err(PayloadError::IdentityTooLarge { size, max });
+    }
+    Ok(())
+}
+
+/// The escaped length ([`json_escaped_len`]) of the full name,
+/// `format!("{first} {last}").trim()`, counted without making it.
+fn full_name_escaped_len(first: &str, last: &str) -> usize {
+    let joined = || first.chars().chain(std::iter::once(' ')).chain(last.chars());
+    let total = json_escaped_len(first) + 1 + json_escaped_len(last);
+    let leading: usize = joined().take_while(|c| c.is_whitespace()).map(char_escaped_len).sum();
+    if leading == total {
+        // Nothing but whitespace: trimmed to nothing.
+        return 0;
+    }
+    let trailing: usize = joined()
+        .rev()
+        .take_while(|c| c.is_whitespace())
+        .map(char_escaped_len)
+        .sum();
+    total - leading - trailing
+}
+
+/// [`json_escaped_len`] of one character.
+fn char_escaped_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        '\0'..='\u{1f}' => 6,
+        _ => c.len_utf8(),
+    }
+}
+
+/// The identity field checks of [`ReaderIdentity::from_fields`], on
+/// borrowed text, in its order: each field, then the email's shape, then
+/// the number of groups, then each group.
+pub(crate) fn check_fields<G: AsRef<str>>(
+    username: &str,
+    first_name: &str,
+    last_name: &str,
+    email: &str,
+    groups: &[G],
+) -> Result<(), PayloadError> {
+    check_field("username", username, true)?;
+    check_field("firstName", first_name, false)?;
+    check_field("lastName", last_name, false)?;
+    check_field("emailId", email, true)?;
+    if !looks_like_email(email) {
+        return Err(PayloadError::InvalidEmail);
+    }
+    if groups.len() > MAX_READER_GROUPS {
+        return Err(PayloadError::TooManyGroups);
+    }
+    groups
+        .iter()
+        .try_for_each(|g| check_field("readerGroupIds", g.as_ref(), true))
 }
 
 /// The length of `s` inside a JSON string as serde_json writes it (without
 /// the quotes): `"` and `\` and the short control escapes take two bytes,
 /// other control characters six.
 fn json_escaped_len(s: &str) -> usize {
+    // Most text has nothing to escape: one branch-free pass tells.
+    let plain = s
+        .bytes()
+        .fold(true, |plain, b| plain & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
+        return s.len();
+    }
     s.bytes()
         .map(|b| match b {
             b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
@@ -186,24 +252,47 @@ pub(crate) fn parse_validity(raw: Option<&RawValue>) -> Result<Option<f64>, Payl
         .map_err(|_| PayloadError::InvalidTokenValidity)
 }
 
-fn check_field(name: &'static str, value: String, required: bool) -> Result<String, PayloadError> {
-    if value.chars().any(char::is_control) {
+/// One field's rules, in one pass over its characters: no control
+/// characters (checked first), at most [`MAX_FIELD_CHARS`] characters, and
+/// when `required` something besides whitespace.
+fn check_field(name: &'static str, value: &str, required: bool) -> Result<(), PayloadError> {
+    let (mut chars, mut control, mut blank) = (0usize, false, true);
+    if value.is_ascii() {
+        // One byte a character; ASCII controls are below 0x20 and 0x7f.
+        chars = value.len();
+        for b in value.bytes() {
+            control |= b < 0x20 || b == 0x7f;
+            blank &= b.is_ascii_whitespace() || b == 0x0b;
+        }
+    } else {
+        for c in value.chars() {
+            chars += 1;
+            control |= c.is_control();
+            blank &= c.is_whitespace();
+        }
+    }
+    if control {
         return Err(PayloadError::ControlCharacters(name));
     }
-    if value.chars().count() > MAX_FIELD_CHARS {
+    if chars > MAX_FIELD_CHARS {
         return Err(PayloadError::TooLong(name));
     }
-    if required && value.trim().is_empty() {
+    if required && blank {
         return Err(PayloadError::Empty(name));
     }
-    Ok(value)
+    Ok(())
 }
 
 /// A deliberately loose check: one `@` with text on both sides and no
 /// whitespace. The address is kept byte for byte as sent.
 fn looks_like_email(s: &str) -> bool {
+    let whitespace = if s.is_ascii() {
+        s.bytes().any(|b| b.is_ascii_whitespace() || b == 0x0b)
+    } else {
+        s.chars().any(char::is_whitespace)
+    };
     match s.rsplit_once('@') {
-        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !s.chars().any(char::is_whitespace),
+        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !whitespace,
         None => false,
     }
 }
@@ -277,6 +366,43 @@ fn without_quoted_input(text: &str) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    /// The three passes a field's rules took before they were one.
+    fn three_pass(name: &'static str, value: &str, required: bool) -> Result<(), PayloadError> {
+        if value.chars().any(char::is_control) {
+            return Err(PayloadError::ControlCharacters(name));
+        }
+        if value.chars().count() > MAX_FIELD_CHARS {
+            return Err(PayloadError::TooLong(name));
+        }
+        if required && value.trim().is_empty() {
+            return Err(PayloadError::Empty(name));
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        /// One pass over a field answers what three did, for ASCII and
+        /// other text, controls, whitespace of every kind and lengths
+        /// around the limit.
+        #[test]
+        fn one_pass_field_check_answers_as_three(
+            value in "[ \t\n\u{b}\u{c}\r\u{0}\u{1f}\u{7f}\u{85}\u{a0}\u{2003}aé😀]{0,8}|[a ]{250,260}|[é ]{250,260}",
+            required in proptest::prelude::any::<bool>(),
+        ) {
+            proptest::prop_assert_eq!(check_field("f", &value, required), three_pass("f", &value, required));
+        }
+
+        /// The full name's escaped length, counted, is that of the name made.
+        #[test]
+        fn full_name_length_is_counted_exactly(
+            first in "[ \t\u{a0}\u{2003}a\"\\\u{1}é]{0,6}",
+            last in "[ \t\u{a0}\u{2003}b\"\\\u{1}é]{0,6}",
+        ) {
+            let made = format!("{first} {last}").trim().to_owned();
+            proptest::prop_assert_eq!(full_name_escaped_len(&first, &last), json_escaped_len(&made));
+        }
+    }
 
     #[test]
     fn token_bytes_is_what_the_identity_adds_to_the_claims_json() {

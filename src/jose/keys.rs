@@ -6,7 +6,6 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::Signer as _;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey};
 use hmac::Mac as _;
@@ -82,8 +81,40 @@ impl Drop for KeyedHmac {
 
 enum SigningSecret {
     /// Zeroized on drop by ed25519-dalek.
-    Ed25519(ed25519_dalek::SigningKey),
+    Ed25519(Ed25519Secret),
     Hs256(KeyedHmac),
+}
+
+/// An Ed25519 private key with its expanded form (the clamped scalar and
+/// the nonce prefix, SHA-512 of the seed) computed once, as the key's
+/// HMAC state is: each signature then skips hashing the seed again. Both
+/// are zeroized on drop by ed25519-dalek.
+struct Ed25519Secret {
+    key: ed25519_dalek::SigningKey,
+    expanded: ed25519_dalek::hazmat::ExpandedSecretKey,
+}
+
+impl Ed25519Secret {
+    fn new(key: ed25519_dalek::SigningKey) -> Self {
+        let seed = Zeroizing::new(key.to_bytes());
+        // Exactly what `SigningKey::sign` derives at each signature.
+        let expanded = ed25519_dalek::hazmat::ExpandedSecretKey::from(&*seed);
+        Self { key, expanded }
+    }
+
+    /// The signature `SigningKey::sign` makes: the expanded key and the
+    /// public key both come from this one seed.
+    fn sign(&self, message: &[u8]) -> ed25519_dalek::Signature {
+        ed25519_dalek::hazmat::raw_sign::<sha2::Sha512>(&self.expanded, message, self.key.as_ref())
+    }
+}
+
+impl std::ops::Deref for Ed25519Secret {
+    type Target = ed25519_dalek::SigningKey;
+
+    fn deref(&self) -> &ed25519_dalek::SigningKey {
+        &self.key
+    }
 }
 
 /// A private signing key with its key id: an Ed25519 private key or an
@@ -112,7 +143,7 @@ impl SigningKey {
             .map_err(|_| KeyError::Rng)?;
         Ok(Self {
             kid,
-            secret: SigningSecret::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed)),
+            secret: SigningSecret::Ed25519(Ed25519Secret::new(ed25519_dalek::SigningKey::from_bytes(&seed))),
         })
     }
 
@@ -127,7 +158,7 @@ impl SigningKey {
         check_kid(&kid)?;
         Ok(Self {
             kid,
-            secret: SigningSecret::Ed25519(ed25519_dalek::SigningKey::from_bytes(seed)),
+            secret: SigningSecret::Ed25519(Ed25519Secret::new(ed25519_dalek::SigningKey::from_bytes(seed))),
         })
     }
 
@@ -143,7 +174,7 @@ impl SigningKey {
         let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(|_| KeyError::InvalidPem)?;
         Ok(Self {
             kid,
-            secret: SigningSecret::Ed25519(key),
+            secret: SigningSecret::Ed25519(Ed25519Secret::new(key)),
         })
     }
 
@@ -208,10 +239,27 @@ impl SigningKey {
     }
 
     /// Signs `message` (the JWS signing input).
-    pub(super) fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+    pub(super) fn sign_bytes(&self, message: &[u8]) -> Result<SignatureBytes, SignError> {
         match &self.secret {
-            SigningSecret::Ed25519(key) => Ok(key.sign(message).to_bytes().to_vec()),
-            SigningSecret::Hs256(mac) => Ok(mac.tag(message).to_vec()),
+            SigningSecret::Ed25519(key) => Ok(SignatureBytes::Ed25519(key.sign(message).to_bytes())),
+            SigningSecret::Hs256(mac) => Ok(SignatureBytes::Hs256(mac.tag(message))),
+        }
+    }
+}
+
+/// A signature, held without a heap allocation.
+pub(super) enum SignatureBytes {
+    Ed25519([u8; 64]),
+    Hs256([u8; 32]),
+}
+
+impl std::ops::Deref for SignatureBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Ed25519(bytes) => bytes,
+            Self::Hs256(bytes) => bytes,
         }
     }
 }
@@ -542,6 +590,23 @@ mod tests {
     use crate::jose::{TokenSigner, UntrustedToken, Verifier};
     use ed25519_dalek::pkcs8::EncodePublicKey as _;
     use serde_json::json;
+
+    proptest::proptest! {
+        /// Signing with the expanded key kept makes the very signature
+        /// ed25519-dalek's own `sign` makes (Ed25519 is deterministic), for
+        /// any seed and message.
+        #[test]
+        fn kept_expanded_key_signs_as_dalek_does(
+            seed in proptest::prelude::any::<[u8; 32]>(),
+            message in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            use ed25519_dalek::Signer as _;
+            let key = SigningKey::ed25519_from_seed("k", &seed).unwrap();
+            let dalek = ed25519_dalek::SigningKey::from_bytes(&seed);
+            let ours = key.sign_bytes(&message).unwrap();
+            proptest::prop_assert_eq!(&*ours, &dalek.sign(&message).to_bytes()[..]);
+        }
+    }
 
     #[test]
     fn long_hmac_secret_interoperates() {

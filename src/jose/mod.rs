@@ -40,6 +40,7 @@ pub use error::{KeyError, SignError, VerifyError};
 pub use keys::{KeySet, SigningKey, VerificationKey};
 pub use sign::TokenSigner;
 pub use token_type::TokenType;
+pub(crate) use untrusted::HeaderMemo;
 pub use untrusted::UntrustedToken;
 pub(crate) use validation::Registered;
 pub use validation::Validation;

@@ -22,16 +22,62 @@ const fn base64_len(n: usize) -> usize {
 /// `{"alg":...,"typ":...,"kid":...}`, the type being `JWT` for
 /// [`sign`](Self::sign) and the given [`TokenType`] for
 /// [`sign_typed`](Self::sign_typed).
+///
+/// The encoded header of a type is computed once and kept: for `JWT` when
+/// the signer is made, for other types when [`with_token_type`](Self::with_token_type)
+/// prepares them (any other type is encoded at each signing).
 #[derive(Debug)]
 pub struct TokenSigner {
     key: SigningKey,
+    /// Prepared headers, by token type.
+    headers: Vec<PreparedHeader>,
+}
+
+/// A header of one token type, encoded once.
+#[derive(Debug)]
+struct PreparedHeader {
+    typ: TokenType,
+    /// The header's base64url text: the token's first segment.
+    segment: Box<str>,
+    /// The length of the header's JSON.
+    json_len: usize,
 }
 
 impl TokenSigner {
     /// A signer using `key`.
     #[must_use]
     pub fn new(key: SigningKey) -> Self {
-        Self { key }
+        Self {
+            key,
+            headers: Vec::new(),
+        }
+        .with_token_type(TokenType::JWT)
+    }
+
+    /// Prepares the header of tokens of type `typ`, so that signing one
+    /// does not encode it again. Tokens are the same either way.
+    #[must_use]
+    pub fn with_token_type(mut self, typ: TokenType) -> Self {
+        self.prepare(typ);
+        self
+    }
+
+    /// As [`with_token_type`](Self::with_token_type), in place.
+    pub(crate) fn prepare(&mut self, typ: TokenType) {
+        if self.prepared(typ).is_some() {
+            return;
+        }
+        if let Ok(json) = self.header(typ) {
+            self.headers.push(PreparedHeader {
+                typ,
+                segment: URL_SAFE_NO_PAD.encode(&json).into(),
+                json_len: json.len(),
+            });
+        }
+    }
+
+    fn prepared(&self, typ: TokenType) -> Option<&PreparedHeader> {
+        self.headers.iter().find(|h| h.typ == typ)
     }
 
     /// The signing key.
@@ -58,32 +104,59 @@ impl TokenSigner {
     ///
     /// As [`sign`](Self::sign).
     pub fn sign_typed<C: Serialize + ?Sized>(&self, typ: TokenType, claims: &C) -> Result<String, SignError> {
-        let header = self.header(typ)?;
-        let payload = serde_json::to_vec(claims).map_err(|_| SignError::Serialize)?;
+        self.sign_typed_with(typ, claims, &mut Vec::new())
+    }
+
+    /// [`sign_typed`](Self::sign_typed), writing the claims' JSON into
+    /// `payload` (cleared first), so that a caller signing several tokens
+    /// writes them all into one buffer.
+    pub(crate) fn sign_typed_with<C: Serialize + ?Sized>(
+        &self,
+        typ: TokenType,
+        claims: &C,
+        payload: &mut Vec<u8>,
+    ) -> Result<String, SignError> {
+        let fresh;
+        let (segment, json_len): (&str, usize) = match self.prepared(typ) {
+            Some(h) => (&h.segment, h.json_len),
+            None => {
+                let json = self.header(typ)?;
+                fresh = URL_SAFE_NO_PAD.encode(&json);
+                (&fresh, json.len())
+            }
+        };
+        payload.clear();
+        // Room for a typical payload at once, so that writing it does not
+        // grow the buffer step by step.
+        payload.reserve(PAYLOAD_CAPACITY);
+        serde_json::to_writer(&mut *payload, claims).map_err(|_| SignError::Serialize)?;
         if payload.first() != Some(&b'{') {
             return Err(SignError::NotAnObject);
         }
-        if payload.len() > self.max_payload_len_for(header.len()) {
+        if payload.len() > self.max_payload_len_for(json_len) {
             return Err(SignError::TooLarge);
         }
-        let signature_len = match self.key.algorithm() {
-            Algorithm::EdDSA => 64,
-            Algorithm::HS256 => 32,
-        };
-        // The token's exact length: one allocation, no larger than it.
-        let mut token = String::with_capacity(
-            base64_len(header.len()) + 1 + base64_len(payload.len()) + 1 + base64_len(signature_len),
-        );
-        URL_SAFE_NO_PAD.encode_string(&header, &mut token);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = self.key.sign_bytes(token.as_bytes())?;
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+        // The token's exact length: one allocation, no larger than it,
+        // each segment encoded straight into its place.
+        let input_len = segment.len() + 1 + base64_len(payload.len());
+        let mut token = vec![0u8; input_len + 1 + base64_len(self.signature_len())];
+        let (input, signature_text) = token.split_at_mut(input_len);
+        let (head, body) = input.split_at_mut(segment.len() + 1);
+        head[..segment.len()].copy_from_slice(segment.as_bytes());
+        head[segment.len()] = b'.';
+        URL_SAFE_NO_PAD
+            .encode_slice(&*payload, body)
+            .map_err(|_| SignError::Serialize)?;
+        let signature = self.key.sign_bytes(input)?;
+        signature_text[0] = b'.';
+        URL_SAFE_NO_PAD
+            .encode_slice(&*signature, &mut signature_text[1..])
+            .map_err(|_| SignError::Serialize)?;
         if token.len() > MAX_TOKEN_LEN {
             return Err(SignError::TooLarge);
         }
-        Ok(token)
+        // A header segment and base64url text: ASCII.
+        String::from_utf8(token).map_err(|_| SignError::Serialize)
     }
 
     /// The largest claims JSON, in bytes, that [`sign_typed`](Self::sign_typed)
@@ -91,7 +164,10 @@ impl TokenSigner {
     /// what an issuer checks a request against before promising a token.
     #[must_use]
     pub fn max_payload_len(&self, typ: TokenType) -> usize {
-        self.header(typ).map_or(0, |h| self.max_payload_len_for(h.len()))
+        match self.prepared(typ) {
+            Some(h) => self.max_payload_len_for(h.json_len),
+            None => self.header(typ).map_or(0, |h| self.max_payload_len_for(h.len())),
+        }
     }
 
     fn header(&self, typ: TokenType) -> Result<Vec<u8>, SignError> {
@@ -103,14 +179,19 @@ impl TokenSigner {
         .map_err(|_| SignError::Serialize)
     }
 
+    /// The length of a signature of this signer's algorithm.
+    fn signature_len(&self) -> usize {
+        match self.key.algorithm() {
+            Algorithm::EdDSA => 64,
+            Algorithm::HS256 => 32,
+        }
+    }
+
     /// The largest payload whose token, with a header of `header_len`
     /// bytes, fits in [`MAX_TOKEN_LEN`]: `header.payload.signature`, each
     /// base64url.
     fn max_payload_len_for(&self, header_len: usize) -> usize {
-        let signature = base64_len(match self.key.algorithm() {
-            Algorithm::EdDSA => 64,
-            Algorithm::HS256 => 32,
-        });
+        let signature = base64_len(self.signature_len());
         let fixed = base64_len(header_len) + 2 + signature;
         let room = MAX_TOKEN_LEN.saturating_sub(fixed);
         // The largest n with base64_len(n) <= room.
@@ -121,6 +202,10 @@ impl TokenSigner {
         n
     }
 }
+
+/// The capacity a payload buffer starts with: the claims of a typical
+/// `id_token` fit.
+const PAYLOAD_CAPACITY: usize = 512;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -207,6 +207,10 @@ pub(super) fn is_json_object(bytes: &[u8]) -> bool {
 /// key id and algorithm only; claims come from
 /// [`Verifier::verify`](super::Verifier::verify).
 pub struct UntrustedToken<'a> {
+    /// The header segment, as sent (base64url).
+    header_segment: &'a str,
+    /// Whether the header's reading came from a [`HeaderMemo`].
+    header_from_memo: bool,
     pub(super) signing_input: &'a str,
     pub(super) payload: &'a str,
     pub(super) signature: &'a str,
@@ -227,6 +231,16 @@ impl<'a> UntrustedToken<'a> {
     /// for a header with `crit`, [`VerifyError::UnsupportedAlgorithm`] for an
     /// `alg` other than `EdDSA`, `Ed25519` or `HS256` (so also `none`).
     pub fn parse(token: &'a str) -> Result<Self, VerifyError> {
+        Self::parse_with(token, None)
+    }
+
+    /// [`parse`](Self::parse), taking the header's reading from `memo` when
+    /// it holds this exact header segment: the same bytes read the same.
+    pub(crate) fn parse_memo(token: &'a str, memo: &HeaderMemo) -> Result<Self, VerifyError> {
+        Self::parse_with(token, Some(memo))
+    }
+
+    fn parse_with(token: &'a str, memo: Option<&HeaderMemo>) -> Result<Self, VerifyError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::TooLarge);
         }
@@ -244,39 +258,37 @@ impl<'a> UntrustedToken<'a> {
         let signing_input = token
             .get(..header.len() + 1 + payload.len())
             .ok_or(VerifyError::Malformed)?;
-        // The header's one decoding, onto the stack when it fits.
-        let mut stack = [0u8; STACK_HEADER];
-        let heap;
-        let header_json: &[u8] = if header.len() / 4 * 3 + 3 <= STACK_HEADER {
-            let len = URL_SAFE_NO_PAD
-                .decode_slice(header, &mut stack)
-                .map_err(|_| VerifyError::Malformed)?;
-            stack.get(..len).ok_or(VerifyError::Malformed)?
-        } else {
-            heap = URL_SAFE_NO_PAD.decode(header).map_err(|_| VerifyError::Malformed)?;
-            &heap
+        let (parsed, header_from_memo) = match memo.and_then(|m| m.get(header)) {
+            Some(parsed) => (parsed.clone(), true),
+            None => (ParsedHeader::read(header)?, false),
         };
-        if !is_json_object(header_json) {
-            return Err(VerifyError::Malformed);
-        }
-        let header = match simple_header(header_json) {
-            Some(header) => header,
-            None => serde_json::from_slice(header_json).map_err(|_| VerifyError::Malformed)?,
-        };
-        if header.crit.0 {
-            return Err(VerifyError::UnsupportedHeader);
-        }
-        let (algorithm, algorithm_name) =
-            Algorithm::from_header_name(&header.alg.0).ok_or(VerifyError::UnsupportedAlgorithm)?;
         Ok(Self {
+            header_segment: header,
+            header_from_memo,
             signing_input,
             payload,
             signature,
-            algorithm,
-            algorithm_name,
-            kid: header.kid,
-            typ: header.typ.0,
+            algorithm: parsed.algorithm,
+            algorithm_name: parsed.algorithm_name,
+            kid: parsed.kid,
+            typ: parsed.typ,
         })
+    }
+
+    /// Whether the header's reading came from a [`HeaderMemo`] (so there is
+    /// nothing to remember).
+    pub(crate) fn header_from_memo(&self) -> bool {
+        self.header_from_memo
+    }
+
+    /// What the header says, for a [`HeaderMemo`].
+    fn parsed_header(&self) -> ParsedHeader {
+        ParsedHeader {
+            algorithm: self.algorithm,
+            algorithm_name: self.algorithm_name,
+            kid: self.kid.clone(),
+            typ: self.typ.clone(),
+        }
     }
 
     /// The header's `typ`, if it is a string. Untrusted until the signature
@@ -316,6 +328,109 @@ impl fmt::Debug for UntrustedToken<'_> {
     }
 }
 
+/// What a header segment says: the reading [`UntrustedToken::parse`] gives
+/// it, a function of the segment's bytes alone.
+#[derive(Clone)]
+struct ParsedHeader {
+    algorithm: Algorithm,
+    algorithm_name: &'static str,
+    kid: Option<HeaderText>,
+    typ: Option<HeaderText>,
+}
+
+impl ParsedHeader {
+    /// Decodes and reads a header segment already checked to be base64url.
+    fn read(header: &str) -> Result<Self, VerifyError> {
+        // The header's one decoding, onto the stack when it fits.
+        let mut stack = [0u8; STACK_HEADER];
+        let heap;
+        let header_json: &[u8] = if header.len() / 4 * 3 + 3 <= STACK_HEADER {
+            let len = URL_SAFE_NO_PAD
+                .decode_slice(header, &mut stack)
+                .map_err(|_| VerifyError::Malformed)?;
+            stack.get(..len).ok_or(VerifyError::Malformed)?
+        } else {
+            heap = URL_SAFE_NO_PAD.decode(header).map_err(|_| VerifyError::Malformed)?;
+            &heap
+        };
+        if !is_json_object(header_json) {
+            return Err(VerifyError::Malformed);
+        }
+        let header = match simple_header(header_json) {
+            Some(header) => header,
+            None => serde_json::from_slice(header_json).map_err(|_| VerifyError::Malformed)?,
+        };
+        if header.crit.0 {
+            return Err(VerifyError::UnsupportedHeader);
+        }
+        let (algorithm, algorithm_name) =
+            Algorithm::from_header_name(&header.alg.0).ok_or(VerifyError::UnsupportedAlgorithm)?;
+        Ok(Self {
+            algorithm,
+            algorithm_name,
+            kid: header.kid,
+            typ: header.typ.0,
+        })
+    }
+}
+
+/// How many header segments a [`HeaderMemo`] holds.
+pub(crate) const HEADER_MEMO_SLOTS: usize = 4;
+
+/// The longest header segment a [`HeaderMemo`] keeps, in bytes.
+const HEADER_MEMO_MAX: usize = 256;
+
+/// A few header segments already read, with their reading: a verifier
+/// that sees the same header again and again (one per signing key) skips
+/// decoding and reading it. The same bytes give the same reading, so the
+/// memo changes no answer; it only saves work. A segment is kept only
+/// when its caller says so ([`remember`](Self::remember), after a token
+/// carrying it verified), at most [`HEADER_MEMO_SLOTS`] of them, each
+/// kept for the memo's life: unsigned tokens cannot fill it.
+#[derive(Clone, Default)]
+pub(crate) struct HeaderMemo {
+    slots: [std::sync::OnceLock<(Box<str>, ParsedHeader)>; HEADER_MEMO_SLOTS],
+}
+
+impl HeaderMemo {
+    /// The reading of exactly this header segment, if kept.
+    fn get(&self, segment: &str) -> Option<&ParsedHeader> {
+        self.slots
+            .iter()
+            .filter_map(std::sync::OnceLock::get)
+            .find(|(kept, _)| **kept == *segment)
+            .map(|(_, parsed)| parsed)
+    }
+
+    /// Keeps `token`'s header segment and its reading, if there is room
+    /// and it is not kept already.
+    pub(crate) fn remember(&self, token: &UntrustedToken<'_>) {
+        let segment = token.header_segment;
+        if segment.len() > HEADER_MEMO_MAX || self.get(segment).is_some() {
+            return;
+        }
+        if let Some(slot) = self.slots.iter().find(|s| s.get().is_none()) {
+            // Another thread may fill the slot first: then this one is
+            // simply not kept.
+            let _ = slot.set((segment.into(), token.parsed_header()));
+        }
+    }
+
+    /// How many segments are kept.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.slots.iter().filter(|s| s.get().is_some()).count()
+    }
+}
+
+impl fmt::Debug for HeaderMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeaderMemo")
+            .field("kept", &self.slots.iter().filter(|s| s.get().is_some()).count())
+            .finish()
+    }
+}
+
 /// A JSON string, borrowed from the payload unless it has escapes.
 pub(super) struct Text<'a>(pub(super) Cow<'a, str>);
 
@@ -351,6 +466,59 @@ mod tests {
     use crate::jose::{SignError, SigningKey, TokenSigner, Validation};
     use proptest::prelude::*;
     use serde_json::json;
+
+    /// The memo answers only for the exact segment it kept: a header that
+    /// differs by one byte (here the last character of its `kid`) is read
+    /// afresh, and a header never remembered is never taken from it.
+    #[test]
+    fn header_memo_reads_a_header_one_byte_apart_afresh() {
+        let key = ed_key("k1");
+        let payload = json!({"exp": T0 + 60, "iat": T0}).to_string();
+        let first = raw_token(&key, r#"{"alg":"EdDSA","typ":"JWT","kid":"k1"}"#, &payload);
+        let second = raw_token(&key, r#"{"alg":"EdDSA","typ":"JWT","kid":"k2"}"#, &payload);
+        let memo = HeaderMemo::default();
+        memo.remember(&UntrustedToken::parse(&first).unwrap());
+        assert_eq!(memo.len(), 1);
+        let (a, b) = (first.split('.').next().unwrap(), second.split('.').next().unwrap());
+        assert_eq!(a.len(), b.len());
+        assert_eq!(a.bytes().zip(b.bytes()).filter(|(x, y)| x != y).count(), 1);
+        assert_eq!(UntrustedToken::parse_memo(&first, &memo).unwrap().kid(), Some("k1"));
+        assert_eq!(UntrustedToken::parse_memo(&second, &memo).unwrap().kid(), Some("k2"));
+        // A header `none` is never kept, so it is refused as always.
+        let none = format!(
+            "{}.{}.AAAA",
+            b64(br#"{"alg":"none","kid":"k1"}"#),
+            b64(payload.as_bytes())
+        );
+        assert_eq!(
+            UntrustedToken::parse_memo(&none, &memo).map(|_| ()),
+            Err(VerifyError::UnsupportedAlgorithm)
+        );
+        // Remembering again keeps one copy; the slots are bounded.
+        memo.remember(&UntrustedToken::parse(&first).unwrap());
+        assert_eq!(memo.len(), 1);
+        for kid in 0..10 {
+            let header = format!(r#"{{"alg":"EdDSA","kid":"k{kid}x"}}"#);
+            memo.remember(&UntrustedToken::parse(&raw_token(&key, &header, &payload)).unwrap());
+        }
+        assert_eq!(memo.len(), HEADER_MEMO_SLOTS);
+    }
+
+    proptest! {
+        /// Parsing with a memo answers what parsing without one answers,
+        /// for any token text, whatever headers the memo holds.
+        #[test]
+        fn header_memo_changes_no_parse(token in "[A-Za-z0-9_.=-]{0,120}", kid in "[a-z0-9]{1,4}") {
+            let key = ed_key("k1");
+            let payload = json!({"exp": T0 + 60, "iat": T0}).to_string();
+            let memo = HeaderMemo::default();
+            let header = format!(r#"{{"alg":"EdDSA","kid":"{kid}"}}"#);
+            memo.remember(&UntrustedToken::parse(&raw_token(&key, &header, &payload)).unwrap());
+            let fresh = UntrustedToken::parse(&token);
+            let memo_read = UntrustedToken::parse_memo(&token, &memo);
+            prop_assert_eq!(format!("{fresh:?}"), format!("{memo_read:?}"));
+        }
+    }
 
     #[test]
     fn ed25519_algorithm_name_is_accepted_as_eddsa() {
