@@ -328,6 +328,7 @@ impl SessionCodec {
     ///
     /// # Errors
     /// As [`encode`](Self::encode).
+    #[cfg(feature = "server")]
     pub(crate) fn seal(&self, session: &ReaderSession) -> Result<SealedSession, SessionError> {
         self.layout(session).map(SealedSession)
     }
@@ -490,8 +491,10 @@ impl SessionCodec {
 }
 
 /// A session's signed layout: its cookie value once written as base64url.
+#[cfg(feature = "server")]
 pub(crate) struct SealedSession(Vec<u8>);
 
+#[cfg(feature = "server")]
 impl SealedSession {
     /// The length of the cookie value, in bytes.
     pub(crate) fn encoded_len(&self) -> usize {

@@ -195,6 +195,19 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// The key `token` names, once its algorithm is that key's and its
+    /// signature verifies with it.
+    fn signed_by(&self, token: &UntrustedToken<'_>) -> Result<&super::VerificationKey, VerifyError> {
+        let key = self.keys.select(token.kid())?;
+        if key.algorithm() != token.algorithm {
+            return Err(VerifyError::AlgorithmMismatch);
+        }
+        if !key.verifies(token.signing_input.as_bytes(), token.signature) {
+            return Err(VerifyError::BadSignature);
+        }
+        Ok(key)
+    }
+
     /// A verifier over `keys` with `validation`.
     #[must_use]
     pub fn new(keys: KeySet, validation: Validation) -> Self {
@@ -255,13 +268,7 @@ impl Verifier {
         validation: &Validation,
         now: OffsetDateTime,
     ) -> Result<Verified<C>, VerifyError> {
-        let key = self.keys.select(token.kid())?;
-        if key.algorithm() != token.algorithm {
-            return Err(VerifyError::AlgorithmMismatch);
-        }
-        if !key.verifies(token.signing_input.as_bytes(), token.signature) {
-            return Err(VerifyError::BadSignature);
-        }
+        let key = self.signed_by(token)?;
         count!(PAYLOAD_DECODES);
         let payload = URL_SAFE_NO_PAD
             .decode(token.payload)
@@ -299,13 +306,7 @@ impl Verifier {
         token: &UntrustedToken<'_>,
         now: OffsetDateTime,
     ) -> Result<(C, OffsetDateTime), VerifyError> {
-        let key = self.keys.select(token.kid())?;
-        if key.algorithm() != token.algorithm {
-            return Err(VerifyError::AlgorithmMismatch);
-        }
-        if !key.verifies(token.signing_input.as_bytes(), token.signature) {
-            return Err(VerifyError::BadSignature);
-        }
+        self.signed_by(token)?;
         count!(PAYLOAD_DECODES);
         let mut stack = [0u8; STACK_PAYLOAD];
         let heap;

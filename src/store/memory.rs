@@ -21,7 +21,6 @@ use time::{OffsetDateTime, UtcOffset};
 
 use crate::code::{CodeDigest, CodeGrant, CodeGrantRef, CodeStore, GrantProblem, GroupIds, Insertion, Redemption};
 use crate::project::{ConfigStore, Project, ProjectSnapshot, Revision, StaleRevision};
-use crate::reader::ReaderIdentity;
 use crate::secret::ClientId;
 
 use crate::session::SessionRevocations;
@@ -186,32 +185,9 @@ mod packed {
         Some(f(&grant))
     }
 
+    /// The packed grant, owned: [`view`] of it, copied.
     pub(super) fn unpack(p: &[u8]) -> Option<CodeGrant> {
-        let mut at = STRINGS;
-        let mut next = || -> Option<String> {
-            let len = usize::try_from(u32::from_le_bytes(array(p, at)?)).ok()?;
-            let s = std::str::from_utf8(p.get(at + 4..at + 4 + len)?).ok()?.to_owned();
-            at += 4 + len;
-            Some(s)
-        };
-        let client_id = ClientId::parse(&next()?).ok()?;
-        let (username, first_name, last_name, email, challenge) = (next()?, next()?, next()?, next()?, next()?);
-        let groups = usize::try_from(u32::from_le_bytes(array(p, GROUPS)?)).ok()?;
-        let reader_group_ids = (0..groups).map(|_| next()).collect::<Option<Vec<_>>>()?;
-        Some(CodeGrant {
-            client_id,
-            identity: ReaderIdentity {
-                username,
-                first_name,
-                last_name,
-                email,
-                reader_group_ids,
-            },
-            token_validity_seconds: i64::from_le_bytes(array(p, VALIDITY)?),
-            issued_at: time_at(p, ISSUED)?,
-            expires_at: time_at(p, EXPIRES)?,
-            code_challenge: (*p.get(CHALLENGE)? == 1).then_some(challenge),
-        })
+        view(p, |grant| grant.to_grant())
     }
 }
 
@@ -787,6 +763,7 @@ impl SessionRevocations for MemorySessionRevocations {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::reader::ReaderIdentity;
     use proptest::prelude::*;
     use time::{Duration, macros::datetime};
 
