@@ -29,13 +29,14 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+#[cfg(feature = "redis")]
 use kb_sso::keys::KeyRing;
 use kb_sso::{ClientCredentials, ClientId, ClientSecret, SystemClock};
 use reqwest::StatusCode;
@@ -249,6 +250,7 @@ async fn run_redis(_cli: &Cli, _outage: bool) -> bool {
 
 /// Every code answered 503 during the outage is redeemed once now, and a
 /// second redemption is refused.
+#[cfg(feature = "redis")]
 async fn after_outage(target: &Target, tally: &mut Tally) -> bool {
     let client = http_client();
     let (mut once, mut twice, mut lost) = (0u64, 0u64, 0u64);
@@ -482,11 +484,16 @@ fn report(name: &str, cli: &Cli, tally: &Tally, elapsed: Duration) {
 /// killed on drop.
 struct RedisChild {
     child: Child,
+    // Read only with the redis feature, which starts one.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     port: u16,
 }
 
 impl RedisChild {
+    #[cfg(feature = "redis")]
     fn start(bin: &str) -> Option<Self> {
+        use std::net::{Ipv4Addr, TcpListener, TcpStream};
+        use std::process::Stdio;
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .ok()?
             .local_addr()
@@ -511,6 +518,7 @@ impl RedisChild {
         None
     }
 
+    #[cfg(feature = "redis")]
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
