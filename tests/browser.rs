@@ -377,12 +377,17 @@ impl Env {
     }
 
     async fn log_in_at_customer(&self) {
+        self.log_in_at_customer_with(PASSWORD).await;
+    }
+
+    /// The customer app's login form, sent with `password`.
+    async fn log_in_at_customer_with(&self, password: &str) {
         let c = self.c();
         c.find(Locator::Id("u")).await.unwrap().send_keys(USER).await.unwrap();
         c.find(Locator::Id("p"))
             .await
             .unwrap()
-            .send_keys(PASSWORD)
+            .send_keys(password)
             .await
             .unwrap();
         c.find(Locator::Css("button[type=submit]"))
@@ -718,19 +723,7 @@ async fn error_pages(e: &Env) {
     e.wait_url(&format!("{}/login", e.kb)).await;
     // The customer app's wrong password: the form again, with the message.
     c.goto(&format!("{}/login", e.customer)).await.unwrap();
-    c.find(Locator::Id("u")).await.unwrap().send_keys(USER).await.unwrap();
-    c.find(Locator::Id("p"))
-        .await
-        .unwrap()
-        .send_keys("wrong")
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    e.log_in_at_customer_with("wrong").await;
     let alert = e.element_text("[role=alert]").await;
     assert!(alert.contains("Wrong username or password"), "{alert}");
     e.shot("customer-app-wrong-password").await;
