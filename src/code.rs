@@ -477,6 +477,10 @@ impl<'a> CodeGrantRef<'a> {
 /// The answer of one atomic redemption.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "`Redeemed` is the answer of almost every call: boxing it would add an allocation to each redemption"
+)]
 pub enum Redemption {
     /// This call took the code; no other call ever will.
     Redeemed(CodeGrant),

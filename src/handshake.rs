@@ -13,7 +13,7 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use crate::jose::{
-    Algorithm, DEFAULT_LEEWAY_SECS, HeaderMemo, KeyError, KeySet, OnePassClaims, Registered, SigningKey,
+    Algorithm, Audience, DEFAULT_LEEWAY_SECS, HeaderMemo, KeyError, KeySet, OnePassClaims, Registered, SigningKey,
     UntrustedToken, Validation, VerificationKey, Verifier, VerifyError,
 };
 use crate::reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
@@ -810,6 +810,10 @@ pub struct HandshakeClaims {
     pub groups: Option<Vec<String>>,
     /// Issuer.
     pub iss: Option<String>,
+    /// Audience, checked against the configuration's expected audience.
+    pub aud: Option<Audience>,
+    /// Not before, seconds since the Unix epoch.
+    pub nbf: Option<i64>,
     /// Issued at, seconds since the Unix epoch.
     pub iat: i64,
     /// Expiry, seconds since the Unix epoch.
@@ -818,16 +822,14 @@ pub struct HandshakeClaims {
     pub jti: Option<String>,
     /// The reader's display name.
     pub name: Option<String>,
-    /// Every other claim, as sent (registered claims such as `aud` and
-    /// `nbf` included).
+    /// Every other claim, as sent.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// [`HandshakeClaims`] as a verification reads them: one typed parse of the
-/// payload that also yields the registered claims (`iss`, `iat`, `exp` and
-/// `jti` typed at once, `aud` and `nbf` kept in `other` and typed by the
-/// verifier). A registered claim of the wrong type, or twice, fails the
+/// payload that also yields the registered claims, each typed at once. A
+/// registered claim of the wrong type, or twice, fails the
 /// parse; any other claim of the wrong type, or twice, marks the claims
 /// as not well typed, refused once the registered claims have been checked.
 struct OnePass {
@@ -841,10 +843,10 @@ impl OnePassClaims for OnePass {
     fn registered(&self) -> Registered<'_> {
         Registered {
             exp: self.exp,
-            nbf: self.claims.other.get("nbf"),
+            nbf: self.claims.nbf,
             iat: self.iat,
             iss: self.claims.iss.as_deref(),
-            aud: self.claims.other.get("aud"),
+            aud: self.claims.aud.as_ref(),
         }
     }
 
@@ -994,6 +996,8 @@ impl<'de> serde::de::Visitor<'de> for OnePassVisitor {
             access_roles: None,
             groups: None,
             iss: None,
+            aud: None,
+            nbf: None,
             iat: 0,
             exp: 0,
             jti: None,
@@ -1004,6 +1008,7 @@ impl<'de> serde::de::Visitor<'de> for OnePassVisitor {
         let mut well_typed = true;
         // Registered claims read here: a second one fails the parse.
         let (mut seen_iss, mut seen_iat, mut seen_exp, mut seen_jti) = (false, false, false, false);
+        let (mut seen_aud, mut seen_nbf) = (false, false);
         // The other named claims: a second one is not well typed.
         let mut seen = 0u16;
         while let Some(ClaimName(key)) = map.next_key::<ClaimName<'de>>()? {
@@ -1036,6 +1041,14 @@ impl<'de> serde::de::Visitor<'de> for OnePassVisitor {
                     once(&mut seen_jti, "jti")?;
                     c.jti = map.next_value()?;
                 }
+                "aud" => {
+                    once(&mut seen_aud, "aud")?;
+                    c.aud = map.next_value()?;
+                }
+                "nbf" => {
+                    once(&mut seen_nbf, "nbf")?;
+                    c.nbf = map.next_value()?;
+                }
                 "sub" => text(&mut c.sub, 1, &mut seen, &mut well_typed, map.next_value()?),
                 "email" => text(&mut c.email, 1 << 1, &mut seen, &mut well_typed, map.next_value()?),
                 "firstname" => text(&mut c.firstname, 1 << 2, &mut seen, &mut well_typed, map.next_value()?),
@@ -1064,10 +1077,6 @@ impl<'de> serde::de::Visitor<'de> for OnePassVisitor {
                 }
                 _ => {
                     let value: serde_json::Value = map.next_value()?;
-                    // `aud` and `nbf` are registered: a second one fails.
-                    if matches!(&*key, "aud" | "nbf") && c.other.contains_key(&*key) {
-                        return Err(A::Error::custom("duplicate registered claim"));
-                    }
                     c.other.insert(key.into_owned(), value);
                 }
             }
@@ -1146,14 +1155,13 @@ impl HandshakeClaims {
             &self.jti,
             &self.name,
         ];
-        let lists = [&self.access_roles, &self.groups];
-        texts
-            .into_iter()
-            .flatten()
-            .chain(lists.into_iter().flatten().flatten())
-            // No more characters than bytes: count only long texts.
-            .all(|t| t.len() <= MAX_FIELD_CHARS || t.chars().count() <= MAX_FIELD_CHARS)
-            && lists.into_iter().flatten().all(|l| l.len() <= MAX_READER_GROUPS)
+        // No more characters than bytes: count only long texts.
+        let fits = |t: &String| t.len() <= MAX_FIELD_CHARS || t.chars().count() <= MAX_FIELD_CHARS;
+        texts.into_iter().all(|t| t.as_ref().is_none_or(fits))
+            && [&self.access_roles, &self.groups].into_iter().all(|l| {
+                l.as_ref()
+                    .is_none_or(|l| l.len() <= MAX_READER_GROUPS && l.iter().all(fits))
+            })
     }
 }
 
@@ -2264,8 +2272,12 @@ mod tests {
         assert_eq!(Ok((claims.clone(), exp)), two_pass(entry, &token, now));
         assert_eq!(claims.sub.as_deref(), Some("al\"ice"));
         assert_eq!(claims.jti.as_deref(), Some("j1"));
-        assert_eq!(claims.other.get("nbf"), Some(&serde_json::Value::Null));
-        assert_eq!(claims.other.get("aud"), Some(&json!(["x", "docs.example.com"])));
+        assert_eq!(claims.nbf, None);
+        assert_eq!(
+            claims.aud,
+            Some(Audience::Many(vec!["x".into(), "docs.example.com".into()]))
+        );
+        assert!(!claims.other.contains_key("nbf") && !claims.other.contains_key("aud"));
         assert_eq!(claims.other.get("plan"), Some(&json!({"tier": "pro"})));
         assert_eq!(exp, OffsetDateTime::from_unix_timestamp(T0 + 60).unwrap());
     }
@@ -2290,6 +2302,7 @@ mod tests {
             (r#","aud":"docs.example.com""#, VerifyError::Malformed),
             (r#","nbf":1,"nbf":1"#, VerifyError::Malformed),
             (r#","nbf":1.5"#, VerifyError::Malformed),
+            (r#","nbf":"1""#, VerifyError::Malformed),
             (r#","jti":5"#, VerifyError::Malformed),
             // The registered claims are checked before the others' types.
             (r#","nbf":1867225600,"sub":5"#, VerifyError::NotYetValid),
@@ -2301,6 +2314,22 @@ mod tests {
                 "{extra}"
             );
             assert_eq!(two_pass(entry, &token, now).map(|_| ()), Err(expected), "{extra}");
+        }
+        for aud in ["5", r#"["docs.example.com",1]"#, r#"{"a":"docs.example.com"}"#, "true"] {
+            let token = sign(&format!(
+                r#"{{"iss":"https://app.example.com","aud":{aud},"iat":{T0},"exp":{}}}"#,
+                T0 + 60
+            ));
+            assert_eq!(
+                one_pass(entry, &token, now).map(|_| ()),
+                Err(VerifyError::Malformed),
+                "{aud}"
+            );
+            assert_eq!(
+                two_pass(entry, &token, now).map(|_| ()),
+                Err(VerifyError::Malformed),
+                "{aud}"
+            );
         }
         let token = sign(&format!(r#"{{"sub":5,"iat":{T0},"exp":{}}}"#, T0 - 100));
         assert_eq!(one_pass(entry, &token, now).map(|_| ()), Err(VerifyError::Expired));

@@ -230,7 +230,7 @@ pub use identity::{
     id_token_validation,
 };
 pub use jose::{
-    Algorithm, DEFAULT_LEEWAY_SECS, KeyError, KeySet, MAX_LEEWAY_SECS, MAX_NUMERIC_DATE, MAX_TOKEN_LEN,
+    Algorithm, Audience, DEFAULT_LEEWAY_SECS, KeyError, KeySet, MAX_LEEWAY_SECS, MAX_NUMERIC_DATE, MAX_TOKEN_LEN,
     MIN_HMAC_SECRET_LEN, SignError, SigningKey, TokenSigner, TokenType, UntrustedToken, Validation, VerificationKey,
     Verified, Verifier, VerifyError,
 };

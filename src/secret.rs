@@ -70,15 +70,15 @@ pub(crate) fn from_hex_32(text: &str) -> Option<[u8; 32]> {
 }
 
 /// The public identifier of a JWT configuration: a UUIDv4 in its hyphenated
-/// lower-case form.
+/// lower-case form. Held inline (36 bytes), so a copy allocates nothing.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ClientId(String);
+pub struct ClientId([u8; uuid::fmt::Hyphenated::LENGTH]);
 
 impl ClientId {
     /// A new random client id.
     pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().hyphenated().to_string())
+        Self::from_uuid(uuid::Uuid::new_v4())
     }
 
     /// Parses a client id. Accepts any UUID spelling and normalises it to the
@@ -93,26 +93,32 @@ impl ClientId {
             return Err(InvalidClientId);
         }
         uuid::Uuid::try_parse(s)
-            .map(|u| Self(u.hyphenated().to_string()))
+            .map(Self::from_uuid)
             .map_err(|_| InvalidClientId)
+    }
+
+    fn from_uuid(uuid: uuid::Uuid) -> Self {
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        uuid.hyphenated().encode_lower(&mut text);
+        Self(text)
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Always the ASCII text `encode_lower` wrote.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The id from its 16 UUID bytes (any bytes are a UUID).
     pub(crate) fn from_uuid_bytes(bytes: [u8; 16]) -> Self {
-        let mut buf = uuid::Uuid::encode_buffer();
-        Self((*uuid::Uuid::from_bytes(bytes).hyphenated().encode_lower(&mut buf)).to_owned())
+        Self::from_uuid(uuid::Uuid::from_bytes(bytes))
     }
 
     /// The id's 16 UUID bytes, read straight from its hex digits (a
     /// `ClientId` always holds the hyphenated lower-case form).
     pub(crate) fn uuid_bytes(&self) -> [u8; 16] {
         let mut out = [0u8; 16];
-        let mut digits = self.0.bytes().filter(|&b| b != b'-').map(|b| match b {
+        let mut digits = self.0.iter().copied().filter(|&b| b != b'-').map(|b| match b {
             b'0'..=b'9' => b - b'0',
             b'a'..=b'f' => b - b'a' + 10,
             _ => 0,
@@ -128,13 +134,13 @@ impl ClientId {
 
 impl fmt::Debug for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ClientId").field(&self.0).finish()
+        f.debug_tuple("ClientId").field(&self.as_str()).finish()
     }
 }
 
 impl fmt::Display for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -147,7 +153,7 @@ impl TryFrom<String> for ClientId {
 
 impl From<ClientId> for String {
     fn from(id: ClientId) -> Self {
-        id.0
+        id.as_str().to_owned()
     }
 }
 

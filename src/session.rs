@@ -10,6 +10,7 @@ use sha2::Sha256;
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
+use crate::jose::base64url;
 use crate::reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
 use crate::secret::ClientId;
 
@@ -414,10 +415,8 @@ impl SessionCodec {
             large.resize(MAX_RAW_LEN, 0);
             &mut large[..]
         };
-        let n = URL_SAFE_NO_PAD
-            .decode_slice(cookie.as_bytes(), buf)
-            .map_err(|_| SessionError::Invalid)?;
-        let raw = buf.get(..n).ok_or(SessionError::Invalid)?;
+        let raw = base64url::decode_into(cookie.as_bytes(), buf).ok_or(SessionError::Invalid)?;
+        let n = raw.len();
         let (signed, tag) = raw
             .split_at_checked(n.checked_sub(TAG_LEN).ok_or(SessionError::Invalid)?)
             .ok_or(SessionError::Invalid)?;

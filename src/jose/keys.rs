@@ -291,10 +291,8 @@ fn decode_exact<const N: usize>(text: &str) -> Option<[u8; N]> {
         return None;
     }
     let mut out = [0u8; N];
-    match URL_SAFE_NO_PAD.decode_slice(text, &mut out) {
-        Ok(len) if len == N => Some(out),
-        _ => None,
-    }
+    let len = super::base64url::decode_into(text.as_bytes(), &mut out)?.len();
+    (len == N).then_some(out)
 }
 
 /// A key that verifies signatures: key id, pinned algorithm, and key

@@ -12,6 +12,7 @@
 //! | file | concern |
 //! |---|---|
 //! | `algorithm.rs` | [`Algorithm`] |
+//! | `base64url.rs` | decoding base64url on the hot paths |
 //! | `keys.rs` | [`SigningKey`], [`VerificationKey`], [`KeySet`] and its JWK Set |
 //! | `sign.rs` | [`TokenSigner`] |
 //! | `untrusted.rs` | [`UntrustedToken`]: size, shape and header |
@@ -24,6 +25,7 @@
 //! `jsonwebtoken`, is documented on [`Verifier`].
 
 mod algorithm;
+pub(crate) mod base64url;
 mod error;
 mod keys;
 mod sign;
@@ -43,7 +45,7 @@ pub use token_type::TokenType;
 pub(crate) use untrusted::HeaderMemo;
 pub use untrusted::UntrustedToken;
 pub(crate) use validation::Registered;
-pub use validation::Validation;
+pub use validation::{Audience, Validation};
 pub(crate) use verify::OnePassClaims;
 #[cfg(test)]
 pub(crate) use verify::work;

@@ -4,12 +4,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::{Algorithm, MAX_TOKEN_LEN, VerifyError};
+use super::{Algorithm, MAX_TOKEN_LEN, VerifyError, base64url};
 
 /// Deserializes to `true` from any value: marks that a field is present.
 #[derive(Default)]
@@ -252,13 +250,19 @@ impl<'a> UntrustedToken<'a> {
         let Some(payload) = rest.get(..rest.len().saturating_sub(signature.len() + 1)) else {
             return Err(VerifyError::Malformed);
         };
-        if rest.len() == signature.len() || ![header, payload, signature].iter().all(|s| is_base64url(s)) {
+        // A header the memo holds was base64url when it was kept.
+        let kept = memo.and_then(|m| m.get(header));
+        if rest.len() == signature.len()
+            || !(kept.is_some() || is_base64url(header))
+            || !is_base64url(payload)
+            || !is_base64url(signature)
+        {
             return Err(VerifyError::Malformed);
         }
         let signing_input = token
             .get(..header.len() + 1 + payload.len())
             .ok_or(VerifyError::Malformed)?;
-        let (parsed, header_from_memo) = match memo.and_then(|m| m.get(header)) {
+        let (parsed, header_from_memo) = match kept {
             Some(parsed) => (parsed.clone(), true),
             None => (ParsedHeader::read(header)?, false),
         };
@@ -345,12 +349,9 @@ impl ParsedHeader {
         let mut stack = [0u8; STACK_HEADER];
         let heap;
         let header_json: &[u8] = if header.len() / 4 * 3 + 3 <= STACK_HEADER {
-            let len = URL_SAFE_NO_PAD
-                .decode_slice(header, &mut stack)
-                .map_err(|_| VerifyError::Malformed)?;
-            stack.get(..len).ok_or(VerifyError::Malformed)?
+            base64url::decode_into(header.as_bytes(), &mut stack).ok_or(VerifyError::Malformed)?
         } else {
-            heap = URL_SAFE_NO_PAD.decode(header).map_err(|_| VerifyError::Malformed)?;
+            heap = base64url::decode_to_vec(header.as_bytes()).ok_or(VerifyError::Malformed)?;
             &heap
         };
         if !is_json_object(header_json) {

@@ -163,8 +163,9 @@ impl Validation {
         }
         if !self.audiences.is_empty() {
             let accepted = match &claims.aud {
-                Some(Audience::One(aud)) => self.audiences.contains(&*aud.0),
-                Some(Audience::Many(auds)) => auds.iter().any(|aud| self.audiences.contains(&*aud.0)),
+                Some(AudienceText::One(aud)) => self.audiences.contains(&*aud.0),
+                Some(AudienceText::Many(auds)) => auds.iter().any(|aud| self.audiences.contains(&*aud.0)),
+                Some(AudienceText::Kept(aud)) => aud.iter().any(|aud| self.audiences.contains(aud)),
                 None => false,
             };
             if !accepted {
@@ -183,14 +184,83 @@ fn numeric_date(value: Option<i64>) -> Result<Option<i128>, VerifyError> {
     }
 }
 
-/// `aud`: one string or an array of strings. Read directly rather than as
-/// an untagged enum, which would first copy the value into a buffer.
-enum Audience<'a> {
-    One(Text<'a>),
-    Many(Vec<Text<'a>>),
+/// A token's `aud` claim as sent: one string or an array of strings
+/// (RFC 7519 section 4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// `"aud": "docs.example.com"`.
+    One(String),
+    /// `"aud": ["docs.example.com", ...]`.
+    Many(Vec<String>),
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
+impl Audience {
+    /// Each audience named, in the order sent.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let (one, many) = match self {
+            Self::One(one) => (Some(one.as_str()), &[][..]),
+            Self::Many(many) => (None, many.as_slice()),
+        };
+        one.into_iter().chain(many.iter().map(String::as_str))
+    }
+
+    /// Whether `audience` is among those named.
+    #[must_use]
+    pub fn contains(&self, audience: &str) -> bool {
+        self.iter().any(|a| a == audience)
+    }
+}
+
+impl serde::Serialize for Audience {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::One(one) => serializer.serialize_str(one),
+            Self::Many(many) => serializer.collect_seq(many),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Read directly rather than as an untagged enum, which would first
+        // copy the value into a buffer.
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Audience;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
+                Ok(Audience::One(v.to_owned()))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Audience, E> {
+                Ok(Audience::One(v))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
+                let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
+                while let Some(value) = seq.next_element::<String>()? {
+                    values.push(value);
+                }
+                Ok(Audience::Many(values))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// `aud` as [`Validation::check`] reads it: borrowed from the payload, or
+/// from an [`Audience`] a claims type already read.
+enum AudienceText<'a> {
+    One(Text<'a>),
+    Many(Vec<Text<'a>>),
+    Kept(&'a Audience),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for AudienceText<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(AudienceVisitor)
     }
@@ -199,18 +269,18 @@ impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
 struct AudienceVisitor;
 
 impl<'de> Visitor<'de> for AudienceVisitor {
-    type Value = Audience<'de>;
+    type Value = AudienceText<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a string or an array of strings")
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        TextVisitor.visit_borrowed_str(v).map(Audience::One)
+        TextVisitor.visit_borrowed_str(v).map(AudienceText::One)
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        TextVisitor.visit_str(v).map(Audience::One)
+        TextVisitor.visit_str(v).map(AudienceText::One)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -218,55 +288,39 @@ impl<'de> Visitor<'de> for AudienceVisitor {
         while let Some(value) = seq.next_element::<Text<'de>>()? {
             values.push(value);
         }
-        Ok(Audience::Many(values))
+        Ok(AudienceText::Many(values))
     }
 }
 
 /// The registered claims of a claims type that reads them itself, in the
 /// same single parse as the rest of its claims (see
-/// [`OnePassClaims`](super::verify::OnePassClaims)). Strings and `aud`
-/// borrow from those claims.
+/// [`OnePassClaims`](super::verify::OnePassClaims)), each already of its
+/// type (a wrong type failed that parse). Strings and `aud` borrow from
+/// those claims.
 pub(crate) struct Registered<'a> {
     /// `exp`.
     pub(crate) exp: Option<i64>,
-    /// `nbf`, as read: a number, `null` or absent; any other value is
-    /// malformed.
-    pub(crate) nbf: Option<&'a serde_json::Value>,
+    /// `nbf`.
+    pub(crate) nbf: Option<i64>,
     /// `iat`.
     pub(crate) iat: Option<i64>,
     /// `iss`.
     pub(crate) iss: Option<&'a str>,
-    /// `aud`, as read: a string, an array of strings, `null` or absent; any
-    /// other value is malformed.
-    pub(crate) aud: Option<&'a serde_json::Value>,
+    /// `aud`.
+    pub(crate) aud: Option<&'a Audience>,
 }
 
 impl<'a> Registered<'a> {
-    /// The same claims, typed as [`Validation::check`] reads them.
-    pub(super) fn typed(&self) -> Result<RegisteredClaims<'a>, VerifyError> {
-        let nbf = match self.nbf {
-            None | Some(serde_json::Value::Null) => None,
-            Some(v) => Some(v.as_i64().ok_or(VerifyError::Malformed)?),
-        };
-        let text = |s: &'a str| Text(std::borrow::Cow::Borrowed(s));
-        let aud = match self.aud {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(one)) => Some(Audience::One(text(one))),
-            Some(serde_json::Value::Array(many)) => Some(Audience::Many(
-                many.iter()
-                    .map(|v| v.as_str().map(text).ok_or(VerifyError::Malformed))
-                    .collect::<Result<_, _>>()?,
-            )),
-            Some(_) => return Err(VerifyError::Malformed),
-        };
-        Ok(RegisteredClaims {
+    /// The same claims, as [`Validation::check`] reads them.
+    pub(super) fn typed(&self) -> RegisteredClaims<'a> {
+        RegisteredClaims {
             exp: self.exp,
-            nbf,
+            nbf: self.nbf,
             iat: self.iat,
-            iss: self.iss.map(text),
-            aud,
+            iss: self.iss.map(|s| Text(std::borrow::Cow::Borrowed(s))),
+            aud: self.aud.map(AudienceText::Kept),
             jti: None,
-        })
+        }
     }
 }
 
@@ -280,7 +334,7 @@ pub(super) struct RegisteredClaims<'a> {
     #[serde(borrow)]
     iss: Option<Text<'a>>,
     #[serde(borrow)]
-    aud: Option<Audience<'a>>,
+    aud: Option<AudienceText<'a>>,
     #[serde(borrow)]
     pub(super) jti: Option<Text<'a>>,
 }
