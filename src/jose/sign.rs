@@ -4,7 +4,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
-use super::{Algorithm, MAX_TOKEN_LEN, SignError, SigningKey, TokenType};
+use super::{Algorithm, MAX_TOKEN_LEN, SignError, SigningKey, TokenType, base64url};
 
 #[derive(Serialize)]
 struct SignHeader<'a> {
@@ -144,14 +144,10 @@ impl TokenSigner {
         let (head, body) = input.split_at_mut(segment.len() + 1);
         head[..segment.len()].copy_from_slice(segment.as_bytes());
         head[segment.len()] = b'.';
-        URL_SAFE_NO_PAD
-            .encode_slice(&*payload, body)
-            .map_err(|_| SignError::Serialize)?;
+        base64url::encode_into(payload, body).ok_or(SignError::Serialize)?;
         let signature = self.key.sign_bytes(input)?;
         signature_text[0] = b'.';
-        URL_SAFE_NO_PAD
-            .encode_slice(&*signature, &mut signature_text[1..])
-            .map_err(|_| SignError::Serialize)?;
+        base64url::encode_into(&signature, &mut signature_text[1..]).ok_or(SignError::Serialize)?;
         if token.len() > MAX_TOKEN_LEN {
             return Err(SignError::TooLarge);
         }
