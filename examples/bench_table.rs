@@ -21,7 +21,6 @@
 
 use std::future::Future;
 use std::hint::black_box;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -62,15 +61,52 @@ pub(crate) struct Timed {
 /// long batch more often, which spoils its round's ratio.
 const BATCH_NS: f64 = 50_000.0;
 
+/// Shortest a timed batch is cut to when [`MIN_ROUNDS`] asks for more,
+/// shorter rounds: well above the cost of reading the clock.
+const MIN_BATCH_NS: f64 = 5_000.0;
+
+/// The fewest rounds a row is cut into while its batches stay above
+/// [`MIN_BATCH_NS`]: a row's median ratio comes from many rounds spread
+/// over its whole run, not from a few that one busy moment can sway.
+const MIN_ROUNDS: usize = 400;
+
 /// Median nanoseconds per call of `f` (with its per-round ratios) and of
 /// `base`, over the work of `batches` batches of `batch` calls each. The
 /// work is cut into short rounds (each batch about [`BATCH_NS`] or less,
-/// as many rounds as it takes to do the same number of calls), each round
-/// one batch of `f` and one of `base` in alternating order (A B, B A, ...),
-/// so that load from other processes and drift weigh on both alike and each
-/// round's ratio compares two batches timed moments apart. One warm-up
-/// batch of each comes first.
-pub(crate) fn paired_ns(batch: usize, batches: usize, mut f: impl FnMut(), mut base: impl FnMut()) -> (Timed, f64) {
+/// and shorter, down to [`MIN_BATCH_NS`], to make at least [`MIN_ROUNDS`]
+/// rounds), each round one batch of `f` and one of `base` in alternating
+/// order (A B, B A, ...), so that load from other processes and drift weigh
+/// on both alike and each round's ratio compares two batches timed moments
+/// apart. One warm-up batch of each comes first. `f` and `base` are called
+/// at most `batch * (batches + 1)` times each (callers prepare inputs).
+pub(crate) fn paired_ns(batch: usize, batches: usize, f: impl FnMut(), base: impl FnMut()) -> (Timed, f64) {
+    paired_ns_refilled(batch, batches, f, base, |_| {})
+}
+
+/// [`paired_ns`], calling `refill(calls)` untimed before each round, with
+/// the number of calls each closure is about to make: for operations that
+/// use up prepared inputs, so that the inputs need not all be made ahead.
+pub(crate) fn paired_ns_refilled(
+    batch: usize,
+    batches: usize,
+    f: impl FnMut(),
+    base: impl FnMut(),
+    refill: impl FnMut(usize),
+) -> (Timed, f64) {
+    paired_ns_paced(BATCH_NS, batch, batches, f, base, refill)
+}
+
+/// [`paired_ns_refilled`] with batches of about `batch_ns` (at most
+/// `batch` calls): longer batches for operations whose single calls vary
+/// widely (a hop to a database thread), so that each batch averages many.
+pub(crate) fn paired_ns_paced(
+    batch_ns: f64,
+    batch: usize,
+    batches: usize,
+    mut f: impl FnMut(),
+    mut base: impl FnMut(),
+    mut refill: impl FnMut(usize),
+) -> (Timed, f64) {
     let time = |g: &mut dyn FnMut(), calls: usize| {
         let start = Instant::now();
         for _ in 0..calls {
@@ -78,12 +114,16 @@ pub(crate) fn paired_ns(batch: usize, batches: usize, mut f: impl FnMut(), mut b
         }
         start.elapsed().as_nanos() as f64 / calls as f64
     };
+    refill(batch);
     let warm = time(&mut f, batch).max(time(&mut base, batch));
-    let calls = ((BATCH_NS / warm) as usize).clamp(1, batch);
-    // Never more calls than `batch * batches` (callers prepare inputs).
-    let rounds = (batch * batches / calls).max(1);
+    let total = batch * batches;
+    let longest = ((batch_ns / warm) as usize).clamp(1, batch);
+    let shortest = ((MIN_BATCH_NS / warm) as usize).clamp(1, longest);
+    let calls = (total / MIN_ROUNDS).clamp(shortest, longest);
+    let rounds = (total / calls).max(1);
     let (mut a, mut b): (Vec<f64>, Vec<f64>) = (0..rounds)
         .map(|round| {
+            refill(calls);
             if round % 2 == 0 {
                 let a = time(&mut f, calls);
                 (a, time(&mut base, calls))
@@ -631,74 +671,139 @@ fn site_sign_in() {
     line("guarded_page", ns, "hmac_sha256(cookie)", base);
 }
 
-fn memory_store() {
-    // Throughput of redemptions (digest + atomic take + unpack) on one and
-    // on two threads, each over its own codes.
-    let issuer = Arc::new(CodeIssuer::new(MemoryCodeStore::new(), SystemClock).with_max_outstanding(usize::MAX));
-    let (config, secrets) = config("app.example.com");
-    let secret = secrets.primary.expose().as_bytes().to_vec();
-    let per_run = 200_000;
-    let run = |threads: usize| -> f64 {
-        let codes: Vec<Vec<String>> = (0..threads)
-            .map(|_| {
-                (0..per_run / threads)
-                    .map(|_| {
-                        now_or_never(issuer.issue_json(Some(&config), &secret, BODY))
-                            .unwrap()
-                            .expose()
-                            .to_owned()
-                    })
-                    .collect()
+/// Wall time of `work(thread, inputs)` on `threads` threads started
+/// together, each on a thread of its own with the inputs it made itself
+/// with `prepare(thread)` (untimed, so that every thread's inputs are as
+/// warm in its cache as a lone thread's), from the first start to the last
+/// end; each thread reads the clock itself, so spawning is not timed.
+fn wall_ns(
+    threads: usize,
+    prepare: &(dyn Fn(usize) -> Vec<String> + Sync),
+    work: &(dyn Fn(usize, &[String]) + Sync),
+) -> f64 {
+    let barrier = std::sync::Barrier::new(threads);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let inputs = prepare(t);
+                    barrier.wait();
+                    let start = Instant::now();
+                    work(t, &inputs);
+                    (start, Instant::now())
+                })
             })
             .collect();
-        let start = Instant::now();
-        std::thread::scope(|s| {
-            for mine in &codes {
-                let issuer = &issuer;
-                s.spawn(move || {
-                    for code in mine {
-                        black_box(now_or_never(issuer.redeem(code, None)).unwrap());
-                    }
-                });
-            }
-        });
-        per_run as f64 / start.elapsed().as_secs_f64()
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let first = spans.iter().map(|s| s.0).min().unwrap();
+    let last = spans.iter().map(|s| s.1).max().unwrap();
+    (last - first).as_nanos() as f64
+}
+
+/// Rounds (with the second core free) of the thread-scaling row.
+const SCALING_ROUNDS: usize = 60;
+
+/// Longest the thread-scaling row keeps looking for rounds with the
+/// second core free.
+const SCALING_TIME: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// The control's two-thread speed-up, before and after the store's
+/// two-thread run, that shows the second core was free for it.
+const FREE_CORE_SPEEDUP: f64 = 1.5;
+
+/// Does the memory code store scale across two threads? Each round times,
+/// back to back in alternating order, redemptions (digest + atomic take +
+/// unpack) on one thread and the same number split over two, and the
+/// control, pure SHA-256 work that shares nothing, on one thread and on
+/// two. The store's speed-up over the control's in the same round is its
+/// scaling efficiency: 1.0 when it scales as far as this machine's free
+/// cores let anything scale, 0.5 when two threads serialize on one lock
+/// (while the second core is free). The row's ns columns are operations
+/// per second: the store's on two threads, and its one-thread rate times
+/// the control's speed-up (the ideal).
+fn memory_store() {
+    let issuer = CodeIssuer::new(MemoryCodeStore::new(), SystemClock).with_max_outstanding(usize::MAX);
+    let (config, secrets) = config("app.example.com");
+    let secret = secrets.primary.expose().as_bytes().to_vec();
+    // Redemptions per measurement: about two milliseconds on one thread.
+    let per_run = 2000;
+    let issue = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|_| {
+                now_or_never(issuer.issue_json(Some(&config), &secret, BODY))
+                    .unwrap()
+                    .expose()
+                    .to_owned()
+            })
+            .collect()
     };
-    run(1);
-    let (mut one, mut two): (Vec<f64>, Vec<f64>) = (0..7).map(|_| (run(1), run(2))).unzip();
-    let ratios = two.iter().zip(&one).map(|(two, one)| two / one).collect();
-    let (one, two) = (median(&mut one), median(&mut two));
+    let store = |threads: usize| -> f64 {
+        wall_ns(threads, &|_| issue(per_run / threads), &|_, codes| {
+            for code in codes {
+                black_box(now_or_never(issuer.redeem(code, None)).unwrap());
+            }
+        })
+    };
+    let sha = |n: usize, threads: usize| {
+        move |t: usize, _: &[String]| {
+            let mut block = [0u8; 64];
+            block[0] = t as u8;
+            for i in 0..n * per_run / threads {
+                block[1..9].copy_from_slice(&i.to_le_bytes());
+                black_box(Sha256::digest(black_box(block)));
+            }
+        }
+    };
+    // The control does about as long a job as the store: digests per
+    // redemption, from one warm-up of each.
+    store(1);
+    let redeem_ns = store(1) / per_run as f64;
+    let digest_ns = wall_ns(1, &|_| Vec::new(), &sha(1, 1)) / per_run as f64;
+    let n = ((redeem_ns / digest_ns).round() as usize).max(1);
+    let control = |threads: usize| wall_ns(threads, &|_| Vec::new(), &sha(n, threads));
+
+    let (mut two, mut ideal, mut ratios) = (vec![], vec![], vec![]);
+    let (started, mut rounds) = (Instant::now(), 0);
+    while ratios.len() < SCALING_ROUNDS && started.elapsed() < SCALING_TIME {
+        rounds += 1;
+        // The store's two-thread run between two of the control's: the
+        // round counts only when both show the second core free.
+        let (s1, c1) = if rounds % 2 == 0 {
+            (store(1), control(1))
+        } else {
+            let c1 = control(1);
+            (store(1), c1)
+        };
+        let (before, s2, after) = (control(2), store(2), control(2));
+        let c2 = before.max(after);
+        if c1 / c2 < FREE_CORE_SPEEDUP {
+            continue;
+        }
+        let per_s = |ns: f64| per_run as f64 * 1e9 / ns;
+        two.push(per_s(s2));
+        ideal.push(per_s(s1) * c1 / c2);
+        ratios.push((s1 / s2) / (c1 / c2));
+    }
+    if ratios.is_empty() {
+        println!("memory_store_2_threads\tunknown (the second core was never free in {rounds} rounds)");
+        return;
+    }
+    if ratios.len() < SCALING_ROUNDS {
+        eprintln!(
+            "memory_store_2_threads: only {} of {rounds} rounds had the second core free",
+            ratios.len()
+        );
+    }
     line(
         "memory_store_2_threads",
-        Timed { ns: two, ratios },
-        "memory_store_1_thread",
-        one,
-    );
-
-    // The control: the same split of pure SHA-256 work, which shares
-    // nothing. Its ratio is what this machine's free cores allow.
-    let sha = |threads: usize| -> f64 {
-        let n = 400_000;
-        let start = Instant::now();
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(move || {
-                    for i in 0..n / threads {
-                        black_box(Sha256::digest(i.to_le_bytes()));
-                    }
-                });
-            }
-        });
-        n as f64 / start.elapsed().as_secs_f64()
-    };
-    let (mut one, mut two): (Vec<f64>, Vec<f64>) = (0..7).map(|_| (sha(1), sha(2))).unzip();
-    let ratios = two.iter().zip(&one).map(|(two, one)| two / one).collect();
-    let (one, two) = (median(&mut one), median(&mut two));
-    line(
-        "control_sha256_2_threads",
-        Timed { ns: two, ratios },
-        "control_sha256_1_thread",
-        one,
+        Timed {
+            ns: median(&mut two),
+            ratios,
+        },
+        "ideal_2_threads(1_thread_x_control_speedup)",
+        median(&mut ideal),
     );
 }
 
@@ -914,15 +1019,62 @@ fn code_redeem_rows() {
 /// revision (the project is parsed only when it moved); for the append,
 /// the `BEGIN IMMEDIATE` transaction that reads the head, inserts the entry
 /// and writes the head back, with SQLite's fsync on commit.
+///
+/// The rows run in a child process held to one core (`taskset -c 0`):
+/// every statement is a hop to its connection's thread and back, and
+/// whether that thread shares the caller's core (a quick switch) or waits
+/// for the other one to be free (tens of microseconds more) is settled
+/// once per thread, so two pools in one process would often differ by
+/// where their threads landed rather than by what they do. Without
+/// `taskset` they run here, unpinned.
 #[cfg(feature = "sqlite")]
 fn sqlite_store() {
+    let pinned = std::env::current_exe().ok().and_then(|exe| {
+        std::process::Command::new("taskset")
+            .arg("-c")
+            .arg("0")
+            .arg(exe)
+            .arg(SQLITE_HERE)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+    });
+    match pinned {
+        Some(out) => {
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+            eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        }
+        None => {
+            eprintln!("sqlite: taskset failed; the SQLite rows run unpinned");
+            sqlite_store_here();
+        }
+    }
+}
+
+/// The flag that runs the SQLite rows in this process, as it is.
+const SQLITE_HERE: &str = "--sqlite-here";
+
+/// The SQLite rows, in this process (see [`sqlite_store`]).
+#[cfg(feature = "sqlite")]
+fn sqlite_store_here() {
     use kb_sso::store::sqlite::SqliteStore;
+    use sqlx::ConnectOptions as _;
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("kb-sso-bench-{}", std::process::id()));
+    // On a RAM file system where there is one: the fsync on commit, the
+    // same for both sides of each row, then costs next to nothing instead
+    // of the disk's varying milliseconds, and the rows compare the work
+    // each side does.
+    let shm = std::path::Path::new("/dev/shm");
+    let parent = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = parent.join(format!("kb-sso-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bench.db");
     let store = rt
@@ -930,18 +1082,20 @@ fn sqlite_store() {
         .unwrap();
     let raw = rt
         .block_on(
-            SqlitePoolOptions::new().max_connections(1).connect_with(
+            SqlitePoolOptions::new().max_connections(4).connect_with(
                 SqliteConnectOptions::new()
                     .filename(&path)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(std::time::Duration::from_secs(10)),
+                    .busy_timeout(std::time::Duration::from_secs(10))
+                    .disable_statement_logging(),
             ),
         )
         .unwrap();
-    let (ns, base) = paired_ns(
+    let (ns, base) = paired_ns_paced(
+        SQLITE_BATCH_NS,
         200,
-        15,
+        100,
         || {
             black_box(rt.block_on(store.current()).unwrap());
         },
@@ -951,6 +1105,7 @@ fn sqlite_store() {
                 .unwrap();
             black_box(r);
         },
+        |_| {},
     );
     line("sqlite_config_lookup", ns, "sqlite_select_revision", base);
 
@@ -969,9 +1124,10 @@ fn sqlite_store() {
     let entry_json = serde_json::to_string(&event).unwrap();
     let action = event.action().name();
     let mut seq = 0i64;
-    let (ns, base) = paired_ns(
+    let (ns, base) = paired_ns_paced(
+        SQLITE_BATCH_NS,
         50,
-        11,
+        40,
         || {
             black_box(rt.block_on(store.append(event.clone())).unwrap());
         },
@@ -999,6 +1155,7 @@ fn sqlite_store() {
             });
             seq += 1;
         },
+        |_| {},
     );
     line("sqlite_audit_append", ns, "sqlite_same_tx_raw", base);
     rt.block_on(async {
@@ -1006,6 +1163,18 @@ fn sqlite_store() {
         store.close().await;
     });
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Batches of the SQLite rows: each call hops to the connection's thread
+/// and back, which takes from a few to a hundred microseconds depending on
+/// what else the machine runs, so each batch averages some hundred calls.
+#[cfg(feature = "sqlite")]
+const SQLITE_BATCH_NS: f64 = 2_000_000.0;
+
+/// Without the `sqlite` feature there are no SQLite rows.
+#[cfg(not(feature = "sqlite"))]
+fn sqlite_store_here() {
+    sqlite_store();
 }
 
 /// Without the `sqlite` feature there are no SQLite rows.
@@ -1052,6 +1221,10 @@ fn main() {
     if args.iter().any(|a| a == "--site") {
         // Only the KB site rows, for quick runs while working on them.
         site_sign_in();
+        return;
+    }
+    if args.iter().any(|a| a == SQLITE_HERE) {
+        sqlite_store_here();
         return;
     }
     if args.iter().any(|a| a == "--sqlite") {
