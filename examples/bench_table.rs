@@ -19,6 +19,8 @@
 //! outstanding codes per configuration, so that they can issue ahead.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::hint::black_box;
 use std::task::{Context, Poll, Waker};
@@ -68,17 +70,19 @@ const MIN_BATCH_NS: f64 = 5_000.0;
 /// The fewest rounds a row is cut into while its batches stay above
 /// [`MIN_BATCH_NS`]: a row's median ratio comes from many rounds spread
 /// over its whole run, not from a few that one busy moment can sway.
-const MIN_ROUNDS: usize = 400;
+const MIN_ROUNDS: usize = 250;
 
 /// Median nanoseconds per call of `f` (with its per-round ratios) and of
 /// `base`, over the work of `batches` batches of `batch` calls each. The
 /// work is cut into short rounds (each batch about [`BATCH_NS`] or less,
 /// and shorter, down to [`MIN_BATCH_NS`], to make at least [`MIN_ROUNDS`]
-/// rounds), each round one batch of `f` and one of `base` in alternating
-/// order (A B, B A, ...), so that load from other processes and drift weigh
-/// on both alike and each round's ratio compares two batches timed moments
-/// apart. One warm-up batch of each comes first. `f` and `base` are called
-/// at most `batch * (batches + 1)` times each (callers prepare inputs).
+/// rounds), each round four batches, A B B A, and its ratio the two of `f`
+/// over the two of `base`: load from other processes and drift weigh on
+/// both alike, each round compares batches timed moments apart, and
+/// whatever one batch leaves behind for the next (caches, the allocator)
+/// falls on both sides alike, so no round order is favoured. One warm-up
+/// batch of each comes first. `f` and `base` are called at most
+/// `batch * (batches + 1)` times each (callers prepare inputs).
 pub(crate) fn paired_ns(batch: usize, batches: usize, f: impl FnMut(), base: impl FnMut()) -> (Timed, f64) {
     paired_ns_refilled(batch, batches, f, base, |_| {})
 }
@@ -119,18 +123,16 @@ pub(crate) fn paired_ns_paced(
     let total = batch * batches;
     let longest = ((batch_ns / warm) as usize).clamp(1, batch);
     let shortest = ((MIN_BATCH_NS / warm) as usize).clamp(1, longest);
-    let calls = (total / MIN_ROUNDS).clamp(shortest, longest);
-    let rounds = (total / calls).max(1);
+    let calls = (total / (2 * MIN_ROUNDS)).clamp(shortest, longest);
+    let rounds = (total / (2 * calls)).max(1);
     let (mut a, mut b): (Vec<f64>, Vec<f64>) = (0..rounds)
-        .map(|round| {
-            refill(calls);
-            if round % 2 == 0 {
-                let a = time(&mut f, calls);
-                (a, time(&mut base, calls))
-            } else {
-                let b = time(&mut base, calls);
-                (time(&mut f, calls), b)
-            }
+        .map(|_| {
+            refill(2 * calls);
+            let a1 = time(&mut f, calls);
+            let b1 = time(&mut base, calls);
+            let b2 = time(&mut base, calls);
+            let a2 = time(&mut f, calls);
+            ((a1 + a2) / 2.0, (b1 + b2) / 2.0)
         })
         .unzip();
     let ratios = a.iter().zip(&b).map(|(a, b)| a / b).collect();
@@ -471,6 +473,23 @@ fn routing_and_login_page() {
     );
     line("route_5_configs", ns5, "route_1_config", base);
 
+    // Before the million-project router: its freed memory would leave
+    // the allocator in a state of its own for the allocations timed here.
+    let project = |configs: Vec<JwtConfig>| Project::new(ProjectSettings::default(), configs, vec![]).unwrap();
+    let p1 = project(configs[..1].to_vec());
+    let p5 = project(configs.clone());
+    let (ns, base) = paired_ns(
+        2000,
+        200,
+        || {
+            black_box(LoginPage::resolve(black_box(&p5)));
+        },
+        || {
+            black_box(LoginPage::resolve(black_box(&p1)));
+        },
+    );
+    line("login_page", ns, "login_page_1_config", base);
+
     let mut many = MultiProjectRouter::new();
     for p in 0..1_000_000u32 {
         many.insert(
@@ -495,20 +514,6 @@ fn routing_and_login_page() {
     line("route_1m_projects", ns, "route_5_configs", ns5);
     drop(many);
 
-    let project = |configs: Vec<JwtConfig>| Project::new(ProjectSettings::default(), configs, vec![]).unwrap();
-    let p1 = project(configs[..1].to_vec());
-    let p5 = project(configs.clone());
-    let (ns, base) = paired_ns(
-        2000,
-        41,
-        || {
-            black_box(LoginPage::resolve(black_box(&p5)));
-        },
-        || {
-            black_box(LoginPage::resolve(black_box(&p1)));
-        },
-    );
-    line("login_page", ns, "login_page_1_config", base);
 }
 
 fn http_flow() {
@@ -596,20 +601,21 @@ fn site_sign_in() {
         &url::Url::parse("https://kb.example.com").unwrap(),
     )
     .unwrap();
-    let (batch, batches) = (100, 21);
+    // The inputs are made a round ahead, untimed, and used oldest first,
+    // so that the row can run as many rounds as it needs while both stores
+    // hold about as many codes as before.
+    let (batch, batches) = (100, 200);
+    let outstanding = 2300;
     let issue = || now_or_never(service.identity().issue_code(&creds, BODY)).unwrap();
-    let mut codes: Vec<AuthCode> = (0..batch * (batches + 2)).map(|_| issue()).collect();
     // The baseline takes grants from a store of its own, filled with the
     // same grant under fresh codes.
     let grant = now_or_never(service.identity().codes().redeem(issue().expose(), None)).unwrap();
     let store = MemoryCodeStore::new();
-    let mut raw_codes: Vec<String> = (0..batch * (batches + 2))
-        .map(|_| {
-            let code = issue().expose().to_owned();
-            now_or_never(store.insert(CodeDigest::of(&code), grant.clone())).unwrap();
-            code
-        })
-        .collect();
+    let raw_code = || {
+        let code = issue().expose().to_owned();
+        now_or_never(store.insert(CodeDigest::of(&code), grant.clone())).unwrap();
+        code
+    };
     // The requests are built ahead, like the page request below: the row
     // times the authorize step, not the making of its request.
     let request = |code: &AuthCode| {
@@ -620,9 +626,19 @@ fn site_sign_in() {
         .body(Vec::<u8>::new())
         .unwrap()
     };
-    let mut requests: Vec<_> = codes.drain(..).map(|c| request(&c)).collect();
+    let requests: RefCell<VecDeque<_>> = RefCell::new((0..outstanding).map(|_| request(&issue())).collect());
+    let raw_codes: RefCell<VecDeque<String>> = RefCell::new((0..outstanding).map(|_| raw_code()).collect());
+    let refill = |calls: usize| {
+        let (mut requests, mut raw_codes) = (requests.borrow_mut(), raw_codes.borrow_mut());
+        while requests.len() < outstanding.max(calls) {
+            requests.push_back(request(&issue()));
+        }
+        while raw_codes.len() < outstanding.max(calls) {
+            raw_codes.push_back(raw_code());
+        }
+    };
     let authorize = |req: &::http::Request<Vec<u8>>| now_or_never(service.site().authorize(req));
-    let first = authorize(&requests.pop().unwrap());
+    let first = authorize(&requests.borrow_mut().pop_front().unwrap());
     assert_eq!(first.status(), ::http::StatusCode::FOUND);
     let cookie = session_cookie(&first);
     let value = cookie.split_once('=').unwrap().1.to_owned();
@@ -632,20 +648,21 @@ fn site_sign_in() {
         black_box(m.finalize());
     };
     let now = SystemClock.now();
-    let (ns, base) = paired_ns(
+    let (ns, base) = paired_ns_refilled(
         batch,
         batches,
         || {
-            let resp = authorize(&requests.pop().unwrap());
+            let resp = authorize(&requests.borrow_mut().pop_front().unwrap());
             debug_assert_eq!(resp.status(), ::http::StatusCode::FOUND);
             black_box(resp);
         },
         || {
-            let code = raw_codes.pop().unwrap();
+            let code = raw_codes.borrow_mut().pop_front().unwrap();
             let digest = CodeDigest::of(black_box(&code));
             black_box(now_or_never(store.redeem(digest, now)).unwrap());
             hmac();
         },
+        refill,
     );
     line(
         "site_sign_in_inprocess",
@@ -974,6 +991,37 @@ fn peers() {
     );
 }
 
+/// The flag that runs one section in this process.
+const SECTION_HERE: &str = "--section-here";
+
+/// Runs the section `name` in a fresh process of this program and prints
+/// what it prints: each section starts from a fresh heap, not from what the
+/// sections before it left behind (a million-entry router or a store of
+/// thousands of codes, freed, leave the allocator in a state that slows
+/// some later allocations by a tenth or more, depending on the run).
+fn section_in_child(name: &str) {
+    let child = std::env::current_exe()
+        .ok()
+        .and_then(|exe| std::process::Command::new(exe).arg(SECTION_HERE).arg(name).output().ok());
+    match child {
+        Some(out) if out.status.success() => {
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+            eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        }
+        Some(out) => {
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+            eprint!("{}", String::from_utf8_lossy(&out.stderr));
+            eprintln!("section {name} failed: {}", out.status);
+        }
+        None => {
+            eprintln!("section {name}: could not start a child process; running it here");
+            if let Some((_, section)) = SECTIONS.iter().find(|(n, _)| *n == name) {
+                section();
+            }
+        }
+    }
+}
+
 /// The sections of the table, by name, in order.
 const SECTIONS: &[(&str, fn())] = &[
     ("code_issue", code_issue),
@@ -1236,11 +1284,17 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .map(|list| list.split(',').collect());
+    if let Some(name) = args.iter().position(|a| a == SECTION_HERE).and_then(|i| args.get(i + 1)) {
+        if let Some((_, section)) = SECTIONS.iter().find(|(n, _)| n == name) {
+            section();
+        }
+        return;
+    }
     let started = Instant::now();
     println!("{HEADER}");
-    for (name, section) in SECTIONS {
+    for (name, _) in SECTIONS {
         if only.as_ref().is_none_or(|only| only.contains(name)) {
-            section();
+            section_in_child(name);
         }
     }
     eprintln!("total: {:.1} s", started.elapsed().as_secs_f64());
