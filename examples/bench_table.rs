@@ -265,7 +265,7 @@ fn code_issue() {
 fn code_redeem(name: &str, key: SigningKey, baseline: &str, raw: &dyn Fn(&[u8])) {
     let (server, config, secrets) = identity(key);
     let creds = ClientCredentials::new(config.client_id().as_str(), secrets.primary.clone());
-    let (batch, batches) = (100, 21);
+    let (batch, batches) = (100, 60);
     let mut codes: Vec<AuthCode> = (0..batch * (batches + 1) * 2 + 1)
         .map(|_| now_or_never(server.issue_code(&creds, BODY)).unwrap())
         .collect();
@@ -476,16 +476,21 @@ fn routing_and_login_page() {
     // Before the million-project router: its freed memory would leave
     // the allocator in a state of its own for the allocations timed here.
     let project = |configs: Vec<JwtConfig>| Project::new(ProjectSettings::default(), configs, vec![]).unwrap();
-    let p1 = project(configs[..1].to_vec());
-    let p5 = project(configs.clone());
+    // Sixteen copies of each project, taken in turn: where one copy lies
+    // in memory (which differs from run to run) does not decide the row.
+    let p1: Vec<Project> = (0..16).map(|_| project(configs[..1].to_vec())).collect();
+    let p5: Vec<Project> = (0..16).map(|_| project(configs.clone())).collect();
+    let (mut i1, mut i5) = (0, 0);
     let (ns, base) = paired_ns(
         2000,
         200,
         || {
-            black_box(LoginPage::resolve(black_box(&p5)));
+            i5 = (i5 + 1) % 16;
+            black_box(LoginPage::resolve(black_box(&p5[i5])));
         },
         || {
-            black_box(LoginPage::resolve(black_box(&p1)));
+            i1 = (i1 + 1) % 16;
+            black_box(LoginPage::resolve(black_box(&p1[i1])));
         },
     );
     line("login_page", ns, "login_page_1_config", base);
