@@ -4,19 +4,54 @@
 //! One tab-separated line per operation: `operation`, median ns, baseline
 //! name, baseline median ns, ratio of the two medians; then
 //! `round_ratio_median`, `round_ratio_iqr` and `rounds`: the operation and
-//! its baseline are timed in short alternating batches (A B, B A, ...), and
-//! each round's ratio compares two batches timed moments apart, so the
-//! median of those ratios holds still on a busy machine. Rows whose
-//! per-round ratios spread wider than 10% of their median (interquartile
-//! range) are named on stderr as too noisy to trust. The `peer_` rows time
-//! `jsonwebtoken` on the operations we share with it, beside the same raw
-//! primitive as our own row. `memory_store_2_threads` compares redemption
-//! throughput on two threads with one (its "ns" columns are operations per
-//! second). `memory_bytes_per_code` and `memory_bytes_per_revoked_session`
-//! are the resident-memory growth per outstanding code and per revoked
-//! session id over 1,000,000 of each (Linux only), each in a fresh process;
-//! one over 400 MB is named on stderr. The benches lift the limit of
-//! outstanding codes per configuration, so that they can issue ahead.
+//! its baseline are timed in short batches, each round four of them
+//! (A B B A) and its ratio the operation's two over the baseline's two, so
+//! that each round compares batches timed moments apart and neither side
+//! is favoured by going first; the median of those ratios over hundreds of
+//! rounds holds still on a busy machine. Rows whose per-round ratios spread
+//! wider than 10% of their median (interquartile range) are named on
+//! stderr as too noisy to trust. Each section of the table runs in a fresh
+//! process of its own, so that no section inherits the heap another left
+//! behind. The `peer_` rows time `jsonwebtoken` on the operations we share
+//! with it, beside the same raw primitive as our own row.
+//!
+//! `memory_store_2_threads` asks whether the memory code store scales
+//! across threads (does not serialize on one lock). Each round times
+//! redemptions of one configuration's codes (digest + atomic take +
+//! unpack) on one thread and the same number split over two, and a
+//! control, SHA-256 work that shares nothing, on one thread and on two,
+//! the store's two-thread run between two of the control's. A round counts
+//! only when both control runs beside it went at least 1.4 times as fast
+//! on two threads as on one (the second core was free); rounds are taken
+//! until 60 count or 4 s have passed. The row's ratio is the store's
+//! two-thread speed-up over the control's in the same round, its scaling
+//! efficiency: 1.0 when it scales as far as anything can on this machine,
+//! 0.5 when two threads get no more done than one. Its "ns" columns are
+//! operations per second: the store's on two threads, and its one-thread
+//! rate times the control's speed-up (the ideal). On a machine whose
+//! second core is never free the row says `unknown`.
+//!
+//! The SQLite rows run in a child process held to one core (`taskset -c
+//! 0`), on a database on a RAM file system (`/dev/shm`, where there is
+//! one), in batches of about 2 ms: every statement is a hop to its
+//! connection's thread, and whether that thread shares the caller's core
+//! is settled once per thread, which in one unpinned process made two
+//! identical pools differ threefold; on a disk, the fsync on commit (the
+//! same on both sides) added milliseconds of the disk's own noise. Both
+//! sides use pools configured alike (WAL, `synchronous = FULL`, four
+//! connections, no statement logging). `sqlite_config_lookup` is the
+//! store's `current()` (one indexed read of the revision; the project is
+//! parsed only when it moved) beside that same read sent straight through
+//! sqlx; `sqlite_audit_append` is the store's `append` beside the same
+//! `BEGIN IMMEDIATE` transaction sent straight through sqlx (read the head,
+//! insert the entry, write the head, commit), so the ratio is the store's
+//! own work (JSON, the chain hash, the checkpoint MAC) over the engine's.
+//!
+//! `memory_bytes_per_code` and `memory_bytes_per_revoked_session` are the
+//! resident-memory growth per outstanding code and per revoked session id
+//! over 1,000,000 of each (Linux only), each in a fresh process; one over
+//! 400 MB is named on stderr. The benches lift the limit of outstanding
+//! codes per configuration, so that they can issue ahead.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::cell::RefCell;
@@ -518,7 +553,6 @@ fn routing_and_login_page() {
     );
     line("route_1m_projects", ns, "route_5_configs", ns5);
     drop(many);
-
 }
 
 fn http_flow() {
@@ -1000,30 +1034,74 @@ fn peers() {
 /// The flag that runs one section in this process.
 const SECTION_HERE: &str = "--section-here";
 
-/// Runs the section `name` in a fresh process of this program and prints
-/// what it prints: each section starts from a fresh heap, not from what the
-/// sections before it left behind (a million-entry router or a store of
-/// thousands of codes, freed, leave the allocator in a state that slows
-/// some later allocations by a tenth or more, depending on the run).
+/// Fresh processes each timing section runs in; each row is printed from
+/// the process whose `round_ratio_median` is the middle one. Some rows
+/// move by a tenth from one process to the next and hold still within one
+/// (where the heap and the physical pages fall differs from run to run),
+/// so the middle of three holds still where any single one need not.
+const PROCESSES: usize = 3;
+
+/// Sections run in one process only: their rows are not timed in rounds
+/// (the memory rows), already take their rounds across many states of the
+/// machine (the thread-scaling row), or run pinned on their own (SQLite).
+const ONE_PROCESS: &[&str] = &["memory_store", "sqlite", "memory"];
+
+/// Runs the section `name` in fresh processes of this program (see
+/// [`PROCESSES`]) and prints each row from the middle one: each section
+/// starts from a fresh heap, not from what the sections before it left
+/// behind (a million-entry router or a store of thousands of codes, freed,
+/// leave the allocator in a state that slows some later allocations by a
+/// tenth or more). A row's "noisy" warning is the one its chosen process
+/// gave.
 fn section_in_child(name: &str) {
-    let child = std::env::current_exe()
-        .ok()
-        .and_then(|exe| std::process::Command::new(exe).arg(SECTION_HERE).arg(name).output().ok());
-    match child {
-        Some(out) if out.status.success() => {
-            print!("{}", String::from_utf8_lossy(&out.stdout));
-            eprint!("{}", String::from_utf8_lossy(&out.stderr));
-        }
-        Some(out) => {
-            print!("{}", String::from_utf8_lossy(&out.stdout));
-            eprint!("{}", String::from_utf8_lossy(&out.stderr));
-            eprintln!("section {name} failed: {}", out.status);
-        }
-        None => {
+    let runs = if ONE_PROCESS.contains(&name) { 1 } else { PROCESSES };
+    // Per process: its table lines, and its stderr warnings by row.
+    let mut outs: Vec<(String, Vec<String>)> = Vec::new();
+    for _ in 0..runs {
+        let child = std::env::current_exe().ok().and_then(|exe| {
+            std::process::Command::new(exe)
+                .arg(SECTION_HERE)
+                .arg(name)
+                .output()
+                .ok()
+        });
+        let Some(out) = child else {
             eprintln!("section {name}: could not start a child process; running it here");
             if let Some((_, section)) = SECTIONS.iter().find(|(n, _)| *n == name) {
                 section();
             }
+            return;
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let (noisy, other): (Vec<&str>, Vec<&str>) = stderr.lines().partition(|l| l.starts_with("noisy: "));
+        for l in other {
+            eprintln!("{l}");
+        }
+        if !out.status.success() {
+            eprintln!("section {name} failed: {}", out.status);
+        }
+        outs.push((
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            noisy.into_iter().map(str::to_owned).collect(),
+        ));
+    }
+    let Some((first, _)) = outs.first() else { return };
+    for row in first.lines() {
+        let op = row.split('\t').next().unwrap_or_default();
+        let mut candidates: Vec<(f64, &str, &[String])> = outs
+            .iter()
+            .filter_map(|(out, noisy)| {
+                let line = out.lines().find(|l| l.split('\t').next() == Some(op))?;
+                let key = line.split('\t').nth(5).and_then(|f| f.parse().ok()).unwrap_or(f64::NAN);
+                Some((key, line, noisy.as_slice()))
+            })
+            .collect();
+        candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (_, line, noisy) = candidates[candidates.len() / 2];
+        println!("{line}");
+        let prefix = format!("noisy: {op}: ");
+        for warning in noisy.iter().filter(|w| w.starts_with(&prefix)) {
+            eprintln!("{warning}");
         }
     }
 }
@@ -1250,10 +1328,18 @@ fn main() {
              usage: cargo run --release --example bench_table [-- --site | --sqlite | --only SECTION,.. | --memory-per-code | --memory-per-revocation]\n\n\
              Prints one tab-separated line per operation: operation, median ns, baseline,\n\
              baseline ns, ratio (of the two medians), then the median of the per-round\n\
-             ratios, their interquartile range and the number of rounds. Operation and\n\
-             baseline are timed in alternating batches, and each round's ratio compares\n\
-             two batches timed moments apart. Rows whose per-round ratios spread wider\n\
-             than 10% of their median are named on stderr as too noisy to trust.\n\n\
+             ratios, their interquartile range and the number of rounds. Each round\n\
+             times four short batches, operation, baseline, baseline, operation, and\n\
+             its ratio is the operation's two over the baseline's two. Rows whose\n\
+             per-round ratios spread wider than 10% of their median are named on\n\
+             stderr as too noisy to trust. Each section runs in a fresh process.\n\n\
+             memory_store_2_threads: the memory code store's speed-up from one thread\n\
+             to two over a SHA-256 control's in the same round (1.0: scales as well\n\
+             as work that shares nothing; 0.5: two threads do no more than one),\n\
+             counting only rounds where the control showed the second core free.\n\
+             The SQLite rows run pinned to one core (taskset) on /dev/shm, each side\n\
+             through a pool configured alike: the store's config lookup beside the\n\
+             same revision read, its audit append beside the same transaction.\n\n\
                --site                    only the KB-site rows (site_sign_in_inprocess, guarded_page)\n\
                --sqlite                  only the SQLite store rows (config lookup, audit append)\n\
                --only SECTION,..         only these sections: {}\n\
@@ -1290,7 +1376,11 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .map(|list| list.split(',').collect());
-    if let Some(name) = args.iter().position(|a| a == SECTION_HERE).and_then(|i| args.get(i + 1)) {
+    if let Some(name) = args
+        .iter()
+        .position(|a| a == SECTION_HERE)
+        .and_then(|i| args.get(i + 1))
+    {
         if let Some((_, section)) = SECTIONS.iter().find(|(n, _)| n == name) {
             section();
         }
