@@ -30,7 +30,8 @@
 //! 0.5 when two threads get no more done than one. Its "ns" columns are
 //! operations per second: the store's on two threads, and its one-thread
 //! rate times the control's speed-up (the ideal). On a machine whose
-//! second core is never free the row says `unknown`.
+//! second core is free in fewer than 20 rounds (someone else keeps it
+//! busy) the row says `unknown`: nothing can be said about scaling then.
 //!
 //! The SQLite rows run in a child process held to one core (`taskset -c
 //! 0`), on a database on a RAM file system (`/dev/shm`, where there is
@@ -771,6 +772,11 @@ fn wall_ns(
 /// Rounds (with the second core free) of the thread-scaling row.
 const SCALING_ROUNDS: usize = 100;
 
+/// Fewest rounds with the second core free that the thread-scaling row
+/// reports a number from; with fewer, the machine is too busy to say
+/// anything about scaling, and the row says `unknown`.
+const SCALING_ROUNDS_NEEDED: usize = 20;
+
 /// Longest the thread-scaling row keeps looking for rounds with the
 /// second core free.
 const SCALING_TIME: std::time::Duration = std::time::Duration::from_secs(4);
@@ -855,8 +861,11 @@ fn memory_store() {
         ideal.push(per_s(s1) * c1 / c2);
         ratios.push((s1 / s2) / (c1 / c2));
     }
-    if ratios.is_empty() {
-        println!("memory_store_2_threads\tunknown (the second core was never free in {rounds} rounds)");
+    if ratios.len() < SCALING_ROUNDS_NEEDED {
+        println!(
+            "memory_store_2_threads\tunknown (the second core was free in only {} of {rounds} rounds; run it on a quieter machine)",
+            ratios.len()
+        );
         return;
     }
     if ratios.len() < SCALING_ROUNDS {
@@ -1348,7 +1357,8 @@ fn main() {
              memory_store_2_threads: the memory code store's speed-up from one thread\n\
              to two over a SHA-256 control's in the same round (1.0: scales as well\n\
              as work that shares nothing; 0.5: two threads do no more than one),\n\
-             counting only rounds where the control showed the second core free.\n\
+             counting only rounds where the control showed the second core free\n\
+             (unknown when fewer than 20 did: the machine is too busy to tell).\n\
              The SQLite rows run pinned to one core (taskset) on /dev/shm, each side\n\
              through a pool configured alike: the store's config lookup beside the\n\
              same revision read, its audit append beside the same transaction.\n\n\
