@@ -4,24 +4,62 @@
 //! One tab-separated line per operation: `operation`, median ns, baseline
 //! name, baseline median ns, ratio of the two medians; then
 //! `round_ratio_median`, `round_ratio_iqr` and `rounds`: the operation and
-//! its baseline are timed in short alternating batches (A B, B A, ...), and
-//! each round's ratio compares two batches timed moments apart, so the
-//! median of those ratios holds still on a busy machine. Rows whose
-//! per-round ratios spread wider than 10% of their median (interquartile
-//! range) are named on stderr as too noisy to trust. The `peer_` rows time
-//! `jsonwebtoken` on the operations we share with it, beside the same raw
-//! primitive as our own row. `memory_store_2_threads` compares redemption
-//! throughput on two threads with one (its "ns" columns are operations per
-//! second). `memory_bytes_per_code` and `memory_bytes_per_revoked_session`
-//! are the resident-memory growth per outstanding code and per revoked
-//! session id over 1,000,000 of each (Linux only), each in a fresh process;
-//! one over 400 MB is named on stderr. The benches lift the limit of
-//! outstanding codes per configuration, so that they can issue ahead.
+//! its baseline are timed in short batches, each round four of them
+//! (A B B A) and its ratio the operation's two over the baseline's two, so
+//! that each round compares batches timed moments apart and neither side
+//! is favoured by going first; the median of those ratios over hundreds of
+//! rounds holds still on a busy machine. Rows whose per-round ratios spread
+//! wider than 10% of their median (interquartile range) are named on
+//! stderr as too noisy to trust. Each section of the table runs in a fresh
+//! process of its own, so that no section inherits the heap another left
+//! behind. The `peer_` rows time `jsonwebtoken` on the operations we share
+//! with it, beside the same raw primitive as our own row.
+//!
+//! `memory_store_2_threads` asks whether the memory code store scales
+//! across threads (does not serialize on one lock). Each round times
+//! redemptions of one configuration's codes (digest + atomic take +
+//! unpack) on one thread and the same number split over two, and a
+//! control, SHA-256 work that shares nothing, on one thread and on two,
+//! the store's two-thread run between two of the control's. A round counts
+//! only when both control runs beside it went at least 1.4 times as fast
+//! on two threads as on one (the second core was free); rounds are taken
+//! until 100 count or 4 s have passed. Threads start together by spinning,
+//! not from a sleeping barrier (whose wake-up can put both on one core). The row's ratio is the store's
+//! two-thread speed-up over the control's in the same round, its scaling
+//! efficiency: 1.0 when it scales as far as anything can on this machine,
+//! 0.5 when two threads get no more done than one. Its "ns" columns are
+//! operations per second: the store's on two threads, and its one-thread
+//! rate times the control's speed-up (the ideal). On a machine whose
+//! second core is free in fewer than 20 rounds (someone else keeps it
+//! busy) the row says `unknown`: nothing can be said about scaling then.
+//!
+//! The SQLite rows run in a child process held to one core (`taskset -c
+//! 0`), on a database on a RAM file system (`/dev/shm`, where there is
+//! one), in batches of about 2 ms: every statement is a hop to its
+//! connection's thread, and whether that thread shares the caller's core
+//! is settled once per thread, which in one unpinned process made two
+//! identical pools differ threefold; on a disk, the fsync on commit (the
+//! same on both sides) added milliseconds of the disk's own noise. Both
+//! sides use pools configured alike (WAL, `synchronous = FULL`, four
+//! connections, no statement logging). `sqlite_config_lookup` is the
+//! store's `current()` (one indexed read of the revision; the project is
+//! parsed only when it moved) beside that same read sent straight through
+//! sqlx; `sqlite_audit_append` is the store's `append` beside the same
+//! `BEGIN IMMEDIATE` transaction sent straight through sqlx (read the head,
+//! insert the entry, write the head, commit), so the ratio is the store's
+//! own work (JSON, the chain hash, the checkpoint MAC) over the engine's.
+//!
+//! `memory_bytes_per_code` and `memory_bytes_per_revoked_session` are the
+//! resident-memory growth per outstanding code and per revoked session id
+//! over 1,000,000 of each (Linux only), each in a fresh process; one over
+//! 400 MB is named on stderr. The benches lift the limit of outstanding
+//! codes per configuration, so that they can issue ahead.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::hint::black_box;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -62,15 +100,54 @@ pub(crate) struct Timed {
 /// long batch more often, which spoils its round's ratio.
 const BATCH_NS: f64 = 50_000.0;
 
+/// Shortest a timed batch is cut to when [`MIN_ROUNDS`] asks for more,
+/// shorter rounds: well above the cost of reading the clock.
+const MIN_BATCH_NS: f64 = 5_000.0;
+
+/// The fewest rounds a row is cut into while its batches stay above
+/// [`MIN_BATCH_NS`]: a row's median ratio comes from many rounds spread
+/// over its whole run, not from a few that one busy moment can sway.
+const MIN_ROUNDS: usize = 250;
+
 /// Median nanoseconds per call of `f` (with its per-round ratios) and of
 /// `base`, over the work of `batches` batches of `batch` calls each. The
 /// work is cut into short rounds (each batch about [`BATCH_NS`] or less,
-/// as many rounds as it takes to do the same number of calls), each round
-/// one batch of `f` and one of `base` in alternating order (A B, B A, ...),
-/// so that load from other processes and drift weigh on both alike and each
-/// round's ratio compares two batches timed moments apart. One warm-up
-/// batch of each comes first.
-pub(crate) fn paired_ns(batch: usize, batches: usize, mut f: impl FnMut(), mut base: impl FnMut()) -> (Timed, f64) {
+/// and shorter, down to [`MIN_BATCH_NS`], to make at least [`MIN_ROUNDS`]
+/// rounds), each round four batches, A B B A, and its ratio the two of `f`
+/// over the two of `base`: load from other processes and drift weigh on
+/// both alike, each round compares batches timed moments apart, and
+/// whatever one batch leaves behind for the next (caches, the allocator)
+/// falls on both sides alike, so no round order is favoured. One warm-up
+/// batch of each comes first. `f` and `base` are called at most
+/// `batch * (batches + 1)` times each (callers prepare inputs).
+pub(crate) fn paired_ns(batch: usize, batches: usize, f: impl FnMut(), base: impl FnMut()) -> (Timed, f64) {
+    paired_ns_refilled(batch, batches, f, base, |_| {})
+}
+
+/// [`paired_ns`], calling `refill(calls)` untimed before each round, with
+/// the number of calls each closure is about to make: for operations that
+/// use up prepared inputs, so that the inputs need not all be made ahead.
+pub(crate) fn paired_ns_refilled(
+    batch: usize,
+    batches: usize,
+    f: impl FnMut(),
+    base: impl FnMut(),
+    refill: impl FnMut(usize),
+) -> (Timed, f64) {
+    paired_ns_paced(BATCH_NS, batch, batches, f, base, refill)
+}
+
+/// [`paired_ns_refilled`] with batches of about `batch_ns` (at most
+/// `batch` calls): longer batches for operations whose single calls vary
+/// widely (a hop to a database thread), so that each batch averages many.
+pub(crate) fn paired_ns_paced(
+    batch_ns: f64,
+    batch: usize,
+    batches: usize,
+    mut f: impl FnMut(),
+    mut base: impl FnMut(),
+    mut refill: impl FnMut(usize),
+) -> (Timed, f64) {
     let time = |g: &mut dyn FnMut(), calls: usize| {
         let start = Instant::now();
         for _ in 0..calls {
@@ -78,19 +155,21 @@ pub(crate) fn paired_ns(batch: usize, batches: usize, mut f: impl FnMut(), mut b
         }
         start.elapsed().as_nanos() as f64 / calls as f64
     };
+    refill(batch);
     let warm = time(&mut f, batch).max(time(&mut base, batch));
-    let calls = ((BATCH_NS / warm) as usize).clamp(1, batch);
-    // Never more calls than `batch * batches` (callers prepare inputs).
-    let rounds = (batch * batches / calls).max(1);
+    let total = batch * batches;
+    let longest = ((batch_ns / warm) as usize).clamp(1, batch);
+    let shortest = ((MIN_BATCH_NS / warm) as usize).clamp(1, longest);
+    let calls = (total / (2 * MIN_ROUNDS)).clamp(shortest, longest);
+    let rounds = (total / (2 * calls)).max(1);
     let (mut a, mut b): (Vec<f64>, Vec<f64>) = (0..rounds)
-        .map(|round| {
-            if round % 2 == 0 {
-                let a = time(&mut f, calls);
-                (a, time(&mut base, calls))
-            } else {
-                let b = time(&mut base, calls);
-                (time(&mut f, calls), b)
-            }
+        .map(|_| {
+            refill(2 * calls);
+            let a1 = time(&mut f, calls);
+            let b1 = time(&mut base, calls);
+            let b2 = time(&mut base, calls);
+            let a2 = time(&mut f, calls);
+            ((a1 + a2) / 2.0, (b1 + b2) / 2.0)
         })
         .unzip();
     let ratios = a.iter().zip(&b).map(|(a, b)| a / b).collect();
@@ -223,7 +302,7 @@ fn code_issue() {
 fn code_redeem(name: &str, key: SigningKey, baseline: &str, raw: &dyn Fn(&[u8])) {
     let (server, config, secrets) = identity(key);
     let creds = ClientCredentials::new(config.client_id().as_str(), secrets.primary.clone());
-    let (batch, batches) = (100, 21);
+    let (batch, batches) = (100, 60);
     let mut codes: Vec<AuthCode> = (0..batch * (batches + 1) * 2 + 1)
         .map(|_| now_or_never(server.issue_code(&creds, BODY)).unwrap())
         .collect();
@@ -431,6 +510,28 @@ fn routing_and_login_page() {
     );
     line("route_5_configs", ns5, "route_1_config", base);
 
+    // Before the million-project router: its freed memory would leave
+    // the allocator in a state of its own for the allocations timed here.
+    let project = |configs: Vec<JwtConfig>| Project::new(ProjectSettings::default(), configs, vec![]).unwrap();
+    // Sixteen copies of each project, taken in turn: where one copy lies
+    // in memory (which differs from run to run) does not decide the row.
+    let p1: Vec<Project> = (0..16).map(|_| project(configs[..1].to_vec())).collect();
+    let p5: Vec<Project> = (0..16).map(|_| project(configs.clone())).collect();
+    let (mut i1, mut i5) = (0, 0);
+    let (ns, base) = paired_ns(
+        2000,
+        200,
+        || {
+            i5 = (i5 + 1) % 16;
+            black_box(LoginPage::resolve(black_box(&p5[i5])));
+        },
+        || {
+            i1 = (i1 + 1) % 16;
+            black_box(LoginPage::resolve(black_box(&p1[i1])));
+        },
+    );
+    line("login_page", ns, "login_page_1_config", base);
+
     let mut many = MultiProjectRouter::new();
     for p in 0..1_000_000u32 {
         many.insert(
@@ -454,21 +555,6 @@ fn routing_and_login_page() {
     );
     line("route_1m_projects", ns, "route_5_configs", ns5);
     drop(many);
-
-    let project = |configs: Vec<JwtConfig>| Project::new(ProjectSettings::default(), configs, vec![]).unwrap();
-    let p1 = project(configs[..1].to_vec());
-    let p5 = project(configs.clone());
-    let (ns, base) = paired_ns(
-        2000,
-        41,
-        || {
-            black_box(LoginPage::resolve(black_box(&p5)));
-        },
-        || {
-            black_box(LoginPage::resolve(black_box(&p1)));
-        },
-    );
-    line("login_page", ns, "login_page_1_config", base);
 }
 
 fn http_flow() {
@@ -556,20 +642,21 @@ fn site_sign_in() {
         &url::Url::parse("https://kb.example.com").unwrap(),
     )
     .unwrap();
-    let (batch, batches) = (100, 21);
+    // The inputs are made a round ahead, untimed, and used oldest first,
+    // so that the row can run as many rounds as it needs while both stores
+    // hold about as many codes as before.
+    let (batch, batches) = (100, 200);
+    let outstanding = 2300;
     let issue = || now_or_never(service.identity().issue_code(&creds, BODY)).unwrap();
-    let mut codes: Vec<AuthCode> = (0..batch * (batches + 2)).map(|_| issue()).collect();
     // The baseline takes grants from a store of its own, filled with the
     // same grant under fresh codes.
     let grant = now_or_never(service.identity().codes().redeem(issue().expose(), None)).unwrap();
     let store = MemoryCodeStore::new();
-    let mut raw_codes: Vec<String> = (0..batch * (batches + 2))
-        .map(|_| {
-            let code = issue().expose().to_owned();
-            now_or_never(store.insert(CodeDigest::of(&code), grant.clone())).unwrap();
-            code
-        })
-        .collect();
+    let raw_code = || {
+        let code = issue().expose().to_owned();
+        now_or_never(store.insert(CodeDigest::of(&code), grant.clone())).unwrap();
+        code
+    };
     // The requests are built ahead, like the page request below: the row
     // times the authorize step, not the making of its request.
     let request = |code: &AuthCode| {
@@ -580,9 +667,19 @@ fn site_sign_in() {
         .body(Vec::<u8>::new())
         .unwrap()
     };
-    let mut requests: Vec<_> = codes.drain(..).map(|c| request(&c)).collect();
+    let requests: RefCell<VecDeque<_>> = RefCell::new((0..outstanding).map(|_| request(&issue())).collect());
+    let raw_codes: RefCell<VecDeque<String>> = RefCell::new((0..outstanding).map(|_| raw_code()).collect());
+    let refill = |calls: usize| {
+        let (mut requests, mut raw_codes) = (requests.borrow_mut(), raw_codes.borrow_mut());
+        while requests.len() < outstanding.max(calls) {
+            requests.push_back(request(&issue()));
+        }
+        while raw_codes.len() < outstanding.max(calls) {
+            raw_codes.push_back(raw_code());
+        }
+    };
     let authorize = |req: &::http::Request<Vec<u8>>| now_or_never(service.site().authorize(req));
-    let first = authorize(&requests.pop().unwrap());
+    let first = authorize(&requests.borrow_mut().pop_front().unwrap());
     assert_eq!(first.status(), ::http::StatusCode::FOUND);
     let cookie = session_cookie(&first);
     let value = cookie.split_once('=').unwrap().1.to_owned();
@@ -592,20 +689,24 @@ fn site_sign_in() {
         black_box(m.finalize());
     };
     let now = SystemClock.now();
-    let (ns, base) = paired_ns(
+    // Batches of about 100 us: a sign-in allocates a dozen times, and
+    // longer batches average over where those allocations fall.
+    let (ns, base) = paired_ns_paced(
+        100_000.0,
         batch,
         batches,
         || {
-            let resp = authorize(&requests.pop().unwrap());
+            let resp = authorize(&requests.borrow_mut().pop_front().unwrap());
             debug_assert_eq!(resp.status(), ::http::StatusCode::FOUND);
             black_box(resp);
         },
         || {
-            let code = raw_codes.pop().unwrap();
+            let code = raw_codes.borrow_mut().pop_front().unwrap();
             let digest = CodeDigest::of(black_box(&code));
             black_box(now_or_never(store.redeem(digest, now)).unwrap());
             hmac();
         },
+        refill,
     );
     line(
         "site_sign_in_inprocess",
@@ -631,74 +732,156 @@ fn site_sign_in() {
     line("guarded_page", ns, "hmac_sha256(cookie)", base);
 }
 
-fn memory_store() {
-    // Throughput of redemptions (digest + atomic take + unpack) on one and
-    // on two threads, each over its own codes.
-    let issuer = Arc::new(CodeIssuer::new(MemoryCodeStore::new(), SystemClock).with_max_outstanding(usize::MAX));
-    let (config, secrets) = config("app.example.com");
-    let secret = secrets.primary.expose().as_bytes().to_vec();
-    let per_run = 200_000;
-    let run = |threads: usize| -> f64 {
-        let codes: Vec<Vec<String>> = (0..threads)
-            .map(|_| {
-                (0..per_run / threads)
-                    .map(|_| {
-                        now_or_never(issuer.issue_json(Some(&config), &secret, BODY))
-                            .unwrap()
-                            .expose()
-                            .to_owned()
-                    })
-                    .collect()
+/// Wall time of `work(thread, inputs)` on `threads` threads started
+/// together, each on a thread of its own with the inputs it made itself
+/// with `prepare(thread)` (untimed, so that every thread's inputs are as
+/// warm in its cache as a lone thread's), from the first start to the last
+/// end; each thread reads the clock itself, so spawning is not timed.
+fn wall_ns(
+    threads: usize,
+    prepare: &(dyn Fn(usize) -> Vec<String> + Sync),
+    work: &(dyn Fn(usize, &[String]) + Sync),
+) -> f64 {
+    // A spinning start: a sleeping barrier's wake-up would have the
+    // scheduler pull the woken thread onto the waker's core, so that two
+    // threads could run on one core even with the other one free.
+    let arrived = std::sync::atomic::AtomicUsize::new(0);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let arrived = &arrived;
+                s.spawn(move || {
+                    let inputs = prepare(t);
+                    arrived.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                    while arrived.load(std::sync::atomic::Ordering::Acquire) < threads {
+                        std::hint::spin_loop();
+                    }
+                    let start = Instant::now();
+                    work(t, &inputs);
+                    (start, Instant::now())
+                })
             })
             .collect();
-        let start = Instant::now();
-        std::thread::scope(|s| {
-            for mine in &codes {
-                let issuer = &issuer;
-                s.spawn(move || {
-                    for code in mine {
-                        black_box(now_or_never(issuer.redeem(code, None)).unwrap());
-                    }
-                });
-            }
-        });
-        per_run as f64 / start.elapsed().as_secs_f64()
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let first = spans.iter().map(|s| s.0).min().unwrap();
+    let last = spans.iter().map(|s| s.1).max().unwrap();
+    (last - first).as_nanos() as f64
+}
+
+/// Rounds (with the second core free) of the thread-scaling row.
+const SCALING_ROUNDS: usize = 100;
+
+/// Fewest rounds with the second core free that the thread-scaling row
+/// reports a number from; with fewer, the machine is too busy to say
+/// anything about scaling, and the row says `unknown`.
+const SCALING_ROUNDS_NEEDED: usize = 20;
+
+/// Longest the thread-scaling row keeps looking for rounds with the
+/// second core free.
+const SCALING_TIME: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// The control's two-thread speed-up, before and after the store's
+/// two-thread run, that shows the second core was free for it.
+const FREE_CORE_SPEEDUP: f64 = 1.4;
+
+/// Does the memory code store scale across two threads? Each round times,
+/// back to back in alternating order, redemptions (digest + atomic take +
+/// unpack) on one thread and the same number split over two, and the
+/// control, pure SHA-256 work that shares nothing, on one thread and on
+/// two. The store's speed-up over the control's in the same round is its
+/// scaling efficiency: 1.0 when it scales as far as this machine's free
+/// cores let anything scale, 0.5 when two threads serialize on one lock
+/// (while the second core is free). The row's ns columns are operations
+/// per second: the store's on two threads, and its one-thread rate times
+/// the control's speed-up (the ideal).
+fn memory_store() {
+    let issuer = CodeIssuer::new(MemoryCodeStore::new(), SystemClock).with_max_outstanding(usize::MAX);
+    let (config, secrets) = config("app.example.com");
+    let secret = secrets.primary.expose().as_bytes().to_vec();
+    // Redemptions per measurement: about two milliseconds on one thread.
+    // With a few hundred per thread, the start of each fresh thread (its
+    // first touches of the store's shared lines from another core) weighed
+    // so much that two threads often did less than one.
+    let per_run = 2000;
+    let issue = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|_| {
+                now_or_never(issuer.issue_json(Some(&config), &secret, BODY))
+                    .unwrap()
+                    .expose()
+                    .to_owned()
+            })
+            .collect()
     };
-    run(1);
-    let (mut one, mut two): (Vec<f64>, Vec<f64>) = (0..7).map(|_| (run(1), run(2))).unzip();
-    let ratios = two.iter().zip(&one).map(|(two, one)| two / one).collect();
-    let (one, two) = (median(&mut one), median(&mut two));
+    let store = |threads: usize| -> f64 {
+        wall_ns(threads, &|_| issue(per_run / threads), &|_, codes| {
+            for code in codes {
+                black_box(now_or_never(issuer.redeem(code, None)).unwrap());
+            }
+        })
+    };
+    let sha = |n: usize, threads: usize| {
+        move |t: usize, _: &[String]| {
+            let mut block = [0u8; 64];
+            block[0] = t as u8;
+            for i in 0..n * per_run / threads {
+                block[1..9].copy_from_slice(&i.to_le_bytes());
+                black_box(Sha256::digest(black_box(block)));
+            }
+        }
+    };
+    // The control does about as long a job as the store: digests per
+    // redemption, from one warm-up of each.
+    store(1);
+    let redeem_ns = store(1) / per_run as f64;
+    let digest_ns = wall_ns(1, &|_| Vec::new(), &sha(1, 1)) / per_run as f64;
+    let n = ((redeem_ns / digest_ns).round() as usize).max(1);
+    let control = |threads: usize| wall_ns(threads, &|_| Vec::new(), &sha(n, threads));
+
+    let (mut two, mut ideal, mut ratios) = (vec![], vec![], vec![]);
+    let (started, mut rounds) = (Instant::now(), 0);
+    while ratios.len() < SCALING_ROUNDS && started.elapsed() < SCALING_TIME {
+        rounds += 1;
+        // The store's two-thread run between two of the control's: the
+        // round counts only when both show the second core free.
+        let (s1, c1) = if rounds % 2 == 0 {
+            (store(1), control(1))
+        } else {
+            let c1 = control(1);
+            (store(1), c1)
+        };
+        let (before, s2, after) = (control(2), store(2), control(2));
+        let c2 = before.max(after);
+        if c1 / c2 < FREE_CORE_SPEEDUP {
+            continue;
+        }
+        let per_s = |ns: f64| per_run as f64 * 1e9 / ns;
+        two.push(per_s(s2));
+        ideal.push(per_s(s1) * c1 / c2);
+        ratios.push((s1 / s2) / (c1 / c2));
+    }
+    if ratios.len() < SCALING_ROUNDS_NEEDED {
+        println!(
+            "memory_store_2_threads\tunknown (the second core was free in only {} of {rounds} rounds; run it on a quieter machine)",
+            ratios.len()
+        );
+        return;
+    }
+    if ratios.len() < SCALING_ROUNDS {
+        eprintln!(
+            "memory_store_2_threads: only {} of {rounds} rounds had the second core free",
+            ratios.len()
+        );
+    }
     line(
         "memory_store_2_threads",
-        Timed { ns: two, ratios },
-        "memory_store_1_thread",
-        one,
-    );
-
-    // The control: the same split of pure SHA-256 work, which shares
-    // nothing. Its ratio is what this machine's free cores allow.
-    let sha = |threads: usize| -> f64 {
-        let n = 400_000;
-        let start = Instant::now();
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(move || {
-                    for i in 0..n / threads {
-                        black_box(Sha256::digest(i.to_le_bytes()));
-                    }
-                });
-            }
-        });
-        n as f64 / start.elapsed().as_secs_f64()
-    };
-    let (mut one, mut two): (Vec<f64>, Vec<f64>) = (0..7).map(|_| (sha(1), sha(2))).unzip();
-    let ratios = two.iter().zip(&one).map(|(two, one)| two / one).collect();
-    let (one, two) = (median(&mut one), median(&mut two));
-    line(
-        "control_sha256_2_threads",
-        Timed { ns: two, ratios },
-        "control_sha256_1_thread",
-        one,
+        Timed {
+            ns: median(&mut two),
+            ratios,
+        },
+        "ideal_2_threads(1_thread_x_control_speedup)",
+        median(&mut ideal),
     );
 }
 
@@ -869,6 +1052,81 @@ fn peers() {
     );
 }
 
+/// The flag that runs one section in this process.
+const SECTION_HERE: &str = "--section-here";
+
+/// Fresh processes each timing section runs in; each row is printed from
+/// the process whose `round_ratio_median` is the middle one. Some rows
+/// move by a tenth from one process to the next and hold still within one
+/// (where the heap and the physical pages fall differs from run to run),
+/// so the middle of three holds still where any single one need not.
+const PROCESSES: usize = 3;
+
+/// Sections run in one process only: their rows are not timed in rounds
+/// (the memory rows), already take their rounds across many states of the
+/// machine (the thread-scaling row), or run pinned on their own (SQLite).
+const ONE_PROCESS: &[&str] = &["memory_store", "sqlite", "memory"];
+
+/// Runs the section `name` in fresh processes of this program (see
+/// [`PROCESSES`]) and prints each row from the middle one: each section
+/// starts from a fresh heap, not from what the sections before it left
+/// behind (a million-entry router or a store of thousands of codes, freed,
+/// leave the allocator in a state that slows some later allocations by a
+/// tenth or more). A row's "noisy" warning is the one its chosen process
+/// gave.
+fn section_in_child(name: &str) {
+    let runs = if ONE_PROCESS.contains(&name) { 1 } else { PROCESSES };
+    // Per process: its table lines, and its stderr warnings by row.
+    let mut outs: Vec<(String, Vec<String>)> = Vec::new();
+    for _ in 0..runs {
+        let child = std::env::current_exe().ok().and_then(|exe| {
+            std::process::Command::new(exe)
+                .arg(SECTION_HERE)
+                .arg(name)
+                .output()
+                .ok()
+        });
+        let Some(out) = child else {
+            eprintln!("section {name}: could not start a child process; running it here");
+            if let Some((_, section)) = SECTIONS.iter().find(|(n, _)| *n == name) {
+                section();
+            }
+            return;
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let (noisy, other): (Vec<&str>, Vec<&str>) = stderr.lines().partition(|l| l.starts_with("noisy: "));
+        for l in other {
+            eprintln!("{l}");
+        }
+        if !out.status.success() {
+            eprintln!("section {name} failed: {}", out.status);
+        }
+        outs.push((
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            noisy.into_iter().map(str::to_owned).collect(),
+        ));
+    }
+    let Some((first, _)) = outs.first() else { return };
+    for row in first.lines() {
+        let op = row.split('\t').next().unwrap_or_default();
+        let mut candidates: Vec<(f64, &str, &[String])> = outs
+            .iter()
+            .filter_map(|(out, noisy)| {
+                let line = out.lines().find(|l| l.split('\t').next() == Some(op))?;
+                let key = line.split('\t').nth(5).and_then(|f| f.parse().ok()).unwrap_or(f64::NAN);
+                Some((key, line, noisy.as_slice()))
+            })
+            .collect();
+        candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (_, line, noisy) = candidates[candidates.len() / 2];
+        println!("{line}");
+        let prefix = format!("noisy: {op}: ");
+        for warning in noisy.iter().filter(|w| w.starts_with(&prefix)) {
+            eprintln!("{warning}");
+        }
+    }
+}
+
 /// The sections of the table, by name, in order.
 const SECTIONS: &[(&str, fn())] = &[
     ("code_issue", code_issue),
@@ -914,15 +1172,62 @@ fn code_redeem_rows() {
 /// revision (the project is parsed only when it moved); for the append,
 /// the `BEGIN IMMEDIATE` transaction that reads the head, inserts the entry
 /// and writes the head back, with SQLite's fsync on commit.
+///
+/// The rows run in a child process held to one core (`taskset -c 0`):
+/// every statement is a hop to its connection's thread and back, and
+/// whether that thread shares the caller's core (a quick switch) or waits
+/// for the other one to be free (tens of microseconds more) is settled
+/// once per thread, so two pools in one process would often differ by
+/// where their threads landed rather than by what they do. Without
+/// `taskset` they run here, unpinned.
 #[cfg(feature = "sqlite")]
 fn sqlite_store() {
+    let pinned = std::env::current_exe().ok().and_then(|exe| {
+        std::process::Command::new("taskset")
+            .arg("-c")
+            .arg("0")
+            .arg(exe)
+            .arg(SQLITE_HERE)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+    });
+    match pinned {
+        Some(out) => {
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+            eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        }
+        None => {
+            eprintln!("sqlite: taskset failed; the SQLite rows run unpinned");
+            sqlite_store_here();
+        }
+    }
+}
+
+/// The flag that runs the SQLite rows in this process, as it is.
+const SQLITE_HERE: &str = "--sqlite-here";
+
+/// The SQLite rows, in this process (see [`sqlite_store`]).
+#[cfg(feature = "sqlite")]
+fn sqlite_store_here() {
     use kb_sso::store::sqlite::SqliteStore;
+    use sqlx::ConnectOptions as _;
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("kb-sso-bench-{}", std::process::id()));
+    // On a RAM file system where there is one: the fsync on commit, the
+    // same for both sides of each row, then costs next to nothing instead
+    // of the disk's varying milliseconds, and the rows compare the work
+    // each side does.
+    let shm = std::path::Path::new("/dev/shm");
+    let parent = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = parent.join(format!("kb-sso-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bench.db");
     let store = rt
@@ -930,18 +1235,20 @@ fn sqlite_store() {
         .unwrap();
     let raw = rt
         .block_on(
-            SqlitePoolOptions::new().max_connections(1).connect_with(
+            SqlitePoolOptions::new().max_connections(4).connect_with(
                 SqliteConnectOptions::new()
                     .filename(&path)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(std::time::Duration::from_secs(10)),
+                    .busy_timeout(std::time::Duration::from_secs(10))
+                    .disable_statement_logging(),
             ),
         )
         .unwrap();
-    let (ns, base) = paired_ns(
+    let (ns, base) = paired_ns_paced(
+        SQLITE_BATCH_NS,
         200,
-        15,
+        100,
         || {
             black_box(rt.block_on(store.current()).unwrap());
         },
@@ -951,6 +1258,7 @@ fn sqlite_store() {
                 .unwrap();
             black_box(r);
         },
+        |_| {},
     );
     line("sqlite_config_lookup", ns, "sqlite_select_revision", base);
 
@@ -969,9 +1277,10 @@ fn sqlite_store() {
     let entry_json = serde_json::to_string(&event).unwrap();
     let action = event.action().name();
     let mut seq = 0i64;
-    let (ns, base) = paired_ns(
+    let (ns, base) = paired_ns_paced(
+        SQLITE_BATCH_NS,
         50,
-        11,
+        40,
         || {
             black_box(rt.block_on(store.append(event.clone())).unwrap());
         },
@@ -999,6 +1308,7 @@ fn sqlite_store() {
             });
             seq += 1;
         },
+        |_| {},
     );
     line("sqlite_audit_append", ns, "sqlite_same_tx_raw", base);
     rt.block_on(async {
@@ -1006,6 +1316,18 @@ fn sqlite_store() {
         store.close().await;
     });
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Batches of the SQLite rows: each call hops to the connection's thread
+/// and back, which takes from a few to a hundred microseconds depending on
+/// what else the machine runs, so each batch averages some hundred calls.
+#[cfg(feature = "sqlite")]
+const SQLITE_BATCH_NS: f64 = 2_000_000.0;
+
+/// Without the `sqlite` feature there are no SQLite rows.
+#[cfg(not(feature = "sqlite"))]
+fn sqlite_store_here() {
+    sqlite_store();
 }
 
 /// Without the `sqlite` feature there are no SQLite rows.
@@ -1027,10 +1349,19 @@ fn main() {
              usage: cargo run --release --example bench_table [-- --site | --sqlite | --only SECTION,.. | --memory-per-code | --memory-per-revocation]\n\n\
              Prints one tab-separated line per operation: operation, median ns, baseline,\n\
              baseline ns, ratio (of the two medians), then the median of the per-round\n\
-             ratios, their interquartile range and the number of rounds. Operation and\n\
-             baseline are timed in alternating batches, and each round's ratio compares\n\
-             two batches timed moments apart. Rows whose per-round ratios spread wider\n\
-             than 10% of their median are named on stderr as too noisy to trust.\n\n\
+             ratios, their interquartile range and the number of rounds. Each round\n\
+             times four short batches, operation, baseline, baseline, operation, and\n\
+             its ratio is the operation's two over the baseline's two. Rows whose\n\
+             per-round ratios spread wider than 10% of their median are named on\n\
+             stderr as too noisy to trust. Each section runs in a fresh process.\n\n\
+             memory_store_2_threads: the memory code store's speed-up from one thread\n\
+             to two over a SHA-256 control's in the same round (1.0: scales as well\n\
+             as work that shares nothing; 0.5: two threads do no more than one),\n\
+             counting only rounds where the control showed the second core free\n\
+             (unknown when fewer than 20 did: the machine is too busy to tell).\n\
+             The SQLite rows run pinned to one core (taskset) on /dev/shm, each side\n\
+             through a pool configured alike: the store's config lookup beside the\n\
+             same revision read, its audit append beside the same transaction.\n\n\
                --site                    only the KB-site rows (site_sign_in_inprocess, guarded_page)\n\
                --sqlite                  only the SQLite store rows (config lookup, audit append)\n\
                --only SECTION,..         only these sections: {}\n\
@@ -1054,6 +1385,10 @@ fn main() {
         site_sign_in();
         return;
     }
+    if args.iter().any(|a| a == SQLITE_HERE) {
+        sqlite_store_here();
+        return;
+    }
     if args.iter().any(|a| a == "--sqlite") {
         sqlite_store();
         return;
@@ -1063,11 +1398,21 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .map(|list| list.split(',').collect());
+    if let Some(name) = args
+        .iter()
+        .position(|a| a == SECTION_HERE)
+        .and_then(|i| args.get(i + 1))
+    {
+        if let Some((_, section)) = SECTIONS.iter().find(|(n, _)| n == name) {
+            section();
+        }
+        return;
+    }
     let started = Instant::now();
     println!("{HEADER}");
-    for (name, section) in SECTIONS {
+    for (name, _) in SECTIONS {
         if only.as_ref().is_none_or(|only| only.contains(name)) {
-            section();
+            section_in_child(name);
         }
     }
     eprintln!("total: {:.1} s", started.elapsed().as_secs_f64());
