@@ -97,6 +97,18 @@ impl ClientId {
             .map_err(|_| InvalidClientId)
     }
 
+    /// A client id from its text exactly as [`as_str`](Self::as_str)
+    /// gives it (hyphenated lower-case), checked but not parsed: `None` for
+    /// any other text.
+    pub(crate) fn from_canonical(text: &[u8]) -> Option<Self> {
+        let text: [u8; uuid::fmt::Hyphenated::LENGTH] = text.try_into().ok()?;
+        let canonical = text.iter().enumerate().all(|(i, &b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        });
+        canonical.then_some(Self(text))
+    }
+
     fn from_uuid(uuid: uuid::Uuid) -> Self {
         let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
         uuid.hyphenated().encode_lower(&mut text);

@@ -156,6 +156,16 @@ mod packed {
         time_at(p, EXPIRES)
     }
 
+    /// The packed grant's code as its client's outstanding codes hold it,
+    /// with the client id's text, read without unpacking the rest.
+    pub(super) fn ended(p: &[u8], digest: &CodeDigest) -> Option<Ended> {
+        let len = usize::try_from(u32::from_le_bytes(array(p, STRINGS)?)).ok()?;
+        let client = array(p, STRINGS + 4).filter(|_| len == uuid::fmt::Hyphenated::LENGTH)?;
+        let seconds = i128::from(i64::from_le_bytes(array(p, EXPIRES)?));
+        let nanos = i128::from(u32::from_le_bytes(array(p, EXPIRES + 8)?));
+        Some((client, outstanding_entry(seconds * 1_000_000_000 + nanos, digest)))
+    }
+
     /// The packed grant shown where it lies (only its client id is made
     /// anew), for `f`.
     pub(super) fn view<T>(p: &[u8], f: impl FnOnce(&CodeGrantRef<'_>) -> T) -> Option<T> {
@@ -166,7 +176,7 @@ mod packed {
             at += 4 + len;
             Some(s)
         };
-        let client_id = ClientId::parse(next()?).ok()?;
+        let client_id = ClientId::from_canonical(next()?.as_bytes())?;
         let (username, first_name, last_name, email, challenge) = (next()?, next()?, next()?, next()?, next()?);
         let groups = usize::try_from(u32::from_le_bytes(array(p, GROUPS)?)).ok()?;
         let reader_group_ids = GroupIds::packed(p.get(at..)?, groups)?;
@@ -199,7 +209,18 @@ struct Shard {
     /// up), for incremental eviction without touching the map. A digest
     /// whose entry is already gone is skipped when it reaches the front.
     queue: VecDeque<(i64, CodeDigest)>,
+    /// Codes redeemed here whose clients have not been told yet.
+    ended: Vec<Ended>,
 }
+
+/// A code redeemed, not yet ended among its client's outstanding codes:
+/// the client id's text and the code's entry there.
+type Ended = ([u8; uuid::fmt::Hyphenated::LENGTH], OutstandingCode);
+
+/// How many redeemed codes a shard gathers before the redemption that
+/// reaches this many tells their clients: one write to a client's shared
+/// count per this many redemptions, not one each.
+const ENDED_BATCH: usize = 32;
 
 /// `t` in Unix seconds, rounded up: an entry is evicted only once `now` has
 /// reached this second, so never before it expires.
@@ -247,9 +268,14 @@ impl Shard {
 /// [`CodeStore::insert_limited`]): each client has its codes in order of
 /// expiry with a count of the live ones. An insert first drops the
 /// client's codes that have expired, then checks the count and records the
-/// new code, under the client's own lock; a redemption (of any outcome but
-/// `Unknown`) ends the code where it lies, and it leaves once it reaches
-/// the front. Different clients never contend.
+/// new code, under the client's own lock. A redemption (of any outcome but
+/// `Unknown`) only notes the code in its own shard, under the lock it holds
+/// already: threads redeeming codes of one client share nothing but the
+/// rare shard. Every 32 codes noted in a shard, the redemption that notes
+/// the 32nd ends them among their clients' codes; an insert that finds its
+/// client at the limit first ends every noted code, so a redeemed code
+/// never counts against the limit. A code ended leaves once it reaches the
+/// front. Different clients never contend.
 ///
 /// Memory: about 340 bytes per outstanding code for a typical grant (a
 /// UUID client id, short names, an email address, two reader groups) —
@@ -349,7 +375,11 @@ impl Outstanding {
 /// `digest`'s entry among its client's outstanding codes, expiring at
 /// `expires_at`.
 fn outstanding_code(expires_at: OffsetDateTime, digest: &CodeDigest) -> OutstandingCode {
-    let nanos = expires_at.unix_timestamp_nanos();
+    outstanding_entry(expires_at.unix_timestamp_nanos(), digest)
+}
+
+/// [`outstanding_code`] from the expiry in Unix nanoseconds.
+fn outstanding_entry(nanos: i128, digest: &CodeDigest) -> OutstandingCode {
     let nanos = i64::try_from(nanos).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX });
     let mut prefix = [0u8; 8];
     prefix.copy_from_slice(&digest.0[..8]);
@@ -395,6 +425,7 @@ impl MemoryCodeStore {
     /// How many outstanding (unredeemed, unexpired) codes `client` has at
     /// `now`, for tests and metrics.
     pub fn outstanding(&self, client: &ClientId, now: OffsetDateTime) -> usize {
+        self.end_all_noted();
         let now = now.unix_timestamp_nanos();
         let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
         clients.get(client).map_or(0, |set| {
@@ -404,8 +435,42 @@ impl MemoryCodeStore {
         })
     }
 
-    /// Checks `client`'s count at `now` and reserves a place for `digest`.
+    /// Checks `client`'s count at `now` and reserves a place for `digest`;
+    /// at the limit, ends every redeemed code noted in the shards and
+    /// checks again.
     fn reserve(&self, grant: &CodeGrantRef<'_>, digest: &CodeDigest, limit: usize) -> Insertion {
+        match self.try_reserve(grant, digest, limit) {
+            Insertion::LimitReached { .. } => {
+                self.end_all_noted();
+                self.try_reserve(grant, digest, limit)
+            }
+            stored => stored,
+        }
+    }
+
+    /// Ends the codes redeemed in every shard among their clients' codes.
+    fn end_all_noted(&self) {
+        for shard in &self.shards {
+            let noted = std::mem::take(&mut shard.0.lock().unwrap_or_else(|e| e.into_inner()).ended);
+            self.end_noted(&noted);
+        }
+    }
+
+    /// Ends `noted` codes among their clients' codes.
+    fn end_noted(&self, noted: &[Ended]) {
+        if noted.is_empty() {
+            return;
+        }
+        let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
+        for (client, code) in noted {
+            if let Some(set) = ClientId::from_canonical(client).and_then(|id| clients.get(&id)) {
+                set.lock().unwrap_or_else(|e| e.into_inner()).end(*code);
+            }
+        }
+    }
+
+    /// [`reserve`](Self::reserve)'s one check.
+    fn try_reserve(&self, grant: &CodeGrantRef<'_>, digest: &CodeDigest, limit: usize) -> Insertion {
         let now = outstanding_code(grant.issued_at, digest).0;
         let entry = outstanding_code(grant.expires_at, digest);
         self.with_outstanding(grant.client_id, |set| {
@@ -495,11 +560,16 @@ impl MemoryCodeStore {
     /// The atomic step of a redemption: marks the code used (or drops it
     /// when expired) under its shard's lock and copies its packed grant out,
     /// so that it is read after the lock is released.
+    ///
+    /// A code this call ends (it was not used) is noted in the shard; the
+    /// call that notes the [`ENDED_BATCH`]th ends the noted codes among
+    /// their clients' codes, after the shard's lock is released.
     fn take(&self, digest: &CodeDigest, now: OffsetDateTime) -> Option<Taken> {
         let mut shard = self.shard(digest);
         let entry = shard.entries.get_mut(digest)?;
         let used = packed::is_used(entry);
-        Some(if !used && packed::expires_at(entry).is_none_or(|e| now >= e) {
+        let ended = if used { None } else { packed::ended(entry, digest) };
+        let taken = if !used && packed::expires_at(entry).is_none_or(|e| now >= e) {
             let removed = shard.entries.remove(digest).unwrap_or_default();
             Taken {
                 used: false,
@@ -513,7 +583,17 @@ impl MemoryCodeStore {
                 expired: false,
                 bytes: Copied::of(entry),
             }
-        })
+        };
+        let mut full = Vec::new();
+        if let Some(ended) = ended {
+            shard.ended.push(ended);
+            if shard.ended.len() >= ENDED_BATCH {
+                full = std::mem::take(&mut shard.ended);
+            }
+        }
+        drop(shard);
+        self.end_noted(&full);
+        Some(taken)
     }
 
     fn redeem_now(&self, digest: CodeDigest, now: OffsetDateTime) -> Redemption {
@@ -531,8 +611,6 @@ impl MemoryCodeStore {
         if used {
             return Redemption::AlreadyUsed(Box::new(grant));
         }
-        // This call ended the code: it is no longer outstanding.
-        self.release(&grant.client_id, grant.expires_at, &digest);
         if expired {
             Redemption::Expired
         } else {
@@ -560,8 +638,6 @@ impl MemoryCodeStore {
             if used {
                 return Err(GrantProblem::AlreadyUsed);
             }
-            // This call ended the code: it is no longer outstanding.
-            self.release(grant.client_id, grant.expires_at, &digest);
             if expired {
                 Err(GrantProblem::Expired)
             } else {
@@ -1057,6 +1133,85 @@ mod tests {
             prop_assert_eq!(back.expires_at.offset(), g.expires_at.offset());
             prop_assert_eq!(packed::expires_at(&p), Some(g.expires_at));
             prop_assert_eq!(back, g);
+        }
+    }
+
+    proptest! {
+        /// Redemptions are noted in their shards and reach their client's
+        /// count in batches, yet the limit and `outstanding` always see
+        /// them: after any run of issues and redemptions of two clients'
+        /// codes (fewer or more than a batch), each client's count is
+        /// exactly its codes issued and not redeemed, and an insert at the
+        /// limit is refused exactly when that count has reached it.
+        #[test]
+        fn redeemed_codes_never_count_against_the_limit(
+            ops in proptest::collection::vec((any::<bool>(), any::<bool>(), any::<u16>()), 1..200),
+            limit in 1usize..40,
+        ) {
+            let t0 = datetime!(2026-01-01 00:00 UTC);
+            let store = MemoryCodeStore::new();
+            let clients = [grant(t0), grant(t0)];
+            let mut live: [Vec<CodeDigest>; 2] = [vec![], vec![]];
+            for (n, (second, issue, pick)) in ops.into_iter().enumerate() {
+                let c = usize::from(second);
+                if issue || live[c].is_empty() {
+                    let d = CodeDigest::of(&format!("code {n}"));
+                    let answer = store.insert_limited_now(d, &CodeGrantRef::of(&clients[c]), limit);
+                    if live[c].len() >= limit {
+                        prop_assert!(matches!(answer, Insertion::LimitReached { .. }), "{answer:?}");
+                    } else {
+                        prop_assert_eq!(answer, Insertion::Stored);
+                        live[c].push(d);
+                    }
+                } else {
+                    let d = live[c].swap_remove(usize::from(pick) % live[c].len());
+                    prop_assert!(matches!(store.redeem_now(d, t0), Redemption::Redeemed(_)));
+                }
+            }
+            for c in 0..2 {
+                prop_assert_eq!(store.outstanding(&clients[c].client_id, t0), live[c].len());
+            }
+        }
+    }
+
+    #[test]
+    fn threads_redeeming_one_clients_codes_free_every_place() {
+        let t0 = datetime!(2026-01-01 00:00 UTC);
+        let store = std::sync::Arc::new(MemoryCodeStore::new());
+        let g = grant(t0);
+        let limit = 1000;
+        let digests: Vec<CodeDigest> = (0..limit).map(|i| CodeDigest::of(&format!("code {i}"))).collect();
+        for d in &digests {
+            assert_eq!(
+                store.insert_limited_now(*d, &CodeGrantRef::of(&g), limit),
+                Insertion::Stored
+            );
+        }
+        let extra = CodeDigest::of("one too many");
+        assert!(matches!(
+            store.insert_limited_now(extra, &CodeGrantRef::of(&g), limit),
+            Insertion::LimitReached { .. }
+        ));
+        // Three threads, each a third of the codes (not a whole number of
+        // batches per shard): every redemption wins, and afterwards the
+        // client has every place back.
+        std::thread::scope(|scope| {
+            for part in digests.chunks(limit / 3 + 1) {
+                let store = &store;
+                scope.spawn(move || {
+                    for d in part {
+                        assert!(matches!(store.redeem_now(*d, t0), Redemption::Redeemed(_)));
+                    }
+                });
+            }
+        });
+        assert_eq!(store.outstanding(&g.client_id, t0), 0);
+        for i in 0..limit {
+            let d = CodeDigest::of(&format!("again {i}"));
+            assert_eq!(
+                store.insert_limited_now(d, &CodeGrantRef::of(&g), limit),
+                Insertion::Stored
+            );
         }
     }
 
