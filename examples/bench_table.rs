@@ -24,8 +24,9 @@
 //! only when both control runs beside it went at least 1.4 times as fast
 //! on two threads as on one (the second core was free); rounds are taken
 //! until 100 count or 4 s have passed. Threads start together by spinning,
-//! not from a sleeping barrier (whose wake-up can put both on one core). The row's ratio is the store's
-//! two-thread speed-up over the control's in the same round, its scaling
+//! not from a sleeping barrier (whose wake-up can put both on one core).
+//! The row's ratio is the store's two-thread speed-up over the control's
+//! in the same round, its scaling
 //! efficiency: 1.0 when it scales as far as anything can on this machine,
 //! 0.5 when two threads get no more done than one. Its "ns" columns are
 //! operations per second: the store's on two threads, and its one-thread
