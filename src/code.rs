@@ -205,6 +205,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for BorrowedText<'a> {
 struct CheckedRequest<'a> {
     raw: RawCodeRequest<'a>,
     validity: TokenValidity,
+    /// [`ReaderIdentity::token_bytes`] of the request's identity, counted
+    /// as its fields were checked.
+    token_bytes: usize,
 }
 
 impl<'a> CheckedRequest<'a> {
@@ -213,7 +216,7 @@ impl<'a> CheckedRequest<'a> {
     fn from_json(body: &'a [u8]) -> Result<Self, PayloadError> {
         let raw: RawCodeRequest<'a> =
             serde_json::from_slice(body).map_err(|e| PayloadError::Json(describe_json_error(&e)))?;
-        crate::reader::check_fields(
+        let token_bytes = crate::reader::check_fields_sized(
             &raw.username,
             &raw.first_name,
             &raw.last_name,
@@ -224,17 +227,15 @@ impl<'a> CheckedRequest<'a> {
         if raw.code_challenge.as_ref().is_some_and(|c| !is_s256_challenge(&c.0)) {
             return Err(PayloadError::InvalidCodeChallenge);
         }
-        Ok(Self { raw, validity })
+        Ok(Self {
+            raw,
+            validity,
+            token_bytes,
+        })
     }
 
     fn groups(&self) -> &[BorrowedText<'a>] {
         self.raw.reader_group_ids.as_deref().unwrap_or_default()
-    }
-
-    /// [`ReaderIdentity::token_bytes`] of the request's identity.
-    fn token_bytes(&self) -> usize {
-        let r = &self.raw;
-        crate::reader::token_bytes(&r.username, &r.first_name, &r.last_name, &r.email_id, self.groups())
     }
 
     fn into_owned(self) -> CodeRequest {
@@ -883,7 +884,7 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
             last_name: &r.last_name,
             email: &r.email_id,
             groups: GroupIds(GroupSlice::Read(request.groups())),
-            token_bytes: request.token_bytes(),
+            token_bytes: request.token_bytes,
         };
         let challenge = r.code_challenge.as_ref().map(|c| &*c.0);
         self.mint_ref(config, identity, request.validity, challenge).await
