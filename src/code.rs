@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::config::{ClientAuthError, JwtConfig};
 use crate::jose::SignError;
 use crate::reader::{PayloadError, ReaderIdentity, describe_json_error, parse_validity};
-use crate::secret::{ClientId, random_token, sha256, to_hex};
+use crate::secret::{ClientId, TokenText, random_token_text, sha256, to_hex};
 use crate::validity::TokenValidity;
 
 /// How long a code lives unless configured otherwise.
@@ -37,27 +37,38 @@ pub const DEFAULT_MAX_OUTSTANDING_CODES: usize = 1000;
 
 /// A one-time code, in clear. `Debug` redacts it; it is zeroed on drop.
 #[derive(Clone)]
-pub struct AuthCode(Zeroizing<String>);
+pub struct AuthCode(CodeText);
+
+/// The text of an [`AuthCode`]: a code this crate generated is held on the
+/// stack (no allocation); one received from elsewhere as it came.
+#[derive(Clone)]
+enum CodeText {
+    Generated(TokenText),
+    Received(Zeroizing<String>),
+}
 
 impl AuthCode {
     fn generate() -> Self {
-        Self(random_token())
+        Self(CodeText::Generated(random_token_text()))
     }
 
     /// A code received from the identity server (customer-app side).
     #[cfg_attr(not(feature = "client"), allow(dead_code))]
     pub(crate) fn received(code: String) -> Self {
-        Self(Zeroizing::new(code))
+        Self(CodeText::Received(Zeroizing::new(code)))
     }
 
     /// The code's text, to send to the customer app.
     pub fn expose(&self) -> &str {
-        &self.0
+        match &self.0 {
+            CodeText::Generated(text) => text.as_str(),
+            CodeText::Received(text) => text,
+        }
     }
 
     /// The digest under which the code is stored.
     pub fn digest(&self) -> CodeDigest {
-        CodeDigest::of(&self.0)
+        CodeDigest::of(self.expose())
     }
 }
 
@@ -194,6 +205,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for BorrowedText<'a> {
 struct CheckedRequest<'a> {
     raw: RawCodeRequest<'a>,
     validity: TokenValidity,
+    /// [`ReaderIdentity::token_bytes`] of the request's identity, counted
+    /// as its fields were checked.
+    token_bytes: usize,
 }
 
 impl<'a> CheckedRequest<'a> {
@@ -202,7 +216,7 @@ impl<'a> CheckedRequest<'a> {
     fn from_json(body: &'a [u8]) -> Result<Self, PayloadError> {
         let raw: RawCodeRequest<'a> =
             serde_json::from_slice(body).map_err(|e| PayloadError::Json(describe_json_error(&e)))?;
-        crate::reader::check_fields(
+        let token_bytes = crate::reader::check_fields_sized(
             &raw.username,
             &raw.first_name,
             &raw.last_name,
@@ -213,17 +227,15 @@ impl<'a> CheckedRequest<'a> {
         if raw.code_challenge.as_ref().is_some_and(|c| !is_s256_challenge(&c.0)) {
             return Err(PayloadError::InvalidCodeChallenge);
         }
-        Ok(Self { raw, validity })
+        Ok(Self {
+            raw,
+            validity,
+            token_bytes,
+        })
     }
 
     fn groups(&self) -> &[BorrowedText<'a>] {
         self.raw.reader_group_ids.as_deref().unwrap_or_default()
-    }
-
-    /// [`ReaderIdentity::token_bytes`] of the request's identity.
-    fn token_bytes(&self) -> usize {
-        let r = &self.raw;
-        crate::reader::token_bytes(&r.username, &r.first_name, &r.last_name, &r.email_id, self.groups())
     }
 
     fn into_owned(self) -> CodeRequest {
@@ -876,7 +888,7 @@ impl<S: CodeStore, C: Clock> CodeIssuer<S, C> {
             last_name: &r.last_name,
             email: &r.email_id,
             groups: GroupIds(GroupSlice::Read(request.groups())),
-            token_bytes: request.token_bytes(),
+            token_bytes: request.token_bytes,
         };
         let challenge = r.code_challenge.as_ref().map(|c| &*c.0);
         self.mint_ref(config, identity, request.validity, challenge).await
@@ -1173,6 +1185,28 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert!(format!("{:?}", AuthCode::generate()).contains("redacted"));
+    }
+
+    /// A generated code, held without an allocation, is 43 base64url
+    /// characters standing for 32 random bytes, stored under the digest of
+    /// exactly that text, and its clone is the same code.
+    #[test]
+    fn generated_codes_are_43_base64url_chars_under_their_texts_digest() {
+        use base64::Engine as _;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let code = AuthCode::generate();
+            let text = code.expose();
+            assert_eq!(text.len(), crate::secret::RANDOM_TOKEN_LEN);
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).unwrap();
+            assert_eq!(bytes.len(), 32);
+            assert_eq!(code.digest(), CodeDigest::of(text));
+            assert_eq!(code.clone().expose(), text);
+            assert!(seen.insert(text.to_owned()));
+        }
+        let received = AuthCode::received("abc".into());
+        assert_eq!(received.expose(), "abc");
+        assert_eq!(received.digest(), CodeDigest::of("abc"));
     }
 
     /// The code request as it was read before its text was borrowed: owned

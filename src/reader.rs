@@ -164,8 +164,13 @@ pub(crate) fn check_token_room(size: usize, max: usize) -> Result<(), PayloadErr
 /// The escaped length ([`json_escaped_len`]) of the full name,
 /// `format!("{first} {last}").trim()`, counted without making it.
 fn full_name_escaped_len(first: &str, last: &str) -> usize {
+    full_name_escaped_len_of(first, last, json_escaped_len(first), json_escaped_len(last))
+}
+
+/// [`full_name_escaped_len`], given the escaped lengths of both names.
+fn full_name_escaped_len_of(first: &str, last: &str, first_len: usize, last_len: usize) -> usize {
     let joined = || first.chars().chain(std::iter::once(' ')).chain(last.chars());
-    let total = json_escaped_len(first) + 1 + json_escaped_len(last);
+    let total = first_len + 1 + last_len;
     let leading: usize = joined().take_while(|c| c.is_whitespace()).map(char_escaped_len).sum();
     if leading == total {
         // Nothing but whitespace: trimmed to nothing.
@@ -198,19 +203,38 @@ pub(crate) fn check_fields<G: AsRef<str>>(
     email: &str,
     groups: &[G],
 ) -> Result<(), PayloadError> {
-    check_field("username", username, true)?;
-    check_field("firstName", first_name, false)?;
-    check_field("lastName", last_name, false)?;
-    check_field("emailId", email, true)?;
+    check_fields_sized(username, first_name, last_name, email, groups).map(|_| ())
+}
+
+/// [`check_fields`], answering, when the fields pass, their
+/// [`token_bytes`] as well: each field is read once for both.
+pub(crate) fn check_fields_sized<G: AsRef<str>>(
+    username: &str,
+    first_name: &str,
+    last_name: &str,
+    email: &str,
+    groups: &[G],
+) -> Result<usize, PayloadError> {
+    let username_len = check_field_sized("username", username, true)?;
+    let first_len = check_field_sized("firstName", first_name, false)?;
+    let last_len = check_field_sized("lastName", last_name, false)?;
+    let email_len = check_field_sized("emailId", email, true)?;
     if !looks_like_email(email) {
         return Err(PayloadError::InvalidEmail);
     }
     if groups.len() > MAX_READER_GROUPS {
         return Err(PayloadError::TooManyGroups);
     }
-    groups
-        .iter()
-        .try_for_each(|g| check_field("readerGroupIds", g.as_ref(), true))
+    let mut group_bytes = groups.len().saturating_sub(1);
+    for g in groups {
+        group_bytes += check_field_sized("readerGroupIds", g.as_ref(), true)? + 2;
+    }
+    Ok(username_len
+        + first_len
+        + last_len
+        + full_name_escaped_len_of(first_name, last_name, first_len, last_len)
+        + email_len
+        + group_bytes)
 }
 
 /// The length of `s` inside a JSON string as serde_json writes it (without
@@ -252,24 +276,62 @@ pub(crate) fn parse_validity(raw: Option<&RawValue>) -> Result<Option<f64>, Payl
         .map_err(|_| PayloadError::InvalidTokenValidity)
 }
 
+/// [`check_field_sized`], without the size.
+#[cfg(test)]
+fn check_field(name: &'static str, value: &str, required: bool) -> Result<(), PayloadError> {
+    check_field_sized(name, value, required).map(|_| ())
+}
+
 /// One field's rules, in one pass over its characters: no control
 /// characters (checked first), at most [`MAX_FIELD_CHARS`] characters, and
-/// when `required` something besides whitespace.
-fn check_field(name: &'static str, value: &str, required: bool) -> Result<(), PayloadError> {
-    let (mut chars, mut control, mut blank) = (0usize, false, true);
+/// when `required` something besides whitespace. A field that passes is
+/// answered with its [`json_escaped_len`], counted in the same pass when
+/// the text is ASCII.
+fn check_field_sized(name: &'static str, value: &str, required: bool) -> Result<usize, PayloadError> {
+    // Most fields are printable ASCII other than the space, `"` and `\`
+    // (0x21..=0x7e less those two): one branch-free pass tells, and such
+    // text has no control, one byte a character, is blank only when empty
+    // and is written as it is.
+    let plain = value.bytes().fold(true, |plain, b| {
+        plain & (b.wrapping_sub(0x21) < 0x5e) & (b != b'"') & (b != b'\\')
+    });
+    if plain {
+        if value.len() > MAX_FIELD_CHARS {
+            return Err(PayloadError::TooLong(name));
+        }
+        if required && value.is_empty() {
+            return Err(PayloadError::Empty(name));
+        }
+        return Ok(value.len());
+    }
+    let (chars, control, blank, escaped);
     if value.is_ascii() {
         // One byte a character; ASCII controls are below 0x20 and 0x7f.
-        chars = value.len();
+        // The ASCII whitespace other than the space (0x09..=0x0d) is
+        // control, refused first: without it, blank text is all spaces.
+        // Without control characters, only `"` and `\` are escaped, in
+        // two bytes each.
+        let (mut c, mut spaces, mut quoted) = (false, 0usize, 0usize);
         for b in value.bytes() {
-            control |= b < 0x20 || b == 0x7f;
-            blank &= b.is_ascii_whitespace() || b == 0x0b;
+            c |= b < 0x20 || b == 0x7f;
+            spaces += usize::from(b == b' ');
+            quoted += usize::from(b == b'"' || b == b'\\');
         }
+        chars = value.len();
+        control = c;
+        blank = spaces == value.len();
+        escaped = value.len() + quoted;
     } else {
-        for c in value.chars() {
-            chars += 1;
-            control |= c.is_control();
-            blank &= c.is_whitespace();
+        let (mut n, mut c, mut b) = (0usize, false, true);
+        for ch in value.chars() {
+            n += 1;
+            c |= ch.is_control();
+            b &= ch.is_whitespace();
         }
+        chars = n;
+        control = c;
+        blank = b;
+        escaped = if control { 0 } else { json_escaped_len(value) };
     }
     if control {
         return Err(PayloadError::ControlCharacters(name));
@@ -280,7 +342,7 @@ fn check_field(name: &'static str, value: &str, required: bool) -> Result<(), Pa
     if required && blank {
         return Err(PayloadError::Empty(name));
     }
-    Ok(())
+    Ok(escaped)
 }
 
 /// A deliberately loose check: one `@` with text on both sides and no
@@ -381,16 +443,56 @@ mod tests {
         Ok(())
     }
 
+    /// Field text: mostly text that passes, with quotes and backslashes
+    /// (escaped in a token) and spaces; sometimes controls and other
+    /// whitespace.
+    fn field() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::prop_oneof![
+            3 => "[a\"\\\\ é]{0,6}",
+            2 => "[!-~]{0,6}",
+            1 => "[ \t\"\\\\\u{1}\u{7f}\u{a0}\u{2003}aé@]{0,6}",
+        ]
+    }
+
     proptest::proptest! {
         /// One pass over a field answers what three did, for ASCII and
         /// other text, controls, whitespace of every kind and lengths
         /// around the limit.
         #[test]
         fn one_pass_field_check_answers_as_three(
-            value in "[ \t\n\u{b}\u{c}\r\u{0}\u{1f}\u{7f}\u{85}\u{a0}\u{2003}aé😀]{0,8}|[a ]{250,260}|[é ]{250,260}",
+            value in "[ \t\n\u{b}\u{c}\r\u{0}\u{1f}\u{7f}\u{85}\u{a0}\u{2003}aé😀]{0,8}|[a ]{250,260}|[é ]{250,260}|[!-~]{0,8}|[!-~]{250,260}",
             required in proptest::prelude::any::<bool>(),
         ) {
             proptest::prop_assert_eq!(check_field("f", &value, required), three_pass("f", &value, required));
+        }
+
+        /// The checks that also size the fields answer as the checks one by
+        /// one, in their order, and then the fields' token bytes exactly.
+        #[test]
+        fn sized_field_checks_answer_as_the_checks_then_token_bytes(
+            fields in proptest::collection::vec(field(), 3),
+            e in proptest::prop_oneof![
+                3 => "[a\"\\\\é]{1,4}@[a\"\\\\é]{1,4}",
+                1 => "[ \t\"\\\\\u{1}\u{7f}\u{a0}\u{2003}aé@]{0,6}",
+            ],
+            groups in proptest::collection::vec(field(), 0..4),
+        ) {
+            let [u, f, l] = [&fields[0], &fields[1], &fields[2]];
+            let e = &e;
+            let expected = (|| {
+                three_pass("username", u, true)?;
+                three_pass("firstName", f, false)?;
+                three_pass("lastName", l, false)?;
+                three_pass("emailId", e, true)?;
+                if !looks_like_email(e) {
+                    return Err(PayloadError::InvalidEmail);
+                }
+                for g in &groups {
+                    three_pass("readerGroupIds", g, true)?;
+                }
+                Ok(token_bytes(u, f, l, e, &groups))
+            })();
+            proptest::prop_assert_eq!(check_fields_sized(u, f, l, e, &groups), expected);
         }
 
         /// The full name's escaped length, counted, is that of the name made.

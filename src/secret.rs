@@ -23,9 +23,30 @@ pub const RANDOM_TOKEN_LEN: usize = 43;
 /// 32 bytes from the operating system's CSPRNG, as base64url without padding
 /// (43 characters): 256 bits, so a guess succeeds with probability 2^-256.
 pub(crate) fn random_token() -> Zeroizing<String> {
+    Zeroizing::new(random_token_text().as_str().to_owned())
+}
+
+/// [`random_token`], held on the stack (no allocation), zeroed on drop.
+pub(crate) fn random_token_text() -> TokenText {
     let mut bytes = Zeroizing::new([0u8; 32]);
     OsRng.fill_bytes(bytes.as_mut());
-    Zeroizing::new(URL_SAFE_NO_PAD.encode(bytes.as_ref()))
+    let mut text = TokenText([0u8; RANDOM_TOKEN_LEN]);
+    // 32 bytes are exactly 43 base64url characters.
+    let _ = URL_SAFE_NO_PAD.encode_slice(bytes.as_ref(), &mut text.0);
+    text
+}
+
+/// The text of a [`random_token`] on the stack: 43 base64url characters,
+/// zeroed on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct TokenText([u8; RANDOM_TOKEN_LEN]);
+
+impl TokenText {
+    /// The token's text.
+    pub(crate) fn as_str(&self) -> &str {
+        // base64url text is ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// SHA-256 of `data`.
@@ -252,9 +273,12 @@ impl SecretDigest {
         self.ct_matches(&Self::of(candidate))
     }
 
-    /// Constant-time equality of two digests.
+    /// Constant-time equality of two digests: `subtle` compares them as
+    /// four 64-bit words (each word in constant time, all four always),
+    /// which is the same comparison as byte by byte, with an eighth of the
+    /// barriers.
     pub fn ct_matches(&self, other: &SecretDigest) -> bool {
-        self.0.ct_eq(&other.0).into()
+        digest_words(&self.0).ct_eq(&digest_words(&other.0)).into()
     }
 
     /// A digest that no secret is expected to match, used to spend the same
@@ -262,6 +286,18 @@ impl SecretDigest {
     pub(crate) fn decoy() -> Self {
         Self([0u8; 32])
     }
+}
+
+/// A 32-byte digest as four little-endian 64-bit words, for
+/// [`SecretDigest::ct_matches`].
+fn digest_words(bytes: &[u8; 32]) -> [u64; 4] {
+    let mut words = [0u64; 4];
+    for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        *word = u64::from_le_bytes(b);
+    }
+    words
 }
 
 /// The digest of a presented client secret: the one digest a client
@@ -586,6 +622,23 @@ mod tests {
         let printed = format!("{s:?} {:?}", s.digest());
         assert!(!printed.contains("hunter2"));
         assert_eq!(format!("{s:?}"), "ClientSecret([redacted])");
+    }
+
+    proptest::proptest! {
+        /// Two digests match exactly when all 32 bytes are equal: a
+        /// difference in any one byte, any bit of it, is told.
+        #[test]
+        fn digests_match_only_when_every_byte_is_equal(
+            bytes in proptest::array::uniform32(proptest::num::u8::ANY),
+            at in 0usize..32,
+            flip in 1u8..=255,
+        ) {
+            let d = SecretDigest(bytes);
+            proptest::prop_assert!(d.ct_matches(&SecretDigest(bytes)));
+            let mut other = bytes;
+            other[at] ^= flip;
+            proptest::prop_assert!(!d.ct_matches(&SecretDigest(other)));
+        }
     }
 
     #[test]

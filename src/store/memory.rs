@@ -65,6 +65,49 @@ impl Hasher for DigestHasher {
 
 type DigestMap = HashMap<CodeDigest, Box<[u8]>, BuildHasherDefault<DigestHasher>>;
 
+/// Number of shards of the clients' outstanding codes (a power of two).
+const CLIENT_SHARDS: usize = 16;
+
+/// Hashes a [`ClientId`] eight bytes at a time (multiply and rotate, as
+/// FxHash does) rather than with SipHash.
+///
+/// The maps it keys hold a set for each client that has issued a code, so
+/// their keys are the client ids of configurations that authenticated: a
+/// caller cannot add keys of its choosing, and there is nothing to flood.
+#[derive(Default)]
+struct ClientIdHasher(u64);
+
+impl Hasher for ClientIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0xf135_7aea_2e62_a9c5;
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0 ^ u64::from_le_bytes(word)).wrapping_mul(K).rotate_left(26);
+        }
+    }
+}
+
+/// Outstanding codes by client id, for the clients of one shard.
+type ClientMap = HashMap<ClientId, Outstanding, BuildHasherDefault<ClientIdHasher>>;
+
+/// A shard of [`ClientMap`]s on cache lines of its own.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct PaddedClients(Mutex<ClientMap>);
+
+/// The shard of `client`'s outstanding codes: chosen by the last hex digit
+/// of its UUID text (a `ClientId` holds the lower-case hyphenated form),
+/// which is random for the ids this crate generates.
+fn client_shard(client: &ClientId) -> usize {
+    let digit = client.as_str().as_bytes().last().copied().unwrap_or(0);
+    usize::from(digit) % CLIENT_SHARDS
+}
+
 /// A [`CodeGrant`] packed into one allocation:
 /// `[used: u8][validity: i64][issued: i64 s, u32 ns, i32 offset][expires: i64 s, u32 ns,
 /// i32 offset][challenge flag: u8][group count: u32]` then length-prefixed
@@ -268,14 +311,16 @@ impl Shard {
 /// [`CodeStore::insert_limited`]): each client has its codes in order of
 /// expiry with a count of the live ones. An insert first drops the
 /// client's codes that have expired, then checks the count and records the
-/// new code, under the client's own lock. A redemption (of any outcome but
-/// `Unknown`) only notes the code in its own shard, under the lock it holds
-/// already: threads redeeming codes of one client share nothing but the
-/// rare shard. Every 32 codes noted in a shard, the redemption that notes
-/// the 32nd ends them among their clients' codes; an insert that finds its
-/// client at the limit first ends every noted code, so a redeemed code
-/// never counts against the limit. A code ended leaves once it reaches the
-/// front. Different clients never contend.
+/// new code, under one lock: that of the client's shard of the client sets
+/// (16, chosen by the client id's last digit). A redemption (of any outcome
+/// but `Unknown`) only notes the code in its own shard, under the lock it
+/// holds already: threads redeeming codes of one client share nothing but
+/// the rare shard. Every 32 codes noted in a shard, the redemption that
+/// notes the 32nd ends them among their clients' codes; an insert that
+/// finds its client at the limit first ends every noted code, so a
+/// redeemed code never counts against the limit. A code ended leaves once
+/// it reaches the front. Clients contend only when they share a shard of
+/// the client sets, and then only for that count.
 ///
 /// Memory: about 340 bytes per outstanding code for a typical grant (a
 /// UUID client id, short names, an email address, two reader groups) —
@@ -286,7 +331,7 @@ impl Shard {
 #[derive(Debug)]
 pub struct MemoryCodeStore {
     shards: Box<[PaddedShard]>,
-    clients: RwLock<HashMap<ClientId, Mutex<Outstanding>>>,
+    clients: Box<[PaddedClients]>,
 }
 
 /// One client's outstanding codes: expiry (Unix nanoseconds, saturated to
@@ -403,23 +448,28 @@ impl MemoryCodeStore {
     pub fn new() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| PaddedShard::default()).collect(),
-            clients: RwLock::new(HashMap::new()),
+            clients: (0..CLIENT_SHARDS).map(|_| PaddedClients::default()).collect(),
         }
     }
 
-    /// Runs `f` on `client`'s outstanding codes (created empty if need be).
-    fn with_outstanding<T>(&self, client: &ClientId, f: impl FnOnce(&mut Outstanding) -> T) -> T {
+    /// The clients of `client`'s shard, locked.
+    fn clients(&self, client: &ClientId) -> MutexGuard<'_, ClientMap> {
         // Every update of a set is a single set operation, so a panic
         // elsewhere cannot leave one half-written: a poisoned lock is sound.
-        {
-            let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(set) = clients.get(client) {
-                return f(&mut set.lock().unwrap_or_else(|e| e.into_inner()));
-            }
+        self.clients[client_shard(client) % self.clients.len()]
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on `client`'s outstanding codes (created empty if need be),
+    /// under its shard's one lock.
+    fn with_outstanding<T>(&self, client: &ClientId, f: impl FnOnce(&mut Outstanding) -> T) -> T {
+        let mut clients = self.clients(client);
+        if let Some(set) = clients.get_mut(client) {
+            return f(set);
         }
-        let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
-        let set = clients.entry(client.clone()).or_default();
-        f(set.get_mut().unwrap_or_else(|e| e.into_inner()))
+        f(clients.entry(client.clone()).or_default())
     }
 
     /// How many outstanding (unredeemed, unexpired) codes `client` has at
@@ -427,12 +477,8 @@ impl MemoryCodeStore {
     pub fn outstanding(&self, client: &ClientId, now: OffsetDateTime) -> usize {
         self.end_all_noted();
         let now = now.unix_timestamp_nanos();
-        let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
-        clients.get(client).map_or(0, |set| {
-            let now = i64::try_from(now).unwrap_or(if now < 0 { i64::MIN } else { i64::MAX });
-            let set = set.lock().unwrap_or_else(|e| e.into_inner());
-            set.count_after(now)
-        })
+        let now = i64::try_from(now).unwrap_or(if now < 0 { i64::MIN } else { i64::MAX });
+        self.clients(client).get(client).map_or(0, |set| set.count_after(now))
     }
 
     /// Checks `client`'s count at `now` and reserves a place for `digest`;
@@ -461,10 +507,11 @@ impl MemoryCodeStore {
         if noted.is_empty() {
             return;
         }
-        let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
         for (client, code) in noted {
-            if let Some(set) = ClientId::from_canonical(client).and_then(|id| clients.get(&id)) {
-                set.lock().unwrap_or_else(|e| e.into_inner()).end(*code);
+            if let Some(id) = ClientId::from_canonical(client)
+                && let Some(set) = self.clients(&id).get_mut(&id)
+            {
+                set.end(*code);
             }
         }
     }
@@ -490,9 +537,8 @@ impl MemoryCodeStore {
     /// Ends a code's place among its client's outstanding codes.
     fn release(&self, client_id: &ClientId, expires_at: OffsetDateTime, digest: &CodeDigest) {
         let entry = outstanding_code(expires_at, digest);
-        let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(set) = clients.get(client_id) {
-            set.lock().unwrap_or_else(|e| e.into_inner()).end(entry);
+        if let Some(set) = self.clients(client_id).get_mut(client_id) {
+            set.end(entry);
         }
     }
 
@@ -960,6 +1006,97 @@ mod tests {
                 prop_assert_eq!(kept.live, model.len());
                 prop_assert_eq!(kept.count_after(t), model.iter().filter(|(e, _)| *e > t).count());
             }
+        }
+    }
+
+    proptest! {
+        /// Clients keep their own counts and limits whether or not they
+        /// share a shard of the client sets: each client's inserts are
+        /// stored until its limit, then refused until one of its codes is
+        /// redeemed or expires, whatever the other clients do.
+        #[test]
+        fn each_client_has_its_own_limit_whichever_shard_it_shares(
+            ids in proptest::collection::vec(any::<[u8; 16]>(), 1..6),
+            ops in proptest::collection::vec((0usize..6, 0u8..3, 0i64..400), 1..80),
+            limit in 1usize..4,
+        ) {
+            let t0 = datetime!(2026-01-01 00:00 UTC);
+            let clients: Vec<ClientId> = ids.into_iter().map(ClientId::from_uuid_bytes).collect();
+            let store = MemoryCodeStore::new();
+            // The model: each client's live codes, by number, with expiry.
+            let mut model: Vec<Vec<(u64, OffsetDateTime)>> = vec![vec![]; clients.len()];
+            let mut next = 0u64;
+            let mut now = t0;
+            for (who, op, secs) in ops {
+                let who = who % clients.len();
+                now += Duration::seconds(secs % 7);
+                for codes in model.iter_mut() {
+                    codes.retain(|(_, expires)| *expires > now);
+                }
+                match op {
+                    0 | 1 => {
+                        next += 1;
+                        let mut g = grant(now);
+                        g.client_id = clients[who].clone();
+                        g.expires_at = now + Duration::seconds(60 + secs);
+                        let digest = CodeDigest::of(&next.to_string());
+                        let answer = store.insert_limited_now(digest, &CodeGrantRef::of(&g), limit);
+                        // Clients with the same id (a repeated draw) share a count.
+                        let live: usize = (0..clients.len())
+                            .filter(|&c| clients[c] == clients[who])
+                            .map(|c| model[c].len())
+                            .sum();
+                        if live < limit {
+                            prop_assert_eq!(answer, Insertion::Stored);
+                            model[who].push((next, g.expires_at));
+                        } else {
+                            prop_assert!(matches!(answer, Insertion::LimitReached { .. }), "{answer:?}");
+                        }
+                    }
+                    _ => {
+                        if let Some((code, _)) = model[who].pop() {
+                            let r = store.redeem_now(CodeDigest::of(&code.to_string()), now);
+                            prop_assert!(matches!(r, Redemption::Redeemed(_)), "{r:?}");
+                        }
+                    }
+                }
+                for (c, client) in clients.iter().enumerate() {
+                    let live: usize = (0..clients.len())
+                        .filter(|&d| clients[d] == *client)
+                        .map(|d| model[d].len())
+                        .sum();
+                    prop_assert_eq!(store.outstanding(client, now), live, "client {}", c);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn many_clients_in_one_shard_of_the_client_sets_are_counted_apart() {
+        let t0 = datetime!(2026-01-01 00:00 UTC);
+        let store = MemoryCodeStore::new();
+        // Ids ending in the same digit share a shard.
+        let clients: Vec<ClientId> = (0..40u8)
+            .map(|i| ClientId::from_uuid_bytes([i, 0, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 0x07]))
+            .collect();
+        assert!(clients.iter().all(|c| client_shard(c) == client_shard(&clients[0])));
+        for (i, client) in clients.iter().enumerate() {
+            let mut g = grant(t0);
+            g.client_id = client.clone();
+            for n in 0..=i % 3 {
+                let digest = CodeDigest::of(&format!("{i}-{n}"));
+                assert_eq!(
+                    store.insert_limited_now(digest, &CodeGrantRef::of(&g), 2),
+                    if n < 2 {
+                        Insertion::Stored
+                    } else {
+                        Insertion::LimitReached { retry_at: g.expires_at }
+                    }
+                );
+            }
+        }
+        for (i, client) in clients.iter().enumerate() {
+            assert_eq!(store.outstanding(client, t0), (i % 3 + 1).min(2));
         }
     }
 
