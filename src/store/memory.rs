@@ -454,6 +454,8 @@ impl MemoryCodeStore {
 
     /// The clients of `client`'s shard, locked.
     fn clients(&self, client: &ClientId) -> MutexGuard<'_, ClientMap> {
+        #[cfg(test)]
+        tests::CLIENT_LOCKS.with(|n| n.set(n.get() + 1));
         // Every update of a set is a single set operation, so a panic
         // elsewhere cannot leave one half-written: a poisoned lock is sound.
         self.clients[client_shard(client) % self.clients.len()]
@@ -507,11 +509,16 @@ impl MemoryCodeStore {
         if noted.is_empty() {
             return;
         }
-        for (client, code) in noted {
-            if let Some(id) = ClientId::from_canonical(client)
-                && let Some(set) = self.clients(&id).get_mut(&id)
-            {
-                set.end(*code);
+        // Noted codes mostly share a client: each run of one client's codes
+        // takes its shard's lock once.
+        for run in noted.chunk_by(|a, b| a.0 == b.0) {
+            let Some(id) = run.first().and_then(|(client, _)| ClientId::from_canonical(client)) else {
+                continue;
+            };
+            if let Some(set) = self.clients(&id).get_mut(&id) {
+                for (_, code) in run {
+                    set.end(*code);
+                }
             }
         }
     }
@@ -1309,6 +1316,37 @@ mod tests {
                 prop_assert_eq!(store.outstanding(&clients[c].client_id, t0), live[c].len());
             }
         }
+    }
+
+    thread_local! {
+        /// Locks of a shard of the client sets taken on this thread.
+        pub(super) static CLIENT_LOCKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    #[test]
+    fn redemptions_take_a_clients_lock_once_per_batch_at_most() {
+        // Threads redeeming one client's codes would all write that
+        // client's count: a redemption only notes its code in its shard,
+        // and one in `ENDED_BATCH` of them tells the client.
+        let t0 = datetime!(2026-01-01 00:00 UTC);
+        let store = MemoryCodeStore::new();
+        let g = grant(t0);
+        let n = 4096;
+        let digests: Vec<CodeDigest> = (0..n).map(|i| CodeDigest::of(&format!("code {i}"))).collect();
+        for d in &digests {
+            assert_eq!(
+                store.insert_limited_now(*d, &CodeGrantRef::of(&g), n),
+                Insertion::Stored
+            );
+        }
+        let before = CLIENT_LOCKS.with(std::cell::Cell::get);
+        for d in &digests {
+            assert!(matches!(store.redeem_now(*d, t0), Redemption::Redeemed(_)));
+        }
+        let locks = CLIENT_LOCKS.with(std::cell::Cell::get) - before;
+        assert!(locks <= n / 32, "{locks} client locks for {n} redemptions");
+        assert!(locks > 0, "full batches tell their client");
+        assert_eq!(store.outstanding(&g.client_id, t0), 0);
     }
 
     #[test]
