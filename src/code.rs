@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::config::{ClientAuthError, JwtConfig};
-use crate::jose::SignError;
+use crate::jose::{SignError, Text};
 use crate::reader::{PayloadError, ReaderIdentity, describe_json_error, parse_validity};
 use crate::secret::{ClientId, TokenText, random_token_text, sha256, to_hex};
 use crate::validity::TokenValidity;
@@ -163,42 +163,11 @@ struct RawCodeRequest<'a> {
     #[serde(borrow)]
     email_id: Cow<'a, str>,
     #[serde(default, borrow)]
-    reader_group_ids: Option<Vec<BorrowedText<'a>>>,
+    reader_group_ids: Option<Vec<Text<'a>>>,
     #[serde(default, borrow)]
     token_validity: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    code_challenge: Option<BorrowedText<'a>>,
-}
-
-/// A JSON string, borrowed from the body unless it has escapes.
-struct BorrowedText<'a>(Cow<'a, str>);
-
-impl AsRef<str> for BorrowedText<'_> {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for BorrowedText<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = BorrowedText<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(BorrowedText(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(BorrowedText(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(BorrowedText(Cow::Owned(v)))
-            }
-        }
-        deserializer.deserialize_string(V)
-    }
+    code_challenge: Option<Text<'a>>,
 }
 
 /// A code request read and checked, its text still borrowed from the body.
@@ -234,7 +203,7 @@ impl<'a> CheckedRequest<'a> {
         })
     }
 
-    fn groups(&self) -> &[BorrowedText<'a>] {
+    fn groups(&self) -> &[Text<'a>] {
         self.raw.reader_group_ids.as_deref().unwrap_or_default()
     }
 
@@ -334,7 +303,7 @@ pub struct GroupIds<'a>(GroupSlice<'a>);
 #[derive(Clone, Copy)]
 enum GroupSlice<'a> {
     Owned(&'a [String]),
-    Read(&'a [BorrowedText<'a>]),
+    Read(&'a [Text<'a>]),
     /// `count` strings, each a little-endian `u32` length then its UTF-8
     /// bytes, already checked by whoever made it.
     Packed {
@@ -402,7 +371,7 @@ fn next_packed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 #[derive(Clone)]
 enum GroupIter<'a> {
     Owned(std::slice::Iter<'a, String>),
-    Read(std::slice::Iter<'a, BorrowedText<'a>>),
+    Read(std::slice::Iter<'a, Text<'a>>),
     Packed { bytes: &'a [u8], count: usize },
 }
 

@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::jose::{
     Algorithm, Audience, DEFAULT_LEEWAY_SECS, HeaderMemo, KeyError, KeySet, OnePassClaims, Registered, SigningKey,
-    UntrustedToken, Validation, VerificationKey, Verifier, VerifyError,
+    Text, UntrustedToken, Validation, VerificationKey, Verifier, VerifyError,
 };
 use crate::reader::{MAX_FIELD_CHARS, MAX_READER_GROUPS};
 use crate::secret::{ClientId, ClientSecret, random_token, sha256};
@@ -943,28 +943,6 @@ impl<'de> serde::de::Visitor<'de> for LenientVisitor {
     }
 }
 
-/// A claim's name, borrowed from the payload unless it has escapes.
-struct ClaimName<'a>(std::borrow::Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for ClaimName<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = ClaimName<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a claim name")
-            }
-            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(ClaimName(std::borrow::Cow::Borrowed(v)))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(ClaimName(std::borrow::Cow::Owned(v.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(V)
-    }
-}
-
 impl<'de> Deserialize<'de> for OnePass {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_map(OnePassVisitor)
@@ -1011,7 +989,7 @@ impl<'de> serde::de::Visitor<'de> for OnePassVisitor {
         let (mut seen_aud, mut seen_nbf) = (false, false);
         // The other named claims: a second one is not well typed.
         let mut seen = 0u16;
-        while let Some(ClaimName(key)) = map.next_key::<ClaimName<'de>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             let once = |flag: &mut bool, name: &'static str| {
                 if std::mem::replace(flag, true) {
                     Err(A::Error::duplicate_field(name))

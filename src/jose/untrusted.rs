@@ -432,8 +432,16 @@ impl fmt::Debug for HeaderMemo {
     }
 }
 
-/// A JSON string, borrowed from the payload unless it has escapes.
-pub(super) struct Text<'a>(pub(super) Cow<'a, str>);
+/// A JSON string, borrowed from the text being read unless it has
+/// escapes: token payloads here, code request bodies and claim names
+/// elsewhere in the crate.
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
+
+impl AsRef<str> for Text<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -456,6 +464,10 @@ impl<'de> Visitor<'de> for TextVisitor {
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(Text(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Owned(v)))
     }
 }
 
